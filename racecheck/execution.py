@@ -1,0 +1,300 @@
+"""One execution of a model: threads driven step by step on a fresh runtime.
+
+The scheduler decides which thread runs; an :class:`Execution` runs it for one
+step, records the step's footprint and checks the invariants. Exploration
+never copies an execution: it builds a new one and replays a schedule prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from .runtime import ModelError, Request, Runtime, Violation
+
+
+class ModelFailure(Exception):
+    """An exception raised by model code (not an invariant violation)."""
+
+    def __init__(self, tid, thread, exc, where):
+        super().__init__(f"thread {thread}: {type(exc).__name__}: {exc}")
+        self.tid = tid
+        self.thread = thread
+        self.exc = exc
+        self.where = where
+
+
+class StepBoundHit(Exception):
+    """A thread ran more steps than the bound allows."""
+
+    def __init__(self, thread, bound):
+        super().__init__(
+            f"thread {thread} ran more than {bound} steps: the model may loop "
+            f"forever or never yield; raise --max-steps if the model is right")
+        self.thread = thread
+
+
+class Thread:
+    __slots__ = ("tid", "name", "gen", "pending", "finished", "steps", "op")
+
+    def __init__(self, tid, name, gen):
+        self.tid = tid
+        self.name = name
+        self.gen = gen
+        self.pending = None  # what the thread last yielded: label or Request
+        self.finished = False
+        self.steps = 0
+        self.op = None  # the operation it is in (for traces)
+
+
+def _innermost(gen):
+    """The innermost generator frame of a ``yield from`` chain, and the chain."""
+    chain = []
+    g = gen
+    while g is not None:
+        code = getattr(g, "gi_code", None)
+        if code is None:
+            break
+        chain.append(g)
+        g = getattr(g, "gi_yieldfrom", None)
+    return chain
+
+
+def location(gen):
+    """(file:line, function, call stack) of where a generator is paused."""
+    chain = _innermost(gen)
+    if not chain:
+        return None, None, []
+    inner = chain[-1]
+    frame = inner.gi_frame
+    line = frame.f_lineno if frame is not None else inner.gi_code.co_firstlineno
+    path = inner.gi_code.co_filename
+    stack = [g.gi_code.co_name for g in chain]
+    return f"{_short(path)}:{line}", inner.gi_code.co_name, stack
+
+
+def _short(path):
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+class Event:
+    """What a step did, as the scheduler needs it."""
+
+    __slots__ = ("tid", "reads", "writes")
+
+    def __init__(self, tid, reads, writes):
+        self.tid = tid
+        self.reads = reads
+        self.writes = writes
+
+    def conflicts(self, other):
+        return not (self.writes.isdisjoint(other.writes)
+                    and self.writes.isdisjoint(other.reads)
+                    and other.writes.isdisjoint(self.reads))
+
+
+class Execution:
+    def __init__(self, model, tracing=False, max_steps=10_000):
+        self.model = model
+        self.rt = Runtime(tracing)
+        self.tracing = tracing
+        self.max_steps = max_steps
+        self.state = model.init(self.rt)
+        self.threads = [Thread(i, name, gen)
+                        for i, (name, gen) in enumerate(model.threads(self.state))]
+        self.events = []
+        self.records = []  # per-step details, when tracing
+        invs = model.invariants
+        self._step_checks = [i for i in invs if i.after_step is not None]
+        self._return_checks = [i for i in invs if i.on_return is not None]
+        self._end_checks = [i for i in invs if i.at_end is not None]
+        self._seen_history = 0
+        self._prime()
+
+    # -- scheduling interface ----------------------------------------------
+
+    def enabled(self):
+        out = []
+        for t in self.threads:
+            if t.finished:
+                continue
+            p = t.pending
+            if isinstance(p, Request) and not p.enabled():
+                continue
+            out.append(t.tid)
+        return out
+
+    def unfinished(self):
+        return [t for t in self.threads if not t.finished]
+
+    def is_enabled(self, tid):
+        t = self.threads[tid]
+        if t.finished:
+            return False
+        p = t.pending
+        return not (isinstance(p, Request) and not p.enabled())
+
+    def step(self, tid):
+        """Run thread ``tid`` for one step. Returns the :class:`Event`.
+        Raises :class:`Violation`, :class:`ModelFailure` or :class:`StepBoundHit`;
+        the event is recorded before any of them propagates."""
+        t = self.threads[tid]
+        rt = self.rt
+        rt.begin_step(tid)
+        t.steps += 1
+        if t.steps > self.max_steps:
+            raise StepBoundHit(t.name, self.max_steps)
+        record = self._start_record(t) if self.tracing else None
+        failure = None
+        try:
+            self._run(t, record)
+            self._check_returns()
+            for inv in self._step_checks:
+                msg = inv.after_step(self.state, self)
+                if msg:
+                    raise Violation(inv.name, msg)
+        except Violation as v:
+            failure = v
+        except (ModelError, Exception) as exc:  # the model's own bug
+            failure = ModelFailure(tid, t.name, exc, traceback.format_exc())
+        event = Event(tid, rt.reads, rt.writes)
+        self.events.append(event)
+        if record is not None:
+            self._finish_record(record, t)
+        if failure is not None:
+            raise failure
+        return event
+
+    def _run(self, t, record):
+        rt = self.rt
+        req = t.pending
+        if isinstance(req, Request):
+            req.grant(rt, t.tid)
+        self._advance(t, record)
+
+    def _advance(self, t, record):
+        """Resume ``t`` until it yields after touching shared state."""
+        rt = self.rt
+        merged = 0
+        seen = len(rt.history)
+        while True:
+            try:
+                y = t.gen.send(None)
+            except StopIteration:
+                t.finished = True
+                t.pending = None
+                return
+            invisible = not rt.reads and not rt.writes and len(rt.history) == seen
+            if invisible and not isinstance(y, Request):
+                # Nothing shared was touched: this step commutes with every
+                # other, so it is merged with the next one.
+                merged += 1
+                if merged > self.max_steps:
+                    raise StepBoundHit(t.name, self.max_steps)
+                if record is not None:
+                    self._relocate(record, t, y)
+                continue
+            if invisible and y.enabled():
+                # Same reason: take the request now, within this step.
+                y.grant(rt, t.tid)
+                if record is not None:
+                    self._relocate(record, t, y)
+                continue
+            t.pending = y
+            return
+
+    def _prime(self):
+        """Run every thread to its first yield, so that a thread's first step
+        is the one its first ``yield`` introduces."""
+        rt = self.rt
+        for t in self.threads:
+            rt.begin_step(t.tid)
+            try:
+                y = t.gen.send(None)
+            except StopIteration:
+                t.finished = True
+                continue
+            if rt.reads or rt.writes:
+                touched = sorted(rt.name_of(k) for k in rt.reads | rt.writes)
+                raise ModelError(
+                    f"thread {t.name} touched {', '.join(touched)} before its first yield: "
+                    f"begin each step with yield \"label\" (or a lock request)")
+            t.pending = y
+        rt.begin_step(None)
+
+    def _check_returns(self):
+        hist = self.rt.history
+        while self._seen_history < len(hist):
+            entry = hist[self._seen_history]
+            self._seen_history += 1
+            if entry["kind"] == "begin":
+                self.threads[entry["thread"]].op = entry["op"]
+            elif entry["kind"] == "return":
+                for inv in self._return_checks:
+                    msg = inv.on_return(self.state, self, entry)
+                    if msg:
+                        raise Violation(inv.name, msg)
+
+    def check_end(self):
+        """Invariants on the final state. Raises :class:`Violation`."""
+        for inv in self._end_checks:
+            msg = inv.at_end(self.state, self)
+            if msg:
+                raise Violation(inv.name, msg)
+
+    def deadlock(self):
+        """A violation of ``deadlock_free`` if every unfinished thread waits."""
+        waiting = [t for t in self.threads if not t.finished]
+        if not waiting or self.enabled():
+            return None
+        parts = []
+        for t in waiting:
+            p = t.pending
+            parts.append(f"{t.name} {p.describe() if isinstance(p, Request) else 'blocked'}")
+        return Violation("deadlock_free", "every unfinished thread waits: " + "; ".join(parts))
+
+    # -- traces --------------------------------------------------------------
+
+    def _start_record(self, t):
+        where, func, stack = location(t.gen)
+        p = t.pending
+        label = p.label if isinstance(p, Request) else p
+        return {"thread": t.name, "tid": t.tid, "op": t.op, "label": label,
+                "function": func, "line": where, "stack": stack,
+                "_history": len(self.rt.history)}
+
+    def _relocate(self, record, t, y):
+        where, func, stack = location(t.gen)
+        for entry in self.rt.history[record["_history"]:]:
+            if entry["kind"] == "begin":  # the step's work is in the new operation
+                record["op"] = entry["op"]
+        record["label"] = y.label if isinstance(y, Request) else y
+        record.update(function=func, line=where, stack=stack)
+
+    def _finish_record(self, record, t):
+        rt = self.rt
+        del record["_history"]
+        if record["op"] is None:
+            record["op"] = t.op
+        record["reads"] = sorted(rt.name_of(k) for k in rt.reads)
+        record["writes"] = sorted(rt.name_of(k) for k in rt.writes)
+        record["changes"] = [[n, _plain(a), _plain(b)] for n, a, b in rt.changes]
+        record["finished"] = t.finished
+        if record["label"] is None:
+            record["label"] = "start" if t.steps == 1 else "continue"
+        self.records.append(record)
+
+
+def _plain(value):
+    """A JSON-friendly form of a model value."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)

@@ -1,0 +1,471 @@
+"""Exploration: which interleavings to run, in what order, and when to stop.
+
+Stateless search. Each execution is a fresh :class:`~racecheck.execution.Execution`
+that replays a schedule prefix (a list of thread ids) and then runs on, one
+choice per step, until every thread has finished, a violation is found, or a
+bound cuts it. The exploration tree lives only as the stack of choice points of
+the current execution, so memory is proportional to its depth.
+
+Reductions:
+
+``none``
+    every interleaving of enabled threads (the oracle the others are tested
+    against);
+``dpor``
+    source-set dynamic partial-order reduction with sleep sets (Abdulla,
+    Aronis, Jonsson, Sagonas, POPL 2014, Algorithm 1). After each execution
+    every pair of conflicting steps of different threads that happen-before
+    does not order is a race; for each, the thread that must run first to
+    reverse it is added at the choice point before the first step, unless one
+    of the race's initials is already there or asleep.
+
+Bounds (preemptions, steps per thread, executions, wall clock, depth) never
+give ``clean``: a search that a bound cut is ``incomplete``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .execution import Execution, ModelFailure, StepBoundHit
+from .runtime import Violation
+
+REDUCTIONS = ("dpor", "none")
+
+
+@dataclass
+class Bounds:
+    max_preemptions: int | None = None
+    max_steps: int = 10_000  # per thread
+    max_executions: int | None = None
+    timeout: float | None = None  # seconds
+    max_depth: int | None = None  # steps per execution (used by minimisation)
+
+
+@dataclass
+class Stats:
+    executions: int = 0  # executions explored to an end (finished, deadlock, violation)
+    blocked: int = 0  # executions cut short as redundant by sleep sets
+    steps: int = 0  # steps run, replayed prefixes included
+    max_depth: int = 0
+    pruned: int = 0  # choices a bound cut
+    elapsed_s: float = 0.0
+
+    def as_dict(self):
+        return {"executions": self.executions, "blocked": self.blocked, "steps": self.steps,
+                "max_depth": self.max_depth, "pruned": self.pruned,
+                "elapsed_s": round(self.elapsed_s, 3)}
+
+
+@dataclass
+class Counterexample:
+    schedule: list  # thread ids, one per step
+    invariant: str
+    message: str
+    preemptions: int
+
+
+@dataclass
+class Outcome:
+    verdict: str  # clean | violation | incomplete | error
+    stats: Stats
+    violation: Counterexample | None = None
+    reason: str | None = None  # why incomplete
+    error: dict | None = None  # the model raised: thread, exception, schedule
+
+
+class _Node:
+    """A choice point: the state after ``depth`` steps of the current execution."""
+
+    __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base")
+
+    def __init__(self, enabled, sleep, last, base):
+        self.enabled = enabled
+        self.sleep = sleep  # thread -> Event it would run (already covered)
+        self.last = last  # thread that ran the step before this point
+        self.base = base  # preemptions before this point
+        self.done = {}  # thread -> Event it ran from here
+        self.backtrack = set()
+        self.chosen = None
+        self.event = None
+
+    def cost(self, tid):
+        """1 if running ``tid`` here preempts the thread that was running."""
+        return 1 if (self.last is not None and self.last != tid
+                     and self.last in self.enabled) else 0
+
+
+class _Stop(Exception):
+    pass
+
+
+def preemptions(model, schedule, max_steps=10_000):
+    """Number of preemptions in ``schedule`` (a switch away from an enabled thread)."""
+    ex = Execution(model, max_steps=max_steps)
+    count, last = 0, None
+    for tid in schedule:
+        if last is not None and tid != last and ex.is_enabled(last):
+            count += 1
+        try:
+            ex.step(tid)
+        except (Violation, ModelFailure, StepBoundHit):
+            break
+        last = tid
+    return count
+
+
+class Explorer:
+    def __init__(self, model, reduction="dpor", bounds=None, target=None,
+                 on_execution=None, progress=None, stop_on_violation=True):
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {reduction!r}: use one of {', '.join(REDUCTIONS)}")
+        self.model = model
+        self.dpor = reduction == "dpor"
+        self.bounds = bounds or Bounds()
+        self.target = target  # stop only on this invariant (minimisation)
+        self.on_execution = on_execution
+        self.progress = progress
+        self.stats = Stats()
+        self.stack = []
+        self.incomplete = None
+        self.found = None
+        self.shortest = False  # keep searching for shorter violations
+        self.stop_on_violation = stop_on_violation
+        self.violations = {}  # invariant -> count, when not stopping at the first
+        self.nthreads = 0
+
+    # -- the search ------------------------------------------------------------
+
+    def run(self):
+        start = time.monotonic()
+        b = self.bounds
+        error = None
+        try:
+            while True:
+                if b.max_executions is not None and self.stats.executions >= b.max_executions:
+                    self.incomplete = f"stopped at --max-executions {b.max_executions}"
+                    break
+                if b.timeout is not None and time.monotonic() - start > b.timeout:
+                    self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
+                    break
+                error = self._execute()
+                if error is not None:
+                    break
+                if self.found is not None and self.stop_on_violation and not self.shortest:
+                    break
+                if self.progress is not None:
+                    self.progress(self.stats, len(self.stack), time.monotonic() - start)
+                if not self._next_branch():
+                    break
+        except KeyboardInterrupt:
+            self.incomplete = "interrupted"
+        self.stats.elapsed_s = time.monotonic() - start
+        return self._outcome(error)
+
+    def _outcome(self, error):
+        if error is not None:
+            return Outcome("error", self.stats, error=error)
+        if self.found is not None:
+            return Outcome("violation", self.stats, violation=self.found, reason=self.incomplete)
+        if self.incomplete is None and self.stats.pruned:
+            self.incomplete = f"{self.stats.pruned} choices cut by a bound"
+        if self.incomplete is not None:
+            return Outcome("incomplete", self.stats, reason=self.incomplete)
+        return Outcome("clean", self.stats)
+
+    def _execute(self):
+        """Run one execution along the stack's schedule, then onwards.
+        Returns an error dict if the model raised, else None."""
+        ex = Execution(self.model, max_steps=self.bounds.max_steps)
+        self.nthreads = len(ex.threads)
+        stats = self.stats
+        stack = self.stack
+        ended = "finished"
+        violation = None
+        try:
+            for node in stack:
+                node.event = ex.step(node.chosen)
+                stats.steps += 1
+            while True:
+                enabled = ex.enabled()
+                if not enabled:
+                    dead = ex.deadlock()
+                    if dead is not None:
+                        raise dead
+                    ex.check_end()
+                    break
+                if self.bounds.max_depth is not None and len(stack) >= self.bounds.max_depth:
+                    ended = "cut"
+                    break
+                node = self._new_node(enabled)
+                if node is None:
+                    ended = "cut"
+                    break
+                stack.append(node)
+                node.event = ex.step(node.chosen)
+                stats.steps += 1
+        except Violation as v:
+            violation = v
+            self._violation(v, ex)
+        except StepBoundHit as hit:
+            self.incomplete = str(hit)
+            ended = "cut"
+        except ModelFailure as failure:
+            return {"thread": failure.thread, "exception": f"{type(failure.exc).__name__}: {failure.exc}",
+                    "traceback": failure.where, "schedule": [n.chosen for n in stack]}
+        if ended == "finished":
+            stats.executions += 1
+            if self.on_execution is not None:
+                self.on_execution(ex, violation)
+        if len(stack) > stats.max_depth:
+            stats.max_depth = len(stack)
+        if self.dpor:
+            self._add_backtracks()
+        return None
+
+    def _violation(self, v, ex):
+        if self.target is not None and v.invariant != self.target:
+            return  # a different bug: not what minimisation is after
+        self.violations[v.invariant] = self.violations.get(v.invariant, 0) + 1
+        schedule = [n.chosen for n in self.stack]
+        count = sum(n.cost(n.chosen) for n in self.stack)
+        if self.found is None or len(schedule) < len(self.found.schedule):
+            self.found = Counterexample(schedule, v.invariant, v.message, count)
+        if self.shortest:
+            # Only shorter violations are of interest from now on.
+            self.bounds.max_depth = len(schedule) - 1
+
+    def _new_node(self, enabled):
+        stack = self.stack
+        parent = stack[-1] if stack else None
+        if parent is None:
+            sleep, last, base = {}, None, 0
+        else:
+            last = parent.chosen
+            base = parent.base + parent.cost(parent.chosen)
+            sleep = {}
+            if self.dpor:
+                ev = parent.event
+                for q, e in parent.sleep.items():
+                    if not e.conflicts(ev):
+                        sleep[q] = e
+                for q, e in parent.done.items():
+                    if not e.conflicts(ev):
+                        sleep[q] = e
+        node = _Node(enabled, sleep, last, base)
+        choices = [t for t in enabled if t not in sleep]
+        if not choices:
+            self.stats.blocked += 1
+            return None
+        bound = self.bounds.max_preemptions
+        if bound is not None:
+            allowed = [t for t in choices if base + node.cost(t) <= bound]
+            self.stats.pruned += len(choices) - len(allowed)
+            if not allowed:
+                return None
+            choices = allowed
+        node.chosen = last if last in choices else choices[0]
+        if self.dpor:
+            node.backtrack.add(node.chosen)
+        else:
+            node.backtrack.update(choices)
+        return node
+
+    def _next_branch(self):
+        """Move the stack to the next unexplored choice. False when done."""
+        stack = self.stack
+        bound = self.bounds.max_preemptions
+        while stack:
+            node = stack[-1]
+            node.done[node.chosen] = node.event
+            for q in sorted(node.backtrack):
+                if q in node.done or q in node.sleep:
+                    continue
+                if bound is not None and node.base + node.cost(q) > bound:
+                    self.stats.pruned += 1
+                    node.backtrack.discard(q)
+                    continue
+                node.chosen = q
+                node.event = None
+                return True
+            stack.pop()
+        return False
+
+    # -- race detection (source-DPOR) -------------------------------------------
+
+    def _add_backtracks(self):
+        stack = self.stack
+        events = [n.event for n in stack]
+        nthreads = self.nthreads
+        pos = [0] * len(events)
+        clocks = [None] * len(events)
+        thread_clock = {}
+        accesses = {}
+        zero = [0] * nthreads
+        races = []
+        for j, ev in enumerate(events):
+            t = ev.tid
+            prior = thread_clock.get(t, zero)
+            clock = list(prior)
+            clock[t] += 1
+            pos[j] = clock[t]
+            deps = set()
+            for key in ev.writes:
+                for i in accesses.get(key, ()):
+                    deps.add(i)
+            for key in ev.reads:
+                for i in accesses.get(key, ()):
+                    if events[i].writes.__contains__(key):
+                        deps.add(i)
+            for i in sorted(deps):
+                ti = events[i].tid
+                if ti == t:
+                    continue
+                if prior[ti] < pos[i]:
+                    races.append((i, j))
+                ci = clocks[i]
+                for s in range(nthreads):
+                    if ci[s] > clock[s]:
+                        clock[s] = ci[s]
+            clocks[j] = clock
+            thread_clock[t] = clock
+            for key in ev.writes:
+                accesses.setdefault(key, []).append(j)
+            for key in ev.reads:
+                if key not in ev.writes:
+                    accesses.setdefault(key, []).append(j)
+        for i, j in races:
+            self._reverse(i, j, events, pos, clocks)
+
+    def _reverse(self, i, j, events, pos, clocks):
+        node = self.stack[i]
+        ti, pi = events[i].tid, pos[i]
+        first = {}
+        initials = []
+        for k in range(i + 1, j + 1):
+            if k != j and clocks[k][ti] >= pi:
+                continue  # happens after the first step of the race: stays after it
+            tk = events[k].tid
+            if tk in first:
+                continue
+            ck = clocks[k]
+            if all(ck[s] < p for s, p in first.items()):
+                initials.append(tk)
+            first[tk] = pos[k]
+        for q in initials:
+            if q in node.backtrack or q in node.sleep:
+                return
+        runnable = [q for q in initials if q in node.enabled]
+        if not runnable:
+            return  # the first step enabled the second: the race cannot be reversed
+        p = events[j].tid
+        node.backtrack.add(p if p in runnable else runnable[0])
+
+
+def explore(model, reduction="dpor", bounds=None, on_execution=None, progress=None):
+    """Explore ``model`` and return an :class:`Outcome` (no minimisation)."""
+    return Explorer(model, reduction, bounds, on_execution=on_execution, progress=progress).run()
+
+
+def minimise(model, cex, bounds=None, budget_executions=20_000, budget_s=20.0):
+    """The counterexample with the fewest preemptions, then the fewest steps,
+    for the same invariant (iterative preemption bounding, as CHESS does).
+    Each search is exhaustive within its bound unless the budget runs out, in
+    which case the best schedule found so far is kept."""
+    base = bounds or Bounds()
+    best = cex
+    deadline = time.monotonic() + budget_s
+
+    def search(k, depth):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        b = Bounds(max_preemptions=k, max_steps=base.max_steps,
+                   max_executions=budget_executions, timeout=remaining, max_depth=depth)
+        ex = Explorer(model, "none", b, target=cex.invariant)
+        ex.shortest = True
+        out = ex.run()
+        return out.violation
+
+    for k in range(best.preemptions):
+        found = search(k, len(best.schedule))
+        if found is not None:
+            best = found
+            break
+    shorter = search(best.preemptions, len(best.schedule) - 1)
+    if shorter is not None and len(shorter.schedule) < len(best.schedule):
+        best = shorter
+    best.preemptions = preemptions(model, best.schedule, base.max_steps)
+    return best
+
+
+@dataclass
+class Replay:
+    violation: Violation | None = None
+    records: list = field(default_factory=list)
+    mismatch: str | None = None  # the schedule no longer fits the model
+    error: dict | None = None
+    execution: Execution | None = None
+
+
+def replay(model, schedule, max_steps=10_000):
+    """Run ``schedule`` (thread ids) deterministically with full tracing."""
+    ex = Execution(model, tracing=True, max_steps=max_steps)
+    out = Replay(execution=ex)
+    out.records = ex.records
+    names = [t.name for t in ex.threads]
+    for n, tid in enumerate(schedule):
+        if not 0 <= tid < len(ex.threads):
+            out.mismatch = f"step {n + 1}: the model has no thread number {tid}"
+            return out
+        t = ex.threads[tid]
+        if t.finished:
+            out.mismatch = f"step {n + 1}: thread {names[tid]} has already finished"
+            return out
+        if not ex.is_enabled(tid):
+            out.mismatch = (f"step {n + 1}: thread {names[tid]} is not enabled "
+                            f"({t.pending.describe()})")
+            return out
+        try:
+            ex.step(tid)
+        except Violation as v:
+            out.violation = v
+            if n + 1 < len(schedule):
+                out.mismatch = (f"the violation came at step {n + 1}, "
+                                f"{len(schedule) - n - 1} steps before the schedule's end")
+            return out
+        except ModelFailure as failure:
+            out.error = {"thread": failure.thread,
+                         "exception": f"{type(failure.exc).__name__}: {failure.exc}",
+                         "traceback": failure.where, "schedule": schedule[:n + 1]}
+            return out
+        except StepBoundHit as hit:
+            out.mismatch = str(hit)
+            return out
+    if not ex.enabled():
+        try:
+            dead = ex.deadlock()
+            if dead is not None:
+                raise dead
+            ex.check_end()
+        except Violation as v:
+            out.violation = v
+    return out
+
+
+def trace_signature(events):
+    """A key shared by exactly the executions of one Mazurkiewicz trace: the
+    steps (thread, index in thread) and the order of every conflicting pair."""
+    ids = []
+    counts = {}
+    for ev in events:
+        counts[ev.tid] = counts.get(ev.tid, 0) + 1
+        ids.append((ev.tid, counts[ev.tid]))
+    order = []
+    for j, ej in enumerate(events):
+        for i in range(j):
+            ei = events[i]
+            if ei.tid != ej.tid and ei.conflicts(ej):
+                order.append((ids[i], ids[j]))
+    return frozenset(ids), frozenset(order)

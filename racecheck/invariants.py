@@ -93,3 +93,50 @@ class Always(Invariant):
         if not self.predicate(state):
             return self.message(state) if callable(self.message) else self.message
         return None
+
+
+# -- the filesystem invariants of RACES.md ------------------------------------
+#
+# They read the model's objects through ``.value`` / ``.values`` / ``.items``,
+# never ``get()``: a check must not add to the step's footprint.
+
+
+def _returned(execution, op):
+    return [h for h in execution.rt.history if h["kind"] == "return" and h["op"] == op]
+
+
+@register
+class NoFreedBlockMapped(Invariant):
+    name = "no_freed_block_mapped"
+    description = "no user mapping, and no I/O in flight, points at a block that has been freed"
+
+    def after_step(self, fs, execution):
+        owner = fs.owner.values
+        for vma, ptes in fs.ptes.items():
+            for pgoff, (kind, where) in ptes.items.items():
+                if kind == "block" and owner[where] != pgoff * fs.geo.page_size // fs.geo.block_size:
+                    return (f"the {vma} mapping maps page {pgoff} to device block {where}, "
+                            f"which is no longer the file's (now: {owner[where]})")
+        for thread, pblk in fs.ghost.in_flight.items():
+            if not isinstance(owner[pblk], int):
+                name = execution.threads[thread].name
+                return (f"{name} has I/O in flight to device block {pblk}, "
+                        f"which has been freed (now: {owner[pblk]})")
+        return None
+
+
+@register
+class NoMappingBeyondEof(Invariant):
+    name = "no_mapping_beyond_eof"
+    description = "once a truncate has returned, no user mapping maps a page at or beyond EOF"
+
+    def after_step(self, fs, execution):
+        if not _returned(execution, "truncate"):
+            return None
+        eof_pages = fs.pages(fs.i_size.value)
+        for vma, ptes in fs.ptes.items():
+            for pgoff in ptes.items:
+                if pgoff >= eof_pages:
+                    return (f"truncate has returned and i_size is {fs.i_size.value}, "
+                            f"but the {vma} mapping still maps page {pgoff}")
+        return None

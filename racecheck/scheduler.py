@@ -214,6 +214,8 @@ class Explorer:
         except ModelFailure as failure:
             return {"thread": failure.thread, "exception": f"{type(failure.exc).__name__}: {failure.exc}",
                     "traceback": failure.where, "schedule": [n.chosen for n in stack]}
+        for node, event in zip(stack, ex.events):
+            node.event = event  # the step that raised recorded its event too
         if ended == "finished":
             stats.executions += 1
             if self.on_execution is not None:

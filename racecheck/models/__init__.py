@@ -1,0 +1,1 @@
+"""Kernel primitives and the filesystem/DAX path models."""

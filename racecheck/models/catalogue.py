@@ -1,0 +1,133 @@
+"""What a scenario can name: operations, ``get_block`` flavours, fixes; and
+the model a scenario file builds from them."""
+
+from __future__ import annotations
+
+from ..scenario import ScenarioError, Section, did_you_mean
+from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
+from .get_block import FLAVOURS
+from .operations import OPERATIONS, FileSpec, FsModel
+
+FIXES = {
+    "recheck_isize_under_i_mmap_mutex":
+        "the DAX fault rechecks i_size under i_mmap_mutex before inserting the PTE (seed 002, patch 01)",
+}
+
+THREAD_KEYS = ("name", "ops")
+
+
+def build_scenario_model(root, path, name):
+    flavour = root.get("filesystem", str, "ext2")
+    if flavour not in FLAVOURS:
+        raise root.error("filesystem", f"unknown get_block flavour {flavour!r}" + did_you_mean(flavour, FLAVOURS))
+    spec = _file_spec(root, path)
+    fixes = _fixes(root, path)
+    threads = _threads(root, path, spec)
+    return FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads)
+
+
+def _file_spec(root, path):
+    if not root.has("file"):
+        raise root.error("file", "missing required key: the file's size and blocks")
+    sec = Section(path, root.node("file"), "file", ("size", "max_size", "block_size", "unit_size",
+                                                   "page_size", "blocks", "spare_blocks"))
+    bs = sec.get("block_size", int, 4096)
+    us = sec.get("unit_size", int, 512)
+    ps = sec.get("page_size", int, 4096)
+    for key, value in (("block_size", bs), ("unit_size", us), ("page_size", ps)):
+        if value <= 0:
+            raise sec.error(key, f"must be positive, not {value}")
+    if bs % us:
+        raise sec.error("unit_size", f"must divide block_size ({bs}), not {us}")
+    if ps != bs:
+        raise sec.error("page_size", f"must equal block_size ({bs}) in this version, not {ps}")
+    size = sec.get("size", int, required=True)
+    if size < 0:
+        raise sec.error("size", f"must not be negative, not {size}")
+    nblocks = -(-size // bs)
+    if sec.has("blocks"):
+        blocks = []
+        for item in sec.node("blocks").value:
+            if item.value not in EXTENT_STATES:
+                raise ScenarioError(path, item.line, "file.blocks",
+                                    f"unknown extent state {item.value!r}" + did_you_mean(item.value, EXTENT_STATES))
+            blocks.append(item.value)
+    else:
+        blocks = [WRITTEN] * nblocks
+    max_size = sec.get("max_size", int, max(size, len(blocks) * bs, bs))
+    if max_size < size or max_size % bs:
+        raise sec.error("max_size", f"must be a multiple of block_size ({bs}) and at least size ({size})")
+    file_blocks = max_size // bs
+    if len(blocks) > file_blocks:
+        raise sec.error("blocks", f"lists {len(blocks)} blocks but max_size holds {file_blocks}")
+    blocks += [HOLE] * (file_blocks - len(blocks))
+    spare = sec.get("spare_blocks", int, 2)
+    if spare < 0:
+        raise sec.error("spare_blocks", f"must not be negative, not {spare}")
+    geo = Geometry(block_size=bs, unit_size=us, page_size=ps, file_blocks=file_blocks, spare_blocks=spare)
+    return FileSpec(size=size, blocks=blocks, geometry=geo)
+
+
+def _fixes(root, path):
+    names = root.get("fixes", list, [])
+    out = []
+    for item in names:
+        if item.value not in FIXES:
+            raise ScenarioError(path, item.line, "fixes",
+                                f"unknown fix {item.value!r}" + did_you_mean(item.value, FIXES))
+        out.append(item.value)
+    return out
+
+
+def _threads(root, path, spec):
+    items = root.get("threads", list, required=True)
+    if not items:
+        raise root.error("threads", "a scenario needs at least one thread")
+    threads, seen = [], set()
+    for n, node in enumerate(items):
+        sec = Section(path, node, f"threads[{n}]", THREAD_KEYS)
+        tname = sec.get("name", str, required=True)
+        if tname in seen:
+            raise sec.error("name", f"two threads are named {tname!r}")
+        seen.add(tname)
+        ops = sec.get("ops", list, required=True)
+        if not ops:
+            raise sec.error("ops", "a thread needs at least one operation")
+        threads.append((tname, [_op(path, op, f"threads[{n}].ops[{i}]", spec) for i, op in enumerate(ops)]))
+    return threads
+
+
+def _op(path, node, where, spec):
+    if not isinstance(node.value, dict) or "op" not in node.value:
+        raise ScenarioError(path, node.line, where, "each operation is a mapping with an 'op' key")
+    opname = node.value["op"][1].value
+    if opname not in OPERATIONS:
+        raise ScenarioError(path, node.value["op"][0], f"{where}.op",
+                            f"unknown operation {opname!r}" + did_you_mean(opname, OPERATIONS))
+    op = OPERATIONS[opname]
+    sec = Section(path, node, where, ("op",) + tuple(p.name for p in op.params))
+    args = {}
+    geo = spec.geometry
+    for p in op.params:
+        if not sec.has(p.name):
+            if p.required:
+                raise sec.error(p.name, f"missing required key for {opname}")
+            continue
+        if p.kind == "choice":
+            value = sec.get(p.name, str)
+            if value not in p.choices:
+                raise sec.error(p.name, f"must be one of {', '.join(p.choices)}, not {value!r}")
+        elif p.kind == "bool":
+            value = sec.get(p.name, bool)
+        else:
+            value = sec.get(p.name, int)
+            if value < 0:
+                raise sec.error(p.name, f"must not be negative, not {value}")
+            if p.kind == "bytes" and value > geo.max_size:
+                raise sec.error(p.name, f"{value} is beyond the file's limit (max_size {geo.max_size})")
+        args[p.name] = value
+    if "offset" in args and args["offset"] >= geo.max_size:
+        raise sec.error("offset", f"{args['offset']} is beyond the file's limit (max_size {geo.max_size})")
+    if "offset" in args and "len" in args and args["offset"] + args["len"] > geo.max_size:
+        raise sec.error("len", f"offset + len = {args['offset'] + args['len']} runs past max_size {geo.max_size}")
+    return opname, args

@@ -1,0 +1,118 @@
+"""Filesystem state: one inode, its block map, the device, the allocator, the
+page cache and the page tables of the file's user mappings.
+
+Data is tags, not bytes. A device block is ``units_per_block`` units; each
+unit holds ``STALE`` (left by a previous owner), ``ZERO`` or ``DATA(w,n)``
+(written by thread ``w``'s ``n``-th operation).
+
+Everything a path reads or writes is a runtime object, so each step's
+footprint is exact. ``ghost`` holds what only invariants look at (I/O in
+flight, acknowledged writes): paths write it, but never read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STALE = "STALE"
+ZERO = "ZERO"
+
+HOLE = "hole"
+UNWRITTEN = "unwritten"
+WRITTEN = "written"
+EXTENT_STATES = (HOLE, UNWRITTEN, WRITTEN)
+
+FREE = "free"
+OTHER = "other file"  # a freed block handed to another file
+
+
+def data(writer, seq):
+    return f"DATA({writer},{seq})"
+
+
+def is_data(tag):
+    return tag.startswith("DATA(")
+
+
+@dataclass
+class Geometry:
+    block_size: int = 4096
+    unit_size: int = 512
+    page_size: int = 4096
+    file_blocks: int = 2  # the most blocks the file can have
+    spare_blocks: int = 2  # free device blocks the allocator can hand out
+
+    @property
+    def units_per_block(self):
+        return self.block_size // self.unit_size
+
+    @property
+    def device_blocks(self):
+        return self.file_blocks + self.spare_blocks
+
+    @property
+    def max_size(self):
+        return self.file_blocks * self.block_size
+
+
+@dataclass
+class Ghost:
+    """What invariants see and models never read."""
+
+    in_flight: dict = field(default_factory=dict)  # thread -> device block an I/O uses
+
+
+class FileSystem:
+    """The shared state of a scenario."""
+
+    def __init__(self, rt, geometry, size, blocks, flavour, fixes, mappings=("shared",)):
+        g = self.geo = geometry
+        self.rt = rt
+        self.flavour = flavour
+        self.fixes = frozenset(fixes)
+        upb = g.units_per_block
+        self.i_size = rt.var("i_size", size)
+        self.i_mutex = rt.mutex("i_mutex")
+        self.i_mmap_mutex = rt.mutex("i_mmap_mutex")
+        self.i_dio_count = rt.var("i_dio_count", 0)
+        extents, owner, units = [], [], [STALE] * (g.device_blocks * upb)
+        next_free = 0
+        for fblock, state in enumerate(blocks):
+            if state == HOLE:
+                extents.append((HOLE, None))
+                continue
+            pblk = next_free
+            next_free += 1
+            extents.append((state, pblk))
+            if state == WRITTEN:
+                units[pblk * upb:(pblk + 1) * upb] = [data("init", 0)] * upb
+        extents += [(HOLE, None)] * (g.file_blocks - len(extents))
+        owner = [FREE] * g.device_blocks
+        for fblock, (state, pblk) in enumerate(extents):
+            if pblk is not None:
+                owner[pblk] = fblock
+        # file block -> (extent state, device block)
+        self.i_blocks = rt.array("i_blocks", extents)
+        # device block -> the file block it backs, FREE or OTHER
+        self.owner = rt.array("owner", owner)
+        self.free_list = rt.var("free_list", tuple(b for b in range(g.device_blocks)
+                                                   if owner[b] == FREE))
+        self.dev = rt.array("dev", units)
+        self.page_cache = rt.map("page_cache")
+        self.ptes = {m: rt.map(f"pte.{m}") for m in mappings}
+        self.ghost = Ghost()
+
+    # -- geometry helpers (pure) -------------------------------------------
+
+    def pages(self, size):
+        """Number of pages that hold ``size`` bytes (the kernel's round-up)."""
+        ps = self.geo.page_size
+        return (size + ps - 1) // ps
+
+    def block_units(self, pblk):
+        upb = self.geo.units_per_block
+        return range(pblk * upb, (pblk + 1) * upb)
+
+    def unit_name(self, unit):
+        upb = self.geo.units_per_block
+        return f"block {unit // upb} unit {unit % upb}"

@@ -1,0 +1,88 @@
+"""``get_block`` flavours: how a filesystem maps a file block to a device block.
+
+Each flavour is a step generator ``get_block(fs, block, create)`` returning a
+:class:`BufferHead`. One call is one step: the filesystem's own lock
+(ext2's ``truncate_mutex``, ext4's ``i_data_sem``) makes the lookup and any
+allocation atomic with respect to truncate's freeing of blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .fs import HOLE, OTHER, STALE, UNWRITTEN, WRITTEN, ZERO
+
+
+@dataclass(frozen=True)
+class BufferHead:
+    """What ``get_block`` fills in: the flags a caller tests."""
+
+    mapped: bool = False  # buffer_mapped(): b_blocknr is valid
+    new: bool = False  # buffer_new(): just allocated, caller must initialise
+    unwritten: bool = False  # buffer_unwritten(): allocated, reads as zeros
+    blocknr: int | None = None
+    size: int = 0  # b_size
+
+
+def alloc_block(fs, fblock):
+    """Take a device block off the free list for file block ``fblock``."""
+    free = fs.free_list.get()
+    if not free:
+        return None  # ENOSPC
+    pblk = free[0]
+    fs.free_list.set(free[1:])
+    fs.owner.set(pblk, fblock)
+    return pblk
+
+
+def free_block(fs, pblk):
+    """Give a device block back. The worst case is modelled: another file
+    takes it at once and writes its own data, which this file must never see."""
+    fs.owner.set(pblk, OTHER)
+    for unit in fs.block_units(pblk):
+        fs.dev.set(unit, STALE)
+
+
+def zero_block(fs, pblk):
+    for unit in fs.block_units(pblk):
+        fs.dev.set(unit, ZERO)
+
+
+def ext2_get_block(fs, block, create):
+    """ext2_get_blocks() under IS_XIP: a new block is cleared before it is
+    linked into the inode ("we need to clear the block", patch 06)."""
+    yield f"ext2_get_block(block {block}, create={int(create)})"
+    state, pblk = fs.i_blocks.get(block)
+    size = fs.geo.block_size
+    if state != HOLE:
+        return BufferHead(mapped=True, blocknr=pblk, size=size)
+    if not create:
+        return BufferHead(size=size)
+    pblk = alloc_block(fs, block)
+    if pblk is None:
+        return None
+    zero_block(fs, pblk)
+    fs.i_blocks.set(block, (WRITTEN, pblk))
+    return BufferHead(mapped=True, new=True, blocknr=pblk, size=size)
+
+
+def ext4_get_block(fs, block, create):
+    """ext4: a lookup maps unwritten extents too (flagged unwritten)."""
+    yield f"ext4_get_block(block {block}, create={int(create)})"
+    state, pblk = fs.i_blocks.get(block)
+    size = fs.geo.block_size
+    if state != HOLE:
+        return BufferHead(mapped=True, unwritten=state == UNWRITTEN, blocknr=pblk, size=size)
+    if not create:
+        return BufferHead(size=size)
+    pblk = alloc_block(fs, block)
+    if pblk is None:
+        return None
+    fs.i_blocks.set(block, (UNWRITTEN, pblk))
+    return BufferHead(mapped=True, new=True, unwritten=True, blocknr=pblk, size=size)
+
+
+FLAVOURS = {
+    "ext2": (ext2_get_block, "ext2: allocates a block and zeroes it before linking it"),
+    "ext4": (ext4_get_block, "ext4: allocates unwritten extents, converted after I/O"),
+}

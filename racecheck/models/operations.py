@@ -1,0 +1,118 @@
+"""The operations a scenario's threads run, and the model a scenario builds.
+
+Each operation is a step generator ``op(fs, ctx, **args)`` over the paths in
+this package; its return value is the operation's result (the data a read or
+a load saw, or an error code), which ``on_return`` invariants check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import Model
+from .dax import VM_FAULT_NOPAGE, do_xip_fault, load_through_pte
+from .fs import FileSystem, Geometry
+from .truncate import ext2_setsize
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str = "bytes"  # bytes | int | choice | bool
+    required: bool = True
+    default: object = None
+    choices: tuple = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    fn: object
+    description: str
+    params: tuple = ()
+
+
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(name, description, *params):
+    def register(fn):
+        OPERATIONS[name] = Operation(name, fn, description, tuple(params))
+        return fn
+    return register
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who runs an operation: the thread's name and the operation's number."""
+
+    thread: str
+    seq: int
+
+
+MAPPING = Param("mapping", "choice", False, "shared", ("shared", "private"),
+                "which user mapping of the file")
+
+
+@operation("mmap_load", "a load through a user mapping; faults the page in if it has no PTE",
+           Param("offset", help="file offset of the load"), MAPPING)
+def mmap_load(fs, ctx, offset, mapping="shared"):
+    pgoff = offset // fs.geo.page_size
+    while True:
+        yield "load: walk the page table"
+        if fs.ptes[mapping].get(pgoff) is not None:
+            break
+        ret = yield from do_xip_fault(fs, mapping, pgoff, write=False)
+        if ret != VM_FAULT_NOPAGE:
+            return ret
+    yield "load through the PTE"
+    return load_through_pte(fs, mapping, pgoff)
+
+
+@operation("truncate", "truncate(2): i_mutex, then the filesystem's setsize path",
+           Param("size", help="the new file size"))
+def truncate(fs, ctx, size):
+    yield fs.i_mutex.lock()
+    ret = yield from ext2_setsize(fs, size)
+    fs.i_mutex.unlock()
+    return ret
+
+
+def thread_body(fs, name, ops):
+    """Run a thread's operations in order, noting each begin and return."""
+    for seq, (opname, args) in enumerate(ops, 1):
+        op = OPERATIONS[opname]
+        ctx = Context(name, seq)
+        fs.rt.note("begin", op=opname, args=args, seq=seq)
+        result = yield from op.fn(fs, ctx, **args)
+        fs.rt.note("return", op=opname, args=args, seq=seq, result=result)
+
+
+@dataclass
+class FileSpec:
+    size: int
+    blocks: list
+    geometry: Geometry
+
+
+class FsModel(Model):
+    """The model a scenario file describes."""
+
+    mappings = ("shared", "private")
+
+    def __init__(self, name, file, flavour, fixes, threads_spec):
+        self.name = name
+        self.file = file
+        self.flavour = flavour
+        self.fixes = list(fixes)
+        self.threads_spec = threads_spec  # [(name, [(op, args), ...]), ...]
+        self.invariants = []
+
+    def init(self, rt):
+        from .get_block import FLAVOURS
+        return FileSystem(rt, self.file.geometry, self.file.size, self.file.blocks,
+                          FLAVOURS[self.flavour][0], self.fixes, self.mappings)
+
+    def threads(self, fs):
+        return [(name, thread_body(fs, name, ops)) for name, ops in self.threads_spec]

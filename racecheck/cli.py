@@ -1,0 +1,315 @@
+"""The ``racecheck`` command line (the contract in DESIGN.md).
+
+Exit statuses: 0 clean, 1 violation, 2 bad input or usage, 3 incomplete,
+4 the model itself raised an error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import click
+
+from . import invariants as inv
+from . import report as text
+from . import runner
+from . import trace as tracefile
+from .scenario import ScenarioError, load
+from .scheduler import REDUCTIONS, replay as replay_schedule
+
+STRATEGIES = ("dfs",)
+
+
+def fail(message, status=2):
+    click.echo(f"racecheck: {message}", err=True)
+    sys.exit(status)
+
+
+def load_or_fail(path):
+    try:
+        return load(path)
+    except ScenarioError as exc:
+        fail(str(exc))
+
+
+class Progress:
+    """Executions, rate, depth and time on standard error, for a terminal only,
+    once a run has lasted a second."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, stats, depth, elapsed):
+        if not self.enabled or elapsed < 1.0 or elapsed - self.last < 0.25:
+            return
+        self.last = elapsed
+        rate = stats.executions / elapsed if elapsed else 0
+        click.echo(f"\r  {stats.executions} executions, {rate:,.0f}/s, depth {depth}, "
+                   f"{elapsed:.1f} s ", err=True, nl=False)
+        self.shown = True
+
+    def done(self):
+        if self.shown:
+            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+
+
+@click.group()
+@click.version_option(package_name="racecheck")
+def main():
+    """racecheck: a model checker for kernel concurrency races."""
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--trace-out", type=click.Path(dir_okay=False), help="Where to save a counterexample (default: traces/NAME.json).")
+@click.option("--reduction", type=click.Choice(REDUCTIONS), help="dpor (default) or none (every interleaving).")
+@click.option("--max-preemptions", type=click.IntRange(min=0), help="Preemption bound; a search it cuts is incomplete.")
+@click.option("--max-executions", type=click.IntRange(min=1), help="Stop after this many executions (incomplete).")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Steps allowed per thread.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Wall-clock limit in seconds.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="dfs", show_default=True,
+              help="Search strategy.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for randomised strategies.")
+@click.option("--no-minimise", is_flag=True, help="Report the first counterexample as found.")
+def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions, max_steps,
+        timeout, strategy, seed, no_minimise):
+    """Explore one scenario and report the verdict."""
+    sc = load_or_fail(scenario)
+    bounds = runner.bounds_with(sc.bounds, max_preemptions=max_preemptions,
+                                max_executions=max_executions, max_steps=max_steps, timeout=timeout)
+    progress = Progress(sys.stderr.isatty() and not as_json)
+    rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,
+                       do_minimise=not no_minimise)
+    progress.done()
+    if as_json:
+        click.echo(json.dumps(rep.as_json(), indent=1))
+    else:
+        print_report(rep, color=sys.stdout.isatty())
+    sys.exit(rep.exit_status)
+
+
+def print_report(rep, color=False):
+    o = rep.outcome
+    v = o.violation
+    click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color))
+    click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction))
+    if rep.verdict == "incomplete":
+        click.echo(f"  incomplete: {o.reason}; nothing was found, but not every interleaving was explored")
+    if rep.verdict == "error":
+        e = o.error
+        click.echo(f"  the model raised in thread {e['thread']}: {e['exception']}")
+        click.echo(f"  schedule: {e['schedule']}")
+        click.echo("  " + e["traceback"].rstrip().replace("\n", "\n  "))
+    if v is not None:
+        steps = len(v.schedule)
+        found = rep.found
+        note = ""
+        if found is not None and (len(found.schedule), found.preemptions) != (steps, v.preemptions):
+            note = f" (minimised from {len(found.schedule)} steps, {found.preemptions} preemptions)"
+        click.echo(f"  counterexample: {steps} steps, {v.preemptions} preemptions{note}")
+        if o.reason:
+            click.echo(f"  (the search stopped early: {o.reason})")
+        click.echo("")
+        click.echo(text.format_trace(rep.trace, color))
+        click.echo("")
+        if rep.trace_path:
+            click.echo(f"trace saved to {rep.trace_path}")
+            click.echo(f"  replay: racecheck replay {rep.trace_path}")
+            click.echo(f"  read:   racecheck show {rep.trace_path}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per scenario, one per line.")
+@click.option("--reduction", type=click.Choice(REDUCTIONS), help="Override every scenario's reduction.")
+def check(paths, junit, as_json, reduction):
+    """Run every scenario under PATHS and compare each with its expect."""
+    files = find_scenarios(paths)
+    if not files:
+        fail(f"no scenario files (*.yaml) under {', '.join(paths)}")
+    scenarios = []
+    for f in files:
+        sc = load_or_fail(f)
+        if sc.expect is None:
+            fail(f"{f}: expect: missing: check compares each scenario with its expect "
+                 f"(add expect: {{verdict: clean}} or run it with racecheck run)")
+        scenarios.append(sc)
+    rows = []
+    if not as_json:
+        click.echo(f"{'scenario':40} {'expected':28} {'got':28} {'executions':>10} {'time':>7}")
+    for sc in scenarios:
+        rep = runner.check(sc, reduction, save_trace=False)
+        ok = matches(sc.expect, rep)
+        rows.append((sc, rep, ok))
+        if as_json:
+            out = rep.as_json()
+            out["ok"] = ok
+            out["trace"] = None
+            click.echo(json.dumps(out))
+        else:
+            got = rep.verdict + (f" ({rep.outcome.violation.invariant})" if rep.outcome.violation else "")
+            exp = sc.expect["verdict"] + (f" ({sc.expect['invariant']})" if sc.expect["invariant"] else "")
+            mark = "" if ok else "  MISMATCH"
+            s = rep.outcome.stats
+            click.echo(f"{sc.name:40} {exp:28} {got:28} {s.executions:>10} {s.elapsed_s:>6.2f}s{mark}")
+    bad = [r for r in rows if not r[2]]
+    if not as_json:
+        click.echo(f"\n{len(rows) - len(bad)} of {len(rows)} scenarios as expected"
+                   + (f"; mismatched: {', '.join(r[0].name for r in bad)}" if bad else ""))
+    if junit:
+        write_junit(junit, rows)
+    sys.exit(1 if bad else 0)
+
+
+def matches(expect, rep):
+    if rep.verdict != expect["verdict"]:
+        return False
+    if expect["verdict"] == "violation":
+        return rep.outcome.violation.invariant == expect["invariant"]
+    return True
+
+
+def find_scenarios(paths):
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(p.rglob("*.yaml")))
+        else:
+            out.append(p)
+    return out
+
+
+def write_junit(path, rows):
+    cases = []
+    total_time = 0.0
+    for sc, rep, ok in rows:
+        t = rep.outcome.stats.elapsed_s
+        total_time += t
+        body = ""
+        if not ok:
+            got = rep.verdict + (f" of {rep.outcome.violation.invariant}" if rep.outcome.violation else "")
+            msg = f"expected {sc.expect['verdict']}, got {got}"
+            detail = text.format_trace(rep.trace) if rep.trace else (rep.outcome.reason or "")
+            body = f"<failure message={quoteattr(msg)}>{_xml_text(detail)}</failure>"
+        cases.append(f'  <testcase classname="racecheck" name={quoteattr(sc.name)} '
+                     f'file={quoteattr(str(sc.path))} time="{t:.3f}">{body}</testcase>')
+    failures = sum(1 for r in rows if not r[2])
+    xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="racecheck" tests="{len(rows)}" '
+           f'failures="{failures}" time="{total_time:.3f}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+    Path(path).write_text(xml)
+
+
+def _xml_text(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@main.command()
+@click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def replay(trace_file, as_json):
+    """Re-run a saved counterexample against the current models."""
+    try:
+        doc = tracefile.load(trace_file)
+    except tracefile.TraceError as exc:
+        fail(str(exc))
+    sc_path = tracefile.scenario_path(doc, trace_file)
+    sc = load_or_fail(sc_path)
+    saved = doc["scenario"]
+    if saved.get("name") != sc.name:
+        fail(f"{trace_file}: saved from scenario {saved.get('name')!r}, but {sc_path} is {sc.name!r}")
+    if saved.get("digest") != sc.digest:
+        fail(f"{trace_file}: saved from another version of {sc_path} (the file changed since); "
+             f"run the scenario again to get a new trace")
+    if doc.get("models_digest") != sc.models_digest:
+        click.echo(f"note: {trace_file} was saved with another version of the models; "
+                   f"replaying against the current ones", err=True)
+    try:
+        schedule = tracefile.schedule_ids(doc, [n for n, _ in sc.model.threads_spec]
+                                          if hasattr(sc.model, "threads_spec") else doc["threads"])
+    except tracefile.TraceError as exc:
+        fail(f"{trace_file}: {exc}")
+    start = time.monotonic()
+    out = replay_schedule(sc.model, schedule, sc.bounds.max_steps)
+    elapsed = time.monotonic() - start
+    if out.mismatch:
+        fail(f"{trace_file}: the trace no longer fits the model: {out.mismatch}")
+    if out.error:
+        verdict, status = "error", 4
+    elif out.violation:
+        verdict, status = "violation", 1
+    else:
+        verdict, status = "clean", 0
+    if as_json:
+        click.echo(json.dumps({"scenario": sc.name, "verdict": verdict,
+                               "invariant": out.violation.invariant if out.violation else None,
+                               "message": out.violation.message if out.violation else None,
+                               "executions": 1, "steps": len(schedule), "elapsed_s": round(elapsed, 3),
+                               "same_as_saved": bool(out.violation and out.violation.invariant == doc["invariant"]
+                                                     and out.violation.message == doc.get("message"))}))
+    else:
+        color = sys.stdout.isatty()
+        click.echo(text.verdict_line(sc.name, verdict, out.violation.invariant if out.violation else None, color))
+        if out.violation:
+            same = out.violation.invariant == doc["invariant"]
+            click.echo(f"  replayed {len(schedule)} steps: "
+                       + ("the same violation as saved" if same else f"a different violation (saved: {doc['invariant']})"))
+            click.echo(f"  {out.violation.message}")
+        elif out.error:
+            click.echo(f"  the model raised: {out.error['exception']}")
+        else:
+            click.echo(f"  replayed {len(schedule)} steps: the saved violation of {doc['invariant']} "
+                       f"no longer happens")
+    sys.exit(status)
+
+
+@main.command()
+@click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
+@click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal).")
+def show(trace_file, color):
+    """Print a saved counterexample, one column per thread."""
+    try:
+        doc = tracefile.load(trace_file)
+    except tracefile.TraceError as exc:
+        fail(str(exc))
+    if color is None:
+        color = sys.stdout.isatty()
+    click.echo(f"{doc['scenario']['name']}: violation of {doc['invariant']} "
+               f"({len(doc['schedule'])} steps, {doc.get('preemptions', '?')} preemptions)")
+    if doc.get("fixes"):
+        click.echo(f"fixes: {', '.join(doc['fixes'])}")
+    click.echo("")
+    click.echo(text.format_trace(doc, color))
+
+
+@main.command(name="list")
+def list_():
+    """The operations, get_block flavours, fixes and invariants available."""
+    from .models import catalogue
+    from .models.get_block import FLAVOURS
+    from .models.operations import OPERATIONS
+
+    click.echo("operations:")
+    for name, op in sorted(OPERATIONS.items()):
+        params = ", ".join(p.name + ("" if p.required else "?") for p in op.params)
+        click.echo(f"  {name:16} {op.description} ({params})")
+    click.echo("\nfilesystems (get_block flavours):")
+    for name, (_, desc) in sorted(FLAVOURS.items()):
+        click.echo(f"  {name:16} {desc}")
+    click.echo("\nfixes:")
+    for name, desc in sorted(catalogue.FIXES.items()):
+        click.echo(f"  {name:34} {desc}")
+    click.echo("\ninvariants:")
+    for name, cls in sorted(inv.REGISTRY.items()):
+        click.echo(f"  {name:24} {cls.description}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -95,6 +95,10 @@ def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions
     sys.exit(rep.exit_status)
 
 
+def plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def print_report(rep, color=False):
     o = rep.outcome
     v = o.violation
@@ -113,7 +117,7 @@ def print_report(rep, color=False):
         note = ""
         if found is not None and (len(found.schedule), found.preemptions) != (steps, v.preemptions):
             note = f" (minimised from {len(found.schedule)} steps, {found.preemptions} preemptions)"
-        click.echo(f"  counterexample: {steps} steps, {v.preemptions} preemptions{note}")
+        click.echo(f"  counterexample: {steps} steps, {plural(v.preemptions, 'preemption')}{note}")
         if o.reason:
             click.echo(f"  (the search stopped early: {o.reason})")
         click.echo("")
@@ -144,7 +148,7 @@ def check(paths, junit, as_json, reduction):
         scenarios.append(sc)
     rows = []
     if not as_json:
-        click.echo(f"{'scenario':40} {'expected':28} {'got':28} {'executions':>10} {'time':>7}")
+        click.echo(f"{'scenario':40} {'expected':36} {'got':36} {'executions':>10} {'time':>7}")
     for sc in scenarios:
         rep = runner.check(sc, reduction, save_trace=False)
         ok = matches(sc.expect, rep)
@@ -159,7 +163,7 @@ def check(paths, junit, as_json, reduction):
             exp = sc.expect["verdict"] + (f" ({sc.expect['invariant']})" if sc.expect["invariant"] else "")
             mark = "" if ok else "  MISMATCH"
             s = rep.outcome.stats
-            click.echo(f"{sc.name:40} {exp:28} {got:28} {s.executions:>10} {s.elapsed_s:>6.2f}s{mark}")
+            click.echo(f"{sc.name:40} {exp:36} {got:36} {s.executions:>10} {s.elapsed_s:>6.2f}s{mark}")
     bad = [r for r in rows if not r[2]]
     if not as_json:
         click.echo(f"\n{len(rows) - len(bad)} of {len(rows)} scenarios as expected"

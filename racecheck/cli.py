@@ -296,9 +296,7 @@ def show(trace_file, color):
 @main.command(name="list")
 def list_():
     """The operations, get_block flavours, fixes and invariants available."""
-    from .models import catalogue
-    from .models.get_block import FLAVOURS
-    from .models.operations import OPERATIONS
+    from .models.catalogue import FIXES, FLAVOURS, OPERATIONS
 
     click.echo("operations:")
     for name, op in sorted(OPERATIONS.items()):
@@ -308,7 +306,7 @@ def list_():
     for name, (_, desc) in sorted(FLAVOURS.items()):
         click.echo(f"  {name:16} {desc}")
     click.echo("\nfixes:")
-    for name, desc in sorted(catalogue.FIXES.items()):
+    for name, desc in sorted(FIXES.items()):
         click.echo(f"  {name:34} {desc}")
     click.echo("\ninvariants:")
     for name, cls in sorted(inv.REGISTRY.items()):

@@ -103,9 +103,12 @@ class Execution:
         self.rt = Runtime(tracing)
         self.tracing = tracing
         self.max_steps = max_steps
-        self.state = model.init(self.rt)
-        self.threads = [Thread(i, name, gen)
-                        for i, (name, gen) in enumerate(model.threads(self.state))]
+        try:
+            self.state = model.init(self.rt)
+            self.threads = [Thread(i, name, gen)
+                            for i, (name, gen) in enumerate(model.threads(self.state))]
+        except Exception as exc:  # the model's own bug, before any step
+            raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
         self.events = []
         self.records = []  # per-step details, when tracing
         invs = model.invariants
@@ -218,11 +221,13 @@ class Execution:
             except StopIteration:
                 t.finished = True
                 continue
+            except Exception as exc:
+                raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
             if rt.reads or rt.writes:
                 touched = sorted(rt.name_of(k) for k in rt.reads | rt.writes)
-                raise ModelError(
+                raise ModelFailure(t.tid, t.name, ModelError(
                     f"thread {t.name} touched {', '.join(touched)} before its first yield: "
-                    f"begin each step with yield \"label\" (or a lock request)")
+                    f"begin each step with yield \"label\" (or a lock request)"), "")
             t.pending = y
         rt.begin_step(None)
 

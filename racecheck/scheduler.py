@@ -177,13 +177,13 @@ class Explorer:
     def _execute(self):
         """Run one execution along the stack's schedule, then onwards.
         Returns an error dict if the model raised, else None."""
-        ex = Execution(self.model, max_steps=self.bounds.max_steps)
-        self.nthreads = len(ex.threads)
         stats = self.stats
         stack = self.stack
         ended = "finished"
         violation = None
         try:
+            ex = Execution(self.model, max_steps=self.bounds.max_steps)
+            self.nthreads = len(ex.threads)
             for node in stack:
                 node.event = ex.step(node.chosen)
                 stats.steps += 1
@@ -413,7 +413,12 @@ class Replay:
 
 def replay(model, schedule, max_steps=10_000):
     """Run ``schedule`` (thread ids) deterministically with full tracing."""
-    ex = Execution(model, tracing=True, max_steps=max_steps)
+    try:
+        ex = Execution(model, tracing=True, max_steps=max_steps)
+    except ModelFailure as failure:
+        return Replay(error={"thread": failure.thread, "schedule": [],
+                             "exception": f"{type(failure.exc).__name__}: {failure.exc}",
+                             "traceback": failure.where})
     out = Replay(execution=ex)
     out.records = ex.records
     names = [t.name for t in ex.threads]

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from ..scenario import ScenarioError, Section, did_you_mean
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
-from .get_block import FLAVOURS
-from .operations import OPERATIONS, FileSpec, FsModel
-
-FIXES = {
-    "recheck_isize_under_i_mmap_mutex":
-        "the DAX fault rechecks i_size under i_mmap_mutex before inserting the PTE (seed 002, patch 01)",
-}
+from . import dax, get_block, operations, truncate  # noqa: F401  (they register names)
+from .operations import FileSpec, FsModel
+from .registry import FIXES, FLAVOURS, OPERATIONS
 
 THREAD_KEYS = ("name", "ops")
 

@@ -4,10 +4,15 @@
 
 from __future__ import annotations
 
+from .fs import ReadResult
+from .registry import fix
+
 VM_FAULT_SIGBUS = "VM_FAULT_SIGBUS"
 VM_FAULT_NOPAGE = "VM_FAULT_NOPAGE"
 
-RECHECK_ISIZE = "recheck_isize_under_i_mmap_mutex"
+RECHECK_ISIZE = fix(
+    "recheck_isize_under_i_mmap_mutex",
+    "the DAX fault rechecks i_size under i_mmap_mutex before inserting the PTE (seed 002, patch 01)")
 
 
 def do_xip_fault(fs, vma, pgoff, write=False):
@@ -54,12 +59,16 @@ def vm_insert_mixed(fs, vma, pgoff, pfn):
         ptes.set(pgoff, ("block", pfn))
 
 
-def load_through_pte(fs, vma, pgoff):
-    """The user's load once a PTE is present: the units it sees."""
-    pte = fs.ptes[vma].get(pgoff)
+def load_through_pte(fs, vma, offset):
+    """The user's load of the unit at ``offset`` once a PTE is present."""
+    ps, us = fs.geo.page_size, fs.geo.unit_size
+    pte = fs.ptes[vma].get(offset // ps)
     if pte is None:
         return None
     kind, where = pte
+    index = offset % ps // us
     if kind == "block":
-        return tuple(fs.dev.get(u) for u in fs.block_units(where))
-    return fs.page_cache.get(where)
+        tag = fs.dev.get(where * fs.geo.units_per_block + index)
+    else:
+        tag = fs.page_cache.get(where)[index]
+    return ReadResult(offset - offset % us, us, (tag,), "load")

@@ -60,6 +60,7 @@ class Ghost:
     """What invariants see and models never read."""
 
     in_flight: dict = field(default_factory=dict)  # thread -> device block an I/O uses
+    cow_pages: dict = field(default_factory=dict)  # (mapping, page) -> units a COW fault copied
 
 
 class FileSystem:
@@ -116,3 +117,26 @@ class FileSystem:
     def unit_name(self, unit):
         upb = self.geo.units_per_block
         return f"block {unit // upb} unit {unit % upb}"
+
+
+# -- what operations return (the invariants read these) -------------------------
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """Data handed to the user: ``units[i]`` is the tag of the unit at byte
+    ``offset + i * unit_size`` (units are aligned; ``nbytes`` may end mid-unit)."""
+
+    offset: int
+    nbytes: int
+    units: tuple
+    how: str = "read"  # read | load | cow copy
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """A write acknowledged to the user: ``nbytes`` at ``offset`` now hold ``tag``."""
+
+    offset: int
+    nbytes: int
+    tag: str

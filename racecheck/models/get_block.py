@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .fs import HOLE, OTHER, STALE, UNWRITTEN, WRITTEN, ZERO
+from .registry import flavour
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def zero_block(fs, pblk):
         fs.dev.set(unit, ZERO)
 
 
+@flavour("ext2", "ext2: allocates a block and zeroes it before linking it into the inode")
 def ext2_get_block(fs, block, create):
     """ext2_get_blocks() under IS_XIP: a new block is cleared before it is
     linked into the inode ("we need to clear the block", patch 06)."""
@@ -66,6 +68,7 @@ def ext2_get_block(fs, block, create):
     return BufferHead(mapped=True, new=True, blocknr=pblk, size=size)
 
 
+@flavour("ext4", "ext4: allocates unwritten extents, converted to written after the I/O")
 def ext4_get_block(fs, block, create):
     """ext4: a lookup maps unwritten extents too (flagged unwritten)."""
     yield f"ext4_get_block(block {block}, create={int(create)})"
@@ -80,9 +83,3 @@ def ext4_get_block(fs, block, create):
         return None
     fs.i_blocks.set(block, (UNWRITTEN, pblk))
     return BufferHead(mapped=True, new=True, unwritten=True, blocknr=pblk, size=size)
-
-
-FLAVOURS = {
-    "ext2": (ext2_get_block, "ext2: allocates a block and zeroes it before linking it"),
-    "ext4": (ext4_get_block, "ext4: allocates unwritten extents, converted after I/O"),
-}

@@ -12,35 +12,8 @@ from dataclasses import dataclass
 from ..model import Model
 from .dax import VM_FAULT_NOPAGE, do_xip_fault, load_through_pte
 from .fs import FileSystem, Geometry
+from .registry import FLAVOURS, OPERATIONS, Param, operation
 from .truncate import ext2_setsize
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str = "bytes"  # bytes | int | choice | bool
-    required: bool = True
-    default: object = None
-    choices: tuple = ()
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    fn: object
-    description: str
-    params: tuple = ()
-
-
-OPERATIONS: dict[str, Operation] = {}
-
-
-def operation(name, description, *params):
-    def register(fn):
-        OPERATIONS[name] = Operation(name, fn, description, tuple(params))
-        return fn
-    return register
 
 
 @dataclass(frozen=True)
@@ -67,7 +40,7 @@ def mmap_load(fs, ctx, offset, mapping="shared"):
         if ret != VM_FAULT_NOPAGE:
             return ret
     yield "load through the PTE"
-    return load_through_pte(fs, mapping, pgoff)
+    return load_through_pte(fs, mapping, offset)
 
 
 @operation("truncate", "truncate(2): i_mutex, then the filesystem's setsize path",
@@ -110,7 +83,6 @@ class FsModel(Model):
         self.invariants = []
 
     def init(self, rt):
-        from .get_block import FLAVOURS
         return FileSystem(rt, self.file.geometry, self.file.size, self.file.blocks,
                           FLAVOURS[self.flavour][0], self.fixes, self.mappings)
 

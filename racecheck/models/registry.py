@@ -1,0 +1,52 @@
+"""The names a scenario can use: operations, get_block flavours and fixes.
+Each model module registers its own; :mod:`.catalogue` imports them all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str = "bytes"  # bytes (an offset, length or size) | int | choice | bool
+    required: bool = True
+    default: object = None
+    choices: tuple = ()
+    help: str = ""
+    align: str | None = None  # "unit", "block" or "page": the value must be a multiple
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    fn: object
+    description: str
+    params: tuple = ()
+
+
+OPERATIONS: dict[str, Operation] = {}
+FLAVOURS: dict[str, tuple] = {}  # name -> (get_block generator, description)
+FIXES: dict[str, str] = {}  # name -> what the remedy is and where it comes from
+
+
+def operation(name, description, *params):
+    """Decorator: make a step generator ``fn(fs, ctx, **args)`` a scenario operation."""
+    def register(fn):
+        OPERATIONS[name] = Operation(name, fn, description, tuple(params))
+        return fn
+    return register
+
+
+def flavour(name, description):
+    """Decorator: make a ``get_block(fs, block, create)`` generator a flavour."""
+    def register(fn):
+        FLAVOURS[name] = (fn, description)
+        return fn
+    return register
+
+
+def fix(name, description):
+    """Declare a fix switch; returns its name, for ``if NAME in fs.fixes``."""
+    FIXES[name] = description
+    return name

@@ -24,8 +24,8 @@ class Context:
     seq: int
 
 
-MAPPING = Param("mapping", "choice", False, "shared", ("shared", "private"),
-                "which user mapping of the file")
+MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2", "private"),
+                "which user mapping of the file: two shared ones (two processes) and a private one")
 
 
 @operation("mmap_load", "a load through a user mapping; faults the page in if it has no PTE",
@@ -72,7 +72,7 @@ class FileSpec:
 class FsModel(Model):
     """The model a scenario file describes."""
 
-    mappings = ("shared", "private")
+    mappings = ("shared", "shared2", "private")
 
     def __init__(self, name, file, flavour, fixes, threads_spec):
         self.name = name

@@ -78,13 +78,13 @@ def parse_yaml(text, path):
 class Section:
     """A YAML mapping being read: tracks which keys were used and where."""
 
-    def __init__(self, path, node, where, allowed):
+    def __init__(self, path, node, where, allowed, line=None):
         self.path = path
         self.where = where  # dotted key of this section, for messages
         if not isinstance(node.value, dict):
             raise ScenarioError(path, node.line, where or "scenario", "must be a mapping of keys")
         self.items = node.value
-        self.line = node.line
+        self.line = line or node.line  # the line of the key that opened this section
         for key, (line, _) in self.items.items():
             if key not in allowed:
                 raise ScenarioError(path, line, self.key(key),
@@ -201,7 +201,7 @@ def load(path):
         raise root.error("reduction", f"unknown reduction {reduction!r}" + did_you_mean(reduction, REDUCTIONS))
     expect = None
     if root.has("expect"):
-        ex = Section(path, root.node("expect"), "expect", EXPECT_KEYS)
+        ex = Section(path, root.node("expect"), "expect", EXPECT_KEYS, root.line_of("expect"))
         verdict = ex.get("verdict", str, required=True)
         if verdict not in VERDICTS:
             raise ex.error("verdict", f"unknown verdict {verdict!r}" + did_you_mean(verdict, VERDICTS))
@@ -224,7 +224,7 @@ def _bounds(root, path):
     b = Bounds()
     if not root.has("bounds"):
         return b
-    sec = Section(path, root.node("bounds"), "bounds", BOUND_KEYS)
+    sec = Section(path, root.node("bounds"), "bounds", BOUND_KEYS, root.line_of("bounds"))
     for key in ("max_preemptions", "max_executions", "max_steps"):
         value = sec.get(key, int)
         if value is not None:

@@ -26,7 +26,7 @@ def _file_spec(root, path):
     if not root.has("file"):
         raise root.error("file", "missing required key: the file's size and blocks")
     sec = Section(path, root.node("file"), "file", ("size", "max_size", "block_size", "unit_size",
-                                                   "page_size", "blocks", "spare_blocks"))
+                                                   "page_size", "blocks", "spare_blocks"), root.line_of("file"))
     bs = sec.get("block_size", int, 4096)
     us = sec.get("unit_size", int, 512)
     ps = sec.get("page_size", int, 4096)
@@ -121,6 +121,11 @@ def _op(path, node, where, spec):
                 raise sec.error(p.name, f"must not be negative, not {value}")
             if p.kind == "bytes" and value > geo.max_size:
                 raise sec.error(p.name, f"{value} is beyond the file's limit (max_size {geo.max_size})")
+            if p.align:
+                unit = {"unit": geo.unit_size, "block": geo.block_size, "page": geo.page_size}[p.align]
+                if value % unit:
+                    raise sec.error(p.name, f"{opname} needs {p.name} aligned to the {p.align} size "
+                                            f"({unit} bytes), not {value}")
         args[p.name] = value
     if "offset" in args and args["offset"] >= geo.max_size:
         raise sec.error("offset", f"{args['offset']} is beyond the file's limit (max_size {geo.max_size})")

@@ -1,0 +1,117 @@
+"""The command line, through the installed console script (exit statuses,
+stdout versus stderr, --json fields) and through click's runner."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from racecheck.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "fault_vs_truncate.yaml"
+FIXED = ROOT / "scenarios" / "fault_vs_truncate_fixed.yaml"
+JSON_FIELDS = {"scenario", "verdict", "invariant", "message", "executions", "steps",
+               "elapsed_s", "trace"}
+
+
+def racecheck(*args, cwd):
+    exe = shutil.which("racecheck") or sys.executable
+    cmd = [exe, *args] if exe != sys.executable else [exe, "-m", "racecheck.cli", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_run_violation_exit_1_and_trace_saved(tmp_path):
+    out = racecheck("run", str(SCENARIO), cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert "VIOLATION of no_freed_block_mapped" in out.stdout
+    assert "racecheck replay traces/fault_vs_truncate.json" in out.stdout
+    assert (tmp_path / "traces" / "fault_vs_truncate.json").exists()
+    assert out.stderr == ""
+
+
+def test_run_clean_exit_0(tmp_path):
+    out = racecheck("run", str(FIXED), cwd=tmp_path)
+    assert out.returncode == 0
+    assert "CLEAN" in out.stdout
+    assert not (tmp_path / "traces").exists()
+
+
+def test_run_json_has_the_contract_fields(tmp_path):
+    out = racecheck("run", "--json", "--trace-out", "t.json", str(SCENARIO), cwd=tmp_path)
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert JSON_FIELDS <= set(doc)
+    assert doc["verdict"] == "violation"
+    assert doc["invariant"] == "no_freed_block_mapped"
+    assert doc["trace"]["schedule"][-1] == "fault"
+    assert (tmp_path / "t.json").exists()
+
+
+def test_incomplete_exit_3_never_clean(tmp_path):
+    out = racecheck("run", "--json", "--max-executions", "1", str(FIXED), cwd=tmp_path)
+    assert out.returncode == 3
+    doc = json.loads(out.stdout)
+    assert doc["verdict"] == "incomplete"
+    assert doc["executions"] == 1
+
+
+def test_replay_reproduces_and_show_prints_columns(tmp_path):
+    assert racecheck("run", str(SCENARIO), cwd=tmp_path).returncode == 1
+    trace = tmp_path / "traces" / "fault_vs_truncate.json"
+    rep = racecheck("replay", str(trace), cwd=tmp_path)
+    assert rep.returncode == 1
+    assert "the same violation as saved" in rep.stdout
+    shown = racecheck("show", str(trace), cwd=tmp_path)
+    assert shown.returncode == 0
+    header = shown.stdout.splitlines()[2]
+    assert "fault" in header and "truncate" in header
+    assert "\x1b[" not in shown.stdout  # plain when not a terminal
+
+
+def test_check_rows_summary_and_junit(tmp_path):
+    junit = tmp_path / "out.xml"
+    out = racecheck("check", "--junit", str(junit), str(SCENARIO), str(FIXED), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout
+    assert "2 of 2 scenarios as expected" in out.stdout
+    xml = junit.read_text()
+    assert xml.count("<testcase") == 2 and 'failures="0"' in xml
+
+
+def test_check_mismatch_exit_1(tmp_path):
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(FIXED.read_text().replace("fixes: [recheck_isize_under_i_mmap_mutex]", "fixes: []"))
+    out = racecheck("check", "--json", str(wrong), cwd=tmp_path)
+    assert out.returncode == 1
+    row = json.loads(out.stdout.splitlines()[0])
+    assert row["ok"] is False and row["verdict"] == "violation"
+
+
+def test_list_names_everything():
+    out = CliRunner().invoke(main, ["list"])
+    assert out.exit_code == 0
+    for name in ("mmap_load", "truncate", "ext2", "recheck_isize_under_i_mmap_mutex",
+                 "no_freed_block_mapped", "deadlock_free"):
+        assert name in out.output
+
+
+def test_model_error_exit_4(tmp_path):
+    model = tmp_path / "broken.py"
+    model.write_text(
+        "from types import SimpleNamespace\n"
+        "from racecheck.model import Program\n"
+        "def init(rt):\n    return SimpleNamespace(x=rt.var('x', 0))\n"
+        "def body(st):\n    yield 'step'\n    st.x.set(1 / st.x.get())\n"
+        "def build(params):\n    return Program('broken', init, [('t', body)])\n")
+    sc = tmp_path / "broken.yaml"
+    sc.write_text("name: broken\nmodel: ./broken.py\ninvariants: [assertion]\n")
+    out = CliRunner().invoke(main, ["run", str(sc)])
+    assert out.exit_code == 4
+    assert "ZeroDivisionError" in out.output
+    assert "schedule: [0]" in out.output

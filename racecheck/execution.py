@@ -115,8 +115,40 @@ class Execution:
         self._step_checks = [i for i in invs if i.after_step is not None]
         self._return_checks = [i for i in invs if i.on_return is not None]
         self._end_checks = [i for i in invs if i.at_end is not None]
+        self._across_checks = [i for i in invs if i.across is not None]
+        self._watch_all, self._watched = self._watched_objects(invs)
         self._seen_history = 0
         self._prime()
+
+    def _watched_objects(self, invs):
+        """Which objects the step and return checks read (None: all)."""
+        watched = set()
+        for inv in invs:
+            if inv.after_step is None and inv.on_return is None:
+                continue
+            objs = inv.watches(self.state)
+            if objs is None:
+                return True, watched
+            watched.update(o.key for o in objs)
+        return False, watched
+
+    def _mark_watched(self):
+        """Make the checks' reads part of the step's footprint: a step that
+        writes watched state writes WATCHED, and a step where an operation
+        returns reads it (see _check_returns). Without this, two independent steps could be
+        explored in one order only, and a check that would fail between them
+        in the other order would never run."""
+        rt = self.rt
+        writes = rt.writes
+        if self._watch_all:
+            if writes:
+                writes.add(rt.WATCHED)
+        elif self._watched:
+            watched = self._watched
+            for k in writes:
+                if (k[0] if k.__class__ is tuple else k) in watched:
+                    writes.add(rt.WATCHED)
+                    break
 
     # -- scheduling interface ----------------------------------------------
 
@@ -154,7 +186,12 @@ class Execution:
         record = self._start_record(t) if self.tracing else None
         failure = None
         try:
-            self._run(t, record)
+            try:
+                self._run(t, record)
+            except Violation:
+                t.finished = True  # the exception ended the thread's generator
+                raise
+            self._mark_watched()
             self._check_returns()
             for inv in self._step_checks:
                 msg = inv.after_step(self.state, self)
@@ -223,6 +260,7 @@ class Execution:
                 continue
             except Exception as exc:
                 raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
+            rt.writes.discard(rt.HISTORY)  # operations that begin before any step
             if rt.reads or rt.writes:
                 touched = sorted(rt.name_of(k) for k in rt.reads | rt.writes)
                 raise ModelFailure(t.tid, t.name, ModelError(
@@ -232,6 +270,7 @@ class Execution:
         rt.begin_step(None)
 
     def _check_returns(self):
+        """Run the on_return checks for operations that returned in this step."""
         hist = self.rt.history
         while self._seen_history < len(hist):
             entry = hist[self._seen_history]
@@ -239,6 +278,8 @@ class Execution:
             if entry["kind"] == "begin":
                 self.threads[entry["thread"]].op = entry["op"]
             elif entry["kind"] == "return":
+                if self._return_checks:
+                    self.rt.reads.add(self.rt.WATCHED)
                 for inv in self._return_checks:
                     msg = inv.on_return(self.state, self, entry)
                     if msg:
@@ -248,6 +289,10 @@ class Execution:
         """Invariants on the final state. Raises :class:`Violation`."""
         for inv in self._end_checks:
             msg = inv.at_end(self.state, self)
+            if msg:
+                raise Violation(inv.name, msg)
+        for inv in self._across_checks:
+            msg = inv.across(self.state, self)
             if msg:
                 raise Violation(inv.name, msg)
 

@@ -6,10 +6,13 @@ the invariant holds or a message (in the model's terms) when it breaks:
 * ``after_step(state, execution)`` — after every step (a state predicate);
 * ``on_return(state, execution, entry)`` — when an operation returns; ``entry``
   is the ghost-history record ``{"op", "args", "result", "thread", "clock"}``;
-* ``at_end(state, execution)`` — on the final state of an execution.
-
-Checks across executions (lock order) keep their own data between executions
-and are run by the scheduler through ``across``.
+* ``at_end(state, execution)`` — on the final state of an execution;
+* ``watches(state)`` — the shared objects the first two hooks read (default:
+  all of them); the reduction needs it to stay sound for these checks;
+* ``across(state, execution)`` — after every execution that ran to its end,
+  for checks over all executions explored so far (lock order): the invariant
+  object lives for the whole search and keeps what it needs between calls;
+  ``reset()`` is called when a search starts.
 
 Scenarios select invariants by name from :data:`REGISTRY`; a model file may
 register its own with :func:`register`.
@@ -24,6 +27,17 @@ class Invariant:
     after_step = None
     on_return = None
     at_end = None
+    across = None
+
+    def reset(self):
+        """Forget what ``across`` gathered: a new search begins."""
+
+    def watches(self, state):
+        """The runtime objects ``after_step`` and ``on_return`` read, or None
+        for "anything". Steps that write them are never reordered with each
+        other by the reduction, so that every interleaving the checks could
+        tell apart is explored; a narrower list keeps more reduction."""
+        return None
 
     def __repr__(self):
         return f"<invariant {self.name}>"

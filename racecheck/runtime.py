@@ -64,6 +64,12 @@ class Runtime:
         # total order (clock). Not shared state: models must not read it.
         self.clock = 0
         self.history = []
+        # Synthetic objects. Every operation begin and return writes HISTORY,
+        # so that their order (which invariants compare) is the same in every
+        # interleaving of a trace. WATCHED stands for the state that invariants
+        # checked after steps or at returns look at (see Execution).
+        self.HISTORY = self._register(_Synthetic(), "history")
+        self.WATCHED = self._register(_Synthetic(), "watched by invariants")
 
     # -- making shared objects -------------------------------------------
 
@@ -111,6 +117,7 @@ class Runtime:
     def note(self, kind, **data):
         """Record an event in the ghost history; returns its clock value."""
         self.clock += 1
+        self.writes.add(self.HISTORY)
         data["kind"] = kind
         data["clock"] = self.clock
         data["thread"] = self.thread
@@ -123,6 +130,11 @@ class Runtime:
         for obj in self.objects:
             out.update(obj.snapshot())
         return out
+
+
+class _Synthetic:
+    def snapshot(self):
+        return {}
 
 
 class Var:
@@ -258,6 +270,13 @@ class Request:
     def describe(self) -> str:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def footprint(self, rt):
+        """(reads, writes) of the step that would take this request."""
+        return set(), {self.lock_key()}
+
+    def lock_key(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
 
 class Mutex:
     """A sleeping lock with an owner (``mutex_lock`` / ``mutex_unlock``)."""
@@ -316,6 +335,9 @@ class _Acquire(Request):
 
     def describe(self):
         return f"waiting for {self.mutex.name} (held by thread {self.mutex.owner})"
+
+    def lock_key(self):
+        return self.mutex.key
 
 
 class RWSem:
@@ -380,6 +402,9 @@ class _DownRead(Request):
     def describe(self):
         return f"waiting to read {self.sem.name} (written by thread {self.sem.writer})"
 
+    def lock_key(self):
+        return self.sem.key
+
 
 class _DownWrite(Request):
     __slots__ = ("sem", "label")
@@ -399,6 +424,9 @@ class _DownWrite(Request):
 
     def describe(self):
         return f"waiting to write {self.sem.name} (held by {self.sem.holders()})"
+
+    def lock_key(self):
+        return self.sem.key
 
 
 class WaitUntil(Request):
@@ -427,6 +455,15 @@ class WaitUntil(Request):
 
     def describe(self):
         return f"waiting until {self.label}"
+
+    def footprint(self, rt):
+        saved = rt.reads
+        rt.reads = set()
+        try:
+            self.predicate()
+            return rt.reads, set()
+        finally:
+            rt.reads = saved
 
 
 def wait_until(rt, predicate, label="condition"):

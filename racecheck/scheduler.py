@@ -28,8 +28,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .execution import Execution, ModelFailure, StepBoundHit
-from .runtime import Violation
+from .execution import Event, Execution, ModelFailure, StepBoundHit
+from .runtime import Request, Violation
 
 REDUCTIONS = ("dpor", "none")
 
@@ -138,6 +138,8 @@ class Explorer:
     # -- the search ------------------------------------------------------------
 
     def run(self):
+        for inv in self.model.invariants:
+            inv.reset()
         start = time.monotonic()
         b = self.bounds
         error = None
@@ -179,54 +181,91 @@ class Explorer:
         Returns an error dict if the model raised, else None."""
         stats = self.stats
         stack = self.stack
-        ended = "finished"
-        violation = None
+        fresh = max(len(stack) - 1, 0)  # steps before this one ran in earlier executions
+        self._ended = "finished"
+        self._last_violation = None
         try:
             ex = Execution(self.model, max_steps=self.bounds.max_steps)
             self.nthreads = len(ex.threads)
-            for node in stack:
-                node.event = ex.step(node.chosen)
-                stats.steps += 1
-            while True:
+            stop = False
+            for depth, node in enumerate(stack):
+                stop = self._step(ex, node, depth >= fresh)
+            while not stop:
                 enabled = ex.enabled()
                 if not enabled:
                     dead = ex.deadlock()
-                    if dead is not None:
-                        raise dead
-                    ex.check_end()
+                    try:
+                        if dead is not None:
+                            raise dead
+                        ex.check_end()
+                    except Violation as v:
+                        self._violation(v)
                     break
                 if self.bounds.max_depth is not None and len(stack) >= self.bounds.max_depth:
-                    ended = "cut"
+                    self._ended = "cut"
+                    if self.found is None or not self.shortest:
+                        stats.pruned += 1
                     break
                 node = self._new_node(enabled)
                 if node is None:
-                    ended = "cut"
+                    self._ended = "cut"
                     break
                 stack.append(node)
-                node.event = ex.step(node.chosen)
-                stats.steps += 1
-        except Violation as v:
-            violation = v
-            self._violation(v, ex)
-        except StepBoundHit as hit:
-            self.incomplete = str(hit)
-            ended = "cut"
+                stop = self._step(ex, node, True)
         except ModelFailure as failure:
             return {"thread": failure.thread, "exception": f"{type(failure.exc).__name__}: {failure.exc}",
                     "traceback": failure.where, "schedule": [n.chosen for n in stack]}
-        for node, event in zip(stack, ex.events):
-            node.event = event  # the step that raised recorded its event too
-        if ended == "finished":
+        if self._ended == "finished":
             stats.executions += 1
             if self.on_execution is not None:
-                self.on_execution(ex, violation)
+                self.on_execution(ex, self._last_violation)
         if len(stack) > stats.max_depth:
             stats.max_depth = len(stack)
         if self.dpor:
-            self._add_backtracks()
+            self._add_backtracks(self._pending_events(ex))
         return None
 
-    def _violation(self, v, ex):
+    def _step(self, ex, node, fresh):
+        """Run one step; True when the execution must stop here."""
+        try:
+            node.event = ex.step(node.chosen)
+        except Violation as v:
+            node.event = ex.events[-1]
+            self.stats.steps += 1
+            if fresh:
+                self._violation(v)
+            return self._stops(v)
+        except StepBoundHit as hit:
+            # The step never ran: it stands in the tree as an empty one.
+            node.event = Event(node.chosen, set(), set())
+            self.incomplete = str(hit)
+            self._ended = "cut"
+            return True
+        self.stats.steps += 1
+        return False
+
+    def _stops(self, v):
+        """Does violation ``v`` end the execution? Only when it is the one
+        the search reports; otherwise the execution goes on, so that what
+        happens after it is explored too."""
+        if self.target is not None and v.invariant != self.target:
+            return False
+        return self.stop_on_violation or self.shortest
+
+    @staticmethod
+    def _pending_events(ex):
+        """What the threads left waiting would do next: a race with a step
+        that never ran can still need reversing (a lock another thread took
+        first, and kept)."""
+        out = []
+        for t in ex.threads:
+            if not t.finished and isinstance(t.pending, Request):
+                reads, writes = t.pending.footprint(ex.rt)
+                out.append(Event(t.tid, reads, writes))
+        return out
+
+    def _violation(self, v):
+        self._last_violation = v
         if self.target is not None and v.invariant != self.target:
             return  # a different bug: not what minimisation is after
         self.violations[v.invariant] = self.violations.get(v.invariant, 0) + 1
@@ -296,9 +335,9 @@ class Explorer:
 
     # -- race detection (source-DPOR) -------------------------------------------
 
-    def _add_backtracks(self):
+    def _add_backtracks(self, pending=()):
         stack = self.stack
-        events = [n.event for n in stack]
+        events = [n.event for n in stack] + list(pending)
         nthreads = self.nthreads
         pos = [0] * len(events)
         clocks = [None] * len(events)
@@ -338,7 +377,8 @@ class Explorer:
                 if key not in ev.writes:
                     accesses.setdefault(key, []).append(j)
         for i, j in races:
-            self._reverse(i, j, events, pos, clocks)
+            if i < len(stack):  # two waiting threads: no choice point between them
+                self._reverse(i, j, events, pos, clocks)
 
     def _reverse(self, i, j, events, pos, clocks):
         node = self.stack[i]

@@ -130,6 +130,8 @@ class Execution:
             if objs is None:
                 return True, watched
             watched.update(o.key for o in objs)
+            # Checks may also look at which operations began or returned.
+            watched.add(self.rt.HISTORY)
         return False, watched
 
     def _mark_watched(self):

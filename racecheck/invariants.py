@@ -173,6 +173,10 @@ class NoStaleData(Invariant):
     name = "no_stale_data"
     description = "no data given to the user (a read, a load, a COW copy) holds a STALE unit"
 
+
+    def watches(self, fs):
+        return [fs.ghost.cow_pages]
+
     def on_return(self, fs, execution, entry):
         from .models.fs import STALE, ReadResult
         r = entry["result"]
@@ -198,6 +202,10 @@ class ReadWithinEof(Invariant):
     name = "read_within_eof"
     description = "a read never returns bytes beyond i_size"
 
+
+    def watches(self, fs):
+        return [fs.i_size]
+
     def on_return(self, fs, execution, entry):
         from .models.fs import ReadResult
         r = entry["result"]
@@ -212,6 +220,10 @@ class ReadWithinEof(Invariant):
 class NoZeroOverwrite(Invariant):
     name = "no_zero_overwrite"
     description = "units a returned write put on the device are never replaced by zeros or stale tags"
+
+
+    def watches(self, fs):
+        return [fs.i_blocks, fs.dev]
 
     def after_step(self, fs, execution):
         from .models.fs import STALE, ZERO
@@ -236,6 +248,10 @@ class NoZeroOverwrite(Invariant):
 class NoLostWrite(Invariant):
     name = "no_lost_write"
     description = "a read that starts after a write returned sees that write's data or a later one's"
+
+
+    def watches(self, fs):
+        return []  # the results and the history only
 
     def on_return(self, fs, execution, entry):
         from .models.fs import ReadResult
@@ -269,6 +285,10 @@ class MappingsCoherent(Invariant):
     name = "mappings_coherent"
     description = "all mappings of a file page reach the same storage once a write fault on it returned"
 
+
+    def watches(self, fs):
+        return [*fs.ptes.values(), fs.i_blocks]
+
     def after_step(self, fs, execution):
         from .models.fs import WRITTEN
         ps, bs = fs.geo.page_size, fs.geo.block_size
@@ -297,6 +317,10 @@ class NoFreedBlockMapped(Invariant):
     name = "no_freed_block_mapped"
     description = "no user mapping, and no I/O in flight, points at a block that has been freed"
 
+
+    def watches(self, fs):
+        return [*fs.ptes.values(), fs.owner, fs.ghost.in_flight]
+
     def after_step(self, fs, execution):
         owner = fs.owner.values
         for vma, ptes in fs.ptes.items():
@@ -316,6 +340,10 @@ class NoFreedBlockMapped(Invariant):
 class NoMappingBeyondEof(Invariant):
     name = "no_mapping_beyond_eof"
     description = "once a truncate has returned, no user mapping maps a page at or beyond EOF"
+
+
+    def watches(self, fs):
+        return [*fs.ptes.values(), fs.i_size]
 
     def after_step(self, fs, execution):
         if not any(o.op == "truncate" and o.end is not None for o in operations(execution)):

@@ -97,6 +97,9 @@ class Runtime:
     def rwsem(self, name):
         return RWSem(self, name)
 
+    def ghost_map(self, name):
+        return GhostMap(self, name)
+
     # -- footprint ---------------------------------------------------------
 
     def begin_step(self, tid):
@@ -242,6 +245,33 @@ class Map:
 
     def snapshot(self):
         return {self.name: tuple(sorted(self.items.items(), key=repr))}
+
+
+class GhostMap(dict):
+    """A dictionary that models write and only invariants read (I/O in
+    flight, COW copies). Writes are recorded, so that the reduction orders
+    the steps an invariant can tell apart; reads are not."""
+
+    def __init__(self, rt, name):
+        super().__init__()
+        self.rt = rt
+        self.name = name
+        self.key = rt._register(self, name)
+
+    def __setitem__(self, k, value):
+        self.rt.writes.add(self.key)
+        super().__setitem__(k, value)
+
+    def __delitem__(self, k):
+        self.rt.writes.add(self.key)
+        super().__delitem__(k)
+
+    def pop(self, k, *default):
+        self.rt.writes.add(self.key)
+        return super().pop(k, *default)
+
+    def snapshot(self):
+        return {self.name: tuple(sorted(self.items(), key=repr))}
 
 
 class Record:

@@ -55,18 +55,18 @@ class Geometry:
         return self.file_blocks * self.block_size
 
 
-@dataclass
 class Ghost:
-    """What invariants see and models never read."""
+    """What invariants see and models never read (models only write it)."""
 
-    in_flight: dict = field(default_factory=dict)  # thread -> device block an I/O uses
-    cow_pages: dict = field(default_factory=dict)  # (mapping, page) -> units a COW fault copied
+    def __init__(self, rt):
+        self.in_flight = rt.ghost_map("in_flight")  # thread -> device block an I/O uses
+        self.cow_pages = rt.ghost_map("cow_pages")  # (mapping, page) -> units a COW fault copied
 
 
 class FileSystem:
     """The shared state of a scenario."""
 
-    def __init__(self, rt, geometry, size, blocks, flavour, fixes, mappings=("shared",)):
+    def __init__(self, rt, geometry, size, blocks, flavour, fixes, mappings=("shared",), dax=True):
         g = self.geo = geometry
         self.rt = rt
         self.flavour = flavour
@@ -100,8 +100,16 @@ class FileSystem:
                                                    if owner[b] == FREE))
         self.dev = rt.array("dev", units)
         self.page_cache = rt.map("page_cache")
+        # Buffered (non-DAX) I/O, models/buffered.py: beside page_cache (index ->
+        # the page's units), each page's lock, PG_uptodate, and the buffer heads
+        # attached to it (index -> tuple of buffered.Buffer). ``dax`` is a file
+        # setting (IS_DAX), fixed for the scenario, so a plain attribute.
+        self.dax = dax
+        self.page_lock = [rt.mutex(f"page_lock[{i}]") for i in range(self.pages(g.max_size))]
+        self.page_uptodate = rt.map("PageUptodate")
+        self.page_buffers = rt.map("page_buffers")
         self.ptes = {m: rt.map(f"pte.{m}") for m in mappings}
-        self.ghost = Ghost()
+        self.ghost = Ghost(rt)
 
     # -- geometry helpers (pure) -------------------------------------------
 

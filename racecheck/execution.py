@@ -81,6 +81,17 @@ def _short(path):
     return path if rel.startswith("..") else rel
 
 
+class OpRecord:
+    """One operation of a thread, as the ghost history tells it."""
+
+    __slots__ = ("thread", "seq", "op", "args", "begin", "end", "result")
+
+    def __init__(self, thread, seq, op, args, begin):
+        self.thread, self.seq, self.op, self.args, self.begin = thread, seq, op, args, begin
+        self.end = None  # clock of the return, None while running
+        self.result = None
+
+
 class Event:
     """What a step did, as the scheduler needs it."""
 
@@ -118,6 +129,8 @@ class Execution:
         self._across_checks = [i for i in invs if i.across is not None]
         self._watch_all, self._watched = self._watched_objects(invs)
         self._seen_history = 0
+        self.operations = []  # OpRecord per operation begun, in begin order
+        self._running = {}  # (thread id, seq) -> OpRecord
         self._prime()
 
     def _watched_objects(self, invs):
@@ -277,9 +290,18 @@ class Execution:
         while self._seen_history < len(hist):
             entry = hist[self._seen_history]
             self._seen_history += 1
+            key = (entry["thread"], entry.get("seq"))
             if entry["kind"] == "begin":
-                self.threads[entry["thread"]].op = entry["op"]
+                t = self.threads[entry["thread"]]
+                t.op = entry["op"]
+                rec = OpRecord(t.name, entry.get("seq"), entry["op"], entry.get("args"), entry["clock"])
+                self.operations.append(rec)
+                self._running[key] = rec
             elif entry["kind"] == "return":
+                rec = self._running.pop(key, None)
+                if rec is not None:
+                    rec.end = entry["clock"]
+                    rec.result = entry.get("result")
                 if self._return_checks:
                     self.rt.reads.add(self.rt.WATCHED)
                 for inv in self._return_checks:

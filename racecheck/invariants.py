@@ -120,27 +120,10 @@ class Always(Invariant):
 DESTROYERS = ("truncate", "punch_hole")
 
 
-class OpRecord:
-    __slots__ = ("thread", "seq", "op", "args", "begin", "end", "result")
-
-    def __init__(self, thread, seq, op, args, begin):
-        self.thread, self.seq, self.op, self.args, self.begin = thread, seq, op, args, begin
-        self.end = None
-        self.result = None
-
-
 def operations(execution):
-    """Every operation begun so far, with its begin/return clocks and result."""
-    begun = {}
-    for h in execution.rt.history:
-        key = (h["thread"], h["seq"])
-        if h["kind"] == "begin":
-            name = execution.threads[h["thread"]].name
-            begun[key] = OpRecord(name, h["seq"], h["op"], h["args"], h["clock"])
-        elif h["kind"] == "return" and key in begun:
-            begun[key].end = h["clock"]
-            begun[key].result = h["result"]
-    return list(begun.values())
+    """Every operation begun so far (OpRecord: thread, seq, op, args, begin
+    and end clocks, result), kept up to date by the execution."""
+    return execution.operations
 
 
 def _acked_writes(ops):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..scenario import ScenarioError, Section, did_you_mean
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
-from . import dax, get_block, operations, truncate  # noqa: F401  (they register names)
+from . import buffered, dax, get_block, operations, truncate  # noqa: F401  (they register names)
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS
 
@@ -26,7 +26,7 @@ def _file_spec(root, path):
     if not root.has("file"):
         raise root.error("file", "missing required key: the file's size and blocks")
     sec = Section(path, root.node("file"), "file", ("size", "max_size", "block_size", "unit_size",
-                                                   "page_size", "blocks", "spare_blocks"), root.line_of("file"))
+                                                   "page_size", "blocks", "spare_blocks", "dax"), root.line_of("file"))
     bs = sec.get("block_size", int, 4096)
     us = sec.get("unit_size", int, 512)
     ps = sec.get("page_size", int, 4096)
@@ -61,7 +61,8 @@ def _file_spec(root, path):
     if spare < 0:
         raise sec.error("spare_blocks", f"must not be negative, not {spare}")
     geo = Geometry(block_size=bs, unit_size=us, page_size=ps, file_blocks=file_blocks, spare_blocks=spare)
-    return FileSpec(size=size, blocks=blocks, geometry=geo)
+    dax = sec.get("dax", bool, True)  # false: buffered I/O through the page cache
+    return FileSpec(size=size, blocks=blocks, geometry=geo, dax=dax)
 
 
 def _fixes(root, path):

@@ -63,7 +63,8 @@ def ext2_get_block(fs, block, create):
     pblk = alloc_block(fs, block)
     if pblk is None:
         return None
-    zero_block(fs, pblk)
+    if fs.dax:  # only under IS_XIP; a page-cache file's caller initialises it (BH_New)
+        zero_block(fs, pblk)
     fs.i_blocks.set(block, (WRITTEN, pblk))
     return BufferHead(mapped=True, new=True, blocknr=pblk, size=size)
 

@@ -67,6 +67,7 @@ class FileSpec:
     size: int
     blocks: list
     geometry: Geometry
+    dax: bool = True  # IS_DAX; false: a page-cache file (models/buffered.py)
 
 
 class FsModel(Model):
@@ -84,7 +85,8 @@ class FsModel(Model):
 
     def init(self, rt):
         return FileSystem(rt, self.file.geometry, self.file.size, self.file.blocks,
-                          FLAVOURS[self.flavour][0], self.fixes, self.mappings)
+                          FLAVOURS[self.flavour][0], self.fixes, self.mappings,
+                          dax=self.file.dax)
 
     def threads(self, fs):
         return [(name, thread_body(fs, name, ops)) for name, ops in self.threads_spec]

@@ -206,7 +206,7 @@ class NoZeroOverwrite(Invariant):
 
 
     def watches(self, fs):
-        return [fs.i_blocks, fs.dev]
+        return [fs.i_blocks, fs.dev] + ([] if getattr(fs, "dax", True) else [fs.page_cache])
 
     def after_step(self, fs, execution):
         from .models.fs import STALE, ZERO
@@ -220,10 +220,17 @@ class NoZeroOverwrite(Invariant):
                 if pblk is None:
                     continue
                 tag = fs.dev.values[pblk * upb + unit % upb]
+                where = f"device block {pblk} unit {unit % upb}"
+                if not getattr(fs, "dax", True):
+                    # A page-cache file (models/buffered.py): a cached page holds the
+                    # file's data; writeback to the device is not modelled.
+                    ps = fs.geo.page_size
+                    page = fs.page_cache.items.get(unit * us // ps)
+                    if page is not None:
+                        tag, where = page[unit % (ps // us)], f"the cached page {unit * us // ps}"
                 if tag in (ZERO, STALE):
                     return (f"{w.thread}'s {w.op} returned having written {w.result.tag} at file "
-                            f"offset {unit * us}, but device block {pblk} unit {unit % upb} now "
-                            f"holds {tag}")
+                            f"offset {unit * us}, but {where} now holds {tag}")
         return None
 
 

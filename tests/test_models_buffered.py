@@ -199,3 +199,29 @@ def test_dax_must_be_a_boolean(tmp_path):
     with pytest.raises(ScenarioError) as err:
         scenario(tmp_path, [("t", [{"op": "buffered_read", "offset": 0, "len": 4096}])], dax="no")
     assert "file.dax" in str(err.value) and "true or false" in str(err.value)
+
+
+def test_read_and_write_of_a_non_dax_file_go_through_the_page_cache(tmp_path):
+    from racecheck.models.registry import OPERATIONS
+    if "read" not in OPERATIONS or "write" not in OPERATIONS:
+        pytest.skip("the DAX read/write operations (xip_io.py) are not registered")
+    ops = [("t", [{"op": "write", "offset": 0, "len": 4096}, {"op": "read", "offset": 0, "len": 4096}])]
+    for dax in (False, True):
+        ex = run_serially(scenario(tmp_path, ops, dax=dax))
+        w, r = results(ex)
+        assert w == WriteResult(0, 4096, "DATA(t,1)") and r.units == ("DATA(t,1)",) * 4
+        fs = ex.state
+        _, pblk = fs.i_blocks.values[0]
+        on_device = {fs.dev.values[u] for u in fs.block_units(pblk)}
+        if dax:  # written through to the block, nothing cached
+            assert on_device == {"DATA(t,1)"} and 0 not in fs.page_cache.items
+        else:  # in the page cache, not written back
+            assert on_device == {STALE} and fs.page_cache.items[0] == ("DATA(t,1)",) * 4
+
+
+def test_no_zero_overwrite_reads_the_page_cache_of_a_buffered_file(tmp_path):
+    """A returned buffered write lives in the page cache (no writeback is
+    modelled): the device block still holds what the allocator left."""
+    ops = [("t", [{"op": "buffered_write", "offset": 0, "len": 4096}])]
+    rep = check(scenario(tmp_path, ops, invariants=["no_zero_overwrite"]), save_trace=False)
+    assert rep.verdict == "clean"

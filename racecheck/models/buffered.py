@@ -195,7 +195,10 @@ def block_prepare_write(fs, index, from_, to, get_block):
     of a new block outside the range, read in partial buffers of a page that
     is not uptodate. A new buffer inside the range is neither zeroed nor
     uptodate ("the copy_from_user will initialise it"), and BH_New stays set
-    on return (the clear_buffer_new() loop at the end is gone, seed 004)."""
+    on return so that the caller can find the new buffers: 2.6.19's final
+    clear_buffer_new() loop is not there (Mark Fasheh, seed 004: "I'm not
+    seeing where BH_New is being cleared"). A stale BH_New of a buffer inside
+    the range is still cleared before get_block, as in 2.6.19."""
     bug_on(not page_locked_by_me(fs, index), "BUG_ON(!PageLocked(page)) in __block_prepare_write")
     bs = fs.geo.block_size
     yield f"__block_prepare_write(page {index}, {from_}, {to})"

@@ -84,3 +84,43 @@ def ext4_get_block(fs, block, create):
         return None
     fs.i_blocks.set(block, (UNWRITTEN, pblk))
     return BufferHead(mapped=True, new=True, unwritten=True, blocknr=pblk, size=size)
+
+
+@flavour("xfs", "XFS with its direct-I/O get_blocks (Dave Chinner's XIP port, seed 002, 2014-01-31): "
+                "allocates unwritten extents, not zeroed, marked new; the write's completion converts them")
+def xfs_get_blocks_direct(fs, block, create):
+    """__xfs_get_blocks(direct=1), the get_blocks Dave Chinner's XIP port used
+    (seed 002, 2014-01-31: "So I changed to use the direct IO version"). An
+    allocation is an unwritten extent, not zeroed, marked buffer_new: the
+    caller must initialise what it does not write. A lookup (create=0) does not
+    map an unwritten extent, so reads see it as a hole; with create=1 it is
+    mapped, unwritten and new. XFS sets b_size for a hole too (the hole's
+    length; one block here). Completion: :func:`xfs_end_io_direct_write`."""
+    yield f"xfs_get_blocks_direct(block {block}, create={int(create)})"
+    state, pblk = fs.i_blocks.get(block)
+    size = fs.geo.block_size
+    if state == WRITTEN:
+        return BufferHead(mapped=True, blocknr=pblk, size=size)
+    if state == UNWRITTEN:
+        if not create:
+            return BufferHead(size=size)
+        return BufferHead(mapped=True, new=True, unwritten=True, blocknr=pblk, size=size)
+    if not create:
+        return BufferHead(size=size)
+    pblk = alloc_block(fs, block)
+    if pblk is None:
+        return None
+    fs.i_blocks.set(block, (UNWRITTEN, pblk))
+    return BufferHead(mapped=True, new=True, unwritten=True, blocknr=pblk, size=size)
+
+
+def xfs_end_io_direct_write(fs, offset, size):
+    """The end_io XFS passes to the direct I/O (here xip_do_io): once the data
+    is in, xfs_iomap_write_unwritten() converts the unwritten extents under
+    [offset, offset + size) to written, in one transaction."""
+    yield "xfs_iomap_write_unwritten(ip, offset, size)"
+    bs = fs.geo.block_size
+    for block in range(offset // bs, (offset + size + bs - 1) // bs):
+        state, pblk = fs.i_blocks.get(block)
+        if state == UNWRITTEN:
+            fs.i_blocks.set(block, (WRITTEN, pblk))

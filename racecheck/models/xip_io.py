@@ -146,6 +146,7 @@ def xip_io(fs, rw, start, end, get_block, dio, tag=None, buf=None):
     max_ = start
     addr = None
     hole = False
+    holding = False  # fs.ghost.in_flight[tid] names the block this I/O looked up
     if CLAMP_IO_TO_ISIZE in fs.fixes and rw == READ:
         # Ross Zwisler, 2014-02-12. (His diff clamps writes too, which would
         # stop every write that extends the file; the model clamps reads, as
@@ -172,7 +173,9 @@ def xip_io(fs, rw, start, end, get_block, dio, tag=None, buf=None):
 
             if hole:
                 addr = None
-                fs.ghost.in_flight.pop(tid, None)
+                if holding:
+                    del fs.ghost.in_flight[tid]
+                    holding = False
                 size = bh.size if (bh.mapped or dio.sets_hole_size) else b_size
                 if HOLE_IS_ONE_BLOCK in fs.fixes:
                     size = bs - first  # size = (1 << inode->i_blkbits) - first
@@ -181,6 +184,7 @@ def xip_io(fs, rw, start, end, get_block, dio, tag=None, buf=None):
             else:
                 retval, addr = xip_get_addr(fs, bh)
                 fs.ghost.in_flight[tid] = bh.blocknr
+                holding = True
                 size = retval
                 if SIZE_MINUS_FIRST in fs.fixes:
                     size -= first  # size = retval - first
@@ -217,7 +221,8 @@ def xip_io(fs, rw, start, end, get_block, dio, tag=None, buf=None):
             addr += n
         offset += length
 
-    fs.ghost.in_flight.pop(tid, None)
+    if holding:
+        del fs.ghost.in_flight[tid]
     return retval if offset == start else offset - start
 
 
@@ -384,7 +389,7 @@ def do_xip_mapping_read(fs, pos, length, buf):
                 yield "left = __copy_to_user(buf+copied, xip_mem+offset, nr)"
                 for i in range(n):
                     buf[at + i] = _dev_get(fs, xip_mem + offset // us + i)
-                fs.ghost.in_flight.pop(tid, None)
+                del fs.ghost.in_flight[tid]
             else:
                 yield "left = __clear_user(buf + copied, nr)"
                 for i in range(n):

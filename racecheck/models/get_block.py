@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .fs import HOLE, OTHER, STALE, UNWRITTEN, WRITTEN, ZERO
-from .registry import flavour
+from .registry import fix, flavour
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,58 @@ def xfs_end_io_direct_write(fs, offset, size):
         state, pblk = fs.i_blocks.get(block)
         if state == UNWRITTEN:
             fs.i_blocks.set(block, (WRITTEN, pblk))
+
+
+def xfs_get_blocks_xip(fs, block, create):
+    """Dave Chinner's xfs_get_blocks_xip, the get_block the XFS fault passes
+    once fixed (seed 000, 2014-01-30: "if (hole) transactionally allocate and
+    zero block in requested region; if (unwritten) transactionally convert to
+    written and zero block; if (written) map blocks"; seed 002, 2014-02-11:
+    "allocate as unwritten, xip_clear_blocks, mark extent as written"). One
+    transaction: one step. A lookup (create=0) is xfs_get_blocks_direct's."""
+    yield f"xfs_get_blocks_xip(block {block}, create={int(create)})"
+    state, pblk = fs.i_blocks.get(block)
+    size = fs.geo.block_size
+    if state == WRITTEN:
+        return BufferHead(mapped=True, blocknr=pblk, size=size)
+    if not create:
+        return BufferHead(size=size)
+    new = state == HOLE
+    if new:
+        pblk = alloc_block(fs, block)
+        if pblk is None:
+            return None
+    zero_block(fs, pblk)
+    fs.i_blocks.set(block, (WRITTEN, pblk))
+    return BufferHead(mapped=True, new=new, blocknr=pblk, size=size)
+
+
+EXT2_ZERO_BEFORE_LINK = fix(
+    "ext2_zero_before_link",
+    "ext2_get_blocks zeroes a new block (dax_clear_blocks) before linking it into the inode (seed 001: "
+    "Matthew Wilcox to Jan Kara, 'ext2 must have zeroed the block before linking it into the inode's "
+    "data blocks')")
+
+
+@flavour("ext2-nozero", "ext2 as Jan Kara proposed for DAX (seed 001): ext2_get_blocks links a new block "
+                     "without zeroing it and the DAX fault zeroes buffer_new blocks itself")
+def ext2_dax_get_block(fs, block, create):
+    """ext2_get_blocks() under IS_DAX with Jan Kara's proposal (seed 001,
+    2015-01-19: "Also note that ext2 then doesn't have to call
+    dax_clear_blocks() at all"): the block is allocated and spliced into the
+    inode, not zeroed; the caller sees buffer_new. The fix puts the zeroing
+    back before the splice, in the same truncate_mutex section (one step)."""
+    yield f"ext2_get_block(block {block}, create={int(create)})"
+    state, pblk = fs.i_blocks.get(block)
+    size = fs.geo.block_size
+    if state != HOLE:
+        return BufferHead(mapped=True, blocknr=pblk, size=size)
+    if not create:
+        return BufferHead(size=size)
+    pblk = alloc_block(fs, block)
+    if pblk is None:
+        return None
+    if EXT2_ZERO_BEFORE_LINK in fs.fixes:
+        zero_block(fs, pblk)
+    fs.i_blocks.set(block, (WRITTEN, pblk))  # ext2_splice_branch()
+    return BufferHead(mapped=True, new=True, blocknr=pblk, size=size)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import Model
-from .dax import VM_FAULT_NOPAGE, do_xip_fault, load_through_pte
 from .fs import FileSystem, Geometry
 from .registry import FLAVOURS, OPERATIONS, Param, operation
 from .truncate import ext2_setsize
@@ -27,20 +26,7 @@ class Context:
 MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2", "private"),
                 "which user mapping of the file: two shared ones (two processes) and a private one")
 
-
-@operation("mmap_load", "a load through a user mapping; faults the page in if it has no PTE",
-           Param("offset", help="file offset of the load"), MAPPING)
-def mmap_load(fs, ctx, offset, mapping="shared"):
-    pgoff = offset // fs.geo.page_size
-    while True:
-        yield "load: walk the page table"
-        if fs.ptes[mapping].get(pgoff) is not None:
-            break
-        ret = yield from do_xip_fault(fs, mapping, pgoff, write=False)
-        if ret != VM_FAULT_NOPAGE:
-            return ret
-    yield "load through the PTE"
-    return load_through_pte(fs, mapping, offset)
+# mmap_load and mmap_store (loads and stores through MAPPING) live in dax.py.
 
 
 @operation("truncate", "truncate(2): i_mutex, then the filesystem's setsize path",

@@ -26,6 +26,15 @@ address is a device unit index, ``direct_access`` of a block gives the
 address of its first unit, and an access that runs past the block reaches the
 next device block (past the end of the device: memory that is not the
 file's, read as ``STALE``, written nowhere).
+
+Not modelled: AIO (every I/O completes before the syscall returns); one
+iovec segment only; the buffered fallbacks after a short direct read or write
+(``do_generic_file_read`` / ``generic_file_buffered_write``, which
+ext2_aops_xip cannot serve); ``ext2_write_failed`` after a failed write;
+ext4's ``ext4_file_dio_write`` locking (unaligned AIO wait, overwrite
+detection) and XFS's iolock: every write takes ``i_mutex`` as
+``generic_file_aio_write`` does, and a read takes only what ``DIRECT_IO``
+says its filesystem passes to ``xip_do_io``.
 """
 
 from __future__ import annotations

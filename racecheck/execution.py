@@ -199,6 +199,8 @@ class Execution:
         if t.steps > self.max_steps:
             raise StepBoundHit(t.name, self.max_steps)
         record = self._start_record(t) if self.tracing else None
+        for kind, data in rt.deferred.pop(tid, ()):
+            rt.note(kind, **data)  # its first operation begins now
         failure = None
         try:
             try:
@@ -266,6 +268,7 @@ class Execution:
         """Run every thread to its first yield, so that a thread's first step
         is the one its first ``yield`` introduces."""
         rt = self.rt
+        rt.starting = True
         for t in self.threads:
             rt.begin_step(t.tid)
             try:
@@ -275,13 +278,13 @@ class Execution:
                 continue
             except Exception as exc:
                 raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
-            rt.writes.discard(rt.HISTORY)  # operations that begin before any step
             if rt.reads or rt.writes:
                 touched = sorted(rt.name_of(k) for k in rt.reads | rt.writes)
                 raise ModelFailure(t.tid, t.name, ModelError(
                     f"thread {t.name} touched {', '.join(touched)} before its first yield: "
                     f"begin each step with yield \"label\" (or a lock request)"), "")
             t.pending = y
+        rt.starting = False
         rt.begin_step(None)
 
     def _check_returns(self):

@@ -64,6 +64,8 @@ class Runtime:
         # total order (clock). Not shared state: models must not read it.
         self.clock = 0
         self.history = []
+        self.starting = False
+        self.deferred = {}  # thread -> notes made before its first step
         # Synthetic objects. Every operation begin and return writes HISTORY,
         # so that their order (which invariants compare) is the same in every
         # interleaving of a trace. WATCHED stands for the state that invariants
@@ -118,7 +120,13 @@ class Runtime:
     # -- ghost history -------------------------------------------------------
 
     def note(self, kind, **data):
-        """Record an event in the ghost history; returns its clock value."""
+        """Record an event in the ghost history; returns its clock value.
+        While threads are being started (before any step), an operation's
+        begin is held back until its thread's first step: an operation begins
+        when its thread first runs."""
+        if self.starting:
+            self.deferred.setdefault(self.thread, []).append((kind, data))
+            return None
         self.clock += 1
         self.writes.add(self.HISTORY)
         data["kind"] = kind

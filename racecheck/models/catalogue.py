@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..scenario import ScenarioError, Section, did_you_mean
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
-from . import buffered, dax, get_block, operations, truncate, xip_io  # noqa: F401  (they register names)
+from . import buffered, dax, dio, extents, get_block, operations, truncate, xip_io  # noqa: F401  (they register names)
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS
 

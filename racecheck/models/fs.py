@@ -76,6 +76,14 @@ class FileSystem:
         self.i_mutex = rt.mutex("i_mutex")
         self.i_mmap_mutex = rt.mutex("i_mmap_mutex")
         self.i_dio_count = rt.var("i_dio_count", 0)
+        # fs/direct-io.c with seed 003's patch: the global list of blocks a
+        # direct I/O is zeroing part of (dio_zero_block_list), newest first;
+        # each entry is (fs block, owner I/O). See models/dio.py.
+        self.dio_zero_blocks = rt.var("dio_zero_block_list", ())
+        # ext4 after "serialize unaligned asynchronous DIO" (2.6.38): the mutex
+        # unaligned AIO takes, and the count of AIOs with extents to convert.
+        self.ext4_aio_mutex = rt.mutex("ext4_aio_mutex")
+        self.i_aiodio_unwritten = rt.var("i_aiodio_unwritten", 0)
         extents, owner, units = [], [], [STALE] * (g.device_blocks * upb)
         next_free = 0
         for fblock, state in enumerate(blocks):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..model import Model
 from .fs import FileSystem, Geometry
 from .registry import FLAVOURS, OPERATIONS, Param, operation
-from .truncate import ext2_setsize
+from .truncate import setattr_size
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2", "pri
            Param("size", help="the new file size"))
 def truncate(fs, ctx, size):
     yield fs.i_mutex.lock()
-    ret = yield from ext2_setsize(fs, size)
+    ret = yield from setattr_size(fs, size)  # ->setattr(ATTR_SIZE) of the flavour
     fs.i_mutex.unlock()
     return ret
 

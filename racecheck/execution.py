@@ -255,12 +255,16 @@ class Execution:
                 if record is not None:
                     self._relocate(record, t, y)
                 continue
-            if invisible and y.enabled():
-                # Same reason: take the request now, within this step.
-                y.grant(rt, t.tid)
-                if record is not None:
-                    self._relocate(record, t, y)
-                continue
+            if invisible:
+                # The step touched nothing, but whether it can go on into the
+                # request depends on the lock or the predicate: that is a read.
+                reads, writes = y.footprint(rt)
+                rt.reads |= reads | writes
+                if y.enabled():
+                    y.grant(rt, t.tid)  # take the request now, within this step
+                    if record is not None:
+                        self._relocate(record, t, y)
+                    continue
             t.pending = y
             return
 

@@ -232,7 +232,8 @@ class Explorer:
         except Violation as v:
             node.event = ex.events[-1]
             self.stats.steps += 1
-            if fresh:
+            self._last_violation = v
+            if fresh:  # a replayed step's violation was counted when it first ran
                 self._violation(v)
             return self._stops(v)
         except StepBoundHit as hit:

@@ -357,3 +357,12 @@ def test_unaligned_truncate_as_posted_fails(tmp_path):
     assert results == [0] and fs.i_size.value == 1024
     assert device_block(fs, 0)[1] == ("DATA(init,0)",) * 2 + (ZERO,) * 6
     assert fs.i_blocks.values[1] == (HOLE, None)
+
+
+def test_punch_hole_vs_fault_counterexample():
+    steps = cex_steps("punch_hole_vs_fault")
+    unmap = find(steps, thread="punch", function="unmap_mapping_range")
+    looked = find(steps, unmap, thread="fault", label="ext4_get_block(block 1")
+    mapped = find(steps, looked, thread="fault", label="vm_insert_mixed")
+    find(steps, mapped, thread="punch", label="ext4_ext_remove_space",
+         change=lambda c: c[0] == "i_blocks[1]" and c[2][0] == HOLE)

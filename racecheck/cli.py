@@ -127,6 +127,7 @@ def print_report(rep, color=False):
             click.echo(f"trace saved to {rep.trace_path}")
             click.echo(f"  replay: racecheck replay {rep.trace_path}")
             click.echo(f"  read:   racecheck show {rep.trace_path}")
+            click.echo(f"  view:   racecheck view {rep.trace_path}   (swimlanes and state in a browser)")
 
 
 @main.command()
@@ -290,7 +291,30 @@ def show(trace_file, color):
     if doc.get("fixes"):
         click.echo(f"fixes: {', '.join(doc['fixes'])}")
     click.echo("")
-    click.echo(text.format_trace(doc, color))
+    click.echo(text.format_trace(doc, color), color=color)
+
+
+@main.command()
+@click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Where to write the page (default: TRACE with .html).")
+def view(trace_file, output):
+    """Write a saved counterexample as one self-contained HTML page."""
+    from . import viewer
+
+    try:
+        doc = tracefile.load(trace_file)
+    except tracefile.TraceError as exc:
+        fail(str(exc))
+    out = Path(output) if output else Path(trace_file).with_suffix(".html")
+    try:
+        viewer.write(doc, out)
+    except viewer.ViewerError as exc:
+        fail(f"{trace_file}: {exc}")
+    except OSError as exc:
+        fail(f"{out}: cannot write the page: {exc.strerror}")
+    click.echo(f"wrote {out}")
+    click.echo(f"  open it in a browser (no network needed): {out.resolve().as_uri()}")
 
 
 @main.command(name="list")

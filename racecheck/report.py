@@ -1,5 +1,14 @@
 """Text for people: verdict lines, statistics, and a counterexample laid out
-one column per thread."""
+one column per thread.
+
+A counterexample reads top to bottom, one row per step in schedule order, in
+the column of the thread that ran it: the operation when a new one begins, the
+step's label, the model's source line. On the right, what the step changed
+(``i_size``, extents, device units folded into runs, page-table entries,
+locks) and the threads left waiting. The two steps of the racing pair are
+marked ``*``; below the steps come the happens-before edges between threads,
+the racing pair in words, and the invariant's message last.
+"""
 
 from __future__ import annotations
 
@@ -44,28 +53,140 @@ def compress_changes(changes):
     return out
 
 
+def _natural(name):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def object_name(name):
+    """An object's name as people read it: a map's key set is ``pte.shared[*]``."""
+    return name.replace("['*']", "[*]")
+
+
+def compress_names(names):
+    """Object names sorted naturally, runs of array elements folded: dev[8..15]."""
+    out = []
+    for name in sorted(set(names), key=_natural):
+        m = re.fullmatch(r"(.*)\[(\d+)\]", name)
+        if out and m:
+            pm = re.fullmatch(r"(.*)\[(\d+)(?:\.\.(\d+))?\]", out[-1])
+            if pm and pm.group(1) == m.group(1) and int(pm.group(3) or pm.group(2)) + 1 == int(m.group(2)):
+                out[-1] = f"{pm.group(1)}[{pm.group(2)}..{m.group(2)}]"
+                continue
+        out.append(name)
+    return [object_name(n) for n in out]
+
+
 def _value(v):
     if isinstance(v, list):
         return "(" + ", ".join(_value(x) for x in v) + ")"
     return "-" if v is None else str(v)
 
 
-def change_text(changes, threads):
+def thread_names(text, threads):
+    """``thread N`` (and ``reader N``) in model values spelt with the thread's name."""
+    return re.sub(r"(thread|reader) (\d+)", lambda m: (
+        (m.group(1) + " " if m.group(1) == "reader" else "") + threads[int(m.group(2))]
+        if int(m.group(2)) < len(threads) else m.group(0)), text)
+
+
+def _block_of(name, geometry):
+    """`` (block B)`` after a run of device units that is one whole block."""
+    m = re.fullmatch(r"dev\[(\d+)(?:\.\.(\d+))?\]", name)
+    if not m or not geometry:
+        return ""
+    upb = geometry["units_per_block"]
+    first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+    if first // upb == last // upb:
+        whole = first % upb == 0 and last - first + 1 == upb
+        return f" (block {first // upb})" if whole else f" (block {first // upb} units {first % upb}..{last % upb})"
+    return ""
+
+
+def change_text(changes, threads, geometry=None):
     parts = []
     for name, old, new in compress_changes([tuple(c) for c in changes]):
-        text = f"{name}: {_value(old)} -> {_value(new)}"
-        parts.append(re.sub(r"thread (\d+)", lambda m: threads[int(m.group(1))]
-                            if int(m.group(1)) < len(threads) else m.group(0), text))
+        text = f"{object_name(name)}{_block_of(name, geometry)}: {_value(old)} -> {_value(new)}"
+        parts.append(thread_names(text, threads))
     return parts
+
+
+def wait_text(waiting, before=()):
+    """The waits that begin at a step: ``fault waits for i_mutex (held by truncate)``."""
+    seen = {(w["thread"], w["for"]) for w in before}
+    out = []
+    for w in waiting:
+        if (w["thread"], w["for"]) in seen:
+            continue
+        held = f" (held by {', '.join(w['held_by'])})" if w.get("held_by") else ""
+        out.append(f"{w['thread']} waits for {w['for']}{held}")
+    return out
+
+
+def _step_words(step):
+    return f"step {step['step']} ({step['thread']}: {step['label']})"
+
+
+def conflict_words(a, b):
+    """How steps ``a`` (earlier) and ``b`` (later) conflict, in words."""
+    ra, wa, rb, wb = set(a["reads"]), set(a["writes"]), set(b["reads"]), set(b["writes"])
+    both = compress_names(wa & wb)
+    read_then_write = compress_names((ra - wa) & wb)
+    write_then_read = compress_names(wa & (rb - wb))
+    parts = []
+    if write_then_read:
+        parts.append(f"writes {', '.join(write_then_read)}, which {_step_words(b)} then reads")
+    if read_then_write:
+        parts.append(f"reads {', '.join(read_then_write)}, which {_step_words(b)} then writes")
+    if both:
+        parts.append(f"writes {', '.join(both)}, which {_step_words(b)} then writes again")
+    return f"{_step_words(a)} " + "; and ".join(parts) if parts else ""
+
+
+def race_text(doc):
+    """The racing pair in words, or why there is none; None for old traces."""
+    if "race" not in doc:
+        return None
+    if not doc["race"]:
+        return ("racing pair: none; running any single pair of conflicting steps of two threads "
+                "the other way round still breaks the invariant (or cannot be done)")
+    i, j = doc["race"]
+    a, b = doc["steps"][i - 1], doc["steps"][j - 1]
+    words = conflict_words(a, b)
+    return (f"racing pair: steps {i} and {j}. {words[0].upper()}{words[1:]}. "
+            f"With step {j} run before step {i}, and the rest after, no invariant breaks "
+            f"(schedule: {schedule_runs(doc.get('race_reversed_schedule') or [])}).")
+
+
+def schedule_runs(schedule):
+    """A schedule of thread names in runs: ``fault x3, truncate x5, fault``."""
+    runs = []
+    for name in schedule:
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in runs)
+
+
+def hb_text(doc):
+    """The happens-before edges between threads, one phrase each."""
+    edges = doc.get("happens_before")
+    if not edges:
+        return None
+    parts = [f"{e['from']} -> {e['to']} ({', '.join(compress_names(e['objects']))})" for e in edges]
+    return "happens-before between threads: " + "; ".join(parts)
 
 
 def format_trace(doc, color=False, width=COLUMN):
     """The counterexample of a trace document, one column per thread."""
     threads = doc["threads"]
+    race = set(doc.get("race") or ())
+    geometry = doc.get("geometry")
     lines = []
     head = "  #  " + "".join(t[:width - 1].ljust(width) for t in threads) + "state changed"
     lines.append(_style(head, color, bold=True))
     last_op = {}
+    waiting_before = []
     for step in doc["steps"]:
         col = threads.index(step["thread"])
         pad = " " * (width * col)
@@ -74,9 +195,14 @@ def format_trace(doc, color=False, width=COLUMN):
             cells.append(_style(f"[{step['op']}]", color, fg="cyan"))
             last_op[step["thread"]] = step["op"]
         label = step["label"] or ""
-        cells.extend(textwrap.wrap(label, width - 2) or [""])
+        racing = step["step"] in race
+        cells.extend(_style(c, racing and color, fg="magenta", bold=True)
+                     for c in textwrap.wrap(label, width - 2) or [""])
         where = _short_line(step["line"])
-        changes = change_text(step["changes"], threads)
+        changes = change_text(step["changes"], threads, geometry)
+        waiting = step.get("waiting") or []
+        changes += [_style(w, color, fg="yellow") for w in wait_text(waiting, waiting_before)]
+        waiting_before = waiting
         right_at = width * len(threads)
         rows = max(len(cells) + 1, len(changes))
         for r in range(rows):
@@ -89,9 +215,19 @@ def format_trace(doc, color=False, width=COLUMN):
             visible = len(click.unstyle(text))
             body = pad + text + " " * max(1, width - visible)
             body = body + " " * max(0, right_at - width * col - width)
-            num = f"{step['step']:>3}  " if r == 0 else "     "
+            if r == 0:
+                num = f"{step['step']:>3}" + (_style("*", color, fg="magenta", bold=True) if racing else " ") + " "
+            else:
+                num = "     "
             change = changes[r] if r < len(changes) else ""
             lines.append((num + body + change).rstrip())
+    lines.append("")
+    wrap = max(60, width * len(threads) + 30)
+    for extra in (hb_text(doc), race_text(doc)):
+        if extra:
+            lines.extend(textwrap.wrap(extra, wrap, subsequent_indent="  "))
+    if race:
+        lines.append(_style("(* marks the racing pair)", color, dim=True))
     lines.append("")
     lines.append(_style(f"{doc['invariant']}: ", color, fg="red", bold=True) + doc["message"])
     return "\n".join(lines)

@@ -3,7 +3,20 @@
 A trace is JSON. It names the scenario (path, name, digest of its text) and
 the model code (a digest), and holds the schedule as thread names, one per
 step, with what every step did. Replaying needs only the scenario and the
-schedule; the rest is for reading.
+schedule; the rest is for reading:
+
+* ``initial``: every shared object's value before the first step (arrays and
+  maps one entry per element, ``dev[3]``, ``pte.shared[1]``), and ``objects``
+  their kinds, so that the state after any step is ``initial`` with the
+  ``changes`` of the steps up to it applied;
+* per step, ``reads``/``writes`` (the engine's synthetic objects left out),
+  ``changes`` and ``waiting`` (the threads that cannot run after the step,
+  and what they wait for);
+* ``happens_before``: the edges between threads of the execution's
+  happens-before graph, transitively reduced (:func:`happens_before`);
+* ``race``: the two conflicting steps (1-based) that decide the violation
+  (:func:`racing_pair`), and ``race_reversed_schedule``, the schedule that runs
+  them the other way round without breaking any invariant.
 """
 
 from __future__ import annotations
@@ -11,7 +24,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import networkx as nx
+
 from . import __version__
+from . import invariants as inv
+from .execution import Execution, ModelFailure, StepBoundHit
+from .runtime import Array, GhostMap, Map, Mutex, Request, RWSem, Var, Violation
+from .scheduler import replay
 
 FORMAT = "racecheck-trace"
 FORMAT_VERSION = 1
@@ -21,9 +40,24 @@ class TraceError(Exception):
     """The file is not a trace racecheck can use."""
 
 
+# The engine's own objects: the ghost history (operation boundaries) and the
+# state invariants watch. They order steps for the reduction, but they are not
+# the model's state, so traces leave them out of what people read.
+SYNTHETIC = frozenset({"history", "watched by invariants"})
+
+
 def build(scenario, cex, replayed, reduction):
     """The trace document for counterexample ``cex`` of ``scenario``."""
     names = [t.name for t in replayed.execution.threads]
+    model = scenario.model
+    max_steps = scenario.bounds.max_steps
+    steps = [_step(n, r) for n, r in enumerate(replayed.records, 1)]
+    for step, waiting in zip(steps, waits(model, cex.schedule, max_steps)):
+        step["waiting"] = waiting
+    initial, objects, geometry = initial_state(model)
+    graph = happens_before(steps)
+    race = racing_pair(model, cex.schedule, steps, graph, max_steps)
+    described = inv.REGISTRY.get(cex.invariant)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -34,10 +68,17 @@ def build(scenario, cex, replayed, reduction):
         "fixes": list(scenario.fixes),
         "threads": names,
         "invariant": cex.invariant,
+        "invariant_description": described.description if described else "",
         "message": cex.message,
         "preemptions": cex.preemptions,
         "schedule": [names[t] for t in cex.schedule],
-        "steps": [_step(n, r) for n, r in enumerate(replayed.records, 1)],
+        "geometry": geometry,
+        "objects": objects,
+        "initial": initial,
+        "steps": steps,
+        "happens_before": cross_thread_edges(graph, steps),
+        "race": list(race[0]) if race else None,
+        "race_reversed_schedule": [names[t] for t in race[1]] if race else None,
         "reduction": reduction,
     }
 
@@ -45,8 +86,239 @@ def build(scenario, cex, replayed, reduction):
 def _step(n, record):
     out = {"step": n}
     out.update({k: record[k] for k in ("thread", "op", "label", "function", "line",
-                                       "stack", "reads", "writes", "changes", "finished")})
+                                       "stack", "changes", "finished")})
+    out["reads"] = [o for o in record["reads"] if o not in SYNTHETIC]
+    out["writes"] = [o for o in record["writes"] if o not in SYNTHETIC]
     return out
+
+
+# -- the state before the first step ---------------------------------------------
+
+
+def _plain(value):
+    """A JSON-friendly form of a model value (as the step records have it)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def _holder(tid):
+    return None if tid is None else f"held by thread {tid}"
+
+
+def initial_state(model):
+    """``(initial, objects, geometry)`` of a fresh execution of ``model``.
+
+    ``initial`` maps every entry's name, spelt as the step records spell
+    changes (``i_size``, ``dev[3]``, ``pte.shared[1]``, ``i_mutex``), to its
+    value; a lock's value is its holder (``"held by thread N"``, or a list of
+    them for a reader-writer semaphore). ``objects`` gives each object's kind
+    (var, array, map, mutex, rwsem) and, for arrays, its length. Ghost maps
+    (what only invariants read) are left out: steps do not record their changes.
+    """
+    ex = Execution(model)
+    snap = ex.rt.snapshot()  # name -> value, arrays as name[i]
+    initial, objects = {}, {}
+    for obj in ex.rt.objects:
+        if isinstance(obj, GhostMap) or not hasattr(obj, "name"):
+            continue
+        name = obj.name
+        if isinstance(obj, Array):
+            objects[name] = {"kind": "array", "length": len(obj)}
+            for i in range(len(obj)):
+                initial[f"{name}[{i}]"] = _plain(snap[f"{name}[{i}]"])
+        elif isinstance(obj, Map):
+            objects[name] = {"kind": "map"}
+            for k, v in snap[name]:
+                initial[f"{name}[{k!r}]"] = _plain(v)
+        elif isinstance(obj, Mutex):
+            objects[name] = {"kind": "mutex"}
+            initial[name] = _holder(snap[name])
+        elif isinstance(obj, RWSem):
+            objects[name] = {"kind": "rwsem"}
+            readers, writer = snap[name]
+            initial[name] = [f"+reader {t}" for t in readers] + ([_holder(writer)] if writer is not None else [])
+        elif isinstance(obj, Var):
+            objects[name] = {"kind": "var"}
+            initial[name] = _plain(snap[name])
+    geo = getattr(ex.state, "geo", None)
+    geometry = None
+    if geo is not None and hasattr(geo, "units_per_block"):
+        geometry = {"block_size": geo.block_size, "unit_size": geo.unit_size,
+                    "units_per_block": geo.units_per_block}
+    return initial, objects, geometry
+
+
+def state_at(doc, k):
+    """The state after step ``k`` (0: the initial state) of trace ``doc``:
+    ``initial`` with the changes of steps 1..k applied, as the viewer does.
+    Locks map to the list of their holders (``"held by thread N"``,
+    ``"+reader N"``); a map entry set to None is gone."""
+    kinds = {n: o["kind"] for n, o in doc["objects"].items()}
+    state = {}
+    for name, value in doc["initial"].items():
+        if kinds.get(name) in ("mutex", "rwsem"):
+            state[name] = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+        else:
+            state[name] = value
+    for step in doc["steps"][:k]:
+        for name, old, new in step["changes"]:
+            base = name if name in kinds else name.rpartition("[")[0]
+            kind = kinds.get(base)
+            if kind in ("mutex", "rwsem"):
+                holders = state.setdefault(name, [])
+                if isinstance(new, str) and new.startswith("-reader "):
+                    holders.remove("+reader " + new[len("-reader "):])
+                elif new is None:
+                    holders.remove(old)
+                else:
+                    holders.append(new)
+            elif kind == "map" and new is None:
+                state.pop(name, None)
+            else:
+                state[name] = new
+    return state
+
+
+def waits(model, schedule, max_steps=10_000):
+    """Per step of ``schedule``: the threads that cannot run after it, as
+    ``{"thread", "for", "held_by"}`` (the lock or condition, and its holders)."""
+    ex = Execution(model, max_steps=max_steps)
+    names = [t.name for t in ex.threads]
+    out = []
+    for tid in schedule:
+        try:
+            ex.step(tid)
+        except (Violation, ModelFailure, StepBoundHit):
+            pass
+        row = []
+        for t in ex.threads:
+            p = t.pending
+            if t.finished or not isinstance(p, Request) or p.enabled():
+                continue
+            lock = getattr(p, "mutex", None) or getattr(p, "sem", None)
+            if lock is not None:
+                holders = [names[h] for h in lock.holders() if h is not None and h < len(names)]
+                row.append({"thread": t.name, "for": lock.name, "held_by": holders})
+            else:
+                row.append({"thread": t.name, "for": p.label or "a condition", "held_by": []})
+        out.append(row)
+    return out
+
+
+# -- happens-before and the racing pair -------------------------------------------
+
+
+def conflict(a, b):
+    """The objects on which steps ``a`` and ``b`` conflict (one writes what
+    the other reads or writes), sorted."""
+    wa, wb = set(a["writes"]), set(b["writes"])
+    return sorted((wa & (wb | set(b["reads"]))) | (set(a["reads"]) & wb))
+
+
+def happens_before(steps):
+    """The happens-before graph of an execution: nodes are step numbers
+    (1-based), edges program order and every conflicting pair of steps of
+    different threads, from the earlier to the later."""
+    g = nx.DiGraph()
+    g.add_nodes_from(s["step"] for s in steps)
+    last = {}
+    for j, b in enumerate(steps):
+        if b["thread"] in last:
+            g.add_edge(last[b["thread"]], b["step"], kind="program order")
+        last[b["thread"]] = b["step"]
+        for a in steps[:j]:
+            if a["thread"] != b["thread"]:
+                objs = conflict(a, b)
+                if objs:
+                    g.add_edge(a["step"], b["step"], kind="conflict", objects=objs)
+    return g
+
+
+def race_candidates(graph, steps):
+    """The edges between threads of the transitive reduction of ``graph``:
+    conflicting pairs that no other chain of steps orders. Latest first."""
+    reduced = nx.transitive_reduction(graph)
+    thread = {s["step"]: s["thread"] for s in steps}
+    edges = [(i, j) for i, j in reduced.edges if thread[i] != thread[j]]
+    return sorted(edges, key=lambda e: (e[1], e[0]), reverse=True)
+
+
+def cross_thread_edges(graph, steps):
+    return [{"from": i, "to": j, "objects": graph.edges[i, j].get("objects", [])}
+            for i, j in sorted(race_candidates(graph, steps))]
+
+
+def reversed_order(schedule, graph, i, j):
+    """``schedule`` (thread ids) with step ``j`` (1-based) and the steps it
+    needs run before step ``i``: the steps between them that do not happen
+    after ``i`` move in front of it, in their order; the rest keep theirs."""
+    g = graph.copy()
+    g.remove_edge(i, j)
+    after_i = nx.descendants(g, i)
+    between = range(i + 1, j + 1)
+    moved = [k for k in between if k not in after_i]
+    stay = [k for k in between if k in after_i]
+    order = list(range(1, i)) + moved + [i] + stay + list(range(j + 1, len(schedule) + 1))
+    return [schedule[k - 1] for k in order]
+
+
+def _run_to_end(model, order, max_steps):
+    """Run the thread ids of ``order``; a thread that cannot run at its turn
+    runs as soon as it can, a finished one is passed over, and the threads
+    still unfinished at the end run on (the last one to run first, else the
+    first enabled) until none can. Returns the schedule run, or None when it
+    breaks an invariant or the model raises on the way."""
+    ex = Execution(model, max_steps=max_steps)
+    done, deferred = [], []
+    try:
+        for tid in order:
+            deferred.append(tid)
+            moved = True
+            while moved:
+                moved = False
+                for k, t in enumerate(deferred):
+                    if ex.threads[t].finished:
+                        del deferred[k]
+                        moved = True
+                        break
+                    if ex.is_enabled(t):
+                        del deferred[k]
+                        ex.step(t)
+                        done.append(t)
+                        moved = True
+                        break
+        while True:
+            enabled = ex.enabled()
+            if not enabled:
+                break
+            t = done[-1] if done and done[-1] in enabled else enabled[0]
+            ex.step(t)
+            done.append(t)
+    except (Violation, ModelFailure, StepBoundHit):
+        return None
+    return done
+
+
+def racing_pair(model, schedule, steps, graph=None, max_steps=10_000):
+    """The two conflicting steps of different threads that decide the
+    violation: of the pairs no other chain of steps orders (the race
+    candidates), the latest whose reversal, run on to the end, breaks no
+    invariant. ``((i, j), reversed schedule)`` with 1-based step numbers, or
+    None when reversing no single pair avoids the violation."""
+    graph = graph if graph is not None else happens_before(steps)
+    for i, j in race_candidates(graph, steps):
+        run = _run_to_end(model, reversed_order(schedule, graph, i, j), max_steps)
+        if run is None:
+            continue
+        check = replay(model, run, max_steps)
+        if check.violation is None and check.error is None and check.mismatch is None:
+            return (i, j), run
+    return None
 
 
 def save(doc, path):

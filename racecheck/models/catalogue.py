@@ -18,7 +18,7 @@ def build_scenario_model(root, path, name):
         raise root.error("filesystem", f"unknown get_block flavour {flavour!r}" + did_you_mean(flavour, FLAVOURS))
     spec = _file_spec(root, path)
     fixes = _fixes(root, path)
-    threads = _threads(root, path, spec)
+    threads = _threads(root, path, spec, flavour)
     return FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads)
 
 
@@ -76,7 +76,7 @@ def _fixes(root, path):
     return out
 
 
-def _threads(root, path, spec):
+def _threads(root, path, spec, flavour):
     items = root.get("threads", list, required=True)
     if not items:
         raise root.error("threads", "a scenario needs at least one thread")
@@ -90,11 +90,12 @@ def _threads(root, path, spec):
         ops = sec.get("ops", list, required=True)
         if not ops:
             raise sec.error("ops", "a thread needs at least one operation")
-        threads.append((tname, [_op(path, op, f"threads[{n}].ops[{i}]", spec) for i, op in enumerate(ops)]))
+        threads.append((tname, [_op(path, op, f"threads[{n}].ops[{i}]", spec, flavour)
+                                for i, op in enumerate(ops)]))
     return threads
 
 
-def _op(path, node, where, spec):
+def _op(path, node, where, spec, flavour):
     if not isinstance(node.value, dict) or "op" not in node.value:
         raise ScenarioError(path, node.line, where, "each operation is a mapping with an 'op' key")
     opname = node.value["op"][1].value
@@ -102,6 +103,10 @@ def _op(path, node, where, spec):
         raise ScenarioError(path, node.value["op"][0], f"{where}.op",
                             f"unknown operation {opname!r}" + did_you_mean(opname, OPERATIONS))
     op = OPERATIONS[opname]
+    if op.flavours and flavour not in op.flavours:
+        raise ScenarioError(path, node.value["op"][0], f"{where}.op",
+                            f"{opname} is not modelled on {flavour} "
+                            f"(it is on: {', '.join(op.flavours)})")
     sec = Section(path, node, where, ("op",) + tuple(p.name for p in op.params))
     args = {}
     geo = spec.geometry

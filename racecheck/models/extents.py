@@ -215,7 +215,8 @@ def ext4_fallocate(fs, offset, length, keep_size=False):
                         "over [offset, offset + len) (ext4_fallocate; ext2 has none: -EOPNOTSUPP)",
            Param("offset", help="file offset of the range"),
            Param("len", help="length of the range"),
-           Param("keep_size", "bool", False, False, help="FALLOC_FL_KEEP_SIZE: do not extend i_size"))
+           Param("keep_size", "bool", False, False, help="FALLOC_FL_KEEP_SIZE: do not extend i_size"),
+           flavours=("ext2", "ext2-nozero", "ext4"))
 def fallocate(fs, ctx, offset, len, keep_size=False):
     if not is_ext4(fs):
         yield "->fallocate"

@@ -23,6 +23,7 @@ class Operation:
     fn: object
     description: str
     params: tuple = ()
+    flavours: tuple | None = None  # the get_block flavours it is modelled on (None: all)
 
 
 OPERATIONS: dict[str, Operation] = {}
@@ -30,10 +31,12 @@ FLAVOURS: dict[str, tuple] = {}  # name -> (get_block generator, description)
 FIXES: dict[str, str] = {}  # name -> what the remedy is and where it comes from
 
 
-def operation(name, description, *params):
-    """Decorator: make a step generator ``fn(fs, ctx, **args)`` a scenario operation."""
+def operation(name, description, *params, flavours=None):
+    """Decorator: make a step generator ``fn(fs, ctx, **args)`` a scenario
+    operation; ``flavours`` limits it to the filesystems it is modelled on."""
     def register(fn):
-        OPERATIONS[name] = Operation(name, fn, description, tuple(params))
+        OPERATIONS[name] = Operation(name, fn, description, tuple(params),
+                                     tuple(flavours) if flavours else None)
         return fn
     return register
 

@@ -359,7 +359,8 @@ def ext4_punch_hole(fs, offset, length):
                          "blocks, unmap and free the whole ones (ext4_punch_hole; ext2 has none: "
                          "-EOPNOTSUPP)",
            Param("offset", align="unit", help="file offset of the hole"),
-           Param("len", align="unit", help="length of the hole"))
+           Param("len", align="unit", help="length of the hole"),
+           flavours=("ext2", "ext2-nozero", "ext4"))
 def punch_hole(fs, ctx, offset, len):
     kind = fs_type(fs)
     if kind != "ext4":

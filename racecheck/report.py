@@ -147,8 +147,9 @@ def race_text(doc):
     if "race" not in doc:
         return None
     if not doc["race"]:
-        return ("racing pair: none; running any single pair of conflicting steps of two threads "
-                "the other way round still breaks the invariant (or cannot be done)")
+        return ("racing pair: none. Run the other way round, no single pair of conflicting steps "
+                "of two threads avoids the violation (or the pair cannot be reversed: a lock, a "
+                "step that enabled the other)")
     i, j = doc["race"]
     a, b = doc["steps"][i - 1], doc["steps"][j - 1]
     words = conflict_words(a, b)

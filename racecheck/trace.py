@@ -227,15 +227,25 @@ def happens_before(steps):
     g = nx.DiGraph()
     g.add_nodes_from(s["step"] for s in steps)
     last = {}
+    readers, writers = {}, {}  # object -> indices of the steps so far that read / write it
     for j, b in enumerate(steps):
         if b["thread"] in last:
             g.add_edge(last[b["thread"]], b["step"], kind="program order")
         last[b["thread"]] = b["step"]
-        for a in steps[:j]:
+        earlier = set()
+        for o in b["writes"]:
+            earlier.update(readers.get(o, ()))
+            earlier.update(writers.get(o, ()))
+        for o in b["reads"]:
+            earlier.update(writers.get(o, ()))
+        for i in sorted(earlier):
+            a = steps[i]
             if a["thread"] != b["thread"]:
-                objs = conflict(a, b)
-                if objs:
-                    g.add_edge(a["step"], b["step"], kind="conflict", objects=objs)
+                g.add_edge(a["step"], b["step"], kind="conflict", objects=conflict(a, b))
+        for o in b["reads"]:
+            readers.setdefault(o, []).append(j)
+        for o in b["writes"]:
+            writers.setdefault(o, []).append(j)
     return g
 
 

@@ -536,7 +536,7 @@
 
   function legend() {
     var items = [];
-    ["hole", "unwritten", "written"].forEach(function (s) {
+    if (arrayLength("i_blocks")) ["hole", "unwritten", "written"].forEach(function (s) {
       items.push(el("span", { class: "sw" }, el("span", { class: "extent " + s }, s)));
     });
     tagsSeen.forEach(function (tag) { items.push(el("span", { class: "sw" }, unitBox(tag, ""), tag)); });

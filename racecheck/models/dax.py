@@ -292,9 +292,12 @@ def do_dax_fault(fs, vma, pgoff, write=False, cow=False):
                 return dax_load_hole(mapping, page, vmf);
 
     The rest is :func:`xip_map_block`; the ``hole_page_lock`` fix adds the
-    same page locking as in :func:`do_xip_fault`. Jan's snippet sends a COW fault on a
-    hole to ``dax_load_hole`` too; here the COW of a hole is patch 07's
-    ``clear_user_highpage``, which gives the same zeros."""
+    same page locking as in :func:`do_xip_fault`. Jan's snippet sends a COW
+    fault on a hole to ``dax_load_hole`` too; here the COW of a hole is patch
+    07's ``clear_user_highpage``, which gives the same zeros. The conversion
+    of an unwritten extent after the fault (``b_end_io`` in
+    ``dax_insert_mapping``, Matthew Wilcox's reply) is not modelled: the
+    flavours these scenarios use allocate written blocks."""
     get_block = fault_get_block(fs)
     ps = fs.geo.page_size
     page = False

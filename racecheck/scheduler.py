@@ -399,10 +399,16 @@ class Explorer:
         for q in initials:
             if q in node.backtrack or q in node.sleep:
                 return
+        p = events[j].tid
+        if p in initials and p not in node.enabled:
+            # The second step is its thread's next one and cannot run before
+            # the first: the first (or what follows it) enables it, as an
+            # unlock does the lock it lets through. Nothing to reverse; the
+            # earlier step that did conflict (the other lock) carries the race.
+            return
         runnable = [q for q in initials if q in node.enabled]
         if not runnable:
-            return  # the first step enabled the second: the race cannot be reversed
-        p = events[j].tid
+            return
         node.backtrack.add(p if p in runnable else runnable[0])
 
 

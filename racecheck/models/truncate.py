@@ -278,11 +278,20 @@ def truncate_pagecache(fs, newsize):
     again for COWs made in between."""
     holebegin = fs.pages(newsize)
     yield from unmap_mapping_range(fs, holebegin)
-    yield "truncate_inode_pages(mapping, newsize)"
-    for index in fs.page_cache.keys():
-        if index >= holebegin:
-            fs.page_cache.delete(index)
+    yield from truncate_inode_pages_range(fs, holebegin, None)
     yield from unmap_mapping_range(fs, holebegin)
+
+
+def truncate_inode_pages_range(fs, first, last):
+    """``truncate_inode_pages_range()``: each cached page in ``first..last``
+    (to the end if None) is locked (``lock_page`` waits for a fault or a read
+    that holds it), deleted from the page cache and unlocked."""
+    yield "pagevec_lookup(&pvec, mapping, index, ...)"
+    found = [i for i in fs.page_cache.keys() if i >= first and (last is None or i <= last)]
+    for index in found:
+        yield fs.page_lock[index].lock(f"lock_page(page {index})")
+        fs.page_cache.delete(index)  # truncate_inode_page()
+        fs.page_lock[index].unlock()
 
 
 def truncate_pagecache_range(fs, lstart, lend):
@@ -292,10 +301,7 @@ def truncate_pagecache_range(fs, lstart, lend):
     first, last = -(-lstart // ps), (lend + 1) // ps - 1
     if last >= first:
         yield from unmap_mapping_range(fs, first, last, even_cows=False)
-    yield "truncate_inode_pages_range(mapping, lstart, lend)"
-    for index in fs.page_cache.keys():
-        if first <= index <= last:
-            fs.page_cache.delete(index)
+    yield from truncate_inode_pages_range(fs, first, last)
 
 
 def unmap_mapping_range(fs, first_page, last_page=None, even_cows=True):

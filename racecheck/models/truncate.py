@@ -308,7 +308,7 @@ def unmap_mapping_range(fs, first_page, last_page=None, even_cows=True):
     """Zap the user PTEs of pages ``first_page..last_page`` (to the end if
     None), under i_mmap_mutex. Without ``even_cows``, a private mapping's
     anonymous COW page stays."""
-    yield fs.i_mmap_mutex.lock()
+    yield fs.i_mmap_mutex.lock("unmap_mapping_range: mutex_lock(i_mmap_mutex)")
     for ptes in fs.ptes.values():
         for index in ptes.keys():
             if index < first_page or (last_page is not None and index > last_page):

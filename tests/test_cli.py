@@ -130,3 +130,35 @@ def test_pytest_plugin_collects_scenarios(tmp_path):
     assert "1 failed, 1 passed" in out.stdout, out.stdout
     assert "expected clean, got violation of no_freed_block_mapped" in out.stdout
     assert "vm_insert_mixed" in out.stdout  # the counterexample is shown
+
+
+LONG = ROOT / "scenarios" / "hole_page_vs_write_fault_fixed.yaml"  # minutes with --reduction none
+
+
+def test_timeout_stops_cleanly_as_incomplete(tmp_path):
+    out = racecheck("run", "--json", "--reduction", "none", "--timeout", "1", str(LONG), cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["verdict"] == "incomplete" and "time limit" in doc["reason"]
+    assert doc["executions"] > 0
+
+
+def test_ctrl_c_stops_cleanly_with_the_statistics(tmp_path):
+    import signal
+    import time
+
+    exe = shutil.which("racecheck")
+    proc = subprocess.Popen([exe, "run", "--reduction", "none", str(LONG)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3, stderr
+    assert "INCOMPLETE" in stdout and "interrupted" in stdout
+    assert "Traceback" not in stderr
+
+
+def test_examples_check_as_expected(tmp_path):
+    out = racecheck("check", str(ROOT / "examples"), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout
+    assert "2 of 2 scenarios as expected" in out.stdout

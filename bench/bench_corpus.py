@@ -39,7 +39,6 @@ def main():
     print("| scenario | verdict | dpor executions | dpor blocked | dpor steps/s | dpor time (s) "
           "| none executions | none time (s) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    corpus_start = time.perf_counter()
     for f in files:
         sc = load(f)
         out, dt = explore(sc, "dpor")

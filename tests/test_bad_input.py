@@ -2,7 +2,6 @@
 and never shows a traceback."""
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

@@ -21,7 +21,7 @@ totals are printed (run with -s) and recorded as properties (--junitxml).
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from programs import build, show

@@ -13,7 +13,7 @@ from racecheck.execution import Execution
 from racecheck.runner import check
 from racecheck.runtime import Violation
 from racecheck.scenario import load
-from racecheck.models.fs import STALE, UNWRITTEN, WRITTEN, ZERO, HOLE, ReadResult, WriteResult
+from racecheck.models.fs import UNWRITTEN, WRITTEN, ZERO, HOLE, ReadResult, WriteResult
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -129,7 +129,7 @@ def test_read_vs_truncate_copies_stale_data(tmp_path):
 
 def run_alone(tmp_path, filesystem, size, blocks, ops, fixes=(), max_size=None):
     """Run one thread's ``ops`` to the end; returns (results, trace records)."""
-    lines = [f"name: alone", f"filesystem: {filesystem}", "file:", f"  size: {size}"]
+    lines = ["name: alone", f"filesystem: {filesystem}", "file:", f"  size: {size}"]
     if blocks is not None:
         lines.append(f"  blocks: [{', '.join(blocks)}]")
     if max_size is not None:

@@ -455,7 +455,7 @@ def do_generic_mapping_read(fs, pos, count):
     is not uptodate is locked and, unless somebody filled it meanwhile, read
     with ->readpage(); then its bytes are copied to the user. Returns the
     units copied, in order."""
-    ps, us = fs.geo.page_size, fs.geo.unit_size
+    ps = fs.geo.page_size
     aops = address_space_operations(fs)
     units = []
     done = 0

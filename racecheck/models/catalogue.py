@@ -61,8 +61,8 @@ def _file_spec(root, path):
     if spare < 0:
         raise sec.error("spare_blocks", f"must not be negative, not {spare}")
     geo = Geometry(block_size=bs, unit_size=us, page_size=ps, file_blocks=file_blocks, spare_blocks=spare)
-    dax = sec.get("dax", bool, True)  # false: buffered I/O through the page cache
-    return FileSpec(size=size, blocks=blocks, geometry=geo, dax=dax)
+    is_dax = sec.get("dax", bool, True)  # false: buffered I/O through the page cache
+    return FileSpec(size=size, blocks=blocks, geometry=geo, dax=is_dax)
 
 
 def _fixes(root, path):

@@ -12,7 +12,7 @@ flight, acknowledged writes): paths write it, but never read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 STALE = "STALE"
 ZERO = "ZERO"

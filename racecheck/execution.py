@@ -95,12 +95,13 @@ class OpRecord:
 class Event:
     """What a step did, as the scheduler needs it."""
 
-    __slots__ = ("tid", "reads", "writes")
+    __slots__ = ("tid", "reads", "writes", "locks")
 
-    def __init__(self, tid, reads, writes):
+    def __init__(self, tid, reads, writes, locks=()):
         self.tid = tid
         self.reads = reads
         self.writes = writes
+        self.locks = locks  # (ACQUIRE | RELEASE, key) of exclusive locks, in order
 
     def conflicts(self, other):
         return not (self.writes.isdisjoint(other.writes)
@@ -218,7 +219,7 @@ class Execution:
             failure = v
         except (ModelError, Exception) as exc:  # the model's own bug
             failure = ModelFailure(tid, t.name, exc, traceback.format_exc())
-        event = Event(tid, rt.reads, rt.writes)
+        event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive))
         self.events.append(event)
         if record is not None:
             self._finish_record(record, t)

@@ -23,6 +23,9 @@ from __future__ import annotations
 import itertools
 
 
+ACQUIRE, RELEASE = "acquire", "release"
+
+
 class Violation(Exception):
     """An invariant broke. Raised inside a step; stops the execution."""
 
@@ -55,6 +58,7 @@ class Runtime:
         self.tracing = tracing
         self.reads = set()
         self.writes = set()
+        self.exclusive = []
         self.changes = []  # (name, old, new) per step, only when tracing
         self.thread = None  # id of the thread running the current step
         self.names = {}  # key -> printable name
@@ -108,6 +112,7 @@ class Runtime:
         self.thread = tid
         self.reads = set()
         self.writes = set()
+        self.exclusive = []  # (ACQUIRE | RELEASE, key) of exclusive locks, in order
         if self.tracing:
             self.changes = []
 
@@ -312,6 +317,11 @@ class Request:
         """(reads, writes) of the step that would take this request."""
         return set(), {self.lock_key()}
 
+    def exclusive(self):
+        """The exclusive lock the step taking this request acquires, as in
+        an event's ``locks``; () for shared or no lock."""
+        return ()
+
     def lock_key(self):  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -335,6 +345,7 @@ class Mutex:
         if self.owner != rt.thread:
             raise ModelError(f"mutex_unlock({self.name}) by a thread that does not hold it")
         rt.writes.add(self.key)
+        rt.exclusive.append((RELEASE, self.key))
         if rt.tracing:
             rt.changes.append((self.name, _holder(self.owner), None))
         self.owner = None
@@ -367,6 +378,7 @@ class _Acquire(Request):
     def grant(self, rt, tid):
         m = self.mutex
         rt.writes.add(m.key)
+        rt.exclusive.append((ACQUIRE, m.key))
         if rt.tracing:
             rt.changes.append((m.name, None, _holder(tid)))
         m.owner = tid
@@ -376,6 +388,9 @@ class _Acquire(Request):
 
     def lock_key(self):
         return self.mutex.key
+
+    def exclusive(self):
+        return ((ACQUIRE, self.mutex.key),)
 
 
 class RWSem:
@@ -410,6 +425,7 @@ class RWSem:
         if self.writer != rt.thread:
             raise ModelError(f"up_write({self.name}) by a thread that does not hold it")
         rt.writes.add(self.key)
+        rt.exclusive.append((RELEASE, self.key))
         self.writer = None
         if rt.tracing:
             rt.changes.append((self.name, _holder(rt.thread), None))
@@ -456,6 +472,7 @@ class _DownWrite(Request):
 
     def grant(self, rt, tid):
         rt.writes.add(self.sem.key)
+        rt.exclusive.append((ACQUIRE, self.sem.key))
         self.sem.writer = tid
         if rt.tracing:
             rt.changes.append((self.sem.name, None, _holder(tid)))
@@ -465,6 +482,9 @@ class _DownWrite(Request):
 
     def lock_key(self):
         return self.sem.key
+
+    def exclusive(self):
+        return ((ACQUIRE, self.sem.key),)
 
 
 class WaitUntil(Request):

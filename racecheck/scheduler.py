@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from .execution import Event, Execution, ModelFailure, StepBoundHit
-from .runtime import Request, Violation
+from .runtime import ACQUIRE, Request, Violation
 
 REDUCTIONS = ("dpor", "none")
 
@@ -262,7 +262,7 @@ class Explorer:
         for t in ex.threads:
             if not t.finished and isinstance(t.pending, Request):
                 reads, writes = t.pending.footprint(ex.rt)
-                out.append(Event(t.tid, reads, writes))
+                out.append(Event(t.tid, reads, writes, t.pending.exclusive()))
         return out
 
     def _violation(self, v):
@@ -384,6 +384,8 @@ class Explorer:
     def _reverse(self, i, j, events, pos, clocks):
         node = self.stack[i]
         ti, pi = events[i].tid, pos[i]
+        if _held_across(events, i, j):
+            return
         first = {}
         initials = []
         for k in range(i + 1, j + 1):
@@ -410,6 +412,23 @@ class Explorer:
         if not runnable:
             return
         node.backtrack.add(p if p in runnable else runnable[0])
+
+
+def _held_across(events, i, j):
+    """True if step j starts by taking an exclusive lock that the thread of
+    step i holds just before step i: only that thread can release it, and its
+    next step is step i, so step j cannot run before step i (an unlock and the
+    lock it lets through, or any step inside the critical section)."""
+    locks = events[j].locks
+    if not locks or locks[0][0] != ACQUIRE:
+        return False
+    key = locks[0][1]
+    holder = None
+    for ev in events[:i]:
+        for op, k in ev.locks:
+            if k == key:
+                holder = ev.tid if op == ACQUIRE else None
+    return holder is not None and holder == events[i].tid != events[j].tid
 
 
 def explore(model, reduction="dpor", bounds=None, on_execution=None, progress=None):

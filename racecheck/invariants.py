@@ -345,3 +345,7 @@ class NoMappingBeyondEof(Invariant):
                     return (f"truncate has returned and i_size is {fs.i_size.value}, "
                             f"but the {vma} mapping still maps page {pgoff}")
         return None
+
+
+# Invariants with modules of their own register themselves on import.
+from . import lockorder  # noqa: E402,F401  (lock_order)

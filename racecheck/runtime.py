@@ -70,6 +70,14 @@ class Runtime:
         self.history = []
         self.starting = False
         self.deferred = {}  # thread -> notes made before its first step
+        # Lock dependencies for lock_order (racecheck/lockorder.py): the locks
+        # each thread holds, in the order it took them, and every acquisition
+        # with what its thread held then. Ghost data, like the history: models
+        # never read it, and a thread's part follows from its own steps alone.
+        self.step_no = 0  # 1-based number of the step running
+        self.current_op = {}  # thread -> the operation it is in
+        self.held = {}  # thread -> [(lock name, step, label), ...]
+        self.acquisitions = []  # Acquisition, in the order they happened
         # Synthetic objects. Every operation begin and return writes HISTORY,
         # so that their order (which invariants compare) is the same in every
         # interleaving of a trace. WATCHED stands for the state that invariants
@@ -110,6 +118,8 @@ class Runtime:
 
     def begin_step(self, tid):
         self.thread = tid
+        if tid is not None and not self.starting:
+            self.step_no += 1
         self.reads = set()
         self.writes = set()
         self.exclusive = []  # (ACQUIRE | RELEASE, key) of exclusive locks, in order
@@ -134,11 +144,36 @@ class Runtime:
             return None
         self.clock += 1
         self.writes.add(self.HISTORY)
+        if kind == "begin":
+            self.current_op[self.thread] = data.get("op")
         data["kind"] = kind
         data["clock"] = self.clock
         data["thread"] = self.thread
         self.history.append(data)
         return self.clock
+
+    # -- lock dependencies (lockdep's lock_map_acquire / lock_map_release) ---
+
+    def lock_map_acquire(self, name, label=None, wait=False):
+        """The running thread takes lock ``name`` (a mutex, a semaphore, or
+        what lockdep cannot see: a journal handle, freeze protection). With
+        ``wait``, it only waits for whoever holds it (``inode_dio_wait``):
+        the dependency is recorded, nothing stays held."""
+        tid = self.thread
+        held = self.held.setdefault(tid, [])
+        self.acquisitions.append(Acquisition(self.step_no, tid, self.current_op.get(tid),
+                                             name, label, tuple(held), wait))
+        if not wait:
+            held.append((name, self.step_no, label))
+
+    def lock_map_release(self, name):
+        """The running thread lets lock ``name`` go (the last one it took of
+        that name)."""
+        held = self.held.get(self.thread, [])
+        for i in range(len(held) - 1, -1, -1):
+            if held[i][0] == name:
+                del held[i]
+                return
 
     def snapshot(self):
         """The value of every shared object, by name (for final-state checks)."""
@@ -146,6 +181,18 @@ class Runtime:
         for obj in self.objects:
             out.update(obj.snapshot())
         return out
+
+
+class Acquisition:
+    """One lock taken (or waited for): in which step, by which thread and
+    operation, with the request's label, and the locks the thread held then
+    as ``(name, step, label)``."""
+
+    __slots__ = ("step", "thread", "op", "lock", "label", "held", "wait")
+
+    def __init__(self, step, thread, op, lock, label, held, wait):
+        self.step, self.thread, self.op, self.lock = step, thread, op, lock
+        self.label, self.held, self.wait = label, held, wait
 
 
 class _Synthetic:
@@ -346,6 +393,7 @@ class Mutex:
             raise ModelError(f"mutex_unlock({self.name}) by a thread that does not hold it")
         rt.writes.add(self.key)
         rt.exclusive.append((RELEASE, self.key))
+        rt.lock_map_release(self.name)
         if rt.tracing:
             rt.changes.append((self.name, _holder(self.owner), None))
         self.owner = None
@@ -379,6 +427,7 @@ class _Acquire(Request):
         m = self.mutex
         rt.writes.add(m.key)
         rt.exclusive.append((ACQUIRE, m.key))
+        rt.lock_map_acquire(m.name, self.label)
         if rt.tracing:
             rt.changes.append((m.name, None, _holder(tid)))
         m.owner = tid
@@ -417,6 +466,7 @@ class RWSem:
             raise ModelError(f"up_read({self.name}) by a thread that does not hold it")
         rt.writes.add(self.key)
         self.readers.remove(rt.thread)
+        rt.lock_map_release(self.name)
         if rt.tracing:
             rt.changes.append((self.name, f"+reader {rt.thread}", f"-reader {rt.thread}"))
 
@@ -426,6 +476,7 @@ class RWSem:
             raise ModelError(f"up_write({self.name}) by a thread that does not hold it")
         rt.writes.add(self.key)
         rt.exclusive.append((RELEASE, self.key))
+        rt.lock_map_release(self.name)
         self.writer = None
         if rt.tracing:
             rt.changes.append((self.name, _holder(rt.thread), None))
@@ -449,6 +500,7 @@ class _DownRead(Request):
 
     def grant(self, rt, tid):
         rt.writes.add(self.sem.key)
+        rt.lock_map_acquire(self.sem.name, self.label)
         self.sem.readers.append(tid)
         if rt.tracing:
             rt.changes.append((self.sem.name, None, f"+reader {tid}"))
@@ -473,6 +525,7 @@ class _DownWrite(Request):
     def grant(self, rt, tid):
         rt.writes.add(self.sem.key)
         rt.exclusive.append((ACQUIRE, self.sem.key))
+        rt.lock_map_acquire(self.sem.name, self.label)
         self.sem.writer = tid
         if rt.tracing:
             rt.changes.append((self.sem.name, None, _holder(tid)))
@@ -489,14 +542,17 @@ class _DownWrite(Request):
 
 class WaitUntil(Request):
     """Wait until ``predicate()`` holds. The predicate reads shared objects;
-    its reads belong to the step that finds it true."""
+    its reads belong to the step that finds it true. ``lock``: the lock
+    class the wait depends on, for lock_order (``inode_dio_wait`` waits for
+    whoever holds ``i_dio_count``)."""
 
-    __slots__ = ("predicate", "label", "rt")
+    __slots__ = ("predicate", "label", "rt", "lock")
 
-    def __init__(self, rt, predicate, label):
+    def __init__(self, rt, predicate, label, lock=None):
         self.rt = rt
         self.predicate = predicate
         self.label = label
+        self.lock = lock
 
     def enabled(self):
         rt = self.rt
@@ -510,6 +566,8 @@ class WaitUntil(Request):
     def grant(self, rt, tid):
         if not self.predicate():  # records the reads into this step
             raise ModelError(f"{self.label}: predicate changed between probe and grant")
+        if self.lock is not None:
+            rt.lock_map_acquire(self.lock, self.label, wait=True)
 
     def describe(self):
         return f"waiting until {self.label}"
@@ -524,6 +582,7 @@ class WaitUntil(Request):
             rt.reads = saved
 
 
-def wait_until(rt, predicate, label="condition"):
-    """A request: the thread is disabled until ``predicate()`` is true."""
-    return WaitUntil(rt, predicate, label)
+def wait_until(rt, predicate, label="condition", lock=None):
+    """A request: the thread is disabled until ``predicate()`` is true
+    (``lock``: the lock class it waits for, see :class:`WaitUntil`)."""
+    return WaitUntil(rt, predicate, label, lock)

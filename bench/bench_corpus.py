@@ -41,6 +41,8 @@ def main():
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for f in files:
         sc = load(f)
+        if sc.space is not None:
+            continue  # ranges or sets of values: bench/bench_symbolic.py
         out, dt = explore(sc, "dpor")
         rate = out.stats.steps / dt if dt else 0
         if args.quick:

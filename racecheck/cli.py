@@ -104,6 +104,10 @@ def print_report(rep, color=False):
     v = o.violation
     click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color))
     click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction))
+    if rep.symbolic is not None:  # ranges or sets of values: racecheck/symbolic.py
+        from .symbolic import report_lines
+        for line in report_lines(rep.symbolic, rep.verdict):
+            click.echo("  " + line)
     if rep.verdict == "incomplete":
         click.echo(f"  incomplete: {o.reason}; nothing was found, but not every interleaving was explored")
     if rep.verdict == "error":
@@ -241,8 +245,15 @@ def replay(trace_file, as_json):
                                           if hasattr(sc.model, "threads_spec") else doc["threads"])
     except tracefile.TraceError as exc:
         fail(f"{trace_file}: {exc}")
+    model = sc.model
+    if sc.space is not None:  # ranges or sets: the trace holds the values it ran with
+        from .ranges import model_with_values
+        try:
+            model = model_with_values(sc.space, sc.model, doc.get("params"))
+        except ValueError as exc:
+            fail(f"{trace_file}: {exc}")
     start = time.monotonic()
-    out = replay_schedule(sc.model, schedule, sc.bounds.max_steps)
+    out = replay_schedule(model, schedule, sc.bounds.max_steps)
     elapsed = time.monotonic() - start
     if out.mismatch:
         fail(f"{trace_file}: the trace no longer fits the model: {out.mismatch}")
@@ -290,6 +301,8 @@ def show(trace_file, color):
                f"({len(doc['schedule'])} steps, {doc.get('preemptions', '?')} preemptions)")
     if doc.get("fixes"):
         click.echo(f"fixes: {', '.join(doc['fixes'])}")
+    if doc.get("params"):
+        click.echo("values: " + ", ".join(f"{k} = {v}" for k, v in doc["params"].items()))
     click.echo("")
     click.echo(text.format_trace(doc, color), color=color)
 

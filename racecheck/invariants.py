@@ -319,7 +319,7 @@ class NoFreedBlockMapped(Invariant):
                     return (f"the {vma} mapping maps page {pgoff} to device block {where}, "
                             f"which is no longer the file's (now: {owner[where]})")
         for thread, pblk in fs.ghost.in_flight.items():
-            if not isinstance(owner[pblk], int):
+            if isinstance(owner[pblk], str):  # FREE or OTHER (a block number may be symbolic)
                 name = execution.threads[thread].name
                 return (f"{name} has I/O in flight to device block {pblk}, "
                         f"which has been freed (now: {owner[pblk]})")

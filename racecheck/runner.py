@@ -23,6 +23,7 @@ class Report:
     trace: dict | None = None
     trace_path: Path | None = None
     found: object = None  # the counterexample before minimisation
+    symbolic: dict | None = None  # classes, z3 queries, values (symbolic.summary)
 
     @property
     def exit_status(self):
@@ -48,6 +49,8 @@ class Report:
             "trace_file": str(self.trace_path) if self.trace_path else None,
             "trace": self.trace,
         })
+        if self.symbolic is not None:
+            out["symbolic"] = self.symbolic
         return out
 
 
@@ -62,6 +65,9 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     """Explore ``scenario``; on a violation, minimise it and build its trace."""
     reduction = reduction or scenario.reduction
     bounds = bounds or scenario.bounds
+    if getattr(scenario, "space", None) is not None:  # ranges or sets of values
+        from .symbolic import check_space
+        return check_space(scenario, reduction, bounds, progress, trace_out, save_trace, do_minimise)
     explorer = Explorer(scenario.model, reduction, bounds, progress=progress)
     outcome = explorer.run()
     report = Report(scenario, outcome.verdict, outcome, reduction, "dfs")

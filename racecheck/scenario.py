@@ -142,7 +142,7 @@ def _plain(value):
 # -- the scenario -------------------------------------------------------------------
 
 TOP_KEYS = ("name", "description", "model", "filesystem", "file", "threads", "fixes",
-            "invariants", "bounds", "reduction", "expect", "params")
+            "invariants", "bounds", "reduction", "expect", "params", "where")
 FILE_KEYS = ("size", "max_size", "block_size", "unit_size", "page_size", "blocks", "spare_blocks")
 BOUND_KEYS = ("max_preemptions", "max_executions", "max_steps", "timeout")
 EXPECT_KEYS = ("verdict", "invariant")
@@ -164,6 +164,7 @@ class Scenario:
     invariant_names: list = field(default_factory=list)
     thread_names: list = field(default_factory=list)
     expect_line: int | None = None
+    space: object = None  # ranges.Space when arguments are ranges or sets (racecheck/symbolic.py)
 
 
 def models_digest(extra_files=()):
@@ -194,6 +195,8 @@ def load(path):
         model_file = (path.parent / model_ref).resolve()
         extra.append(model_file)
         model = _load_user_model(root, path, model_file)
+    from . import ranges
+    space = ranges.load_space(root, path, model)  # None unless arguments are ranges or sets
     names = _select_invariants(root, path, model)
     bounds = _bounds(root, path)
     reduction = root.get("reduction", str, "dpor")
@@ -217,7 +220,7 @@ def load(path):
         description=root.get("description", str, ""), bounds=bounds, reduction=reduction,
         expect=expect, fixes=list(getattr(model, "fixes", [])), invariant_names=names,
         thread_names=[n for n, _ in getattr(model, "threads_spec", [])],
-        expect_line=root.line_of("expect") if root.has("expect") else None)
+        expect_line=root.line_of("expect") if root.has("expect") else None, space=space)
 
 
 def _bounds(root, path):

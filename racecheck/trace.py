@@ -46,8 +46,10 @@ class TraceError(Exception):
 SYNTHETIC = frozenset({"history", "watched by invariants"})
 
 
-def build(scenario, cex, replayed, reduction):
-    """The trace document for counterexample ``cex`` of ``scenario``."""
+def build(scenario, cex, replayed, reduction, params=None):
+    """The trace document for counterexample ``cex`` of ``scenario``;
+    ``params`` (name -> value) are the values of the scenario's ranges and
+    sets the counterexample ran with (racecheck/symbolic.py)."""
     names = [t.name for t in replayed.execution.threads]
     model = scenario.model
     max_steps = scenario.bounds.max_steps
@@ -80,6 +82,7 @@ def build(scenario, cex, replayed, reduction):
         "race": list(race[0]) if race else None,
         "race_reversed_schedule": [names[t] for t in race[1]] if race else None,
         "reduction": reduction,
+        **({"params": dict(params)} if params is not None else {}),
     }
 
 

@@ -3,6 +3,7 @@ the model a scenario file builds from them."""
 
 from __future__ import annotations
 
+from .. import ranges
 from ..scenario import ScenarioError, Section, did_you_mean
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
 from . import buffered, dax, dio, extents, get_block, operations, truncate, xip_io  # noqa: F401  (they register names)
@@ -121,6 +122,9 @@ def _op(path, node, where, spec, flavour):
                 raise sec.error(p.name, f"must be one of {', '.join(p.choices)}, not {value!r}")
         elif p.kind == "bool":
             value = sec.get(p.name, bool)
+        elif isinstance(sec.node(p.name).value, dict):
+            # {range: [low, high], align: n} or {one_of: [...]}: racecheck/ranges.py
+            value = ranges.parse_arg(sec, p, opname, geo)
         else:
             value = sec.get(p.name, int)
             if value < 0:
@@ -133,6 +137,8 @@ def _op(path, node, where, spec, flavour):
                     raise sec.error(p.name, f"{opname} needs {p.name} aligned to the {p.align} size "
                                             f"({unit} bytes), not {value}")
         args[p.name] = value
+    if any(isinstance(a, ranges.Unknown) for a in args.values()):
+        return opname, args  # the space holds the limits below as constraints (ranges.py)
     if "offset" in args and args["offset"] >= geo.max_size:
         raise sec.error("offset", f"{args['offset']} is beyond the file's limit (max_size {geo.max_size})")
     if "offset" in args and "len" in args and args["offset"] + args["len"] > geo.max_size:

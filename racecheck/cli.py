@@ -21,7 +21,8 @@ from . import trace as tracefile
 from .scenario import ScenarioError, load
 from .scheduler import REDUCTIONS, replay as replay_schedule
 
-STRATEGIES = ("dfs",)
+from .fingerprint import FingerprintError
+from .strategies import PCT_DEPTH, STRATEGIES, StrategyError
 
 
 def fail(message, status=2):
@@ -74,19 +75,27 @@ def main():
 @click.option("--max-executions", type=click.IntRange(min=1), help="Stop after this many executions (incomplete).")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Steps allowed per thread.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Wall-clock limit in seconds.")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="dfs", show_default=True,
-              help="Search strategy.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+              help="dfs (stateless, with the reduction), bfs (over states: terminates on loops, "
+                   "shortest counterexample), random or pct (sampling: incomplete when nothing "
+                   "is found); auto is dfs, or bfs when a thread loops.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for randomised strategies.")
+@click.option("--bug-depth", type=click.IntRange(min=1), default=PCT_DEPTH, show_default=True,
+              help="PCT's bug depth d: d-1 priority change points per execution.")
 @click.option("--no-minimise", is_flag=True, help="Report the first counterexample as found.")
 def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions, max_steps,
-        timeout, strategy, seed, no_minimise):
+        timeout, strategy, seed, bug_depth, no_minimise):
     """Explore one scenario and report the verdict."""
     sc = load_or_fail(scenario)
     bounds = runner.bounds_with(sc.bounds, max_preemptions=max_preemptions,
                                 max_executions=max_executions, max_steps=max_steps, timeout=timeout)
     progress = Progress(sys.stderr.isatty() and not as_json)
-    rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,
-                       do_minimise=not no_minimise)
+    try:
+        rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,
+                           do_minimise=not no_minimise, strategy=strategy, seed=seed,
+                           bug_depth=bug_depth)
+    except (StrategyError, FingerprintError) as exc:
+        fail(f"{scenario}: {exc}")
     progress.done()
     if as_json:
         click.echo(json.dumps(rep.as_json(), indent=1))
@@ -103,7 +112,9 @@ def print_report(rep, color=False):
     o = rep.outcome
     v = o.violation
     click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color))
-    click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction))
+    click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction, rep.strategy))
+    if rep.strategy_reason:
+        click.echo(f"  ({rep.strategy_reason})")
     if rep.symbolic is not None:  # ranges or sets of values: racecheck/symbolic.py
         from .symbolic import report_lines
         for line in report_lines(rep.symbolic, rep.verdict):

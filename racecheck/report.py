@@ -24,7 +24,17 @@ def _style(text, color, **kw):
     return click.style(text, **kw) if color else text
 
 
-def stats_line(stats, reduction):
+def stats_line(stats, reduction, strategy="dfs"):
+    if "distinct_states" in stats:  # bfs: TLC's figures
+        return (f"{stats['distinct_states']:,} distinct states, {stats['states_generated']:,} "
+                f"generated, depth {stats['depth']}, {stats['queue']:,} left on the queue, "
+                f"{stats['elapsed_s']:.2f} s, strategy {strategy}")
+    if "seed" in stats:  # random, pct
+        d = f", bug depth {stats['bug_depth']}" if "bug_depth" in stats else ""
+        n = stats["executions"]
+        return (f"{n} execution{'' if n == 1 else 's'}, {stats['steps']} steps, longest "
+                f"{stats['max_depth']}, {stats['elapsed_s']:.2f} s, strategy {strategy} "
+                f"(seed {stats['seed']}{d})")
     blocked = f" (+{stats['blocked']} cut short as redundant)" if stats.get("blocked") else ""
     return (f"{stats['executions']} executions{blocked}, {stats['steps']} steps, "
             f"depth {stats['max_depth']}, {stats['elapsed_s']:.2f} s, reduction {reduction}")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import trace as tracefile
-from .scheduler import Explorer, minimise, replay
+from . import strategies
+from .scheduler import minimise, replay
 
 EXIT = {"clean": 0, "violation": 1, "incomplete": 3, "error": 4}
 
@@ -23,6 +24,7 @@ class Report:
     trace: dict | None = None
     trace_path: Path | None = None
     found: object = None  # the counterexample before minimisation
+    strategy_reason: str | None = None  # why auto chose the strategy it used
     symbolic: dict | None = None  # classes, z3 queries, values (symbolic.summary)
 
     @property
@@ -43,6 +45,7 @@ class Report:
         out.update({
             "reduction": self.reduction,
             "strategy": self.strategy,
+            "strategy_reason": self.strategy_reason,
             "reason": o.reason,
             "error": o.error,
             "expect": self.scenario.expect,
@@ -61,20 +64,25 @@ def bounds_with(base, **overrides):
 
 
 def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
-          save_trace=True, do_minimise=True):
-    """Explore ``scenario``; on a violation, minimise it and build its trace."""
+          save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None):
+    """Explore ``scenario`` with ``strategy`` (strategies.py); on a violation,
+    minimise it and build its trace."""
     reduction = reduction or scenario.reduction
     bounds = bounds or scenario.bounds
     if getattr(scenario, "space", None) is not None:  # ranges or sets of values
         from .symbolic import check_space
         return check_space(scenario, reduction, bounds, progress, trace_out, save_trace, do_minimise)
-    explorer = Explorer(scenario.model, reduction, bounds, progress=progress)
-    outcome = explorer.run()
-    report = Report(scenario, outcome.verdict, outcome, reduction, "dfs")
+    outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
+                                           seed, bug_depth)
+    if used != "dfs":
+        reduction = "none"  # bfs and the random strategies reduce nothing
+    report = Report(scenario, outcome.verdict, outcome, reduction, used, strategy_reason=why)
     if outcome.violation is not None:
         report.found = outcome.violation
         cex = outcome.violation
-        if do_minimise:
+        if do_minimise:  # (minimise() never lengthens: bfs's stay shortest, with fewer preemptions)
+            if used in ("random", "pct"):
+                cex = strategies.shortest(scenario.model, cex, bounds)
             cex = minimise(scenario.model, cex, bounds)
             outcome.violation = cex
         replayed = replay(scenario.model, cex.schedule, bounds.max_steps)

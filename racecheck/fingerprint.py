@@ -1,0 +1,493 @@
+"""Fingerprints of a model state, for stateful search (``--strategy bfs``).
+
+A state is everything that decides what the execution can do next and what
+the invariants will say about it:
+
+* the shared state: the value of every runtime object (``rt.objects``);
+* the ghost history: the order in which operations began and returned, and
+  what each returned (invariants such as ``no_lost_write`` compare them), and
+  the locks each thread holds as lock_order's log has them;
+* the contents of the plain objects the model state is built of (what a
+  thread keeps for itself in a dict of the state, like ``journal_info``);
+* each thread: finished or not, what it last yielded (its label, or the lock
+  or ``wait_until`` request it waits on), and its generator stack: for every
+  generator of the ``yield from`` chain, the instruction it is paused at
+  (``f_lasti``), its local variables, and what its frame's value stack holds
+  (the iterator of a ``for`` loop the ``yield`` is inside, the generator a
+  ``yield from`` runs). A thread's step count is not part of it: a thread
+  that spins comes back to the same state.
+
+Two states with the same fingerprint behave alike, so a search keeps one of
+them. This is exact when every value a thread holds (in a local variable, or
+inside one) is one of
+
+* ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``;
+* tuples, lists, dicts, sets and frozensets of such values; dataclasses,
+  named tuples, ``SimpleNamespace`` and enum members (by their fields);
+* runtime objects (``rt.var`` ...), the model's state object and anything
+  reachable from it (``fs``, ``fs.ptes``, ``fs.geo``): by which one it is,
+  since their contents are the shared state;
+* functions and lambdas (by their code and the values they close over),
+  bound methods, lock and ``wait_until`` requests, generators (by their own
+  frames), the built-in iterators (``range``, ``enumerate``, list, tuple and
+  dict iterators: by their position);
+* objects reachable from the model itself (a scenario's list of operations):
+  the model must not change them while it runs, and they are fingerprinted
+  once per search.
+
+Anything else (an instance of a plain class, a ``random.Random``) raises
+:class:`FingerprintError`, naming the thread, the function and the variable:
+racecheck cannot see its state, so it cannot tell two of them apart. Cycles
+(an I/O whose iocb points back at it) are allowed.
+
+A visited set stores :func:`digest`: Python's 64-bit hash of the fingerprint
+(TLC's fingerprints are 64-bit too). The values whose hashes coincide by
+construction (``True`` and ``1``, ``-1`` and ``-2``, ``1.0`` and ``1``,
+``b"a"`` and ``"a"``, integers beyond 2**61) are tagged apart first, so two
+distinct states collide only by chance: with probability about
+``n**2 / 2**65`` among ``n`` states (1 in 37 million for a million states).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import gc
+import types
+
+from .runtime import Request
+
+_SIMPLE = frozenset((str, type(None)))
+_BIG = 1 << 60
+
+
+class FingerprintError(Exception):
+    """A value a thread holds cannot be fingerprinted."""
+
+    def __init__(self, what, where=None):
+        super().__init__(what if where is None else f"{where}: {what}")
+        self.what = what
+        self.where = where
+
+    def locate(self, thread, function, variable):
+        self.where = f"thread {thread}, in {function}(): {variable}"
+        self.args = (f"{self.where} {self.what}",)
+
+
+class _Tag:
+    """A marker in a fingerprint: equal only to itself."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+(LIST, DICT, SET, OBJ, STATE, RUNTIME, PART, GEN, DONE, FUNC, METHOD, CELL, EMPTY, REQ, DATA, NS,
+ ENUM, ITER, TYPE, BUILTIN, RANGE, NAMED, BACK, TRUE, FALSE, INT, FLOAT, BYTES) = (
+    _Tag(n) for n in ("LIST", "DICT", "SET", "OBJ", "STATE", "RUNTIME", "PART", "GEN", "DONE",
+                      "FUNC", "METHOD", "CELL", "EMPTY", "REQ", "DATA", "NS", "ENUM", "ITER",
+                      "TYPE", "BUILTIN", "RANGE", "NAMED", "BACK", "TRUE", "FALSE", "INT",
+                      "FLOAT", "BYTES"))
+
+
+def digest(fingerprint):
+    """What a visited set stores: 64 bits (see the module docstring)."""
+    return hash(fingerprint)
+
+
+class Constants:
+    """Fingerprints of what lives as long as the search: what the model
+    object holds (a scenario's operations and their arguments) and what the
+    globals of the model's modules hold (the operation registry), computed
+    once. The model must not change them while it runs (it could not be
+    replayed if it did)."""
+
+    def __init__(self, model):
+        self.owned = _reachable(model, {}, stop=())
+        self.modules = set()  # ids of the globals dicts walked
+        self.cache = {}
+
+    def add_module(self, globals_):
+        if id(globals_) not in self.modules:
+            self.modules.add(id(globals_))
+            self.owned.update(_reachable(globals_, {}, stop=()))
+
+
+class Fingerprinter:
+    """Fingerprints of the states of one execution (one per execution: it
+    knows that execution's objects)."""
+
+    def __init__(self, execution, constants=None):
+        self.ex = execution
+        self.rt = execution.rt
+        self.objects = {id(o): i for i, o in enumerate(execution.rt.objects)}
+        self.constants = constants
+        self._parts = None  # id -> path of the fixed parts of the model state (lazily)
+        self._threads = {}  # tid -> (steps, fingerprint): a thread changes only when it steps
+        self._shared = None  # per runtime object, as of the last shared()
+        self._open = []  # ids of the values being fingerprinted (for cycles)
+        self._history = []  # fingerprints of the history entries seen so far
+
+    # -- the whole state ------------------------------------------------------------
+
+    def state(self, added=0, written=None):
+        """The fingerprint, a nested tuple. ``added``: how many history
+        entries the last step added, for models with ``on_return`` checks
+        (what they check is the last step's, not the state's). ``written``:
+        the keys the steps since the last call wrote (see :meth:`shared`)."""
+        ex = self.ex
+        return (self.shared(written), self.history(), tuple(self.thread(t) for t in ex.threads),
+                added, self.held(), self.parts())
+
+    def parts(self):
+        """The contents of the plain objects the model state is built of
+        (not runtime objects: their values are :meth:`shared`). Most never
+        change (``fs.geo``); some hold what each thread keeps for itself
+        outside its frames (``current->journal_info`` as a dict keyed by
+        thread), which is as much the state as a local variable is."""
+        state = self.ex.state
+        if not hasattr(state, "__dict__"):
+            return None
+        try:
+            return self._content(state, [])
+        except FingerprintError as exc:
+            if exc.where is None:
+                exc.where = "the model's state object"
+                exc.args = (f"{exc.where} {exc.what}",)
+            raise
+
+    def _content(self, obj, path):
+        cls = type(obj)
+        if cls is str or obj is None or cls is int or cls is bool:
+            return self.value(obj)
+        key = self.objects.get(id(obj))
+        if key is not None:
+            return (OBJ, key)
+        if id(obj) in path:
+            return (BACK, len(path) - path.index(id(obj)))
+        if cls is dict:
+            items = obj.items()
+        elif cls is list or cls is tuple:
+            items = enumerate(obj)
+        elif (cls not in _LEAVES and hasattr(obj, "__dict__") and obj is not self.rt
+              and not isinstance(obj, (type, types.FunctionType, types.ModuleType))
+              and not dataclasses.is_dataclass(cls)):
+            items = sorted(vars(obj).items())
+        else:
+            return self.value(obj)
+        path.append(id(obj))
+        out = tuple([(k, self._content(v, path)) for k, v in items])
+        path.pop()
+        return (cls.__qualname__, out)
+
+    def snapshot(self):
+        """What :meth:`seed` takes: the pieces of the last state fingerprinted."""
+        return (tuple((t.steps, self.thread(t)) for t in self.ex.threads),
+                self.shared() if self._shared is None else tuple(self._shared),
+                tuple(self._history))
+
+    def seed(self, snapshot):
+        """Start from the pieces another execution of the same schedule
+        fingerprinted (its :meth:`snapshot`): a replay runs the same steps to
+        the same values, and a thread is where its own steps took it."""
+        threads, shared, history = snapshot
+        for tid, (steps, fp) in enumerate(threads):
+            self._threads[tid] = (steps, fp)
+        self._shared = list(shared)
+        self._history = list(history)
+
+    def held(self):
+        """The locks each thread holds as lock_order's ghost log has them
+        (a journal handle has no runtime object): which edges a thread's next
+        acquisition adds depends on them. Names only: the step numbers kept
+        with them grow with every path."""
+        held = getattr(self.rt, "held", None)
+        if not held:
+            return ()
+        return tuple(sorted((tid, tuple(h[0] for h in locks)) for tid, locks in held.items() if locks))
+
+    def shared(self, written=None):
+        """The runtime objects' values. With ``written`` (the keys of a
+        footprint's writes), only the objects written are fingerprinted again:
+        every change to shared state goes through a runtime object, which
+        records it (the rule every model follows, and dpor relies on)."""
+        objects = self.rt.objects
+        fps = self._shared
+        if written is None or fps is None or len(fps) != len(objects):
+            fps = self._shared = [self.object(o) for o in objects]
+        else:
+            for key in written:
+                i = key[0] if key.__class__ is tuple else key
+                fps[i] = self.object(objects[i])
+        return tuple(fps)
+
+    def history(self):
+        hist = self.rt.history
+        out = self._history
+        del out[len(hist):]
+        if len(out) < len(hist):
+            for e in hist[len(out):]:
+                out.append((e["kind"], e["thread"], e.get("seq"), e.get("op"),
+                            self.value(e.get("result"))))
+        return tuple(out)
+
+    def thread(self, t):
+        cached = self._threads.get(t.tid)
+        if cached is not None and cached[0] == t.steps:
+            return cached[1]
+        if t.finished:
+            fp = (DONE,)
+        else:
+            try:
+                pending = self.value(t.pending)
+            except FingerprintError as exc:
+                if exc.where is None:
+                    exc.locate(t.name, "(its last yield)", "what it yielded")
+                raise
+            fp = (pending, self.generator(t.gen, t.name))
+        self._threads[t.tid] = (t.steps, fp)
+        return fp
+
+    # -- shared objects -------------------------------------------------------------------
+
+    def object(self, obj):
+        """The value of one runtime object (what its snapshot() shows)."""
+        kind = type(obj).__name__
+        if kind == "Var":
+            return self.value(obj.value)
+        if kind == "Array":
+            return self.value(obj.values)
+        if kind == "Mutex":
+            return self.value(obj.owner)
+        if kind == "_Synthetic":
+            return None
+        # Maps, ghost maps, rwsems and anything newer: what snapshot() shows
+        # (it sorts a map's items, so the order of insertion does not count).
+        return self.value(tuple(sorted(obj.snapshot().items())))
+
+    # -- thread stacks -------------------------------------------------------------------
+
+    def generator(self, gen, thread):
+        frame = gen.gi_frame
+        if frame is None:  # ran to its end (or raised)
+            return (DONE, id(gen.gi_code))
+        code = gen.gi_code
+        if self.constants is not None:
+            self.constants.add_module(frame.f_globals)
+        names = frame.f_locals  # (also makes the frame keep a locals dict: see _frame_stack)
+        fp = [GEN, id(code), frame.f_lasti]
+        value = self.value
+        name = None
+        try:
+            # In the order of the code's slots: the dict's own order depends on
+            # when it was first read (CPython adds a local bound since then at
+            # its end).
+            for name in _slots_of(code)[0]:
+                if name in names:
+                    v = names[name]
+                    fp.append(name)
+                    fp.append(v if v.__class__ is str or v is None else value(v))
+            name = None
+            for v in _frame_stack(gen, frame, names):
+                fp.append(value(v))
+        except FingerprintError as exc:
+            if exc.where is not None:
+                raise
+            what = name or ("its frame's value stack (a for loop's iterator, or an operand "
+                            "computed before the yield)")
+            exc.locate(thread, code.co_qualname, what)
+            raise
+        return tuple(fp)
+
+    # -- values ---------------------------------------------------------------------------
+
+    def value(self, v):
+        """The fingerprint of one value (see the module docstring)."""
+        cls = type(v)
+        if cls is str or v is None:
+            return v
+        if cls is int:
+            return v if -_BIG < v < _BIG and v != -1 else (INT, str(v))
+        if cls is tuple:
+            if _SIMPLE.issuperset(map(type, v)):
+                return v
+            return tuple([self.value(x) for x in v])
+        if cls is bool:
+            return TRUE if v else FALSE
+        key = self.objects.get(id(v))
+        if key is not None:
+            return (OBJ, key)
+        if v is self.ex.state:
+            return (STATE,)
+        const = self.constants
+        if const is not None and id(v) in const.owned:
+            fp = const.cache.get(id(v))
+            if fp is None:
+                fp = const.cache[id(v)] = self._guarded(v, cls)
+            return fp
+        return self._guarded(v, cls)
+
+    def _guarded(self, v, cls):
+        open_ = self._open
+        if id(v) in open_:
+            # A cycle: name the enclosing value by how far up it is.
+            return (BACK, len(open_) - open_.index(id(v)))
+        open_.append(id(v))
+        try:
+            return self._value(v, cls)
+        finally:
+            open_.pop()
+
+    def _value(self, v, cls):
+        value = self.value
+        if cls is list:
+            if _SIMPLE.issuperset(map(type, v)):
+                return (LIST, tuple(v))
+            return (LIST, tuple([value(x) for x in v]))
+        if cls is dict:
+            return (DICT, tuple([(value(k), value(x)) for k, x in v.items()]))
+        if cls is float:
+            return (FLOAT, repr(v))
+        if cls is bytes:
+            return (BYTES, v)
+        if v is self.rt:
+            return (RUNTIME,)
+        if cls in (set, frozenset):
+            items = [value(x) for x in v]
+            return (SET, tuple(sorted(items, key=repr)))
+        if cls is types.GeneratorType:
+            return self.generator(v, "(a generator it holds)")
+        if isinstance(v, Request):
+            return (REQ, cls.__qualname__, tuple([value(getattr(v, s)) for s in _slots(cls)]))
+        if cls is types.FunctionType:
+            cells = tuple([value(c) for c in (v.__closure__ or ())])
+            return (FUNC, id(v.__code__), cells, value(v.__defaults__))
+        if cls is types.CellType:
+            try:
+                return (CELL, value(v.cell_contents))
+            except ValueError:
+                return (CELL, EMPTY)
+        if cls is types.MethodType:
+            return (METHOD, value(v.__self__), value(v.__func__))
+        if isinstance(v, enum.Enum):
+            return (ENUM, cls.__module__, cls.__qualname__, v.name)
+        if isinstance(v, tuple):  # a named tuple
+            return (NAMED, cls.__module__, cls.__qualname__, tuple([value(x) for x in v]))
+        names = _FIELDS.get(cls)
+        if names is None and dataclasses.is_dataclass(cls):
+            names = _FIELDS[cls] = (cls.__module__, cls.__qualname__,
+                                    tuple(f.name for f in dataclasses.fields(cls)))
+        if names is not None:
+            return (DATA, names[0], names[1], tuple([value(getattr(v, n)) for n in names[2]]))
+        if cls is types.SimpleNamespace:
+            return (NS, tuple(sorted((k, value(x)) for k, x in vars(v).items())))
+        if cls is range:
+            return (RANGE, v.start, v.stop, v.step)
+        if isinstance(v, type):
+            return (TYPE, v.__module__, v.__qualname__)
+        if cls is types.BuiltinFunctionType:
+            return (BUILTIN, getattr(v.__self__, "__name__", None), v.__name__)
+        if cls in _ITERATORS:
+            return (ITER, cls.__name__, value(v.__reduce__()))
+        path = self._part(v)
+        if path is not None:
+            return (PART, path)
+        raise FingerprintError(
+            f"holds a {cls.__module__}.{cls.__qualname__}, which racecheck cannot fingerprint "
+            f"(its state is not visible to it). Keep what threads hold to numbers, strings, "
+            f"tuples, lists, dicts, dataclasses and runtime objects (see racecheck/fingerprint.py), "
+            f"or use --strategy dfs")
+
+    def _part(self, v):
+        """The path from the model's state object to ``v``, if it is one of the
+        fixed parts the state is built from (``fs.geo``, ``fs.ptes``). What
+        changes in them lives in runtime objects."""
+        if self._parts is None:
+            self._parts = _reachable(self.ex.state, self.objects, stop=(self.rt,))
+        return self._parts.get(id(v))
+
+
+_FIELDS = {}  # dataclass -> (module, qualname, field names)
+_LEAVES = {frozenset, set, float, bytes, types.FunctionType, types.BuiltinFunctionType}
+
+
+def _slots(cls):
+    out = []
+    for c in cls.__mro__:
+        for s in getattr(c, "__slots__", ()):
+            if s != "rt" and s not in out:
+                out.append(s)
+    return out
+
+
+def _reachable(root, objects, stop):
+    """id -> path of every container or plain object reachable from ``root``
+    through attributes, items and values, not through runtime objects, nor
+    functions, types and modules."""
+    paths = {}
+    stop_ids = {id(s) for s in stop}
+    todo = [(root, ())]
+    while todo:
+        obj, path = todo.pop()
+        i = id(obj)
+        if type(obj) in (str, int, bool, float, bytes, type(None)) or i in objects or i in paths \
+                or i in stop_ids:
+            continue
+        if isinstance(obj, (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType,
+                            types.GeneratorType)):
+            continue
+        paths[i] = path
+        if isinstance(obj, dict):
+            items = obj.items()
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            items = enumerate(obj)
+        elif hasattr(obj, "__dict__"):
+            items = vars(obj).items()
+        else:
+            continue
+        for k, x in items:
+            todo.append((x, path + (k if type(k) in (str, int) else repr(k),)))
+    paths.pop(id(root), None)
+    return paths
+
+
+_ITERATORS = frozenset(type(x) for x in (
+    iter([]), iter(()), iter(range(1)), iter(range(1 << 70)), enumerate([]), zip(), iter({}),
+    iter({}.values()), iter({}.items()), reversed([]), iter(set()), iter(""), map(len, [])))
+
+
+_SLOTS = {}  # code -> (its local names in slot order, its cell and free variables, how many)
+
+
+def _slots_of(code):
+    out = _SLOTS.get(code)
+    if out is None:
+        varnames = code.co_varnames
+        extra = tuple(c for c in code.co_cellvars if c not in varnames) + code.co_freevars
+        shared = frozenset(code.co_cellvars) | frozenset(code.co_freevars)
+        out = _SLOTS[code] = (varnames + extra, shared, len(shared))
+    return out
+
+
+def _frame_stack(gen, frame, names):
+    """What the value stack of ``gen``'s suspended frame holds (and the
+    exception being handled, if any). CPython's garbage collector lists what a
+    generator refers to as: its code, name and qualname, the frame object, the
+    frame's locals dict, the function, the code, the local slots that are set
+    (a cell for a variable a closure shares, set or not), then the stack."""
+    refs = gc.get_referents(gen)
+    code = gen.gi_code
+    if (len(refs) < 7 or refs[0] is not code or refs[3] is not frame or refs[4] is not names
+            or refs[6] is not code):
+        raise FingerprintError(
+            "this Python keeps generator frames in a way racecheck does not know (it reads "
+            "CPython 3.11's layout): --strategy bfs cannot fingerprint thread stacks here")
+    _, shared, nshared = _slots_of(code)
+    nslots = len(names)
+    if nshared:  # every cell slot is set; the locals dict has only the cells holding a value
+        nslots += nshared - sum(1 for n in names if n in shared)
+    return refs[7 + nslots:]

@@ -1,0 +1,558 @@
+"""Search strategies beside the stateless depth-first search of scheduler.py.
+
+``bfs``
+    Breadth-first search over fingerprinted states (fingerprint.py), as TLC
+    and SPIN's BFS mode do. A state is reached by re-running its schedule
+    from the initial state (generators cannot be copied); a visited set of
+    64-bit fingerprints prunes states seen before. It terminates on models
+    whose threads loop until something changes (a spin on a flag, a
+    ``goto again`` retry), which stateless search cannot, and the first
+    violation it finds has the fewest steps of all. No partial-order
+    reduction: every enabled thread is tried from every state.
+``random``
+    Uniformly random schedules, ``--max-executions`` of them, from ``--seed``.
+``pct``
+    Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi,
+    Nagarakatte, ASPLOS 2010): random distinct thread priorities, ``d - 1``
+    random priority change points among the ``k`` steps of an execution; the
+    enabled thread of highest priority runs. A bug of depth ``d`` is found by
+    one execution with probability at least ``1 / (n * k**(d - 1))``.
+
+A random search that finds nothing is ``incomplete``, never ``clean``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass
+
+from .execution import Execution, ModelFailure, StepBoundHit
+from .fingerprint import Constants, FingerprintError, Fingerprinter, digest
+from .runtime import Violation
+from .scheduler import Bounds, Counterexample, Explorer, Outcome, Stats, preemptions
+
+STRATEGIES = ("auto", "dfs", "bfs", "random", "pct")
+RANDOM_EXECUTIONS = 1000  # executions of random and pct when --max-executions is not given
+AUTO_STEPS = 1000  # auto's dfs: steps per thread before it calls a thread looping
+WALK_DEPTH = 1000  # steps after which a random execution ends (a model may loop forever)
+PCT_DEPTH = 3  # PCT's bug depth d by default
+LIVE_CAP = 4096  # queued states that keep their execution, so that one successor needs no replay
+
+
+class StrategyError(Exception):
+    """The strategy cannot check this model (said in words for the user)."""
+
+
+@dataclass
+class StateStats(Stats):
+    """bfs: TLC's figures beside the common ones (``executions`` counts the
+    executions run to reach states, ``max_depth`` is the search's depth)."""
+
+    distinct_states: int = 0
+    states_generated: int = 0
+    queue: int = 0  # states left to expand when the search stopped
+
+    def as_dict(self):
+        out = super().as_dict()
+        out.update(distinct_states=self.distinct_states, states_generated=self.states_generated,
+                   depth=self.max_depth, queue=self.queue)
+        return out
+
+
+@dataclass
+class RandomStats(Stats):
+    seed: int = 0
+    bug_depth: int | None = None  # pct's d
+    cut: int = 0  # executions a step bound ended
+
+    def as_dict(self):
+        out = super().as_dict()
+        out.update(seed=self.seed, cut=self.cut)
+        if self.bug_depth is not None:
+            out["bug_depth"] = self.bug_depth
+        return out
+
+
+class _Stop(Exception):
+    """The search is over (a violation, an error, a bound)."""
+
+
+class _Entry:
+    """A state waiting in the queue: its node, and (while there is room) the
+    execution that reached it, so that its first successor needs no replay."""
+
+    __slots__ = ("node", "execution", "fingerprints")
+
+    def __init__(self, node, execution, fingerprints):
+        self.node = node
+        self.execution = execution
+        self.fingerprints = fingerprints
+
+
+def refuse_across(model, strategy):
+    names = [i.name for i in model.invariants if i.across is not None]
+    if names:
+        raise StrategyError(
+            f"{', '.join(names)} compares executions with each other, which --strategy {strategy} "
+            f"does not run one by one: use --strategy dfs")
+
+
+class BreadthFirst:
+    """Breadth-first search over states (see the module docstring).
+
+    ``stop_on_violation=False`` goes on past violations, as the differential
+    tests need; ``on_final(execution, violation)`` is called once for every
+    distinct state where no thread can run; ``exact`` keeps whole
+    fingerprints instead of 64-bit digests (for tests: no collision can
+    merge two states)."""
+
+    def __init__(self, model, bounds=None, target=None, stop_on_violation=True, on_final=None,
+                 progress=None, exact=False, live_cap=LIVE_CAP, verify=False):
+        refuse_across(model, "bfs")
+        self.model = model
+        self.bounds = bounds or Bounds()
+        self.target = target
+        self.stop_on_violation = stop_on_violation
+        self.on_final = on_final
+        self.progress = progress
+        self.exact = exact
+        self.live_cap = live_cap
+        self.verify = verify
+        self.stats = StateStats()
+        self.found = None
+        self.violations = {}  # invariant -> the first (shortest) Counterexample
+        self.incomplete = None
+        self.error = None
+        self.returns_checked = any(i.on_return is not None for i in model.invariants)
+
+    # -- the search -------------------------------------------------------------------
+
+    def run(self):
+        for inv in self.model.invariants:
+            inv.reset()
+        self._start = time.monotonic()
+        self.constants = Constants(self.model)
+        self.visited = set()
+        self.parent = array("q")
+        self.via = array("h")
+        self.depth = array("l")
+        queue = deque()
+        try:
+            try:
+                ex = self._execution()
+                fpr = Fingerprinter(ex, self.constants)
+                self._add(fpr.state(), -1, -1, 0)
+                self._arrived(ex, fpr, 0, [], queue)
+                while queue:
+                    self._check_bounds()
+                    entry = queue.popleft()
+                    self._expand(entry, queue)
+            except _Stop:
+                pass
+            except KeyboardInterrupt:
+                self.incomplete = "interrupted"
+        finally:
+            self.stats.queue = len(queue)
+            self.stats.distinct_states = len(self.visited)
+            self.stats.elapsed_s = time.monotonic() - self._start
+        return self._outcome()
+
+    def _check_bounds(self):
+        b = self.bounds
+        if b.max_executions is not None and self.stats.executions >= b.max_executions:
+            self.incomplete = f"stopped at --max-executions {b.max_executions}"
+            raise _Stop
+        elapsed = time.monotonic() - self._start
+        if b.timeout is not None and elapsed > b.timeout:
+            self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
+            raise _Stop
+        if self.progress is not None:
+            self.progress(self.stats, self.stats.max_depth, elapsed)
+
+    def _outcome(self):
+        if self.error is not None:
+            return Outcome("error", self.stats, error=self.error)
+        if self.found is not None:
+            return Outcome("violation", self.stats, violation=self.found, reason=self.incomplete)
+        if self.incomplete is not None:
+            return Outcome("incomplete", self.stats, reason=self.incomplete)
+        return Outcome("clean", self.stats)
+
+    # -- states -------------------------------------------------------------------------
+
+    def _add(self, fingerprint, parent, tid, depth):
+        """Record a new state; its node number."""
+        self.visited.add(fingerprint if self.exact else digest(fingerprint))
+        self.parent.append(parent)
+        self.via.append(tid)
+        self.depth.append(depth)
+        if depth > self.stats.max_depth:
+            self.stats.max_depth = depth
+        return len(self.parent) - 1
+
+    def _seen(self, fingerprint):
+        return (fingerprint if self.exact else digest(fingerprint)) in self.visited
+
+    def schedule(self, node):
+        """The thread ids that lead from the initial state to ``node``."""
+        out = []
+        while node > 0:
+            out.append(self.via[node])
+            node = self.parent[node]
+        out.reverse()
+        return out
+
+    def _expand(self, entry, queue):
+        schedule = self.schedule(entry.node)
+        ex = entry.execution
+        if ex is None:
+            ex = self._replay(schedule)
+        enabled = ex.enabled()
+        for i, tid in enumerate(enabled):
+            if i:
+                ex = self._replay(schedule)
+            fpr = Fingerprinter(ex, self.constants)
+            fpr.seed(entry.fingerprints)
+            self._successor(ex, fpr, entry.node, schedule, tid, queue)
+
+    def _successor(self, ex, fpr, node, schedule, tid, queue):
+        before = len(ex.rt.history)
+        path = schedule + [tid]
+        try:
+            ex.step(tid)
+        except Violation as v:
+            self.stats.steps += 1
+            self._violation(v, path)
+        except StepBoundHit as hit:
+            self.incomplete = str(hit)
+            self.stats.pruned += 1
+            return
+        except ModelFailure as failure:
+            self._failed(failure, path)
+        else:
+            self.stats.steps += 1
+        self.stats.states_generated += 1
+        added = len(ex.rt.history) - before if self.returns_checked else 0
+        fp = fpr.state(added, ex.events[-1].writes)
+        if self.verify:
+            self._verify(ex, fp, added)
+        if self._seen(fp):
+            return
+        new = self._add(fp, node, tid, len(path))
+        self._arrived(ex, fpr, new, path, queue)
+
+    def _verify(self, ex, fp, added):
+        """Tests: the fingerprint pieced together from the state's parts and
+        the step's writes is the one a fresh fingerprinter computes."""
+        whole = Fingerprinter(ex, self.constants).state(added)
+        if whole != fp:
+            raise AssertionError(f"incremental fingerprint differs from the whole one at "
+                                 f"schedule {self.schedule(len(self.parent) - 1)}+")
+
+    def _arrived(self, ex, fpr, node, path, queue):
+        """A new state: check it if no thread can run, else queue it."""
+        if ex.enabled():
+            keep = ex if self.live_cap and len(queue) < self.live_cap else None
+            queue.append(_Entry(node, keep, fpr.snapshot()))
+            return
+        violation = ex.deadlock()
+        try:
+            if violation is not None:
+                raise violation
+            ex.check_end()
+        except Violation as v:
+            violation = v
+        if self.on_final is not None:
+            self.on_final(ex, violation)
+        if violation is not None:
+            self._violation(violation, path)
+
+    def _violation(self, v, path):
+        if self.target is not None and v.invariant != self.target:
+            return
+        if v.invariant not in self.violations:
+            cex = Counterexample(list(path), v.invariant, v.message,
+                                 preemptions(self.model, path, self.bounds.max_steps))
+            self.violations[v.invariant] = cex
+            if self.found is None:
+                self.found = cex
+        if self.stop_on_violation:
+            raise _Stop
+
+    def _failed(self, failure, path):
+        self.error = {"thread": failure.thread,
+                      "exception": f"{type(failure.exc).__name__}: {failure.exc}",
+                      "traceback": failure.where, "schedule": list(path)}
+        raise _Stop
+
+    # -- executions -------------------------------------------------------------------
+
+    def _execution(self):
+        try:
+            ex = Execution(self.model, max_steps=self.bounds.max_steps)
+        except ModelFailure as failure:
+            self._failed(failure, [])
+        self.stats.executions += 1
+        return ex
+
+    def _replay(self, schedule):
+        """A new execution at the end of ``schedule``. Its steps ran before,
+        and were checked then: they run again without the checks."""
+        ex = self._execution()
+        ex.checks = False
+        for tid in schedule:
+            try:
+                ex.step(tid)
+            except Violation:
+                pass  # reported when the step first ran; the search went on past it
+        ex.checks = True
+        self.stats.steps += len(schedule)
+        return ex
+
+
+# -- randomised strategies ----------------------------------------------------------------
+
+
+class RandomSearch:
+    """``random`` (``bug_depth=None``) or ``pct`` (see the module docstring)."""
+
+    def __init__(self, model, bounds=None, seed=0, bug_depth=None, progress=None):
+        refuse_across(model, "pct" if bug_depth else "random")
+        self.model = model
+        self.bounds = bounds or Bounds()
+        self.seed = seed
+        self.bug_depth = bug_depth
+        self.progress = progress
+        self.rng = random.Random(seed)
+        self.stats = RandomStats(seed=seed, bug_depth=bug_depth)
+        self.depth = self.bounds.max_depth or WALK_DEPTH
+        self.longest = 0  # PCT's k: the most steps an execution has taken so far
+        self.found = None
+        self.error = None
+
+    def run(self):
+        for inv in self.model.invariants:
+            inv.reset()
+        start = time.monotonic()
+        b = self.bounds
+        limit = b.max_executions if b.max_executions is not None else RANDOM_EXECUTIONS
+        reason = None
+        try:
+            while self.stats.executions < limit:
+                elapsed = time.monotonic() - start
+                if b.timeout is not None and elapsed > b.timeout:
+                    reason = f"stopped at the time limit ({b.timeout:g} s)"
+                    break
+                self._execute()
+                if self.found is not None or self.error is not None:
+                    break
+                if self.progress is not None:
+                    self.progress(self.stats, self.longest, elapsed)
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        self.stats.elapsed_s = time.monotonic() - start
+        if self.error is not None:
+            return Outcome("error", self.stats, error=self.error)
+        if self.found is not None:
+            return Outcome("violation", self.stats, violation=self.found)
+        name = f"pct (bug depth {self.bug_depth})" if self.bug_depth else "random"
+        tried = (f"no violation in {self.stats.executions} {name} executions (seed {self.seed}); "
+                 f"a random search never shows that none exists")
+        if self.stats.cut:
+            tried += (f"; {self.stats.cut} of them ended by a bound (--max-steps, or "
+                      f"{self.depth} steps in all) before the threads finished")
+        return Outcome("incomplete", self.stats, reason=f"{reason}: {tried}" if reason else tried)
+
+    def _execute(self):
+        try:
+            ex = Execution(self.model, max_steps=self.bounds.max_steps)
+        except ModelFailure as failure:
+            self.error = _error(failure, [])
+            return
+        chooser = self._pct(ex) if self.bug_depth else self._uniform
+        schedule = []
+        self.stats.executions += 1
+        while True:
+            enabled = ex.enabled()
+            if not enabled:
+                violation = ex.deadlock()
+                try:
+                    if violation is not None:
+                        raise violation
+                    ex.check_end()
+                except Violation as v:
+                    self._found(v, schedule)
+                break
+            if len(schedule) >= self.depth:
+                self.stats.cut += 1
+                break
+            tid = chooser(ex, enabled, len(schedule))
+            schedule.append(tid)
+            try:
+                ex.step(tid)
+            except Violation as v:
+                self._found(v, schedule)
+                break
+            except StepBoundHit:
+                self.stats.cut += 1
+                schedule.pop()
+                break
+            except ModelFailure as failure:
+                self.error = _error(failure, schedule)
+                break
+            finally:
+                self.stats.steps += 1
+        self.longest = max(self.longest, len(schedule))
+        self.stats.max_depth = max(self.stats.max_depth, len(schedule))
+
+    def _found(self, v, schedule):
+        self.found = Counterexample(list(schedule), v.invariant, v.message,
+                                    preemptions(self.model, schedule, self.bounds.max_steps))
+
+    def _uniform(self, ex, enabled, step):
+        return self.rng.choice(enabled)
+
+    def _pct(self, ex):
+        """A PCT chooser for one execution: priorities d .. d+n-1 shuffled over
+        the threads, d-1 change points among the first k steps; at the i-th
+        change point the running thread's priority drops to i (below every
+        initial one). A thread that spins (its steps write nothing and bring
+        it back to where it already was since it last wrote) drops below
+        everyone: PCT's rule for a thread that yields, without which a
+        spinning thread of high priority would starve the one it waits for."""
+        d = self.bug_depth
+        n = len(ex.threads)
+        rng = self.rng
+        order = list(range(n))
+        rng.shuffle(order)
+        priority = {tid: d + i for i, tid in enumerate(order)}
+        k = max(self.longest, d)
+        points = rng.sample(range(1, k + 1), min(d - 1, k))
+        changes = {point: d - 1 - i for i, point in enumerate(points)}
+        lowest = [0]
+        visited = {tid: set() for tid in range(n)}  # where each thread was since it last wrote
+
+        def choose(ex, enabled, step):
+            if step:
+                last = ex.events[-1]
+                if step in changes:  # the step just run was a change point
+                    priority[last.tid] = changes[step]
+                t = ex.threads[last.tid]
+                if last.writes or t.finished:
+                    visited[t.tid].clear()
+                else:
+                    here = location(t.gen)
+                    if here in visited[t.tid]:
+                        lowest[0] -= 1
+                        priority[t.tid] = lowest[0]
+                        visited[t.tid].clear()
+                    visited[t.tid].add(here)
+            return max(enabled, key=priority.__getitem__)
+
+        return choose
+
+
+def location(gen):
+    """Where a thread is paused: the instruction of each generator of its
+    ``yield from`` chain."""
+    out = []
+    while gen is not None and getattr(gen, "gi_frame", None) is not None:
+        out.append((id(gen.gi_code), gen.gi_frame.f_lasti))
+        gen = gen.gi_yieldfrom
+    return tuple(out)
+
+
+def _error(failure, schedule):
+    return {"thread": failure.thread, "exception": f"{type(failure.exc).__name__}: {failure.exc}",
+            "traceback": failure.where, "schedule": list(schedule)}
+
+
+# -- choosing a strategy ---------------------------------------------------------------------
+
+
+class _Looping(Exception):
+    """dfs cannot finish: a thread ran past the step bound."""
+
+    def __init__(self, reason, stats):
+        super().__init__(reason)
+        self.reason = reason
+        self.stats = stats
+
+
+def search(model, strategy="auto", reduction="dpor", bounds=None, progress=None, seed=0,
+           bug_depth=None):
+    """Run ``strategy`` on ``model``: ``(outcome, strategy used, why)``.
+
+    ``auto`` runs dfs (stateless, with the reduction: the cheapest exhaustive
+    search when every execution ends) and, when a thread runs past the step
+    bound (a spin or a retry loop that stateless search cannot get out of),
+    starts again with bfs, which does terminate on such models. Models whose
+    invariants compare executions with each other stay with dfs."""
+    bounds = bounds or Bounds()
+    if strategy in ("bfs", "random", "pct") and bounds.max_preemptions is not None:
+        raise StrategyError(f"--strategy {strategy} does not bound preemptions: "
+                            f"--max-preemptions goes with dfs")
+    if strategy == "dfs":
+        return Explorer(model, reduction, bounds, progress=progress).run(), "dfs", None
+    if strategy == "bfs":
+        return BreadthFirst(model, bounds, progress=progress).run(), "bfs", None
+    if strategy in ("random", "pct"):
+        depth = (bug_depth or PCT_DEPTH) if strategy == "pct" else None
+        return RandomSearch(model, bounds, seed, depth, progress).run(), strategy, None
+    if strategy != "auto":
+        raise StrategyError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if bounds.max_preemptions is not None or any(i.across is not None for i in model.invariants):
+        # bfs can do neither: stay with dfs, incomplete if a thread loops
+        return Explorer(model, reduction, bounds, progress=progress).run(), "dfs", None
+    # A thread that loops runs into the step bound in dfs's first executions;
+    # a lower bound for this try keeps dpor's analysis of that execution short.
+    trial = dataclasses.replace(bounds, max_steps=min(bounds.max_steps, AUTO_STEPS))
+    explorer = Explorer(model, reduction, trial, progress=_watch(progress))
+    explorer.progress.explorer = explorer
+    try:
+        outcome = explorer.run()
+    except _Looping as loop:
+        looping = f"{loop.reason.split(':')[0]}: a loop"
+        try:
+            outcome = BreadthFirst(model, bounds, progress=progress).run()
+        except FingerprintError as exc:
+            return (Outcome("incomplete", loop.stats, reason=f"dfs cannot finish: {loop.reason}; "
+                                                              f"bfs cannot fingerprint the model: {exc}"),
+                    "dfs", f"auto: dfs; bfs cannot fingerprint this model")
+        return outcome, "bfs", f"auto: bfs, since dfs cannot finish ({looping})"
+    return outcome, "dfs", f"auto: dfs with {reduction}"
+
+
+def shortest(model, cex, bounds, budget_s=20.0):
+    """The shortest schedule that violates ``cex``'s invariant, by bfs within
+    ``budget_s``; ``cex`` itself if bfs finds nothing shorter in time or
+    cannot fingerprint the model. A random search's counterexample on a model
+    that loops can be thousands of steps long: minimise() then starts from
+    this one."""
+    b = Bounds(max_steps=bounds.max_steps, timeout=budget_s)
+    try:
+        out = BreadthFirst(model, b, target=cex.invariant).run()
+    except FingerprintError:
+        return cex
+    if out.violation is not None and len(out.violation.schedule) < len(cex.schedule):
+        return out.violation
+    return cex
+
+
+class _watch:
+    """dfs's progress hook for ``auto``: an execution cut by the step bound
+    (the only thing that makes dfs incomplete while it runs) ends it."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.explorer = None
+
+    def __call__(self, stats, depth, elapsed):
+        if self.explorer.incomplete is not None:
+            raise _Looping(self.explorer.incomplete, stats)
+        if self.progress is not None:
+            self.progress(stats, depth, elapsed)

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = [ROOT / "scenarios" / f"{n}.yaml" for n in (
     "xip_io_new_block_edges_symbolic", "xip_io_new_block_edges_symbolic_fixed",
     "unaligned_dio_zeroing_symbolic", "unaligned_dio_zeroing_symbolic_fixed",
-    "unaligned_dio_mixed_alignment_symbolic")] + [ROOT / "bench" / "fault_vs_truncate_sizes.yaml"]
+    "unaligned_dio_mixed_alignment_symbolic")] + [ROOT / "bench" / f"{n}.yaml" for n in (
+    "fault_vs_truncate_sizes", "read_vs_truncate_sizes")]
 
 
 def brute_force(sc):

@@ -192,7 +192,8 @@ class ReadWithinEof(Invariant):
     def on_return(self, fs, execution, entry):
         from .models.fs import ReadResult
         r = entry["result"]
-        if isinstance(r, ReadResult) and r.how == "read" and r.offset + r.nbytes > fs.i_size.value:
+        # (A read at or past EOF returns no bytes: that is no byte beyond i_size.)
+        if isinstance(r, ReadResult) and r.how == "read" and r.nbytes and r.offset + r.nbytes > fs.i_size.value:
             who = execution.threads[entry["thread"]].name
             return (f"{who}'s {entry['op']} at offset {r.offset} returned {r.nbytes} bytes, "
                     f"past i_size {fs.i_size.value}")

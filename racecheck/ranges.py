@@ -27,8 +27,8 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from .scenario import ScenarioError, Section, did_you_mean
 from . import symbolic
+from .scenario import ScenarioError, Section, did_you_mean
 
 ARG_KEYS = ("range", "align", "one_of")
 
@@ -181,7 +181,7 @@ class Space:
 
 
 def _evenly_spaced(values):
-    return len(values) < 3 or len({b - a for a, b in zip(values, values[1:])}) == 1
+    return len(values) < 3 or len({b - a for a, b in itertools.pairwise(values)}) == 1
 
 
 def unknowns_of(model):

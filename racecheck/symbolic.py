@@ -46,7 +46,7 @@ class Term:
     linear combinations, so that ``(o + l) - o`` is the term ``l`` and two
     decisions that say the same thing are one decision."""
 
-    __slots__ = ("op", "args", "serial", "z3")
+    __slots__ = ("args", "op", "serial", "z3")
 
     def __init__(self, op, args, serial):
         # "var": (name,); "lin": (constant, ((atom, coefficient), ...));
@@ -92,7 +92,7 @@ def _sum(const, items):
     return term("lin", const, tuple(sorted(items.items(), key=lambda ac: ac[0].serial)))
 
 
-_MEMO: dict = {}  # (what, a, b) -> result of _add, _scale or the normalisation in _decide
+_MEMO: dict = {}  # (what, a, b) -> the term of an operation, or the normalisation in _decide
 
 
 def _add(a, b, sign=1):
@@ -225,26 +225,33 @@ def _is_mask(m):
 def _arith(op, av, at, bv, bt):
     """``a op b`` where at least one side is symbolic: a SymInt, or a plain
     int when the result depends on no parameter (``x * 0``, ``x - x``)."""
-    if op == "+":
-        value, t = av + bv, _add(at, bt)
-    elif op == "-":
-        value, t = av - bv, _add(at, bt, -1)
-    elif op == "*":
-        value = av * bv
-        if bt.__class__ is int:
-            t = _scale(at, bt)
-        elif at.__class__ is int:
-            t = _scale(bt, at)
-        else:
-            t = term("*", at, bt)
-    else:  # "//" or "%"
+    if op in ("//", "%"):
         if bt.__class__ is Term:
             _decide("!=", bt, 0, bv != 0)  # a zero divisor raises: another path
         value = av // bv if op == "//" else av % bv  # ZeroDivisionError as for ints
-        t = _divide(op, at, bt) if bt.__class__ is int else term(op, at, bt)
+    else:
+        value = av + bv if op == "+" else av - bv if op == "-" else av * bv
+    key = ("arith", op, at, bt)
+    t = _MEMO.get(key)
+    if t is None:
+        t = _MEMO[key] = _arith_term(op, at, bt)
     if t.__class__ is int:
         return value
     return SymInt(value, t)
+
+
+def _arith_term(op, at, bt):
+    if op == "+":
+        return _add(at, bt)
+    if op == "-":
+        return _add(at, bt, -1)
+    if op == "*":
+        if bt.__class__ is int:
+            return _scale(at, bt)
+        if at.__class__ is int:
+            return _scale(bt, at)
+        return term("*", at, bt)
+    return _divide(op, at, bt) if bt.__class__ is int else term(op, at, bt)
 
 
 def _divide(op, a, k):
@@ -331,7 +338,7 @@ def _compare(op):
 class SymInt:
     """An integer with a concrete value and the term it stands for."""
 
-    __slots__ = ("value", "term")
+    __slots__ = ("term", "value")
 
     def __init__(self, value, term_):
         self.value = value

@@ -19,13 +19,13 @@ import z3
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_vocabulary import scenarios as composed_scenarios
 
 from racecheck import symbolic as S
 from racecheck.cli import main
 from racecheck.ranges import instantiate
-from racecheck.scenario import load
+from racecheck.scenario import ScenarioError, load
 from racecheck.scheduler import Bounds, Explorer
-from test_vocabulary import scenarios as composed_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -325,7 +325,7 @@ def test_composed_spaces_agree_with_brute_force(tmp_path, spec):
     text = yaml.safe_dump(spec, sort_keys=False)
     try:
         sc = scenario(tmp_path, text)
-    except Exception as exc:  # a range reaching past max_size: the loader refuses it
+    except ScenarioError as exc:  # a range reaching past max_size: the loader refuses it
         assert "max_size" in str(exc) or "beyond" in str(exc), exc
         return
     if sc.space is None or sc.space.size() == 0:
@@ -448,3 +448,13 @@ def test_same_scenario_same_report(tmp_path, monkeypatch):
         doc.pop("elapsed_s")
         doc["symbolic"].pop("z3_s")
     assert first == second
+
+
+def test_a_read_wholly_past_eof_returns_nothing_beyond_it(tmp_path):
+    # Found by exploring reads over a range of offsets: read_within_eof took
+    # the zero-byte read at an offset past i_size for bytes returned past it.
+    text = READ_VS_TRUNCATE.replace("FS", "ext4").replace("ALIGN", "1024").replace(
+        "{range: [0, 8191], align: 1024}", "{range: [4096, 8191], align: 1024}")
+    sc = scenario(tmp_path, text)
+    out = S.explore_classes(sc.space, sc.model)
+    assert out.verdict == "clean" and out.covered

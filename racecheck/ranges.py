@@ -147,7 +147,7 @@ class Space:
     def box_size(self):
         return math.prod(len(u.values) for u in self.unknowns)
 
-    def size(self, limit=1_000_000):
+    def size(self, limit=200_000):
         """How many assignments the space holds (None past ``limit`` candidates)."""
         if self.box_size() > limit:
             return None

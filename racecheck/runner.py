@@ -71,7 +71,8 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     bounds = bounds or scenario.bounds
     if getattr(scenario, "space", None) is not None:  # ranges or sets of values
         from .symbolic import check_space
-        return check_space(scenario, reduction, bounds, progress, trace_out, save_trace, do_minimise)
+        return check_space(scenario, reduction, bounds, progress, trace_out, save_trace, do_minimise,
+                           strategy)
     outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
                                            seed, bug_depth)
     if used != "dfs":

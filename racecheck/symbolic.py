@@ -851,10 +851,12 @@ def report_lines(doc, verdict):
 
 
 def check_space(scenario, reduction, bounds, progress=None, trace_out=None, save_trace=True,
-                do_minimise=True):
-    """runner.check() for a scenario with ranges or sets: explore its classes;
-    on a violation, the counterexample is the concrete scenario's, with the
-    class's values, replayed, minimised and traced as any other."""
+                do_minimise=True, strategy="dfs"):
+    """runner.check() for a scenario with ranges or sets: explore its classes,
+    each with a depth-first search (whatever ``strategy`` asks: the decisions
+    of a class are those of one exhaustive search); on a violation, the
+    counterexample is the concrete scenario's, with the class's values,
+    replayed, minimised and traced as any other."""
     from pathlib import Path
 
     from . import runner
@@ -865,7 +867,10 @@ def check_space(scenario, reduction, bounds, progress=None, trace_out=None, save
     out = explore_classes(scenario.space, scenario.model, reduction, bounds, progress=progress)
     cls = out.deciding
     outcome = Outcome(out.verdict, out.stats, reason=out.reason)
-    report = runner.Report(scenario, out.verdict, outcome, reduction, "dfs")
+    why = None if strategy == "dfs" else (
+        "auto: dfs for each class of values" if strategy == "auto"
+        else f"--strategy {strategy} does not run on ranges of values: dfs for each class of values")
+    report = runner.Report(scenario, out.verdict, outcome, reduction, "dfs", strategy_reason=why)
     report.symbolic = summary(scenario.space, out)
     if cls is None:
         return report

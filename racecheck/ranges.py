@@ -144,6 +144,13 @@ class Space:
             if self.admits(env):
                 yield env
 
+    def empty(self):
+        """True when no assignment satisfies the space (z3 decides)."""
+        import z3
+        solver = z3.Solver(ctx=symbolic.z3_context())
+        solver.add(*self.z3_domain())
+        return solver.check() == z3.unsat
+
     def box_size(self):
         return math.prod(len(u.values) for u in self.unknowns)
 
@@ -219,6 +226,10 @@ def load_space(root, path, model):
             if not isinstance(item.value, str):
                 raise ScenarioError(path, item.line, "where", f"must be a condition in quotes, not {item.value!r}")
             space.constraints.append(parse_where(item.value, space.names, path, item.line))
+    if space.empty():
+        key = "where" if root.has("where") else "threads"
+        raise root.error(key, "no assignment of values satisfies the ranges, sets and constraints "
+                              f"({'; '.join(space.describe())}): there is nothing to check")
     return space
 
 

@@ -374,6 +374,8 @@ BAD = [
                               "offset: 0, len: 512"), 11, "where", "gives none"),
     ("division by a parameter", ("w1.offset + w1.len <= 2048", "w1.offset // w1.len <= 2"), 11, "where",
      "non-zero integer constant"),
+    ("no value satisfies where", ("w1.offset + w1.len <= 2048", "w1.offset + w1.len <= 0"), 11, "where",
+     "no assignment of values satisfies"),
 ]
 
 
@@ -387,6 +389,16 @@ def test_bad_ranges_and_where_name_file_line_and_key(tmp_path, case, change, lin
     assert out.exit_code == 2, out.output
     assert "Traceback" not in out.output
     assert f"{path}:{line}:" in out.output and key in out.output and words in out.output, out.output
+
+
+def test_an_argument_taken_twice_by_a_thread_is_named_by_its_operation(tmp_path):
+    text = GOOD.replace("      - {op: dio_write, offset: 2048, len: 512, aio: true}",
+                        "      - {op: dio_write, offset: {one_of: [0, 2048]}, len: 512}\n"
+                        "      - {op: dio_write, offset: {one_of: [0, 2048]}, len: 512}").replace(
+        'where: "w1.offset + w1.len <= 2048"', 'where: "w2.op1.offset < w2.op2.offset"')
+    sc = scenario(tmp_path, text)
+    assert sc.space.names == ["w1.offset", "w1.len", "w2.op1.offset", "w2.op2.offset"]
+    assert {(e["w2.op1.offset"], e["w2.op2.offset"]) for e in sc.space.assignments()} == {(0, 2048)}
 
 
 def test_good_space_and_its_implied_limits(tmp_path):
@@ -435,9 +447,11 @@ def test_json_clean_and_incomplete(tmp_path, monkeypatch):
     doc = json.loads(out.output)["symbolic"]
     assert doc["covered"] and doc["classes"] == doc["values_in_space"] == 8
     assert doc["z3_queries"] == 9 and doc["values"] is None
-    cut = run("run", "--json", "--max-executions", "50", str(path), cwd=tmp_path)
-    assert cut.exit_code == 3  # a budget that ends before the space is covered: never clean
-    assert json.loads(cut.output)["verdict"] == "incomplete"
+    for budget in (["--max-executions", "50"], ["--timeout", "0.01"]):
+        cut = run("run", "--json", *budget, str(path), cwd=tmp_path)
+        assert cut.exit_code == 3  # a budget that ends before the space is covered: never clean
+        doc = json.loads(cut.output)
+        assert doc["verdict"] == "incomplete" and not doc["symbolic"]["covered"]
 
 
 def test_same_scenario_same_report(tmp_path, monkeypatch):

@@ -522,7 +522,7 @@ def search(model, strategy="auto", reduction="dpor", bounds=None, progress=None,
         except FingerprintError as exc:
             return (Outcome("incomplete", loop.stats, reason=f"dfs cannot finish: {loop.reason}; "
                                                               f"bfs cannot fingerprint the model: {exc}"),
-                    "dfs", f"auto: dfs; bfs cannot fingerprint this model")
+                    "dfs", "auto: dfs; bfs cannot fingerprint this model")
         return outcome, "bfs", f"auto: bfs, since dfs cannot finish ({looping})"
     return outcome, "dfs", f"auto: dfs with {reduction}"
 

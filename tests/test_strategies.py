@@ -18,14 +18,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from programs import build, counter, show
 from test_differential import programs
-from racecheck.model import Program
 from racecheck.runner import check
 from racecheck.scenario import load
 from racecheck.scheduler import Bounds, Explorer, replay
@@ -54,6 +52,16 @@ def test_bfs_finishes_spin_loops_that_dfs_cannot(algorithm):
     assert out.verdict == "clean", out.reason
     s = out.stats
     assert s.queue == 0 and s.distinct_states > 40 and s.states_generated > s.distinct_states
+
+
+@pytest.mark.parametrize("bounds, why", [
+    (Bounds(max_executions=5), "--max-executions 5"),
+    (Bounds(max_steps=5), "ran more than 5 steps"),
+    (Bounds(timeout=1e-9), "time limit"),
+])
+def test_bfs_cut_by_a_bound_is_incomplete_never_clean(bounds, why):
+    out = BreadthFirst(mutex_model("dekker"), bounds).run()
+    assert out.verdict == "incomplete" and why in out.reason
 
 
 def test_swapped_peterson_violates_mutual_exclusion_with_the_shortest_schedule():
@@ -99,7 +107,7 @@ def shortest_violation(model, invariant):
 
 
 def finals_by_dfs(model, reduction):
-    finals, lengths = set(), {}
+    finals = set()
 
     def seen(ex, violation):
         finals.add((tuple(sorted(ex.rt.snapshot().items())), any(not t.finished for t in ex.threads)))

@@ -48,6 +48,11 @@ def thread_body(fs, name, ops):
         fs.rt.note("return", op=opname, args=args, seq=seq, result=result)
 
 
+# State that some filesystems add to models/fs.py's (the journal of ext3 and
+# ext4: models/journal.py): functions fs -> None, run on every new FileSystem.
+FS_SETUP = []
+
+
 @dataclass
 class FileSpec:
     size: int
@@ -70,9 +75,12 @@ class FsModel(Model):
         self.invariants = []
 
     def init(self, rt):
-        return FileSystem(rt, self.file.geometry, self.file.size, self.file.blocks,
-                          FLAVOURS[self.flavour][0], self.fixes, self.mappings,
-                          dax=self.file.dax)
+        fs = FileSystem(rt, self.file.geometry, self.file.size, self.file.blocks,
+                        FLAVOURS[self.flavour][0], self.fixes, self.mappings,
+                        dax=self.file.dax)
+        for setup in FS_SETUP:
+            setup(fs)
+        return fs
 
     def threads(self, fs):
         return [(name, thread_body(fs, name, ops)) for name, ops in self.threads_spec]

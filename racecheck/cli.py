@@ -50,8 +50,10 @@ class Progress:
         if not self.enabled or elapsed < 1.0 or elapsed - self.last < 0.25:
             return
         self.last = elapsed
-        rate = stats.executions / elapsed if elapsed else 0
-        click.echo(f"\r  {stats.executions} executions, {rate:,.0f}/s, depth {depth}, "
+        states = getattr(stats, "distinct_states", None)  # bfs counts states
+        count, what = (stats.executions, "executions") if states is None else (states, "states")
+        rate = count / elapsed if elapsed else 0
+        click.echo(f"\r  {count} {what}, {rate:,.0f}/s, depth {depth}, "
                    f"{elapsed:.1f} s ", err=True, nl=False)
         self.shown = True
 

@@ -190,6 +190,7 @@ class BreadthFirst:
         self.parent.append(parent)
         self.via.append(tid)
         self.depth.append(depth)
+        self.stats.distinct_states += 1
         if depth > self.stats.max_depth:
             self.stats.max_depth = depth
         return len(self.parent) - 1

@@ -115,7 +115,7 @@ def print_report(rep, color=False):
     v = o.violation
     click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color))
     click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction, rep.strategy))
-    if rep.strategy_reason:
+    if rep.strategy_reason and rep.strategy != "dfs":  # (dfs's line says "reduction ...")
         click.echo(f"  ({rep.strategy_reason})")
     if rep.symbolic is not None:  # ranges or sets of values: racecheck/symbolic.py
         from .symbolic import report_lines

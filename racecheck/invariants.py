@@ -28,6 +28,9 @@ class Invariant:
     on_return = None
     at_end = None
     across = None
+    # Whether a violation can be decided by two racing steps, which a trace
+    # then looks for (lock_order is about all executions, not one pair).
+    racing_pair = True
 
     def reset(self):
         """Forget what ``across`` gathered: a new search begins."""

@@ -29,12 +29,17 @@ same. The check only reads this ghost log (``watches`` is empty), so it asks
 the reduction to order nothing. ``tests/test_lock_order.py`` compares the
 graphs of ``dpor`` and ``none``.
 
-When a violation is reported. At the step that adds an edge to the current
-execution: (a) if the execution's own edges now close a cycle (the whole
-inversion in one schedule: replaying it shows it again), or else (b) if the
-edge is new to the search and closes a cycle with edges of earlier
-executions. (b) finds inversions that no single execution shows; its message
-gives, for the edges of other executions, the schedule that reached them.
+When a violation is reported. (a) At the step where the current
+execution's own edges close a cycle (the whole inversion in one schedule:
+replaying it shows it again). (b) At the end of an execution that ran to its
+end (the ``across`` hook), if edges gathered since the last such check, in
+this execution or in earlier ones that deadlocked or were cut short, close a
+cycle not reported before in this search. (b) finds inversions that no
+single execution shows; its message gives, for the edges of other
+executions, the schedule that reached them. The minimiser looks for shorter
+counterexamples among executions cut at a depth: they never reach (b), so a
+self-contained counterexample wins when there is one. A lock order is no
+race between two steps: traces of lock_order name no racing pair.
 """
 
 from __future__ import annotations
@@ -125,8 +130,12 @@ class LockOrder(Invariant):
     def __init__(self):
         self.reset()
 
+    racing_pair = False  # see the module docstring
+
     def reset(self):
         self.graph = nx.DiGraph()  # classes; each edge has its first witness ("witness")
+        self.reported = set()  # the cycles reported, as frozensets of edges
+        self._pending = []  # edges new to the search since the last check (b)
         self._execution = None  # the execution being followed, its edges, its log read so far
         self._local = None
         self._read = 0
@@ -142,29 +151,39 @@ class LockOrder(Invariant):
             return None
         fresh = edges_of(execution, self._read)
         self._read = len(log)
-        new_here, new_anywhere = [], []
+        new_here = []
         for a, b, w in fresh:
             if not self._local.has_edge(a, b):
                 self._local.add_edge(a, b, witness=w)
                 new_here.append((a, b))
             if not self.graph.has_edge(a, b):
                 self.graph.add_edge(a, b, witness=w)
-                new_anywhere.append((a, b))
+                self._pending.append((a, b))
         for a, b in new_here:
             cycle = find_cycle_through(self._local, a, b)
             if cycle:
+                self.reported.add(frozenset(cycle_edges(cycle)))
                 return cycle_message(cycle, lambda x, y: self._local.edges[x, y]["witness"])
-        current = [t.name for t in (execution.threads[e.tid] for e in execution.events)]
-        current.append(execution.threads[execution.rt.thread].name)
-        for a, b in new_anywhere:
+        return None
+
+    def across(self, state, execution):
+        pending, self._pending = self._pending, []
+        current = [execution.threads[e.tid].name for e in execution.events]
+        for a, b in pending:
             cycle = find_cycle_through(self.graph, a, b)
-            if cycle:
+            if cycle and frozenset(cycle_edges(cycle)) not in self.reported:
+                self.reported.add(frozenset(cycle_edges(cycle)))
                 return cycle_message(cycle, lambda x, y: self.graph.edges[x, y]["witness"], current)
         return None
 
     def cycles(self):
-        """Every elementary cycle of the graph gathered so far."""
-        return sorted(nx.simple_cycles(self.graph), key=lambda c: (len(c), c))
+        """Every elementary cycle of the graph gathered so far, each from
+        its least class on."""
+        out = []
+        for c in nx.simple_cycles(self.graph):
+            k = c.index(min(c))
+            out.append(c[k:] + c[:k])
+        return sorted(out, key=lambda c: (len(c), c))
 
 
 # -- the graph as files (racecheck lockgraph) ----------------------------------------

@@ -58,8 +58,9 @@ def build(scenario, cex, replayed, reduction, params=None):
         step["waiting"] = waiting
     initial, objects, geometry = initial_state(model)
     graph = happens_before(steps)
-    race = racing_pair(model, cex.schedule, steps, graph, max_steps)
     described = inv.REGISTRY.get(cex.invariant)
+    race = (racing_pair(model, cex.schedule, steps, graph, max_steps)
+            if getattr(described, "racing_pair", True) else None)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

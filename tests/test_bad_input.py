@@ -35,7 +35,7 @@ CASES = [
     ("unknown key", ("fixes: []", "fixess: []"), 13, "fixess", "did you mean fixes"),
     ("wrong type", ("size: 8192", "size: big"), 4, "file.size", "must be an integer"),
     ("unknown operation", ("op: mmap_load", "op: mmap_lod"), 9, "threads[0].ops[0].op", "did you mean mmap_load"),
-    ("unknown filesystem", ("filesystem: ext2", "filesystem: ext3"), 2, "filesystem", "(did you mean ext4 or ext2?)"),
+    ("unknown filesystem", ("filesystem: ext2", "filesystem: ext5"), 2, "filesystem", "(did you mean ext4 or ext3 or ext2?)"),
     ("unknown fix", ("fixes: []", "fixes: [recheck_isize]"), 13, "fixes", "did you mean recheck_isize_under_i_mmap_mutex"),
     ("unknown invariant", ("invariants: [no_freed_block_mapped]", "invariants: [no_freed_blocks_mapped]"),
      14, "invariants", "did you mean no_freed_block_mapped"),

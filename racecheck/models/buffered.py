@@ -499,6 +499,12 @@ def do_generic_mapping_read(fs, pos, count):
         ret = min(nr, count - done)
         yield f"file_read_actor(desc, page {index}, {offset}, {ret})"
         page = fs.page_cache.get(index)
+        if page is None:
+            # Truncate or an invalidation took the page out of the page cache
+            # since we found it. The kernel's reference would still show its
+            # last bytes, which the model does not keep: look the page up
+            # again, as a read that came a little later would.
+            continue
         units.extend(page[u] for u in _units(fs, offset, offset + ret))
         done += ret
         pos += ret

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import ranges
 from ..scenario import ScenarioError, Section, did_you_mean
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
-from . import buffered, dax, dio, extents, get_block, operations, truncate, xip_io  # noqa: F401  (they register names)
+from . import buffered, dax, dio, ext4_fault, extents, get_block, journal, operations, truncate, xip_io  # noqa: F401  (they register names)
 from . import xip_fault_retry  # noqa: F401  (the old XIP fault, for --strategy bfs)
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS

@@ -155,7 +155,7 @@ def xip_load_hole(fs, vma, pgoff, get_block, block, page=False):
     page's lock (v4.0's ``dax_load_hole(mapping, page, vmf)``)."""
     if not page:  # (with it, the fault's get_block ran under the page lock)
         yield from find_or_create_page(fs, pgoff)
-    if HOLE_PAGE_LOCK in fs.fixes and not page:
+    if locks_hole_page(fs) and not page:
         # The fix: a write fault may have allocated the block since our
         # get_block; under the page lock we cannot miss its unmap.
         bh = yield from get_block(fs, block, False)
@@ -184,7 +184,7 @@ def do_xip_fault(fs, vma, pgoff, write=False, cow=False):
     get_block = fault_get_block(fs)
     ps = fs.geo.page_size
     page = False  # the fix: we hold the lock of the hole page at pgoff
-    if HOLE_PAGE_LOCK in fs.fixes and not cow:
+    if locks_hole_page(fs) and not cow:
         page = yield from find_lock_page(
             fs, pgoff, "page = find_get_page(mapping, vmf->pgoff); lock_page(page)")
 
@@ -214,7 +214,7 @@ def do_xip_fault(fs, vma, pgoff, write=False, cow=False):
             else:
                 return (yield from xip_load_hole(fs, vma, pgoff, get_block, block, page))
 
-    if HOLE_PAGE_LOCK in fs.fixes and not cow:
+    if locks_hole_page(fs) and not cow:
         yield from evict_hole_page(fs, pgoff, page)
     return (yield from xip_map_block(fs, vma, pgoff, bh, cow))
 
@@ -301,7 +301,7 @@ def do_dax_fault(fs, vma, pgoff, write=False, cow=False):
     get_block = fault_get_block(fs)
     ps = fs.geo.page_size
     page = False
-    if HOLE_PAGE_LOCK in fs.fixes and not cow:
+    if locks_hole_page(fs) and not cow:
         page = yield from find_lock_page(
             fs, pgoff, "page = find_get_page(mapping, vmf->pgoff); lock_page(page)")
     yield "size = i_size_read(inode)"
@@ -319,12 +319,31 @@ def do_dax_fault(fs, vma, pgoff, write=False, cow=False):
         zero_block(fs, bh.blocknr)
     elif not bh.mapped and not cow:
         return (yield from xip_load_hole(fs, vma, pgoff, get_block, block, page))
-    if HOLE_PAGE_LOCK in fs.fixes and not cow:
+    if locks_hole_page(fs) and not cow:
         yield from evict_hole_page(fs, pgoff, page)
     return (yield from xip_map_block(fs, vma, pgoff, bh, cow))
 
 
 HANDLERS = {"xip": do_xip_fault, "dax": do_dax_fault}
+
+# Filesystems whose ->fault and ->page_mkwrite wrap do_dax_fault (ext4's,
+# models/ext4_fault.py): get_block flavour -> the wrapper, which takes the
+# arguments of do_dax_fault. They are fs/dax.c of v4.0, whose fault locks the
+# hole page as the hole_page_lock fix makes the seed's code do.
+DAX_FAULT = {}
+
+
+def fault_handler(fs, handler):
+    """The fault handler a scenario's ``handler`` names, on this filesystem."""
+    if handler == "dax":
+        return DAX_FAULT.get(fs.flavour, do_dax_fault)
+    return HANDLERS[handler]
+
+
+def locks_hole_page(fs):
+    """The fault takes the hole page's lock: the hole_page_lock fix, or a
+    filesystem of fs/dax.c's time (:data:`DAX_FAULT`)."""
+    return HOLE_PAGE_LOCK in fs.fixes or fs.flavour in DAX_FAULT
 
 
 def xip_mkwrite(fs, vma, pgoff, handler="xip"):
@@ -337,10 +356,10 @@ def xip_mkwrite(fs, vma, pgoff, handler="xip"):
     ``BUG_ON(!PageLocked(page))`` would catch; the model leaves that check
     out. A page that is no longer in the page cache has no ``page->mapping``
     for ``unmap_mapping_range(page->mapping, ...)``: that is a ``BUG_ON``."""
-    ret, _ = yield from HANDLERS[handler](fs, vma, pgoff, write=True)
+    ret, _ = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=True)
     if ret in VM_FAULT_ERROR:
         return ret
-    if HOLE_PAGE_LOCK in fs.fixes:
+    if locks_hole_page(fs):
         return ret  # the fault has evicted the hole page itself
     # unmap_mapping_range(page->mapping, page->index << PAGE_CACHE_SHIFT, PAGE_CACHE_SIZE, 0)
     yield from unmap_mapping_range(fs, pgoff, of_page=True)
@@ -368,7 +387,7 @@ def __do_fault(fs, vma, pgoff, write, handler="xip"):
     page and drops ``i_mmap_mutex``; ``VM_FAULT_LOCKED`` maps the locked
     page-cache page and unlocks it."""
     cow = write and is_private(vma)
-    ret, page = yield from HANDLERS[handler](fs, vma, pgoff, write=write, cow=cow)
+    ret, page = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=write, cow=cow)
     if ret in (VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, VM_FAULT_RETRY):
         return ret
     ptes = fs.ptes[vma]

@@ -635,11 +635,11 @@ def generic_file_direct_write(fs, iocb, pos, count, direct_IO, tag):
     end = (pos + count - 1) // ps
     if fs.dax:
         yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
-        xip_io.invalidate_inode_pages2_range(fs, pos // ps, end)
+        yield from xip_io.invalidate_inode_pages2_range(fs, pos // ps, end)
     written = yield from direct_IO(fs, iocb, WRITE, pos, count, tag=tag)
     if fs.dax:
         yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
-        xip_io.invalidate_inode_pages2_range(fs, pos // ps, end)
+        yield from xip_io.invalidate_inode_pages2_range(fs, pos // ps, end)
     if written > 0:
         yield "if (pos + written > i_size_read(inode)) i_size_write(inode, pos + written)"
         if pos + written > fs.i_size.get():

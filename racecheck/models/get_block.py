@@ -38,7 +38,12 @@ def alloc_block(fs, fblock):
 
 def free_block(fs, pblk):
     """Give a device block back. The worst case is modelled: another file
-    takes it at once and writes its own data, which this file must never see."""
+    takes it at once and writes its own data, which this file must never see.
+    Under a journal the block waits for the freeing transaction to commit
+    (models/journal.py)."""
+    if getattr(fs, "journal", None) is not None:
+        from .journal import journal_free_block
+        return journal_free_block(fs, pblk)
     fs.owner.set(pblk, OTHER)
     for unit in fs.block_units(pblk):
         fs.dev.set(unit, STALE)

@@ -297,14 +297,19 @@ def generic_file_aio_read(fs, pos, count):
 
 def invalidate_inode_pages2_range(fs, start, end):
     """Drop the hole pages of ``[start, end]`` from the page cache, unmapping
-    them from every user mapping first."""
+    them from every user mapping first. Each page is locked first
+    (``lock_page`` waits for a fault or a read that holds it) and left alone
+    if it left the page cache meanwhile (``page->mapping != mapping``)."""
     for index in fs.page_cache.keys():
         if start <= index <= end:
-            for ptes in fs.ptes.values():
-                pte = ptes.get(index)
-                if pte is not None and pte[0] != "block":
-                    ptes.delete(index)
-            fs.page_cache.delete(index)
+            yield fs.page_lock[index].lock(f"invalidate_inode_pages2_range(): lock_page(page {index})")
+            if fs.page_cache.contains(index):
+                for ptes in fs.ptes.values():
+                    pte = ptes.get(index)
+                    if pte is not None and pte[0] != "block":
+                        ptes.delete(index)
+                fs.page_cache.delete(index)
+            fs.page_lock[index].unlock()
 
 
 def generic_file_direct_write(fs, ctx, pos, count):
@@ -313,12 +318,12 @@ def generic_file_direct_write(fs, ctx, pos, count):
     ps = fs.geo.page_size
     end = (pos + count - 1) // ps
     yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
-    invalidate_inode_pages2_range(fs, pos // ps, end)
+    yield from invalidate_inode_pages2_range(fs, pos // ps, end)
 
     written = yield from xip_direct_IO(fs, WRITE, pos, count, tag=data(ctx.thread, ctx.seq))
 
     yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
-    invalidate_inode_pages2_range(fs, pos // ps, end)
+    yield from invalidate_inode_pages2_range(fs, pos // ps, end)
     if written > 0:
         pos += written
         yield "if (pos > i_size_read(inode)) i_size_write(inode, pos)"

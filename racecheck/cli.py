@@ -117,6 +117,9 @@ def print_report(rep, color=False):
     click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction, rep.strategy))
     if rep.strategy_reason and rep.strategy != "dfs":  # (dfs's line says "reduction ...")
         click.echo(f"  ({rep.strategy_reason})")
+    if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
+        click.echo(f"  crash states: {rep.checks['crash_states']} checked, "
+                   f"{rep.checks['crash_points_pruned']} crash points pruned")
     if rep.symbolic is not None:  # ranges or sets of values: racecheck/symbolic.py
         from .symbolic import report_lines
         for line in report_lines(rep.symbolic, rep.verdict):

@@ -352,4 +352,4 @@ class NoMappingBeyondEof(Invariant):
 
 
 # Invariants with modules of their own register themselves on import.
-from . import lockorder  # noqa: E402,F401  (lock_order)
+from . import crash, lockorder  # noqa: E402,F401  (crash_consistent, lock_order)

@@ -26,6 +26,7 @@ class Report:
     found: object = None  # the counterexample before minimisation
     strategy_reason: str | None = None  # why auto chose the strategy it used
     symbolic: dict | None = None  # classes, z3 queries, values (symbolic.summary)
+    checks: dict | None = None  # what invariants counted over the search (crash_states)
 
     @property
     def exit_status(self):
@@ -54,6 +55,7 @@ class Report:
         })
         if self.symbolic is not None:
             out["symbolic"] = self.symbolic
+        out.update(self.checks or {})
         return out
 
 
@@ -77,7 +79,8 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
                                            seed, bug_depth)
     if used != "dfs":
         reduction = "none"  # bfs and the random strategies reduce nothing
-    report = Report(scenario, outcome.verdict, outcome, reduction, used, strategy_reason=why)
+    report = Report(scenario, outcome.verdict, outcome, reduction, used, strategy_reason=why,
+                    checks=invariant_counts(scenario.model))
     if outcome.violation is not None:
         report.found = outcome.violation
         cex = outcome.violation
@@ -92,6 +95,16 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
             path = Path(trace_out) if trace_out else default_trace_path(scenario)
             report.trace_path = tracefile.save(report.trace, path)
     return report
+
+
+def invariant_counts(model):
+    """What the invariants counted over the search just run (crash.py's
+    crash states), before minimisation's searches reset them."""
+    out = {}
+    for inv in model.invariants:
+        if hasattr(inv, "stats"):
+            out.update(inv.stats())
+    return out or None
 
 
 def default_trace_path(scenario):

@@ -142,7 +142,7 @@ def _plain(value):
 # -- the scenario -------------------------------------------------------------------
 
 TOP_KEYS = ("name", "description", "model", "filesystem", "file", "threads", "fixes",
-            "invariants", "bounds", "reduction", "expect", "params", "where")
+            "invariants", "bounds", "reduction", "expect", "params", "where", "crash")
 FILE_KEYS = ("size", "max_size", "block_size", "unit_size", "page_size", "blocks", "spare_blocks")
 BOUND_KEYS = ("max_preemptions", "max_executions", "max_steps", "timeout")
 EXPECT_KEYS = ("verdict", "invariant")
@@ -165,6 +165,7 @@ class Scenario:
     thread_names: list = field(default_factory=list)
     expect_line: int | None = None
     space: object = None  # ranges.Space when arguments are ranges or sets (racecheck/symbolic.py)
+    crash: bool = False  # explore a power failure after every step (racecheck/crash.py)
 
 
 def models_digest(extra_files=()):
@@ -198,6 +199,9 @@ def load(path):
     from . import ranges
     space = ranges.load_space(root, path, model)  # None unless arguments are ranges or sets
     names = _select_invariants(root, path, model)
+    crash = root.get("crash", bool, False)
+    from .crash import configure
+    names = configure(root, model, names, crash)
     bounds = _bounds(root, path)
     reduction = root.get("reduction", str, "dpor")
     if reduction not in REDUCTIONS:
@@ -220,7 +224,7 @@ def load(path):
         description=root.get("description", str, ""), bounds=bounds, reduction=reduction,
         expect=expect, fixes=list(getattr(model, "fixes", [])), invariant_names=names,
         thread_names=[n for n, _ in getattr(model, "threads_spec", [])],
-        expect_line=root.line_of("expect") if root.has("expect") else None, space=space)
+        expect_line=root.line_of("expect") if root.has("expect") else None, space=space, crash=crash)
 
 
 def _bounds(root, path):

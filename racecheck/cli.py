@@ -346,6 +346,41 @@ def view(trace_file, output):
     click.echo(f"  open it in a browser (no network needed): {out.resolve().as_uri()}")
 
 
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Stem of the files to write: STEM.dot and STEM.graphml (default: traces/NAME.locks).")
+@click.option("--reduction", type=click.Choice(REDUCTIONS), help="dpor (default) or none (every interleaving).")
+@click.option("--max-executions", type=click.IntRange(min=1), help="Stop after this many executions (incomplete).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Wall-clock limit in seconds.")
+def lockgraph(scenario, output, reduction, max_executions, timeout):
+    """Explore a scenario to its end and write its lock-class graph (DOT and
+    GraphML), the edges of cycles marked; exit 1 if there is a cycle."""
+    from .lockorder import cycle_edges, describe_edge, explore_lock_graph, write_lock_graph
+
+    sc = load_or_fail(scenario)
+    bounds = runner.bounds_with(sc.bounds, max_executions=max_executions, timeout=timeout)
+    order, out = explore_lock_graph(sc.model, reduction or sc.reduction, bounds)
+    if out.verdict == "error":
+        click.echo(f"{sc.name}: ERROR: the model raised in thread {out.error['thread']}: {out.error['exception']}")
+        sys.exit(4)
+    graph, cycles = order.graph, order.cycles()
+    click.echo(f"{sc.name}: {graph.number_of_nodes()} lock classes, {graph.number_of_edges()} edges "
+               f"(A -> B: B taken while A held), over {out.stats.executions} executions")
+    for cycle in cycles:
+        click.echo("cycle: " + " -> ".join(cycle + cycle[:1]))
+        for a, b in cycle_edges(cycle):
+            click.echo("  " + describe_edge(a, b, graph.edges[a, b]["witness"], schedule=True))
+    if not cycles:
+        click.echo("no cycle" + (f" among the executions explored ({out.reason})" if out.reason else ""))
+    try:
+        dot, gml = write_lock_graph(graph, cycles, output or Path("traces") / f"{sc.name}.locks", sc.name)
+    except OSError as exc:
+        fail(f"{output}: cannot write the graph: {exc.strerror}")
+    click.echo(f"wrote {dot} and {gml}")
+    sys.exit(1 if cycles else 3 if out.reason else 0)
+
+
 @main.command(name="list")
 def list_():
     """The operations, get_block flavours, fixes and invariants available."""

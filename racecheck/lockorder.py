@@ -99,15 +99,19 @@ def cycle_edges(cycle):
     return list(zip(cycle, cycle[1:] + cycle[:1]))
 
 
-def describe_edge(a, b, w, current=None):
-    """One edge of a cycle, as lockdep tells it: who took B while holding A."""
+def describe_edge(a, b, w, current=None, schedule=False):
+    """One edge of a cycle, as lockdep tells it: who took B while holding A;
+    the schedule that reached it when it is not a prefix of ``current`` (or
+    always, with ``schedule``)."""
     from .report import schedule_runs
 
     took = "waited for" if w["wait"] else "took"
     who = f"{w['thread']} ({w['op']})" if w["op"] else w["thread"]
     where = (f"{a} -> {b}: {who} {took} {w['lock']} at step {w['step']}: "
              f"{w['label']}, holding {w['held']} (taken at step {w['held_step']}: {w['held_label']})")
-    if current is not None and w["schedule"] != current[:len(w["schedule"])]:
+    if schedule:
+        where += f"; schedule {schedule_runs(w['schedule'])}"
+    elif current is not None and w["schedule"] != current[:len(w["schedule"])]:
         where += f"; in another execution, schedule {schedule_runs(w['schedule'])}"
     return where
 

@@ -1,6 +1,7 @@
 """lock_order: the lock-class graph over every explored execution, its cycles,
 and why dpor finds the same graph as exhaustive search."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 from hypothesis import HealthCheck, given, settings
@@ -218,3 +219,49 @@ def test_the_search_stops_at_the_first_cycle():
                    [("AB", nested("a", "b", gate="g")), ("BA", nested("b", "a", gate="g"))])
     out = Explorer(with_lock_order(prog), "none").run()
     assert out.stats.executions == 1  # the first execution already holds both orders
+
+
+# -- racecheck lockgraph ------------------------------------------------------------------------
+
+
+def test_lockgraph_writes_the_graph_with_the_cycle_marked(tmp_path):
+    import networkx as nx
+    from click.testing import CliRunner
+
+    from racecheck.cli import main
+
+    root = Path(__file__).resolve().parent.parent / "scenarios"
+    run = CliRunner().invoke(main, ["lockgraph", str(root / "ext4_dax_fault_lock_order.yaml"),
+                                    "-o", str(tmp_path / "bad")])
+    assert run.exit_code == 1, run.output
+    assert "cycle: jbd2_handle -> page_lock -> jbd2_handle" in run.output
+    assert "holding page_lock[0]" in run.output and "holding jbd2_handle" in run.output
+    dot = (tmp_path / "bad.dot").read_text()
+    assert '"page_lock" -> "jbd2_handle" [label="fault (mmap_store)' in dot
+    assert dot.count("color=red, fontcolor=red, penwidth=2") == 2  # the two edges of the cycle
+    g = nx.read_graphml(tmp_path / "bad.graphml")
+    assert {e for e in g.edges if g.edges[e]["cycle"]} == {("page_lock", "jbd2_handle"), ("jbd2_handle", "page_lock")}
+    assert not g.edges["page_lock", "i_mmap_mutex"]["cycle"]
+
+    run = CliRunner().invoke(main, ["lockgraph", str(root / "ext4_dax_fault_lock_order_fixed.yaml"),
+                                    "-o", str(tmp_path / "good")])
+    assert run.exit_code == 0, run.output
+    assert "no cycle" in run.output
+    g = nx.read_graphml(tmp_path / "good.graphml")
+    assert ("sb_pagefaults", "jbd2_handle") in g.edges and ("jbd2_handle", "page_lock") in g.edges
+    assert not any(g.edges[e]["cycle"] for e in g.edges)
+
+
+def test_lockgraph_bad_input_and_bounds(tmp_path):
+    from click.testing import CliRunner
+
+    from racecheck.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nthreads: []\n")
+    run = CliRunner().invoke(main, ["lockgraph", str(bad), "-o", str(tmp_path / "g")])
+    assert run.exit_code == 2 and "bad.yaml" in run.output
+    root = Path(__file__).resolve().parent.parent / "scenarios"
+    run = CliRunner().invoke(main, ["lockgraph", str(root / "ext4_dax_fault_lock_order_fixed.yaml"),
+                                    "--max-executions", "2", "-o", str(tmp_path / "cut")])
+    assert run.exit_code == 3 and "no cycle among the executions explored" in run.output

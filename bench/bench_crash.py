@@ -79,7 +79,7 @@ def main():
     for name, spec in EXTRA.items():
         specs[name] = dict(spec, name=name)
     print("| scenario | executions without / with crash | time without (s) | time with (s) | cost | "
-          "crash states checked | crash points pruned | unpruned: states checked | unpruned: checked/s |")
+          "crash states checked | crash points pruned | every step: states checked | every step: checked/s |")
     print("| --- | --: | --: | --: | --: | --: | --: | --: | --: |")
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in specs.items():

@@ -34,7 +34,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .invariants import (Invariant, _acked_writes, _destroyed, _units, operations, register)
+from .invariants import (
+    Invariant,
+    _acked_writes,
+    _destroyed,
+    _units,
+    operations,
+    register,
+)
 from .models.fs import HOLE, STALE, UNWRITTEN, ZERO
 
 

@@ -7,7 +7,13 @@ import pytest
 import yaml
 
 from racecheck import crash
-from racecheck.crash import CrashConsistent, Recovered, durable_expectations, problem, recover
+from racecheck.crash import (
+    CrashConsistent,
+    Recovered,
+    durable_expectations,
+    problem,
+    recover,
+)
 from racecheck.execution import Execution
 from racecheck.models import journal
 from racecheck.models.fs import HOLE, STALE, WRITTEN, ZERO

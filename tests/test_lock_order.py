@@ -6,12 +6,12 @@ from types import SimpleNamespace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from programs import abba
+
 from racecheck.lockorder import LockOrder, explore_lock_graph, lock_class, to_dot
 from racecheck.model import Program
-from racecheck.scheduler import Explorer, explore
 from racecheck.runtime import wait_until
+from racecheck.scheduler import Explorer, explore
 
 
 def locks(*names, extra=None):
@@ -144,7 +144,7 @@ def test_indexed_locks_are_one_class_and_nesting_within_a_class_is_no_edge():
         st.pages[1].unlock()
         st.pages[0].unlock()
 
-    order, out = explore_lock_graph(Program("pages", init, [("t", body)]))
+    order, _ = explore_lock_graph(Program("pages", init, [("t", body)]))
     assert set(order.graph.edges) == {("page_lock", "i_mmap_mutex")}
     assert "page_lock" in to_dot(order.graph, order.cycles())
 

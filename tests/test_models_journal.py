@@ -30,7 +30,7 @@ def every_execution(sc):
 def test_a_commit_writes_the_ordered_data_then_the_metadata(tmp_path):
     sc = scenario(tmp_path, "ext3", [("writer", [{"op": "buffered_write", "offset": 0, "len": 4096},
                                                  {"op": "journal_commit"}])], dax=False)
-    [(fs, ops, _)] = every_execution(sc)
+    [(fs, _, _)] = every_execution(sc)
     state, pblk = fs.journal.committed.value.blocks[0]
     assert state == WRITTEN
     upb = fs.geo.units_per_block
@@ -39,7 +39,7 @@ def test_a_commit_writes_the_ordered_data_then_the_metadata(tmp_path):
 
 def test_an_uncommitted_allocation_is_not_on_disk(tmp_path):
     sc = scenario(tmp_path, "ext3", [("writer", [{"op": "buffered_write", "offset": 0, "len": 4096}])], dax=False)
-    [(fs, ops, _)] = every_execution(sc)
+    [(fs, _, _)] = every_execution(sc)
     assert fs.i_blocks.values[0][0] == WRITTEN  # in memory
     assert fs.journal.committed.value.blocks[0] == (HOLE, None)  # not on disk
     assert fs.journal.t_sync_datalist.value == ((0, 0),)  # filed as ordered data
@@ -49,7 +49,7 @@ def test_a_fault_under_the_fix_starts_one_handle_and_get_block_nests_in_it(tmp_p
     store = {"op": "mmap_store", "offset": 0, "handler": "dax"}
     for fixes, outer in (([], "_ext4_get_block()"), (["ext4_dax_fault_starts_handle"], "handle = ext4_journal_start(inode, EXT4_HT_WRITE_PAGE")):
         sc = scenario(tmp_path, "ext4-dax", [("fault", [store])], fixes=fixes)
-        [(fs, ops, ex)] = every_execution(sc)
+        [(_, ops, ex)] = every_execution(sc)
         handles = [a for a in ex.rt.acquisitions if a.lock == "jbd2_handle"]
         assert len(handles) == 1 and handles[0].label.startswith(outer), fixes
         assert isinstance(ops[0].result, WriteResult)
@@ -64,7 +64,7 @@ def test_the_fix_retries_a_transient_enospc_after_a_commit(tmp_path):
     for fixes in ([], ["ext4_dax_fault_starts_handle"]):
         sc = scenario(tmp_path, "ext4-dax", [("t", ops)], fixes=fixes, size=8192,
                       blocks=("written", "written"), spare=0)
-        [(fs, done, ex)] = every_execution(sc)
+        [(_, done, ex)] = every_execution(sc)
         results[bool(fixes)] = done[2].result
         handles = [a for a in ex.rt.acquisitions if a.lock == "jbd2_handle" and not a.wait]
         commits = [a for a in ex.rt.acquisitions if a.lock == "kjournald"]

@@ -43,7 +43,13 @@ from __future__ import annotations
 
 from .dax import DAX_FAULT, do_dax_fault
 from .extents import ext4_get_block
-from .journal import JOURNALLED, get_block_with_handle, journal_commit_transaction, journal_start, journal_stop
+from .journal import (
+    JOURNALLED,
+    get_block_with_handle,
+    journal_commit_transaction,
+    journal_start,
+    journal_stop,
+)
 from .operations import FS_SETUP
 from .registry import fix, flavour, operation
 

@@ -48,9 +48,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..runtime import wait_until
-from .buffered import (AddressSpaceOperations, A_OPS, block_prepare_write, block_read_full_page,
-                       generic_commit_write, page_buffers, set_buffer)
-from .fs import HOLE, STALE, WRITTEN, FREE
+from .buffered import (
+    A_OPS,
+    AddressSpaceOperations,
+    block_prepare_write,
+    block_read_full_page,
+    generic_commit_write,
+    page_buffers,
+    set_buffer,
+)
+from .fs import FREE, HOLE, STALE, WRITTEN
 from .get_block import BufferHead, alloc_block, zero_block
 from .operations import FS_SETUP
 from .registry import flavour, operation
@@ -239,7 +246,7 @@ def filemap_write_and_wait(fs):
 
 
 @operation("fsync", "fsync(2): write the file's dirty page-cache buffers, then force a journal "
-                    "commit (ext3, ext4) or write the inode (ext2); the writes that returned "
+                    "commit (ext3, ext4-dax) or write the inode (the others); the writes that returned "
                     "before it began are then durable")
 def fsync(fs, ctx):
     yield from filemap_write_and_wait(fs)

@@ -51,6 +51,10 @@ from .get_block import free_block
 from .registry import Param, fix, operation
 from ..runtime import wait_until
 
+# The lock class of inode_dio_wait() for lock_order: it waits for whoever holds
+# i_dio_count (models/xip_io.py's xip_do_io holds it across its I/O).
+I_DIO_COUNT = "i_dio_count"
+
 XIP_GET_ADDR_ERR_LT_0 = fix(
     "xip_get_addr_err_lt_0",
     "xip_zero_page_range (and xip_truncate_page) treat only a negative xip_get_addr() result as an "
@@ -76,7 +80,8 @@ def ext2_setsize(fs, newsize):
     """truncate(2) on an ext2 file (``ext2_setsize``, seed 002 patches 06 and
     08): called with i_mutex held by the caller."""
     rt = fs.rt
-    yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)")
+    yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
+                     lock=I_DIO_COUNT)
     if fs.dax:
         error = yield from xip_truncate_page(fs, newsize, fs.flavour)
     else:
@@ -106,7 +111,8 @@ def ext4_setattr(fs, newsize):
         fs.i_size.set(newsize)
         if orphan:
             # "Blocks are going to be removed from the inode. Wait for dio in flight."
-            yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)")
+            yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
+                             lock=I_DIO_COUNT)
         yield from truncate_pagecache(fs, newsize)
     # "We want to call ext4_truncate() even if attr->ia_size == inode->i_size
     # for cases like truncation of fallocated space"
@@ -134,7 +140,8 @@ def xfs_setattr_size(fs, newsize):
     rt = fs.rt
     yield "oldsize = inode->i_size"
     oldsize = fs.i_size.get()
-    yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)")
+    yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
+                     lock=I_DIO_COUNT)
     if fs.dax:
         error = yield from xip_truncate_page(fs, newsize, fs.flavour)
     else:
@@ -342,7 +349,8 @@ def ext4_punch_hole(fs, offset, length):
         if last_block_offset > first_block_offset:
             yield from truncate_pagecache_range(fs, first_block_offset, last_block_offset)
         # "Wait all existing dio workers, newcomers will block on i_mutex"
-        yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)")
+        yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
+                         lock=I_DIO_COUNT)
         ret = yield from ext4_zero_partial_blocks(fs, offset, length)
         first_block = -(-offset // bs)
         stop_block = (offset + length) // bs

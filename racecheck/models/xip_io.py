@@ -248,6 +248,7 @@ def xip_do_io(fs, rw, offset, length, get_block, end_io, flags, tag=None, buf=No
 
     yield "atomic_inc(&inode->i_dio_count)"  # protects against truncate
     fs.i_dio_count.set(fs.i_dio_count.get() + 1)
+    fs.rt.lock_map_acquire("i_dio_count", "atomic_inc(&inode->i_dio_count)")  # inode_dio_wait waits for it
 
     retval = yield from xip_io(fs, rw, offset, end, get_block, direct_io_of(fs), tag, buf)
 
@@ -257,6 +258,7 @@ def xip_do_io(fs, rw, offset, length, get_block, end_io, flags, tag=None, buf=No
 
     yield "inode_dio_done(inode)"
     fs.i_dio_count.set(fs.i_dio_count.get() - 1)
+    fs.rt.lock_map_release("i_dio_count")
 
     if retval > 0 and end_io is not None:
         yield from end_io(fs, offset, retval)

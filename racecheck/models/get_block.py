@@ -54,11 +54,10 @@ def zero_block(fs, pblk):
         fs.dev.set(unit, ZERO)
 
 
-@flavour("ext2", "ext2: allocates a block and zeroes it before linking it into the inode")
-def ext2_get_block(fs, block, create):
-    """ext2_get_blocks() under IS_XIP: a new block is cleared before it is
-    linked into the inode ("we need to clear the block", patch 06)."""
-    yield f"ext2_get_block(block {block}, create={int(create)})"
+def ext2_get_blocks(fs, block, create, zero):
+    """The body of ext2_get_blocks() for one block, inside the caller's step:
+    look the block up; with ``create``, allocate it, clear it if ``zero``,
+    and splice it into the inode (ext2_splice_branch)."""
     state, pblk = fs.i_blocks.get(block)
     size = fs.geo.block_size
     if state != HOLE:
@@ -68,10 +67,18 @@ def ext2_get_block(fs, block, create):
     pblk = alloc_block(fs, block)
     if pblk is None:
         return None
-    if fs.dax:  # only under IS_XIP; a page-cache file's caller initialises it (BH_New)
+    if zero:
         zero_block(fs, pblk)
     fs.i_blocks.set(block, (WRITTEN, pblk))
     return BufferHead(mapped=True, new=True, blocknr=pblk, size=size)
+
+
+@flavour("ext2", "ext2: allocates a block and zeroes it before linking it into the inode")
+def ext2_get_block(fs, block, create):
+    """ext2_get_blocks() under IS_XIP: a new block is cleared before it is
+    linked into the inode ("we need to clear the block", patch 06)."""
+    yield f"ext2_get_block(block {block}, create={int(create)})"
+    return ext2_get_blocks(fs, block, create, zero=fs.dax)  # only under IS_XIP; a page-cache file's caller initialises it (BH_New)
 
 
 @flavour("ext4", "ext4: allocates unwritten extents, converted to written after the I/O")
@@ -171,16 +178,4 @@ def ext2_dax_get_block(fs, block, create):
     inode, not zeroed; the caller sees buffer_new. The fix puts the zeroing
     back before the splice, in the same truncate_mutex section (one step)."""
     yield f"ext2_get_block(block {block}, create={int(create)})"
-    state, pblk = fs.i_blocks.get(block)
-    size = fs.geo.block_size
-    if state != HOLE:
-        return BufferHead(mapped=True, blocknr=pblk, size=size)
-    if not create:
-        return BufferHead(size=size)
-    pblk = alloc_block(fs, block)
-    if pblk is None:
-        return None
-    if EXT2_ZERO_BEFORE_LINK in fs.fixes:
-        zero_block(fs, pblk)
-    fs.i_blocks.set(block, (WRITTEN, pblk))  # ext2_splice_branch()
-    return BufferHead(mapped=True, new=True, blocknr=pblk, size=size)
+    return ext2_get_blocks(fs, block, create, zero=EXT2_ZERO_BEFORE_LINK in fs.fixes)

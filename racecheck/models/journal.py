@@ -57,8 +57,8 @@ from .buffered import (
     page_buffers,
     set_buffer,
 )
-from .fs import FREE, HOLE, STALE, WRITTEN
-from .get_block import BufferHead, alloc_block, zero_block
+from .fs import FREE, HOLE, STALE
+from .get_block import ext2_get_blocks
 from .operations import FS_SETUP
 from .registry import flavour, operation
 
@@ -282,19 +282,7 @@ def ext3_get_blocks_handle(fs, block, create):
     of the running transaction). A new block is not zeroed: the caller
     initialises it (BH_New)."""
     yield f"ext3_get_blocks_handle(block {block}, create={int(create)})"
-    state, pblk = fs.i_blocks.get(block)
-    size = fs.geo.block_size
-    if state != HOLE:
-        return BufferHead(mapped=True, blocknr=pblk, size=size)
-    if not create:
-        return BufferHead(size=size)
-    pblk = alloc_block(fs, block)
-    if pblk is None:
-        return None
-    if fs.dax:  # ext3 has no XIP; a DAX scenario on it gets ext2's clearing
-        zero_block(fs, pblk)
-    fs.i_blocks.set(block, (WRITTEN, pblk))
-    return BufferHead(mapped=True, new=True, blocknr=pblk, size=size)
+    return ext2_get_blocks(fs, block, create, zero=fs.dax)  # ext3 has no XIP; a DAX scenario on it gets ext2's clearing
 
 
 @flavour("ext3", "ext3, data=ordered (2.6.19): ext2's allocation under a journal handle; the block map "

@@ -209,8 +209,9 @@ class Execution:
         try:
             try:
                 self._run(t, record)
-            except Violation:
+            except Violation as v:
                 t.finished = True  # the exception ended the thread's generator
+                v.in_step = True
                 raise
             self._mark_watched()
             self._check_returns()

@@ -128,19 +128,16 @@ class Fingerprinter:
         self.constants = constants
         self._parts = None  # id -> path of the fixed parts of the model state (lazily)
         self._threads = {}  # tid -> (steps, fingerprint): a thread changes only when it steps
-        self._shared = None  # per runtime object, as of the last shared()
         self._open = []  # ids of the values being fingerprinted (for cycles)
-        self._history = []  # fingerprints of the history entries seen so far
 
     # -- the whole state ------------------------------------------------------------
 
-    def state(self, added=0, written=None):
+    def state(self, added=0):
         """The fingerprint, a nested tuple. ``added``: how many history
         entries the last step added, for models with ``on_return`` checks
-        (what they check is the last step's, not the state's). ``written``:
-        the keys the steps since the last call wrote (see :meth:`shared`)."""
+        (what they check is the last step's, not the state's)."""
         ex = self.ex
-        return (self.shared(written), self.history(), tuple(self.thread(t) for t in ex.threads),
+        return (self.shared(), self.history(), tuple(self.thread(t) for t in ex.threads),
                 added, self.held(), self.parts())
 
     def parts(self):
@@ -184,22 +181,6 @@ class Fingerprinter:
         path.pop()
         return (cls.__qualname__, out)
 
-    def snapshot(self):
-        """What :meth:`seed` takes: the pieces of the last state fingerprinted."""
-        return (tuple((t.steps, self.thread(t)) for t in self.ex.threads),
-                self.shared() if self._shared is None else tuple(self._shared),
-                tuple(self._history))
-
-    def seed(self, snapshot):
-        """Start from the pieces another execution of the same schedule
-        fingerprinted (its :meth:`snapshot`): a replay runs the same steps to
-        the same values, and a thread is where its own steps took it."""
-        threads, shared, history = snapshot
-        for tid, (steps, fp) in enumerate(threads):
-            self._threads[tid] = (steps, fp)
-        self._shared = list(shared)
-        self._history = list(history)
-
     def held(self):
         """The locks each thread holds as lock_order's ghost log has them
         (a journal handle has no runtime object): which edges a thread's next
@@ -210,30 +191,17 @@ class Fingerprinter:
             return ()
         return tuple(sorted((tid, tuple(h[0] for h in locks)) for tid, locks in held.items() if locks))
 
-    def shared(self, written=None):
-        """The runtime objects' values. With ``written`` (the keys of a
-        footprint's writes), only the objects written are fingerprinted again:
-        every change to shared state goes through a runtime object, which
-        records it (the rule every model follows, and dpor relies on)."""
-        objects = self.rt.objects
-        fps = self._shared
-        if written is None or fps is None or len(fps) != len(objects):
-            fps = self._shared = [self.object(o) for o in objects]
-        else:
-            for key in written:
-                i = key[0] if key.__class__ is tuple else key
-                fps[i] = self.object(objects[i])
-        return tuple(fps)
+    def shared(self):
+        """The runtime objects' values."""
+        return tuple([self.object(o) for o in self.rt.objects])
 
     def history(self):
-        hist = self.rt.history
-        out = self._history
-        del out[len(hist):]
-        if len(out) < len(hist):
-            for e in hist[len(out):]:
-                out.append((e["kind"], e["thread"], e.get("seq"), e.get("op"),
-                            self.value(e.get("result"))))
-        return tuple(out)
+        return tuple([self.entry(e) for e in self.rt.history])
+
+    def entry(self, e):
+        """One history entry: what it is, whose, and what an operation returned
+        (not its clock: the order of the entries is what counts)."""
+        return (e["kind"], e["thread"], e.get("seq"), e.get("op"), self.value(e.get("result")))
 
     def thread(self, t):
         cached = self._threads.get(t.tid)

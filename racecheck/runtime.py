@@ -29,6 +29,8 @@ ACQUIRE, RELEASE = "acquire", "release"
 class Violation(Exception):
     """An invariant broke. Raised inside a step; stops the execution."""
 
+    in_step = False  # raised by the model's own code (bug_on, check), not by a check after it
+
     def __init__(self, invariant: str, message: str):
         super().__init__(f"{invariant}: {message}")
         self.invariant = invariant

@@ -31,9 +31,10 @@ from collections import deque
 from dataclasses import dataclass
 
 from .execution import Execution, ModelFailure, StepBoundHit
-from .fingerprint import Constants, FingerprintError, Fingerprinter, digest
+from .fingerprint import Constants, FingerprintError, Fingerprinter
 from .runtime import Violation
 from .scheduler import Bounds, Counterexample, Explorer, Outcome, Stats, preemptions
+from .transitions import UNKNOWN, WAITING, Transitions
 
 STRATEGIES = ("auto", "dfs", "bfs", "random", "pct")
 RANDOM_EXECUTIONS = 1000  # executions of random and pct when --max-executions is not given
@@ -55,11 +56,12 @@ class StateStats(Stats):
     distinct_states: int = 0
     states_generated: int = 0
     queue: int = 0  # states left to expand when the search stopped
+    cached_steps: int = 0  # successors computed from the transition cache, no step run
 
     def as_dict(self):
         out = super().as_dict()
         out.update(distinct_states=self.distinct_states, states_generated=self.states_generated,
-                   depth=self.max_depth, queue=self.queue)
+                   depth=self.max_depth, queue=self.queue, cached_steps=self.cached_steps)
         return out
 
 
@@ -82,15 +84,18 @@ class _Stop(Exception):
 
 
 class _Entry:
-    """A state waiting in the queue: its node, and (while there is room) the
-    execution that reached it, so that its first successor needs no replay."""
+    """A state waiting in the queue: its node, its interned state, the
+    threads that can step in it, and (while there is room) a live execution
+    in it with its fingerprinter, so that a step not in the cache needs no
+    replay."""
 
-    __slots__ = ("node", "execution", "fingerprints")
+    __slots__ = ("node", "state", "enabled", "live")
 
-    def __init__(self, node, execution, fingerprints):
+    def __init__(self, node, state, enabled, live):
         self.node = node
-        self.execution = execution
-        self.fingerprints = fingerprints
+        self.state = state
+        self.enabled = enabled
+        self.live = live
 
 
 def refuse_across(model, strategy):
@@ -106,12 +111,14 @@ class BreadthFirst:
 
     ``stop_on_violation=False`` goes on past violations, as the differential
     tests need; ``on_final(execution, violation)`` is called once for every
-    distinct state where no thread can run; ``exact`` keeps whole
-    fingerprints instead of 64-bit digests (for tests: no collision can
-    merge two states)."""
+    distinct state where no thread can run; ``exact`` keeps whole states in
+    the visited set instead of 64-bit digests (for tests: no collision can
+    merge two states); ``cache=False`` runs every step instead of taking
+    what is learned (transitions.py), and ``verify`` recomputes every
+    successor from a live execution and fails if it differs (for tests)."""
 
     def __init__(self, model, bounds=None, target=None, stop_on_violation=True, on_final=None,
-                 progress=None, exact=False, live_cap=LIVE_CAP, verify=False):
+                 progress=None, exact=False, live_cap=LIVE_CAP, verify=False, cache=True):
         refuse_across(model, "bfs")
         self.model = model
         self.bounds = bounds or Bounds()
@@ -122,6 +129,7 @@ class BreadthFirst:
         self.exact = exact
         self.live_cap = live_cap
         self.verify = verify
+        self.cache = cache
         self.stats = StateStats()
         self.found = None
         self.violations = {}  # invariant -> the first (shortest) Counterexample
@@ -143,14 +151,14 @@ class BreadthFirst:
         queue = deque()
         try:
             try:
-                ex = self._execution()
-                fpr = Fingerprinter(ex, self.constants)
-                self._add(fpr.state(), -1, -1, 0)
-                self._arrived(ex, fpr, 0, [], queue)
+                live = self._execution()
+                self.learned = Transitions(live[0], self.returns_checked)
+                state = self.learned.whole(*live)
+                self._add(state, -1, -1, 0)
+                self._arrived(state, live, 0, [], queue)
                 while queue:
                     self._check_bounds()
-                    entry = queue.popleft()
-                    self._expand(entry, queue)
+                    self._expand(queue.popleft(), queue)
             except _Stop:
                 pass
             except KeyboardInterrupt:
@@ -184,9 +192,9 @@ class BreadthFirst:
 
     # -- states -------------------------------------------------------------------------
 
-    def _add(self, fingerprint, parent, tid, depth):
+    def _add(self, state, parent, tid, depth):
         """Record a new state; its node number."""
-        self.visited.add(fingerprint if self.exact else digest(fingerprint))
+        self.visited.add(state if self.exact else hash(state))
         self.parent.append(parent)
         self.via.append(tid)
         self.depth.append(depth)
@@ -194,9 +202,6 @@ class BreadthFirst:
         if depth > self.stats.max_depth:
             self.stats.max_depth = depth
         return len(self.parent) - 1
-
-    def _seen(self, fingerprint):
-        return (fingerprint if self.exact else digest(fingerprint)) in self.visited
 
     def schedule(self, node):
         """The thread ids that lead from the initial state to ``node``."""
@@ -209,57 +214,121 @@ class BreadthFirst:
 
     def _expand(self, entry, queue):
         schedule = self.schedule(entry.node)
-        ex = entry.execution
-        if ex is None:
-            ex = self._replay(schedule)
-        enabled = ex.enabled()
-        for i, tid in enumerate(enabled):
-            if i:
-                ex = self._replay(schedule)
-            fpr = Fingerprinter(ex, self.constants)
-            fpr.seed(entry.fingerprints)
-            self._successor(ex, fpr, entry.node, schedule, tid, queue)
+        live = entry.live
+        # The thread step bound counts a thread's steps along the path, which
+        # the state does not hold: near it, every step runs.
+        cached = self.cache and len(schedule) < self.bounds.max_steps
+        for tid in entry.enabled:
+            step = self.learned.step(tid, entry.state) if cached else None
+            if step is None:
+                if live is None:
+                    live = self._replay(schedule)
+                after, live = live, None
+                step, verdict = self._learn(after, tid, entry.state, schedule)
+                if step is None:
+                    continue  # the step bound
+            else:
+                self.stats.cached_steps += 1
+                after, verdict = None, UNKNOWN
+            self._successor(entry, tid, step, verdict, after, schedule + [tid], queue)
 
-    def _successor(self, ex, fpr, node, schedule, tid, queue):
+    def _learn(self, live, tid, state, schedule):
+        """Run thread ``tid``'s step on a live execution in ``state``, the
+        step and return checks included: its Step and the checks' verdict
+        (UNKNOWN if the model's code raised first). (None, None) at the
+        step bound."""
+        ex, fpr = live
         before = len(ex.rt.history)
-        path = schedule + [tid]
+        violation, verdict = None, None
+        ex.checks = True
         try:
             ex.step(tid)
         except Violation as v:
-            self.stats.steps += 1
-            self._violation(v, path)
+            if v.in_step:
+                violation, verdict = v, UNKNOWN
+            else:
+                verdict = v
         except StepBoundHit as hit:
             self.incomplete = str(hit)
             self.stats.pruned += 1
-            return
+            return None, None
         except ModelFailure as failure:
-            self._failed(failure, path)
-        else:
-            self.stats.steps += 1
+            self._failed(failure, schedule + [tid])
+        self.stats.steps += 1
+        step = self.learned.learn(ex, fpr, tid, state, before, violation)
+        if verdict is not UNKNOWN:
+            verdict = None if verdict is None else (verdict.invariant, verdict.message)
+        return step, verdict
+
+    def _successor(self, entry, tid, step, verdict, after, path, queue):
         self.stats.states_generated += 1
-        added = len(ex.rt.history) - before if self.returns_checked else 0
-        fp = fpr.state(added, ex.events[-1].writes)
+        learned = self.learned
+        state = learned.apply(entry.state, tid, step)
+        if step.violation is not None:
+            self._violation(*step.violation, path, confirmed=after is not None)
+        elif learned.checked:
+            confirmed = verdict is not UNKNOWN
+            if confirmed:
+                learned.learn_verdict(state, verdict)
+            else:
+                verdict = learned.verdict(state)
+                if verdict is UNKNOWN:
+                    after, v = self._replay(path, check_last=True)
+                    verdict = None if v is None else (v.invariant, v.message)
+                    learned.learn_verdict(state, verdict)
+                    confirmed = True
+            if verdict is not None:
+                self._violation(*verdict, path, confirmed=confirmed)
         if self.verify:
-            self._verify(ex, fp, added)
-        if self._seen(fp):
+            after = self._verify(state, after, path)
+        key = state if self.exact else hash(state)
+        if key in self.visited:
             return
-        new = self._add(fp, node, tid, len(path))
-        self._arrived(ex, fpr, new, path, queue)
+        node = self._add(state, entry.node, tid, len(path))
+        self._arrived(state, after, node, path, queue)
 
-    def _verify(self, ex, fp, added):
-        """Tests: the fingerprint pieced together from the state's parts and
-        the step's writes is the one a fresh fingerprinter computes."""
-        whole = Fingerprinter(ex, self.constants).state(added)
-        if whole != fp:
-            raise AssertionError(f"incremental fingerprint differs from the whole one at "
-                                 f"schedule {self.schedule(len(self.parent) - 1)}+")
+    def _verify(self, state, after, path):
+        """Tests: the state the cache computed is the one a live execution of
+        ``path`` is in, and so is which threads can step."""
+        if after is None:
+            after = self._replay(path)
+        ex, fpr = after
+        whole = self.learned.whole(ex, fpr, state[5])
+        if whole != state:
+            raise AssertionError(f"the transition cache's state differs from a live execution's "
+                                 f"after schedule {path}")
+        enabled, _ = self._enabled(state, None, path)
+        if enabled != ex.enabled():
+            raise AssertionError(f"the transition cache has threads {enabled} enabled after "
+                                 f"schedule {path}, a live execution {ex.enabled()}")
+        return after
 
-    def _arrived(self, ex, fpr, node, path, queue):
+    def _enabled(self, state, live, path):
+        """The threads that can step in ``state`` (and the live execution in
+        it, if one had to be made to find out)."""
+        out = []
+        learned = self.learned
+        for tid in range(len(state[2])):
+            enabled = learned.enabled(tid, state) if self.cache else None
+            if enabled is None:
+                if live is None:
+                    live = self._replay(path)
+                enabled = live[0].is_enabled(tid)
+                if learned.kinds[state[2][tid]] is WAITING:
+                    learned.learn_wait(live[0], tid, state)
+            if enabled:
+                out.append(tid)
+        return out, live
+
+    def _arrived(self, state, live, node, path, queue):
         """A new state: check it if no thread can run, else queue it."""
-        if ex.enabled():
-            keep = ex if self.live_cap and len(queue) < self.live_cap else None
-            queue.append(_Entry(node, keep, fpr.snapshot()))
+        enabled, live = self._enabled(state, live, path)
+        if enabled:
+            if not self.live_cap or len(queue) >= self.live_cap:
+                live = None
+            queue.append(_Entry(node, state, enabled, live))
             return
+        ex = (live or self._replay(path))[0]
         violation = ex.deadlock()
         try:
             if violation is not None:
@@ -270,19 +339,32 @@ class BreadthFirst:
         if self.on_final is not None:
             self.on_final(ex, violation)
         if violation is not None:
-            self._violation(violation, path)
+            self._violation(violation.invariant, violation.message, path, confirmed=True)
 
-    def _violation(self, v, path):
-        if self.target is not None and v.invariant != self.target:
+    def _violation(self, invariant, message, path, confirmed):
+        """Report a violation at the end of ``path``. One the cache gave
+        (``confirmed=False``) is run again first: the message is the live
+        one (a check may name the step number), and a cache that disagrees
+        with the model stops the search."""
+        if self.target is not None and invariant != self.target:
             return
-        if v.invariant not in self.violations:
-            cex = Counterexample(list(path), v.invariant, v.message,
+        if invariant not in self.violations:
+            if not confirmed:
+                message = self._confirm(invariant, path)
+            cex = Counterexample(list(path), invariant, message,
                                  preemptions(self.model, path, self.bounds.max_steps))
-            self.violations[v.invariant] = cex
+            self.violations[invariant] = cex
             if self.found is None:
                 self.found = cex
         if self.stop_on_violation:
             raise _Stop
+
+    def _confirm(self, invariant, path):
+        _, verdict = self._replay(path, check_last=True)
+        if verdict is None or verdict.invariant != invariant:
+            raise AssertionError(f"the transition cache says {invariant} breaks after schedule "
+                                 f"{path}, but running it gives {verdict}")
+        return verdict.message
 
     def _failed(self, failure, path):
         self.error = {"thread": failure.thread,
@@ -293,26 +375,32 @@ class BreadthFirst:
     # -- executions -------------------------------------------------------------------
 
     def _execution(self):
+        """A new execution in the initial state, with its fingerprinter."""
         try:
             ex = Execution(self.model, max_steps=self.bounds.max_steps)
         except ModelFailure as failure:
             self._failed(failure, [])
         self.stats.executions += 1
-        return ex
+        return ex, Fingerprinter(ex, self.constants)
 
-    def _replay(self, schedule):
+    def _replay(self, schedule, check_last=False):
         """A new execution at the end of ``schedule``. Its steps ran before,
-        and were checked then: they run again without the checks."""
-        ex = self._execution()
+        and were checked then: they run again without the checks. With
+        ``check_last``, the last step's checks run: (execution, the Violation
+        it raised or None)."""
+        live = self._execution()
+        ex = live[0]
         ex.checks = False
-        for tid in schedule:
+        verdict = None
+        for i, tid in enumerate(schedule):
+            ex.checks = check_last and i == len(schedule) - 1
             try:
                 ex.step(tid)
-            except Violation:
-                pass  # reported when the step first ran; the search went on past it
+            except Violation as v:
+                verdict = v  # reported when the step first ran, unless this is the one checked
         ex.checks = True
         self.stats.steps += len(schedule)
-        return ex
+        return (live, verdict) if check_last else live
 
 
 # -- randomised strategies ----------------------------------------------------------------

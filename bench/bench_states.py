@@ -5,10 +5,11 @@
     python bench/bench_states.py --quick    # the corpus and the examples only
 
 For each model, one row of a Markdown table: distinct states, states
-generated (successors computed, TLC's "states generated"), depth, the
-executions run to reach states (replays: a state's schedule is re-run from
-the initial state), steps run (replays included), wall time, and distinct
-states per second. Each search runs to the end (it does not stop at a
+generated (successors computed, TLC's "states generated"), how many of those
+came from the transition cache (racecheck/transitions.py: no step run), depth,
+the executions run (replays: a state's schedule is re-run from the initial
+state when a step not learned yet has to run there), steps run (replays
+included), wall time, and distinct states per second. Each search runs to the end (it does not stop at a
 violation), measured without tracemalloc.
 
 Then, for the largest run, what a stored state costs: the visited set of
@@ -16,8 +17,9 @@ Then, for the largest run, what a stored state costs: the visited set of
 the node arrays that give each state's schedule (parent, thread, depth), and
 tracemalloc's peak for the whole search divided by the states (the queue and
 the executions kept with queued states included), measured in a second run
-under tracemalloc. Last, where the time goes in the largest run: replays and
-fingerprints (wall time around each call).
+under tracemalloc. Last, where the time goes in the largest run: replays, and
+learning (fingerprinting what a step that ran changed), wall time around each
+call.
 
 Models: every corpus scenario bfs can check (those whose invariants compare
 executions, and those with ranges of values, are left out), the examples
@@ -39,12 +41,12 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from racecheck.fingerprint import Fingerprinter  # noqa: E402
 from racecheck.invariants import Invariant  # noqa: E402
 from racecheck.model import Program  # noqa: E402
 from racecheck.scenario import load  # noqa: E402
 from racecheck.scheduler import Bounds  # noqa: E402
 from racecheck.strategies import BreadthFirst, StrategyError  # noqa: E402
+from racecheck.transitions import Transitions  # noqa: E402
 
 XIP_THREE_THREADS = """
 name: xip_file_fault_retry_3
@@ -159,18 +161,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    print("| model | distinct states | generated | depth | executions | steps | time | states/s |")
-    print("| --- | --: | --: | --: | --: | --: | --: | --: |")
+    print("| model | distinct states | generated | from the cache | depth | executions | steps | time "
+          "| states/s |")
+    print("| --- | --: | --: | --: | --: | --: | --: | --: | --: |")
     rows = []
     for name, model, bounds in models(args.quick):
         try:
             search, out, elapsed = run(model, bounds)
         except StrategyError:
-            print(f"| {name} | (compares executions: dfs only) | | | | | | |")
+            print(f"| {name} | (compares executions: dfs only) | | | | | | | |")
             continue
         s = out.stats
         rows.append((name, model, bounds, s, elapsed))
-        print(f"| {name} | {s.distinct_states:,} | {s.states_generated:,} | {s.max_depth} | "
+        print(f"| {name} | {s.distinct_states:,} | {s.states_generated:,} | {s.cached_steps:,} | "
+              f"{s.max_depth} | "
               f"{s.executions:,} | {s.steps:,} | {elapsed:.2f} s | {s.distinct_states / elapsed:,.0f} |",
               flush=True)
     total = sum(r[3].distinct_states for r in rows)
@@ -197,13 +201,13 @@ def main():
     spent = timed(model, bounds)
     whole = spent.pop("search")
     print(f"  time ({whole:.1f} s): " + ", ".join(f"{k} {v / whole:.0%}" for k, v in spent.items())
-          + ", the rest: new steps, checks, the queue")
+          + ", the rest: new steps and their checks, the cache's lookups, the queue")
 
 
 def timed(model, bounds):
-    """Wall time in the replays and in fingerprinting (perf_counter around
+    """Wall time in the replays and in learning steps (perf_counter around
     each call; cProfile would inflate the many small calls of fingerprints)."""
-    spent = {"replays": 0.0, "fingerprints": 0.0}
+    spent = {"replays": 0.0, "learning": 0.0}
 
     def wrap(cls, name, what):
         inner = getattr(cls, name)
@@ -218,11 +222,11 @@ def timed(model, bounds):
         return inner
 
     replay = wrap(BreadthFirst, "_replay", "replays")
-    state = wrap(Fingerprinter, "state", "fingerprints")
+    learn = wrap(Transitions, "learn", "learning")
     try:
         _, _, spent["search"] = run(model, bounds)
     finally:
-        BreadthFirst._replay, Fingerprinter.state = replay, state
+        BreadthFirst._replay, Transitions.learn = replay, learn
     return spent
 
 

@@ -129,6 +129,11 @@ class Fingerprinter:
         self._parts = None  # id -> path of the fixed parts of the model state (lazily)
         self._threads = {}  # tid -> (steps, fingerprint): a thread changes only when it steps
         self._open = []  # ids of the values being fingerprinted (for cycles)
+        # While one thread is fingerprinted (nothing runs meanwhile): id ->
+        # fingerprint of the values met so far. The frames of a ``yield from``
+        # chain pass the same objects down (an iocb), each fingerprinted once.
+        self._memo = None
+        self._backs = 0  # cycle references made so far (a value holding one is not memoised)
 
     # -- the whole state ------------------------------------------------------------
 
@@ -216,7 +221,11 @@ class Fingerprinter:
                 if exc.where is None:
                     exc.locate(t.name, "(its last yield)", "what it yielded")
                 raise
-            fp = (pending, self.generator(t.gen, t.name))
+            self._memo = {}
+            try:
+                fp = (pending, self.generator(t.gen, t.name))
+            finally:
+                self._memo = None
         self._threads[t.tid] = (t.steps, fp)
         return fp
 
@@ -300,15 +309,26 @@ class Fingerprinter:
         return self._guarded(v, cls)
 
     def _guarded(self, v, cls):
+        memo = self._memo
+        if memo is not None:
+            fp = memo.get(id(v))
+            if fp is not None:
+                return fp
         open_ = self._open
         if id(v) in open_:
-            # A cycle: name the enclosing value by how far up it is.
+            # A cycle: name the enclosing value by how far up it is (which
+            # depends on where it is met: not memoised).
+            self._backs += 1
             return (BACK, len(open_) - open_.index(id(v)))
         open_.append(id(v))
+        backs = self._backs
         try:
-            return self._value(v, cls)
+            fp = self._value(v, cls)
         finally:
             open_.pop()
+        if memo is not None and self._backs == backs:
+            memo[id(v)] = fp
+        return fp
 
     def _value(self, v, cls):
         value = self.value

@@ -194,7 +194,7 @@ class BreadthFirst:
 
     def _add(self, state, parent, tid, depth):
         """Record a new state; its node number."""
-        self.visited.add(state if self.exact else hash(state))
+        self.visited.add(self._key(state))
         self.parent.append(parent)
         self.via.append(tid)
         self.depth.append(depth)
@@ -215,30 +215,40 @@ class BreadthFirst:
     def _expand(self, entry, queue):
         schedule = self.schedule(entry.node)
         live = entry.live
+        learned = self.learned
         # The thread step bound counts a thread's steps along the path, which
         # the state does not hold: near it, every step runs.
         cached = self.cache and len(schedule) < self.bounds.max_steps
         for tid in entry.enabled:
-            step = self.learned.step(tid, entry.state) if cached else None
+            step = learned.step(tid, entry.state) if cached else None
+            after, verdict = None, UNKNOWN
             if step is None:
                 if live is None:
                     live = self._replay(schedule)
                 after, live = live, None
-                step, verdict = self._learn(after, tid, entry.state, schedule)
-                if step is None:
+                before = len(after[0].rt.history)
+                ran = self._run(after, tid, schedule)
+                if ran is None:
                     continue  # the step bound
+                violation, verdict = ran
+                step = learned.learn(*after, tid, entry.state, before, violation)
+                state = learned.apply(entry.state, tid, step)
             else:
                 self.stats.cached_steps += 1
-                after, verdict = None, UNKNOWN
-            self._successor(entry, tid, step, verdict, after, schedule + [tid], queue)
+                state = learned.apply(entry.state, tid, step)
+                if live is not None and self._key(state) not in self.visited:
+                    # The live execution would go unused: it follows the step
+                    # (no fingerprinting), and the new state is queued with it.
+                    after, live = live, None
+                    verdict = self._run(after, tid, schedule)[1]
+            self._successor(entry, tid, step, state, verdict, after, schedule + [tid], queue)
 
-    def _learn(self, live, tid, state, schedule):
-        """Run thread ``tid``'s step on a live execution in ``state``, the
-        step and return checks included: its Step and the checks' verdict
-        (UNKNOWN if the model's code raised first). (None, None) at the
-        step bound."""
-        ex, fpr = live
-        before = len(ex.rt.history)
+    def _run(self, live, tid, schedule):
+        """Run thread ``tid``'s step on a live execution, the step and return
+        checks included: (what the model's own code raised, the checks'
+        verdict: (invariant, message), None, or UNKNOWN if the model raised
+        first). None at the step bound."""
+        ex = live[0]
         violation, verdict = None, None
         ex.checks = True
         try:
@@ -247,23 +257,22 @@ class BreadthFirst:
             if v.in_step:
                 violation, verdict = v, UNKNOWN
             else:
-                verdict = v
+                verdict = (v.invariant, v.message)
         except StepBoundHit as hit:
             self.incomplete = str(hit)
             self.stats.pruned += 1
-            return None, None
+            return None
         except ModelFailure as failure:
             self._failed(failure, schedule + [tid])
         self.stats.steps += 1
-        step = self.learned.learn(ex, fpr, tid, state, before, violation)
-        if verdict is not UNKNOWN:
-            verdict = None if verdict is None else (verdict.invariant, verdict.message)
-        return step, verdict
+        return violation, verdict
 
-    def _successor(self, entry, tid, step, verdict, after, path, queue):
+    def _key(self, state):
+        return state if self.exact else hash(state)
+
+    def _successor(self, entry, tid, step, state, verdict, after, path, queue):
         self.stats.states_generated += 1
         learned = self.learned
-        state = learned.apply(entry.state, tid, step)
         if step.violation is not None:
             self._violation(*step.violation, path, confirmed=after is not None)
         elif learned.checked:
@@ -281,8 +290,7 @@ class BreadthFirst:
                 self._violation(*verdict, path, confirmed=confirmed)
         if self.verify:
             after = self._verify(state, after, path)
-        key = state if self.exact else hash(state)
-        if key in self.visited:
+        if self._key(state) in self.visited:
             return
         node = self._add(state, entry.node, tid, len(path))
         self._arrived(state, after, node, path, queue)

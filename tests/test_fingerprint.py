@@ -6,8 +6,9 @@ how far a for loop has gone, a closure's variable, the order operations
 returned in, values whose Python hashes coincide) give different ones; a
 thread that spins comes back to the same fingerprint; a value that cannot be
 fingerprinted is refused with the thread, function and variable named; the
-fingerprint pieced together from the parent state and the step's writes (what
-bfs uses) is the one computed from scratch, on the corpus and the examples.
+state bfs pieces together from the parent state and what the step changed
+(transitions.py) is the one computed from scratch, on the corpus and the
+examples.
 """
 
 import random
@@ -218,7 +219,7 @@ SMALL = ["fault_vs_truncate.yaml", "xip_io_hole_size_fixed.yaml", "buffered_shor
 
 
 @pytest.mark.parametrize("name", SMALL)
-def test_incremental_fingerprints_equal_whole_ones(name):
+def test_states_pieced_together_equal_whole_ones(name):
     sc = load(ROOT / "scenarios" / name)
     out = BreadthFirst(sc.model, sc.bounds, verify=True, stop_on_violation=False).run()
     assert out.verdict in ("clean", "violation")

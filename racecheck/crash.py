@@ -151,6 +151,10 @@ class CrashConsistent(Invariant):
 
     def __init__(self, prune=True):
         self.prune = prune
+        # Pruning (1) makes a verdict depend on the step, not the state alone;
+        # bfs turns it off (its transition cache keys verdicts on the state,
+        # and does the same saving).
+        self.step_pruning = prune
         self.reset()
 
     def reset(self):
@@ -163,7 +167,7 @@ class CrashConsistent(Invariant):
         return durable_objects(fs)
 
     def after_step(self, fs, execution):
-        if self.prune and self.unchanged_by_step(fs, execution.rt):
+        if self.step_pruning and self.unchanged_by_step(fs, execution.rt):
             self.unchanged += 1
             return None
         return self.check(fs, execution)

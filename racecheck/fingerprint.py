@@ -40,12 +40,14 @@ Anything else (an instance of a plain class, a ``random.Random``) raises
 racecheck cannot see its state, so it cannot tell two of them apart. Cycles
 (an I/O whose iocb points back at it) are allowed.
 
-A visited set stores :func:`digest`: Python's 64-bit hash of the fingerprint
-(TLC's fingerprints are 64-bit too). The values whose hashes coincide by
-construction (``True`` and ``1``, ``-1`` and ``-2``, ``1.0`` and ``1``,
-``b"a"`` and ``"a"``, integers beyond 2**61) are tagged apart first, so two
-distinct states collide only by chance: with probability about
-``n**2 / 2**65`` among ``n`` states (1 in 37 million for a million states).
+The values whose equality or hashes coincide by construction (``True`` and
+``1``, ``-1`` and ``-2``, ``1.0`` and ``1``, ``b"a"`` and ``"a"``, integers
+beyond 2**61) are tagged apart, so that equal fingerprints mean equal values:
+bfs interns the pieces of a state by their whole fingerprints, and its
+visited set stores the 64-bit hash of the interned state (transitions.py;
+TLC's fingerprints are 64-bit too). Two distinct states collide only by
+chance: with probability about ``n**2 / 2**65`` among ``n`` states (1 in 37
+million for a million states).
 """
 
 from __future__ import annotations
@@ -92,11 +94,6 @@ class _Tag:
                       "FUNC", "METHOD", "CELL", "EMPTY", "REQ", "DATA", "NS", "ENUM", "ITER",
                       "TYPE", "BUILTIN", "RANGE", "NAMED", "BACK", "TRUE", "FALSE", "INT",
                       "FLOAT", "BYTES"))
-
-
-def digest(fingerprint):
-    """What a visited set stores: 64 bits (see the module docstring)."""
-    return hash(fingerprint)
 
 
 class Constants:

@@ -9,6 +9,9 @@ the invariant holds or a message (in the model's terms) when it breaks:
 * ``at_end(state, execution)`` — on the final state of an execution;
 * ``watches(state)`` — the shared objects the first two hooks read (default:
   all of them); the reduction needs it to stay sound for these checks;
+* ``reads_history`` — whether those two hooks read the operations (the
+  history) beyond ``entry`` (default True); bfs's transition cache keys what
+  they said on it;
 * ``across(state, execution)`` — after every execution that ran to its end,
   for checks over all executions explored so far (lock order): the invariant
   object lives for the whole search and keeps what it needs between calls;
@@ -31,6 +34,11 @@ class Invariant:
     # Whether a violation can be decided by two racing steps, which a trace
     # then looks for (lock_order is about all executions, not one pair).
     racing_pair = True
+    # Whether after_step or on_return read the operations (the ghost
+    # history) beyond the entry on_return is given: bfs's transition cache
+    # then keys their verdicts on the whole history. False only for checks
+    # that read their watches() and the entry alone.
+    reads_history = True
 
     def reset(self):
         """Forget what ``across`` gathered: a new search begins."""
@@ -157,6 +165,7 @@ def _units(result, unit_size):
 @register
 class NoStaleData(Invariant):
     name = "no_stale_data"
+    reads_history = False
     description = "no data given to the user (a read, a load, a COW copy) holds a STALE unit"
 
 
@@ -186,6 +195,7 @@ class NoStaleData(Invariant):
 @register
 class ReadWithinEof(Invariant):
     name = "read_within_eof"
+    reads_history = False
     description = "a read never returns bytes beyond i_size"
 
 
@@ -309,6 +319,7 @@ class MappingsCoherent(Invariant):
 @register
 class NoFreedBlockMapped(Invariant):
     name = "no_freed_block_mapped"
+    reads_history = False
     description = "no user mapping, and no I/O in flight, points at a block that has been freed"
 
 

@@ -2,12 +2,15 @@
 
 ``bfs``
     Breadth-first search over fingerprinted states (fingerprint.py), as TLC
-    and SPIN's BFS mode do. A state is reached by re-running its schedule
-    from the initial state (generators cannot be copied); a visited set of
-    64-bit fingerprints prunes states seen before. It terminates on models
-    whose threads loop until something changes (a spin on a flag, a
-    ``goto again`` retry), which stateless search cannot, and the first
-    violation it finds has the fewest steps of all. No partial-order
+    and SPIN's BFS mode do; a visited set of 64-bit digests prunes states
+    seen before. Most successors come from the transition cache
+    (transitions.py), which knows what a step does from what it touches,
+    without running it; a step not seen before runs on a live execution of
+    the state: the one kept with it in the queue, or a replay of its
+    schedule from the initial state (generators cannot be copied). It
+    terminates on models whose threads loop until something changes (a spin
+    on a flag, a ``goto again`` retry), which stateless search cannot, and the
+    first violation it finds has the fewest steps of all. No partial-order
     reduction: every enabled thread is tried from every state.
 ``random``
     Uniformly random schedules, ``--max-executions`` of them, from ``--seed``.
@@ -34,7 +37,7 @@ from .execution import Execution, ModelFailure, StepBoundHit
 from .fingerprint import Constants, FingerprintError, Fingerprinter
 from .runtime import Violation
 from .scheduler import Bounds, Counterexample, Explorer, Outcome, Stats, preemptions
-from .transitions import UNKNOWN, WAITING, Transitions
+from .transitions import FINISHED, UNKNOWN, WAITING, Transitions
 
 STRATEGIES = ("auto", "dfs", "bfs", "random", "pct")
 RANDOM_EXECUTIONS = 1000  # executions of random and pct when --max-executions is not given
@@ -140,8 +143,19 @@ class BreadthFirst:
     # -- the search -------------------------------------------------------------------
 
     def run(self):
+        pruning = {}
         for inv in self.model.invariants:
             inv.reset()
+            if getattr(inv, "step_pruning", False):  # a verdict must be the state's alone
+                pruning[inv] = inv.step_pruning
+                inv.step_pruning = False
+        try:
+            return self._search()
+        finally:
+            for inv, value in pruning.items():
+                inv.step_pruning = value
+
+    def _search(self):
         self._start = time.monotonic()
         self.constants = Constants(self.model)
         self.visited = set()
@@ -289,17 +303,24 @@ class BreadthFirst:
             if verdict is not None:
                 self._violation(*verdict, path, confirmed=confirmed)
         if self.verify:
-            after = self._verify(state, after, path)
+            after = self._verify(state, step, after, path)
         if self._key(state) in self.visited:
             return
         node = self._add(state, entry.node, tid, len(path))
         self._arrived(state, after, node, path, queue)
 
-    def _verify(self, state, after, path):
+    def _verify(self, state, step, after, path):
         """Tests: the state the cache computed is the one a live execution of
-        ``path`` is in, and so is which threads can step."""
+        ``path`` is in, and so are which threads can step and which invariant
+        the step and return checks say breaks."""
         if after is None:
-            after = self._replay(path)
+            after, live = self._replay(path, check_last=True)
+            if self.learned.checked and step.violation is None:
+                cached = self.learned.verdict(state)
+                cached = cached and cached[0]
+                if cached != (live and live.invariant):
+                    raise AssertionError(f"the transition cache says the checks give {cached} after "
+                                         f"schedule {path}, a live execution {live}")
         ex, fpr = after
         whole = self.learned.whole(ex, fpr, state[5])
         if whole != state:
@@ -336,6 +357,12 @@ class BreadthFirst:
                 live = None
             queue.append(_Entry(node, state, enabled, live))
             return
+        if live is None and self.on_final is None and not self.learned.end_checked:
+            # Only deadlock_free is left to check, and the interned state
+            # tells whether a thread waits; a replay gives the message.
+            if all(self.learned.kinds[t] is FINISHED for t in state[2]) or \
+                    "deadlock_free" in self.violations or self.target not in (None, "deadlock_free"):
+                return
         ex = (live or self._replay(path))[0]
         violation = ex.deadlock()
         try:
@@ -400,12 +427,14 @@ class BreadthFirst:
         ex = live[0]
         ex.checks = False
         verdict = None
+        last = len(schedule) - 1
         for i, tid in enumerate(schedule):
-            ex.checks = check_last and i == len(schedule) - 1
+            ex.checks = check_last and i == last
             try:
                 ex.step(tid)
             except Violation as v:
-                verdict = v  # reported when the step first ran, unless this is the one checked
+                if i == last:  # (the others were reported when the step first ran)
+                    verdict = v
         ex.checks = True
         self.stats.steps += len(schedule)
         return (live, verdict) if check_last else live

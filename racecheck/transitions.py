@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from operator import itemgetter
 
+from .fingerprint import FingerprintError
 from .runtime import Request
 
 RUNNABLE, WAITING, FINISHED = "runnable", "waiting", "finished"
@@ -79,12 +80,19 @@ class Transitions:
         self.kinds = []  # thread id -> RUNNABLE | WAITING | FINISHED
         self.entries = {}  # history entry fingerprint -> id
         self.histories = {}  # (history id, entry id) -> history id (0: no entries)
+        self.links = [None]  # history id -> (history id before its last entry, that entry's id)
+        self.returns = set()  # ids of the entries that are returns
         self.helds = {}  # tuple of lock names -> id
         self.parts = {}  # fingerprint of the model state's plain parts -> id
         self.steps = {}  # (tid, thread id, held id, parts id) -> [(getter, ids, Step)]
         self.waits = {}  # (tid, thread id) -> [(getter, ids, enabled)]
         self.verdicts = {}  # check key -> (invariant, message) or None
         self.checked = bool(execution._step_checks or execution._return_checks)
+        self.end_checked = bool(execution._end_checks)
+        # Whether the verdicts depend on the whole history, or on the entries
+        # the last step added alone (Invariant.reads_history).
+        self._after_history = any(i.reads_history for i in execution._step_checks)
+        self._return_history = any(i.reads_history for i in execution._return_checks)
         self._watch_all = execution._watch_all
         self._watched = _getter(sorted(k for k in execution._watched if k != execution.rt.HISTORY))
 
@@ -109,11 +117,18 @@ class Transitions:
     def _held(self, rt, tid):
         return self._intern(self.helds, tuple(h[0] for h in rt.held.get(tid, ())))
 
+    def _entry(self, fpr, e):
+        i = self._intern(self.entries, fpr.entry(e))
+        if e["kind"] == "return":
+            self.returns.add(i)
+        return i
+
     def _history(self, history, entry):
         key = (history, entry)
         h = self.histories.get(key)
         if h is None:
-            h = self.histories[key] = len(self.histories) + 1
+            h = self.histories[key] = len(self.links)
+            self.links.append(key)
         return h
 
     def whole(self, ex, fpr, added=0):
@@ -122,7 +137,7 @@ class Transitions:
         shared = tuple([self._intern(self.values, fpr.object(o)) for o in rt.objects])
         history = 0
         for e in rt.history:
-            history = self._history(history, self._intern(self.entries, fpr.entry(e)))
+            history = self._history(history, self._entry(fpr, e))
         threads = tuple([self._thread(fpr, t) for t in ex.threads])
         held = tuple([self._held(rt, t.tid) for t in ex.threads])
         parts = self._intern(self.parts, fpr.parts())
@@ -147,7 +162,9 @@ class Transitions:
         rt = ex.rt
         shared = state[0]
         if len(rt.objects) != len(shared):
-            raise ValueError("a step created a runtime object: create them all in the model's init")
+            raise FingerprintError("a step created a runtime object; --strategy bfs needs them all "
+                                   "created in the model's init (or use --strategy dfs)",
+                                   f"thread {ex.threads[tid].name}")
         event = ex.events[-1]
         written = sorted({_index(k) for k in event.writes})
         touched = sorted({_index(k) for k in event.reads}.union(written))
@@ -156,7 +173,7 @@ class Transitions:
             v = self._intern(self.values, fpr.object(rt.objects[i]))
             if v != shared[i]:
                 changes.append((i, v))
-        entries = tuple([self._intern(self.entries, fpr.entry(e)) for e in rt.history[before:]])
+        entries = tuple([self._entry(fpr, e) for e in rt.history[before:]])
         step = Step(self._thread(fpr, ex.threads[tid]), tuple(changes), entries,
                     self._held(rt, tid), self._intern(self.parts, fpr.parts()),
                     len(entries) if self.returns_checked else 0,
@@ -210,11 +227,19 @@ class Transitions:
     # -- checks -----------------------------------------------------------------------------
 
     def _check_key(self, state):
-        if self._watch_all:
-            objects = state[0]
-        else:
-            objects = self._watched and self._watched(state[0])
-        return (objects, state[1], state[4], state[5])
+        """What the step and return checks read of ``state``: the watched
+        objects, the entries the last step added (``on_return``'s), the plain
+        parts, and the whole history if a check that reads it will run."""
+        shared, history, _, _, parts, added = state
+        objects = shared if self._watch_all else self._watched and self._watched(shared)
+        entries = []
+        h = history
+        for _ in range(added):
+            h, e = self.links[h]
+            entries.append(e)
+        returned = not self.returns.isdisjoint(entries)
+        whole = self._after_history or (returned and self._return_history)
+        return (objects, history if whole else None, parts, tuple(entries))
 
     def verdict(self, state):
         """What the step and return checks say of ``state``: (invariant,

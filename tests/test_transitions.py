@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from racecheck.fingerprint import FingerprintError
 from racecheck.invariants import Always
 from racecheck.model import Program
 from racecheck.scenario import load
@@ -72,7 +73,8 @@ def test_the_cache_saves_most_steps_on_the_largest_corpus_model():
 
 @pytest.mark.parametrize("name", ["hole_page_vs_write_fault.yaml", "buffered_short_copy_crash.yaml",
                                   "unaligned_dio_zeroing_tracking.yaml", "xip_file_fault_retry.yaml",
-                                  "cow_fault_vs_truncate.yaml", "mapwrite_unwritten_extent.yaml"])
+                                  "cow_fault_vs_truncate.yaml", "mapwrite_unwritten_extent.yaml",
+                                  "fault_alloc_stale_crash.yaml", "xip_io_new_block_edges.yaml"])
 def test_every_cached_successor_is_the_live_state(name):
     sc = load(ROOT / "scenarios" / name)
     out = BreadthFirst(sc.model, sc.bounds, stop_on_violation=False, verify=True).run()
@@ -133,3 +135,16 @@ def test_a_check_that_fails_only_in_states_reached_through_the_cache():
     bfs = BreadthFirst(model, stop_on_violation=False)
     out = bfs.run()
     assert out.verdict == "violation" and len(bfs.violations["below_three"].schedule) == 3
+
+
+def test_a_step_that_creates_a_runtime_object_is_refused_by_name():
+    def init(rt):
+        return SimpleNamespace(rt=rt, x=rt.var("x", 0))
+
+    def maker(st):
+        yield "make"
+        st.x.set(1)
+        st.rt.var("late", 0)
+
+    with pytest.raises(FingerprintError, match="thread M: a step created a runtime object"):
+        BreadthFirst(Program("late", init, [("M", maker)])).run()

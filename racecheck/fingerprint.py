@@ -127,8 +127,10 @@ class Fingerprinter:
         self._threads = {}  # tid -> (steps, fingerprint): a thread changes only when it steps
         self._open = []  # ids of the values being fingerprinted (for cycles)
         # While one thread is fingerprinted (nothing runs meanwhile): id ->
-        # fingerprint of the values met so far. The frames of a ``yield from``
-        # chain pass the same objects down (an iocb), each fingerprinted once.
+        # (value, fingerprint) of the values met so far. The frames of a
+        # ``yield from`` chain pass the same objects down (an iocb), each
+        # fingerprinted once. The value is kept so that its id is not reused
+        # meanwhile (a range iterator's __reduce__ makes a new range each time).
         self._memo = None
         self._backs = 0  # cycle references made so far (a value holding one is not memoised)
 
@@ -308,9 +310,9 @@ class Fingerprinter:
     def _guarded(self, v, cls):
         memo = self._memo
         if memo is not None:
-            fp = memo.get(id(v))
-            if fp is not None:
-                return fp
+            seen = memo.get(id(v))
+            if seen is not None:
+                return seen[1]
         open_ = self._open
         if id(v) in open_:
             # A cycle: name the enclosing value by how far up it is (which
@@ -324,7 +326,7 @@ class Fingerprinter:
         finally:
             open_.pop()
         if memo is not None and self._backs == backs:
-            memo[id(v)] = fp
+            memo[id(v)] = (v, fp)
         return fp
 
     def _value(self, v, cls):

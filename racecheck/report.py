@@ -27,7 +27,8 @@ def _style(text, color, **kw):
 def stats_line(stats, reduction, strategy="dfs"):
     if "distinct_states" in stats:  # bfs: TLC's figures
         return (f"{stats['distinct_states']:,} distinct states, {stats['states_generated']:,} "
-                f"generated, depth {stats['depth']}, {stats['queue']:,} left on the queue, "
+                f"generated ({stats['cached_steps']:,} from the cache), depth {stats['depth']}, "
+                f"{stats['queue']:,} left on the queue, "
                 f"{stats['elapsed_s']:.2f} s, strategy {strategy}")
     if "seed" in stats:  # random, pct
         d = f", bug depth {stats['bug_depth']}" if "bug_depth" in stats else ""

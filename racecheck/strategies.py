@@ -254,7 +254,8 @@ class BreadthFirst:
                     # The live execution would go unused: it follows the step
                     # (no fingerprinting), and the new state is queued with it.
                     after, live = live, None
-                    verdict = self._run(after, tid, schedule)[1]
+                    ran = self._run(after, tid, schedule)
+                    after, verdict = (after, ran[1]) if ran is not None else (None, UNKNOWN)
             self._successor(entry, tid, step, state, verdict, after, schedule + [tid], queue)
 
     def _run(self, live, tid, schedule):

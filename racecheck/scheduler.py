@@ -78,7 +78,8 @@ class Outcome:
 class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
 
-    __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base")
+    __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base",
+                 "wakeup", "follow")
 
     def __init__(self, enabled, sleep, last, base):
         self.enabled = enabled
@@ -86,7 +87,12 @@ class _Node:
         self.last = last  # thread that ran the step before this point
         self.base = base  # preemptions before this point
         self.done = {}  # thread -> Event it ran from here
-        self.backtrack = set()
+        self.backtrack = set()  # none: the threads still to run from here
+        # dpor: the wakeup tree of the branches still to explore from here, a
+        # list of [thread, Event, subtree] (leftmost first), and the subtree
+        # of the branch being explored, which the next choice point follows.
+        self.wakeup = []
+        self.follow = []
         self.chosen = None
         self.event = None
 
@@ -307,10 +313,20 @@ class Explorer:
             if not allowed:
                 return None
             choices = allowed
-        node.chosen = last if last in choices else choices[0]
-        if self.dpor:
-            node.backtrack.add(node.chosen)
-        else:
+        if self.dpor and parent is not None:
+            # Follow the wakeup tree the parent's branch handed down: its
+            # leftmost branch whose thread can run here (one that cannot, as
+            # a lock held in this order, is dropped and the search goes on
+            # as source-DPOR would).
+            wakeup = parent.follow
+            while wakeup and node.chosen is None:
+                tid, _, subtree = wakeup.pop(0)
+                if tid in choices:
+                    node.chosen, node.follow = tid, subtree
+            node.wakeup = wakeup
+        if node.chosen is None:
+            node.chosen = last if last in choices else choices[0]
+        if not self.dpor:
             node.backtrack.update(choices)
         return node
 
@@ -321,6 +337,11 @@ class Explorer:
         while stack:
             node = stack[-1]
             node.done[node.chosen] = node.event
+            if self.dpor:
+                if self._next_wakeup(node, bound):
+                    return True
+                stack.pop()
+                continue
             for q in sorted(node.backtrack):
                 if q in node.done or q in node.sleep:
                     continue
@@ -334,7 +355,21 @@ class Explorer:
             stack.pop()
         return False
 
-    # -- race detection (source-DPOR) -------------------------------------------
+    def _next_wakeup(self, node, bound):
+        """Move ``node`` to the leftmost branch of its wakeup tree still to
+        explore; False when there is none."""
+        while node.wakeup:
+            tid, _, subtree = node.wakeup.pop(0)
+            if tid in node.done or tid in node.sleep or tid not in node.enabled:
+                continue
+            if bound is not None and node.base + node.cost(tid) > bound:
+                self.stats.pruned += 1
+                continue
+            node.chosen, node.follow, node.event = tid, subtree, None
+            return True
+        return False
+
+    # -- race detection (optimal DPOR: source sets and wakeup trees) --------------
 
     def _add_backtracks(self, pending=()):
         stack = self.stack
@@ -382,25 +417,32 @@ class Explorer:
                 self._reverse(i, j, events, pos, clocks)
 
     def _reverse(self, i, j, events, pos, clocks):
+        """Reverse the race between steps ``i`` and ``j``: insert into the
+        wakeup tree before step ``i`` the steps between them that do not
+        happen after step ``i``, then step ``j`` (notdep(e, E).e'), unless a
+        branch explored or asleep there already starts it."""
         node = self.stack[i]
         ti, pi = events[i].tid, pos[i]
         if _held_across(events, i, j):
             return
-        first = {}
+        # Step j happens after step i (their conflict orders them), and so
+        # does whatever depends on it; the steps that ran after step i
+        # without depending on it come along (pending steps of waiting
+        # threads did not run).
+        ran = len(self.stack)
+        v = [k for k in range(i + 1, ran) if k != j and clocks[k][ti] < pi] + [j]
+        # The initials of v: threads whose first step in v conflicts with no
+        # step before it in v (in v's own order: what orders them in this
+        # execution through steps left out of v does not count).
+        first = set()
         initials = []
-        for k in range(i + 1, j + 1):
-            if k != j and clocks[k][ti] >= pi:
-                continue  # happens after the first step of the race: stays after it
+        for n, k in enumerate(v):
             tk = events[k].tid
             if tk in first:
                 continue
-            ck = clocks[k]
-            if all(ck[s] < p for s, p in first.items()):
+            first.add(tk)
+            if not any(events[k].conflicts(events[x]) for x in v[:n]):
                 initials.append(tk)
-            first[tk] = pos[k]
-        for q in initials:
-            if q in node.backtrack or q in node.sleep:
-                return
         p = events[j].tid
         if p in initials and p not in node.enabled:
             # The second step is its thread's next one and cannot run before
@@ -411,7 +453,55 @@ class Explorer:
         runnable = [q for q in initials if q in node.enabled]
         if not runnable:
             return
-        node.backtrack.add(p if p in runnable else runnable[0])
+        covered = {**node.sleep, **node.done}
+        for q, ev in covered.items():
+            if q in initials:
+                return
+            if q not in first and not any(ev.conflicts(events[k]) for k in v):
+                return  # q's step commutes with all of v: a weak initial, explored
+        # Start with the race's thread when it can run here, else another
+        # initial: its first step in v depends on nothing before it in v.
+        lead = p if p in runnable else runnable[0]
+        k0 = next(k for k in v if events[k].tid == lead)
+        v.remove(k0)
+        _insert(node.wakeup, [(events[k].tid, events[k]) for k in [k0] + v])
+
+
+def _insert(tree, sequence):
+    """Insert ``sequence`` ((thread, Event) pairs) into a wakeup tree: go down
+    the leftmost branch whose step can come first in what is left of the
+    sequence (its thread's first step there depends on no earlier one, or
+    its thread is not in it and its step commutes with all of it), taking
+    that step out; a leaf reached, or nothing left, means an execution that
+    starts with the sequence is already to be explored. Otherwise the rest
+    becomes a new branch, rightmost."""
+    while sequence:
+        for branch in tree:
+            rest = _after(branch[0], branch[1], sequence)
+            if rest is not None:
+                if not branch[2]:
+                    return
+                tree, sequence = branch[2], rest
+                break
+        else:
+            for tid, event in sequence:
+                branch = [tid, event, []]
+                tree.append(branch)
+                tree = branch[2]
+            return
+
+
+def _after(tid, event, sequence):
+    """What is left of ``sequence`` once ``tid``'s step runs first, or None
+    if it cannot run first without changing the sequence's outcome."""
+    for n, (q, ev) in enumerate(sequence):
+        if q == tid:
+            if any(ev.conflicts(e) for _, e in sequence[:n]):
+                return None
+            return sequence[:n] + sequence[n + 1:]
+    if any(event.conflicts(e) for _, e in sequence):
+        return None
+    return sequence
 
 
 def _held_across(events, i, j):

@@ -12,12 +12,15 @@ Reductions:
     every interleaving of enabled threads (the oracle the others are tested
     against);
 ``dpor``
-    source-set dynamic partial-order reduction with sleep sets (Abdulla,
-    Aronis, Jonsson, Sagonas, POPL 2014, Algorithm 1). After each execution
-    every pair of conflicting steps of different threads that happen-before
-    does not order is a race; for each, the thread that must run first to
-    reverse it is added at the choice point before the first step, unless one
-    of the race's initials is already there or asleep.
+    optimal dynamic partial-order reduction: source sets, sleep sets and
+    wakeup trees (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014, Algorithm 2).
+    After each execution every pair of conflicting steps of different
+    threads that happen-before does not order otherwise is a race; for each,
+    the steps after the first one that do not depend on it, then the second
+    one, are inserted into the wakeup tree of the choice point before the
+    first step, unless a branch explored or asleep there already starts
+    that sequence; the choice points below follow the tree's branch, so that
+    an execution is not started only to be found redundant.
 
 Bounds (preemptions, steps per thread, executions, wall clock, depth) never
 give ``clean``: a search that a bound cut is ``incomplete``.
@@ -381,6 +384,7 @@ class Explorer:
         accesses = {}
         zero = [0] * nthreads
         races = []
+        conflicts = [None] * len(events)  # step -> the earlier steps it conflicts with
         for j, ev in enumerate(events):
             t = ev.tid
             prior = thread_clock.get(t, zero)
@@ -395,6 +399,7 @@ class Explorer:
                 for i in accesses.get(key, ()):
                     if events[i].writes.__contains__(key):
                         deps.add(i)
+            conflicts[j] = deps
             for i in sorted(deps):
                 ti = events[i].tid
                 if ti == t:
@@ -414,9 +419,9 @@ class Explorer:
                     accesses.setdefault(key, []).append(j)
         for i, j in races:
             if i < len(stack):  # two waiting threads: no choice point between them
-                self._reverse(i, j, events, pos, clocks)
+                self._reverse(i, j, events, pos, clocks, conflicts)
 
-    def _reverse(self, i, j, events, pos, clocks):
+    def _reverse(self, i, j, events, pos, clocks, conflicts):
         """Reverse the race between steps ``i`` and ``j``: insert into the
         wakeup tree before step ``i`` the steps between them that do not
         happen after step ``i``, then step ``j`` (notdep(e, E).e'), unless a
@@ -433,16 +438,17 @@ class Explorer:
         v = [k for k in range(i + 1, ran) if k != j and clocks[k][ti] < pi] + [j]
         # The initials of v: threads whose first step in v conflicts with no
         # step before it in v (in v's own order: what orders them in this
-        # execution through steps left out of v does not count).
+        # execution through steps left out of v does not count). v keeps the
+        # execution's order, so "before it in v" is "before it, and in v".
+        in_v = set(v)
         first = set()
         initials = []
-        for n, k in enumerate(v):
+        for k in v:
             tk = events[k].tid
-            if tk in first:
-                continue
-            first.add(tk)
-            if not any(events[k].conflicts(events[x]) for x in v[:n]):
-                initials.append(tk)
+            if tk not in first:
+                first.add(tk)
+                if in_v.isdisjoint(conflicts[k]):
+                    initials.append(tk)
         p = events[j].tid
         if p in initials and p not in node.enabled:
             # The second step is its thread's next one and cannot run before
@@ -454,10 +460,17 @@ class Explorer:
         if not runnable:
             return
         covered = {**node.sleep, **node.done}
+        if any(q in covered for q in initials):
+            return
+        if any(not branch[2] and branch[0] in initials for branch in node.wakeup):
+            return  # a branch to explore is that initial alone: it starts v
+        reads, writes = set(), set()
+        for k in v:
+            reads |= events[k].reads
+            writes |= events[k].writes
         for q, ev in covered.items():
-            if q in initials:
-                return
-            if q not in first and not any(ev.conflicts(events[k]) for k in v):
+            if q not in first and ev.writes.isdisjoint(reads) and ev.writes.isdisjoint(writes) \
+                    and ev.reads.isdisjoint(writes):
                 return  # q's step commutes with all of v: a weak initial, explored
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.

@@ -29,10 +29,11 @@ For each program and N it prints one row of a Markdown table:
 
 Below the table: the overall dpor steps per second; for the biggest run, the
 memory at each quarter of its executions under tracemalloc, over all of them,
-and the Python memory blocks in use (it should not grow with the number of
-executions: the search is stateless and keeps only the current execution's
-stack); the process's maximum resident set size; with --profile, a cProfile of
-the biggest run.
+and the Python memory blocks in use (the search is stateless: it keeps the
+current execution's stack and the wakeup trees on it, which grow and shrink
+with the sequences still to explore, not with the executions run); the
+process's maximum resident set size; with --profile, a cProfile of the
+biggest run.
 """
 
 from __future__ import annotations

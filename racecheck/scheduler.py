@@ -423,9 +423,9 @@ class Explorer:
 
     def _reverse(self, i, j, events, pos, clocks, conflicts):
         """Reverse the race between steps ``i`` and ``j``: insert into the
-        wakeup tree before step ``i`` the steps between them that do not
-        happen after step ``i``, then step ``j`` (notdep(e, E).e'), unless a
-        branch explored or asleep there already starts it."""
+        wakeup tree before step ``i`` the steps that ran after it without
+        depending on it, then step ``j`` (notdep(e, E).e'), unless a branch
+        explored or asleep there already starts that sequence."""
         node = self.stack[i]
         ti, pi = events[i].tid, pos[i]
         if _held_across(events, i, j):

@@ -332,6 +332,18 @@ class Execution:
             if msg:
                 raise Violation(inv.name, msg)
 
+    def final_violation(self):
+        """At a state where no thread can run: the deadlock, or else the first
+        end check that breaks, as a Violation; None if all hold."""
+        dead = self.deadlock()
+        if dead is not None:
+            return dead
+        try:
+            self.check_end()
+        except Violation as v:
+            return v
+        return None
+
     def deadlock(self):
         """A violation of ``deadlock_free`` if every unfinished thread waits."""
         waiting = [t for t in self.threads if not t.finished]
@@ -368,19 +380,19 @@ class Execution:
             record["op"] = t.op
         record["reads"] = sorted(rt.name_of(k) for k in rt.reads)
         record["writes"] = sorted(rt.name_of(k) for k in rt.writes)
-        record["changes"] = [[n, _plain(a), _plain(b)] for n, a, b in rt.changes]
+        record["changes"] = [[n, plain(a), plain(b)] for n, a, b in rt.changes]
         record["finished"] = t.finished
         if record["label"] is None:
             record["label"] = "start" if t.steps == 1 else "continue"
         self.records.append(record)
 
 
-def _plain(value):
+def plain(value):
     """A JSON-friendly form of a model value."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     return str(value)

@@ -193,7 +193,11 @@ class Fingerprinter:
         held = getattr(self.rt, "held", None)
         if not held:
             return ()
-        return tuple(sorted((tid, tuple(h[0] for h in locks)) for tid, locks in held.items() if locks))
+        return tuple(sorted((tid, self.locks_held(tid)) for tid, locks in held.items() if locks))
+
+    def locks_held(self, tid):
+        """The names of the locks thread ``tid`` holds, in the order it took them."""
+        return tuple(h[0] for h in self.rt.held.get(tid, ()))
 
     def shared(self):
         """The runtime objects' values."""

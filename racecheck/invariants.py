@@ -39,6 +39,10 @@ class Invariant:
     # then keys their verdicts on the whole history. False only for checks
     # that read their watches() and the entry alone.
     reads_history = True
+    # Whether after_step skips work by looking at the step rather than the
+    # state (crash_consistent's steps that change nothing durable): bfs
+    # sets it False for its search, since it keys verdicts on states.
+    step_pruning = False
 
     def reset(self):
         """Forget what ``across`` gathered: a new search begins."""

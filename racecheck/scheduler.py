@@ -202,13 +202,9 @@ class Explorer:
             while not stop:
                 enabled = ex.enabled()
                 if not enabled:
-                    dead = ex.deadlock()
-                    try:
-                        if dead is not None:
-                            raise dead
-                        ex.check_end()
-                    except Violation as v:
-                        self._violation(v)
+                    violation = ex.final_violation()
+                    if violation is not None:
+                        self._violation(violation)
                     break
                 if self.bounds.max_depth is not None and len(stack) >= self.bounds.max_depth:
                     self._ended = "cut"
@@ -464,13 +460,10 @@ class Explorer:
             return
         if any(not branch[2] and branch[0] in initials for branch in node.wakeup):
             return  # a branch to explore is that initial alone: it starts v
-        reads, writes = set(), set()
-        for k in v:
-            reads |= events[k].reads
-            writes |= events[k].writes
+        whole = Event(None, set().union(*(events[k].reads for k in v)),
+                      set().union(*(events[k].writes for k in v)))  # all of v as one step
         for q, ev in covered.items():
-            if q not in first and ev.writes.isdisjoint(reads) and ev.writes.isdisjoint(writes) \
-                    and ev.reads.isdisjoint(writes):
+            if q not in first and not ev.conflicts(whole):
                 return  # q's step commutes with all of v: a weak initial, explored
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.
@@ -620,13 +613,7 @@ def replay(model, schedule, max_steps=10_000):
             out.mismatch = str(hit)
             return out
     if not ex.enabled():
-        try:
-            dead = ex.deadlock()
-            if dead is not None:
-                raise dead
-            ex.check_end()
-        except Violation as v:
-            out.violation = v
+        out.violation = ex.final_violation()
     return out
 
 

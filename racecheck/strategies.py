@@ -138,7 +138,6 @@ class BreadthFirst:
         self.violations = {}  # invariant -> the first (shortest) Counterexample
         self.incomplete = None
         self.error = None
-        self.returns_checked = any(i.on_return is not None for i in model.invariants)
 
     # -- the search -------------------------------------------------------------------
 
@@ -146,7 +145,7 @@ class BreadthFirst:
         pruning = {}
         for inv in self.model.invariants:
             inv.reset()
-            if getattr(inv, "step_pruning", False):  # a verdict must be the state's alone
+            if inv.step_pruning:  # a verdict must be the state's alone
                 pruning[inv] = inv.step_pruning
                 inv.step_pruning = False
         try:
@@ -166,7 +165,7 @@ class BreadthFirst:
         try:
             try:
                 live = self._execution()
-                self.learned = Transitions(live[0], self.returns_checked)
+                self.learned = Transitions(live[0])
                 state = self.learned.whole(*live)
                 self._add(state, -1, -1, 0)
                 self._arrived(state, live, 0, [], queue)
@@ -365,13 +364,7 @@ class BreadthFirst:
                     "deadlock_free" in self.violations or self.target not in (None, "deadlock_free"):
                 return
         ex = (live or self._replay(path))[0]
-        violation = ex.deadlock()
-        try:
-            if violation is not None:
-                raise violation
-            ex.check_end()
-        except Violation as v:
-            violation = v
+        violation = ex.final_violation()
         if self.on_final is not None:
             self.on_final(ex, violation)
         if violation is not None:
@@ -506,13 +499,9 @@ class RandomSearch:
         while True:
             enabled = ex.enabled()
             if not enabled:
-                violation = ex.deadlock()
-                try:
-                    if violation is not None:
-                        raise violation
-                    ex.check_end()
-                except Violation as v:
-                    self._found(v, schedule)
+                violation = ex.final_violation()
+                if violation is not None:
+                    self._found(violation, schedule)
                 break
             if len(schedule) >= self.depth:
                 self.stats.cut += 1

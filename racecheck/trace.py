@@ -28,7 +28,7 @@ import networkx as nx
 
 from . import __version__
 from . import invariants as inv
-from .execution import Execution, ModelFailure, StepBoundHit
+from .execution import Execution, ModelFailure, StepBoundHit, plain
 from .runtime import Array, GhostMap, Map, Mutex, Request, RWSem, Var, Violation
 from .scheduler import replay
 
@@ -99,17 +99,6 @@ def _step(n, record):
 # -- the state before the first step ---------------------------------------------
 
 
-def _plain(value):
-    """A JSON-friendly form of a model value (as the step records have it)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return str(value)
-
-
 def _holder(tid):
     return None if tid is None else f"held by thread {tid}"
 
@@ -134,11 +123,11 @@ def initial_state(model):
         if isinstance(obj, Array):
             objects[name] = {"kind": "array", "length": len(obj)}
             for i in range(len(obj)):
-                initial[f"{name}[{i}]"] = _plain(snap[f"{name}[{i}]"])
+                initial[f"{name}[{i}]"] = plain(snap[f"{name}[{i}]"])
         elif isinstance(obj, Map):
             objects[name] = {"kind": "map"}
             for k, v in snap[name]:
-                initial[f"{name}[{k!r}]"] = _plain(v)
+                initial[f"{name}[{k!r}]"] = plain(v)
         elif isinstance(obj, Mutex):
             objects[name] = {"kind": "mutex"}
             initial[name] = _holder(snap[name])
@@ -148,7 +137,7 @@ def initial_state(model):
             initial[name] = [f"+reader {t}" for t in readers] + ([_holder(writer)] if writer is not None else [])
         elif isinstance(obj, Var):
             objects[name] = {"kind": "var"}
-            initial[name] = _plain(snap[name])
+            initial[name] = plain(snap[name])
     geo = getattr(ex.state, "geo", None)
     geometry = None
     if geo is not None and hasattr(geo, "units_per_block"):

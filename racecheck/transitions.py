@@ -73,8 +73,8 @@ def _getter(indices):
 class Transitions:
     """The interned pieces of states and what has been learned about steps."""
 
-    def __init__(self, execution, returns_checked):
-        self.returns_checked = returns_checked
+    def __init__(self, execution):
+        self.returns_checked = bool(execution._return_checks)
         self.values = {}  # object value fingerprint -> id
         self.threads = {}  # thread fingerprint -> id
         self.kinds = []  # thread id -> RUNNABLE | WAITING | FINISHED
@@ -114,8 +114,8 @@ class Transitions:
                               WAITING if isinstance(t.pending, Request) else RUNNABLE)
         return i
 
-    def _held(self, rt, tid):
-        return self._intern(self.helds, tuple(h[0] for h in rt.held.get(tid, ())))
+    def _held(self, fpr, tid):
+        return self._intern(self.helds, fpr.locks_held(tid))
 
     def _entry(self, fpr, e):
         i = self._intern(self.entries, fpr.entry(e))
@@ -139,7 +139,7 @@ class Transitions:
         for e in rt.history:
             history = self._history(history, self._entry(fpr, e))
         threads = tuple([self._thread(fpr, t) for t in ex.threads])
-        held = tuple([self._held(rt, t.tid) for t in ex.threads])
+        held = tuple([self._held(fpr, t.tid) for t in ex.threads])
         parts = self._intern(self.parts, fpr.parts())
         return (shared, history, threads, held, parts, added)
 
@@ -175,7 +175,7 @@ class Transitions:
                 changes.append((i, v))
         entries = tuple([self._entry(fpr, e) for e in rt.history[before:]])
         step = Step(self._thread(fpr, ex.threads[tid]), tuple(changes), entries,
-                    self._held(rt, tid), self._intern(self.parts, fpr.parts()),
+                    self._held(fpr, tid), self._intern(self.parts, fpr.parts()),
                     len(entries) if self.returns_checked else 0,
                     None if violation is None else (violation.invariant, violation.message))
         getter = _getter(touched)

@@ -83,14 +83,14 @@ def test_every_state_is_reconstructable_from_initial_and_changes(saved):
             continue
         kind = doc["objects"][obj.name]["kind"]
         if kind == "map":
-            expected.update({f"{obj.name}[{k!r}]": tracefile._plain(v) for k, v in obj.items.items()})
+            expected.update({f"{obj.name}[{k!r}]": tracefile.plain(v) for k, v in obj.items.items()})
         elif kind == "mutex":
             expected[obj.name] = [] if obj.owner is None else [f"held by thread {obj.owner}"]
         elif kind == "rwsem":
             expected[obj.name] = [f"+reader {t}" for t in obj.readers] + (
                 [] if obj.writer is None else [f"held by thread {obj.writer}"])
         else:
-            expected.update({k: tracefile._plain(v) for k, v in obj.snapshot().items()})
+            expected.update({k: tracefile.plain(v) for k, v in obj.snapshot().items()})
     assert final == expected
     # The freed block is mapped at the end, and was not at the start.
     pte = [c for c in doc["steps"][-1]["changes"] if c[0].startswith("pte.")]

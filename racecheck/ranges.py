@@ -32,6 +32,13 @@ from .scenario import ScenarioError, Section, did_you_mean
 
 ARG_KEYS = ("range", "align", "one_of")
 
+# Limits (README.md, "Limits of scenario files"): a range's values are
+# listed one by one, and a condition is parsed and checked recursively.
+MAX_VALUES = 1 << 16  # values of one range or set
+MAX_CONDITIONS = 64  # conditions in where
+MAX_CONDITION_CHARS = 1000  # characters of one condition
+MAX_CONDITION_DEPTH = 100  # levels of its syntax tree
+
 
 @dataclass
 class Unknown:
@@ -59,6 +66,8 @@ def parse_arg(sec, p, opname, geo):
         items = arg.node("one_of").value
         if not isinstance(items, list) or not items:
             raise arg.error("one_of", "must be a non-empty list of integers")
+        if len(items) > MAX_VALUES:
+            raise arg.error("one_of", f"lists {len(items)} values; a set holds at most {MAX_VALUES} values")
         values = []
         for item in items:
             v = item.value
@@ -87,6 +96,10 @@ def parse_arg(sec, p, opname, geo):
     last = hi // align * align
     for v, what in ((first, "low"), (last, "high")):
         _check_value(sec.path, arg.line_of("range"), arg.key("range"), v, p, opname, geo, need, what)
+    count = (last - first) // align + 1
+    if count > MAX_VALUES:
+        raise arg.error("range", f"holds {count} values; a range holds at most {MAX_VALUES} values: "
+                                 f"give a larger align or a narrower range")
     spec = f"range [{lo}, {hi}]" + (f", align {align}" if align > 1 else "")
     return Unknown(opname, p.name, tuple(range(first, last + 1, align)), spec, sec.line_of(p.name))
 
@@ -222,6 +235,9 @@ def load_space(root, path, model):
     if root.has("where"):
         node = root.node("where")
         items = node.value if isinstance(node.value, list) else [node]
+        if len(items) > MAX_CONDITIONS:
+            raise root.error("where", f"lists {len(items)} conditions; where holds at most {MAX_CONDITIONS} "
+                                      f"conditions")
         for item in items:
             if not isinstance(item.value, str):
                 raise ScenarioError(path, item.line, "where", f"must be a condition in quotes, not {item.value!r}")
@@ -264,15 +280,34 @@ _COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "=="
 
 def parse_where(text, names, path, line):
     """One ``where`` condition; a ScenarioError says what is wrong with it."""
+    if len(text) > MAX_CONDITION_CHARS:
+        raise ScenarioError(path, line, "where", f"a condition of {len(text)} characters; a condition has at "
+                                                 f"most {MAX_CONDITION_CHARS} characters: split it into a list "
+                                                 f"of conditions")
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ScenarioError(path, line, "where", f"{text!r} does not parse: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        tree = None
+    if tree is None or _depth(tree) > MAX_CONDITION_DEPTH:
+        raise ScenarioError(path, line, "where", f"{text[:60]!r}... nests more than {MAX_CONDITION_DEPTH} levels "
+                                                 f"deep: write it more simply")
     _check(tree, names, path, line, text)
     if not _is_condition(tree):
         raise ScenarioError(path, line, "where", f"{text!r} must be a condition (a comparison, "
                                                  f"and/or/not of comparisons)")
     return Constraint(text.strip(), tree, line)
+
+
+def _depth(tree):
+    """How deep the expression nests (counted without recursion)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _is_condition(node):

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import symbolic
-from .scenario import ScenarioError, Section, did_you_mean
+from .scenario import ScenarioError, Section, _plain, did_you_mean
 
 ARG_KEYS = ("range", "align", "one_of")
 
@@ -72,7 +72,7 @@ def parse_arg(sec, p, opname, geo):
         for item in items:
             v = item.value
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ScenarioError(sec.path, item.line, arg.key("one_of"), f"must be integers, not {v!r}")
+                raise ScenarioError(sec.path, item.line, arg.key("one_of"), f"must be integers, not {_plain(v)!r}")
             _check_value(sec.path, item.line, arg.key("one_of"), v, p, opname, geo, need)
             values.append(v)
         values = tuple(sorted(set(values)))
@@ -240,7 +240,7 @@ def load_space(root, path, model):
                                       f"conditions")
         for item in items:
             if not isinstance(item.value, str):
-                raise ScenarioError(path, item.line, "where", f"must be a condition in quotes, not {item.value!r}")
+                raise ScenarioError(path, item.line, "where", f"must be a condition in quotes, not {_plain(item)!r}")
             space.constraints.append(parse_where(item.value, space.names, path, item.line))
     if space.empty():
         key = "where" if root.has("where") else "threads"

@@ -273,7 +273,8 @@ def parse_yaml(text, path):
         raise ScenarioError(path, exc.line, exc.key, exc.message) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
-        raise ScenarioError(path, line, None, f"holds the character {exc.character!r}, which YAML does not "
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise ScenarioError(path, line, None, f"holds the character {char!r}, which YAML does not "
                                               f"allow: remove it") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -323,19 +324,19 @@ class Section:
         value = self.items[k][1].value
         if kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise self.error(k, f"must be an integer, not {value!r}")
+                raise self.error(k, f"must be an integer, not {_plain(value)!r}")
         elif kind is str:
             if not isinstance(value, str):
-                raise self.error(k, f"must be a string, not {value!r}")
+                raise self.error(k, f"must be a string, not {_plain(value)!r}")
         elif kind is list:
             if not isinstance(value, list):
                 raise self.error(k, f"must be a list, not {_plain(value)!r}")
         elif kind is bool:
             if not isinstance(value, bool):
-                raise self.error(k, f"must be true or false, not {value!r}")
+                raise self.error(k, f"must be true or false, not {_plain(value)!r}")
         elif kind == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.error(k, f"must be a number, not {value!r}")
+                raise self.error(k, f"must be a number, not {_plain(value)!r}")
         return value
 
 
@@ -493,8 +494,10 @@ def name_problem(name, limit):
     """What is wrong with a scenario's or a thread's name, or None."""
     if not name.strip():
         return "must not be empty"
-    if len(name) > limit or len(name.encode("utf-8")) > limit:
+    if len(name) > limit:
         return f"is {len(name)} characters long; a name has at most {limit} characters"
+    if len(name.encode("utf-8")) > limit:
+        return f"is {len(name.encode('utf-8'))} bytes long in UTF-8; a name has at most {limit}"
     bad = next((c for c in name if ord(c) < 32 or 127 <= ord(c) < 160), None)
     if bad is not None:
         return f"holds the control character {bad!r}"

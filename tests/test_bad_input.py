@@ -80,6 +80,9 @@ CASES = [
     ("5,000-digit integer", ("size: 8192", "size: " + "9" * 5000), 4, "file.size", "5000 digits"),
     ("date that is not one", ("name: t", "name: 2024-13-45"), 1, "name", "month must be in 1..12"),
     ("YAML value key '='", ("fixes: []", "fixes: ="), 13, "fixes", "must be a list"),
+    ("a list where a string goes", ("name: t", "name: [t, {u: 1}]"), 1, "name", "not ['t', {'u': 1}]"),
+    ("a list where a condition goes", (("offset: 4096}", "offset: {one_of: [0, 4096]}}"),
+                                       ("fixes: []", "fixes: []\nwhere: [[a]]")), 14, "where", "not ['a']"),
     # the built-in model's keys: no value may read as "nothing" by accident
     ("blocks an empty string", ("blocks: [written, written]", 'blocks: ""'), 5, "file.blocks", "must be a list"),
     ("blocks an empty mapping", ("blocks: [written, written]", "blocks: {}"), 5, "file.blocks", "must be a list"),
@@ -193,6 +196,7 @@ ENCODINGS = [
     ("UTF-16 without a BOM", GOOD.encode("utf-16-le"), 1, "UTF-16"),
     ("Latin-1", GOOD.replace("name: fault", "name: fa\u00efle").encode("latin-1"), 7, "not UTF-8"),
     ("a NUL byte", GOOD.replace("fixes: []", "fixes: []\0").encode(), 13, "NUL"),
+    ("a control character", GOOD.replace("fixes: []", "fixes: []\x01").encode(), 13, "'\\x01'"),
     ("larger than 1 MiB", (GOOD + "#" * (1 << 20)).encode(), None, "larger than 1 MiB"),
 ]
 

@@ -129,7 +129,7 @@ def print_report(rep, color=False):
     if rep.verdict == "error":
         e = o.error
         click.echo(f"  the model raised in thread {e['thread']}: {e['exception']}")
-        click.echo(f"  schedule: {e['schedule']}")
+        click.echo(f"  schedule: {text.schedule_runs(rep.error_schedule()) or '(none: before the first step)'}")
         click.echo("  " + e["traceback"].rstrip().replace("\n", "\n  "))
     if v is not None:
         steps = len(v.schedule)
@@ -140,6 +140,9 @@ def print_report(rep, color=False):
         click.echo(f"  counterexample: {steps} steps, {plural(v.preemptions, 'preemption')}{note}")
         if o.reason:
             click.echo(f"  (the search stopped early: {o.reason})")
+    for line in rep.notes:
+        click.echo(f"  note: {line}")
+    if rep.trace is not None:
         click.echo("")
         click.echo(text.format_trace(rep.trace, color))
         click.echo("")
@@ -236,70 +239,132 @@ def _xml_text(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def load_trace_or_fail(trace_file):
+    try:
+        return tracefile.load(trace_file)
+    except tracefile.TraceError as exc:
+        fail(str(exc))
+
+
 @main.command()
 @click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def replay(trace_file, as_json):
     """Re-run a saved counterexample against the current models."""
-    try:
-        doc = tracefile.load(trace_file)
-    except tracefile.TraceError as exc:
-        fail(str(exc))
-    sc_path = tracefile.scenario_path(doc, trace_file)
-    sc = load_or_fail(sc_path)
+    doc = load_trace_or_fail(trace_file)
     saved = doc["scenario"]
-    if saved.get("name") != sc.name:
-        fail(f"{trace_file}: saved from scenario {saved.get('name')!r}, but {sc_path} is {sc.name!r}")
-    if saved.get("digest") != sc.digest:
+    sc_path = tracefile.scenario_path(doc, trace_file)
+    if not sc_path.exists():
+        fail(f"{trace_file}: scenario.path: {saved['path']}: no such scenario file "
+             f"(looked for it as saved and beside the trace)")
+    if sc_path.is_dir():
+        fail(f"{trace_file}: scenario.path: {sc_path} is a directory, not a scenario file")
+    sc = load_or_fail(sc_path)
+    if saved["name"] != sc.name:
+        fail(f"{trace_file}: saved from scenario {saved['name']!r}, but {sc_path} is {sc.name!r}")
+    if saved["digest"] != sc.digest:
         fail(f"{trace_file}: saved from another version of {sc_path} (the file changed since); "
              f"run the scenario again to get a new trace")
-    if doc.get("models_digest") != sc.models_digest:
+    models_changed = doc.get("models_digest") != sc.models_digest
+    if models_changed:
         click.echo(f"note: {trace_file} was saved with another version of the models; "
                    f"replaying against the current ones", err=True)
-    try:
-        schedule = tracefile.schedule_ids(doc, [n for n, _ in sc.model.threads_spec]
-                                          if hasattr(sc.model, "threads_spec") else doc["threads"])
-    except tracefile.TraceError as exc:
-        fail(f"{trace_file}: {exc}")
     model = sc.model
     if sc.space is not None:  # ranges or sets: the trace holds the values it ran with
         from .ranges import model_with_values
         try:
             model = model_with_values(sc.space, sc.model, doc.get("params"))
         except ValueError as exc:
-            fail(f"{trace_file}: {exc}")
+            fail(f"{trace_file}: params: {exc}")
+    try:
+        schedule = tracefile.schedule_ids(doc, tracefile.model_thread_names(model) or doc["threads"])
+    except tracefile.TraceError as exc:
+        fail(f"{trace_file}: {exc}")
     start = time.monotonic()
     out = replay_schedule(model, schedule, sc.bounds.max_steps)
     elapsed = time.monotonic() - start
     if out.mismatch:
-        fail(f"{trace_file}: the trace no longer fits the model: {out.mismatch}")
+        what = out.mismatch
+        if out.violation is not None:  # a violation before the schedule's end
+            what = (f"{out.violation.invariant} broke at step {len(out.records)}, "
+                    f"{len(schedule) - len(out.records)} steps before the schedule's end")
+        fail(f"{trace_file}: schedule: the trace no longer fits the model: {what}")
     if out.error:
         verdict, status = "error", 4
     elif out.violation:
         verdict, status = "violation", 1
     else:
         verdict, status = "clean", 0
+    same = _same_as_saved(doc, verdict, out, len(schedule))
+    edited = [s["thread"] for s in doc["steps"]] != doc["schedule"]
+    if not same and (edited or not models_changed):
+        fail(f"{trace_file}: the replay does not reproduce the trace: the trace reports "
+             f"{_saved_outcome(doc)}, but replaying its schedule gave {_replayed_outcome(out, verdict, schedule)}"
+             + _edited_note(doc) + ("" if edited else "; the scenario and the models are the same as when "
+                                    "it was saved, so the trace was changed since"))
     if as_json:
+        v = out.violation
         click.echo(json.dumps({"scenario": sc.name, "verdict": verdict,
-                               "invariant": out.violation.invariant if out.violation else None,
-                               "message": out.violation.message if out.violation else None,
+                               "invariant": v.invariant if v else None,
+                               "message": v.message if v else (out.error["exception"] if out.error else None),
                                "executions": 1, "steps": len(schedule), "elapsed_s": round(elapsed, 3),
-                               "same_as_saved": bool(out.violation and out.violation.invariant == doc["invariant"]
-                                                     and out.violation.message == doc.get("message"))}))
+                               "same_as_saved": same}))
+        sys.exit(status)
+    color = sys.stdout.isatty()
+    click.echo(text.verdict_line(sc.name, verdict, out.violation.invariant if out.violation else None, color))
+    saved_as = _saved_outcome(doc, at=False)
+    if out.violation:
+        click.echo(f"  replayed {len(schedule)} steps: "
+                   + ("the same violation as saved" if same else f"a different violation (saved: {saved_as})"))
+        click.echo(f"  {out.violation.message}")
+    elif out.error:
+        click.echo(f"  replayed {len(out.error['schedule'])} steps: "
+                   + ("the same error as saved" if same else f"the model raised (saved: {saved_as})"))
+        click.echo(f"  the model raised in thread {out.error['thread']}: {out.error['exception']}")
+        click.echo("  " + out.error["traceback"].rstrip().replace("\n", "\n  "))
     else:
-        color = sys.stdout.isatty()
-        click.echo(text.verdict_line(sc.name, verdict, out.violation.invariant if out.violation else None, color))
-        if out.violation:
-            same = out.violation.invariant == doc["invariant"]
-            click.echo(f"  replayed {len(schedule)} steps: "
-                       + ("the same violation as saved" if same else f"a different violation (saved: {doc['invariant']})"))
-            click.echo(f"  {out.violation.message}")
-        elif out.error:
-            click.echo(f"  the model raised: {out.error['exception']}")
-        else:
-            click.echo(f"  replayed {len(schedule)} steps: the saved violation of {doc['invariant']} "
-                       f"no longer happens")
+        click.echo(f"  replayed {len(schedule)} steps: the saved {saved_as} no longer happens")
     sys.exit(status)
+
+
+def _same_as_saved(doc, verdict, out, steps):
+    """Whether the replay ended as the trace says its schedule ends."""
+    if doc.get("verdict", "violation") == "error":
+        return (verdict == "error" and out.error["exception"] == doc["error"]["exception"]
+                and len(out.error["schedule"]) == steps)
+    return verdict == "violation" and out.violation.invariant == doc["invariant"]
+
+
+def _saved_outcome(doc, at=True):
+    where = f" at step {len(doc['steps'])}" if at else ""
+    if doc.get("verdict", "violation") == "error":
+        return f"the model raising {doc['error']['exception']}{where}"
+    return f"a violation of {doc['invariant']}{where}"
+
+
+def _replayed_outcome(out, verdict, schedule):
+    if verdict == "error":
+        return f"the model raising {out.error['exception']} at step {len(out.error['schedule'])}"
+    if verdict == "violation":
+        return f"a violation of {out.violation.invariant} at step {len(schedule)}"
+    left = [t.name for t in out.execution.unfinished()] if out.execution is not None else []
+    return (f"nothing broken in the {len(schedule)} steps of its schedule"
+            + (f" (threads {', '.join(left)} unfinished)" if left else ""))
+
+
+def _edited_note(doc):
+    """How the schedule differs from the trace's steps, if it does."""
+    saved = [s["thread"] for s in doc["steps"]]
+    schedule = doc["schedule"]
+    if saved == schedule:
+        return ""
+    if schedule == saved[:len(schedule)]:
+        return (f"; the schedule stops {len(saved) - len(schedule)} steps short of the trace's "
+                f"{len(saved)} steps")
+    if saved == schedule[:len(saved)]:
+        return f"; the schedule runs {len(schedule) - len(saved)} steps past the trace's {len(saved)} steps"
+    n = next(k for k, (a, b) in enumerate(zip(saved, schedule)) if a != b) + 1
+    return f"; the schedule and the trace's steps differ from step {n} on"
 
 
 @main.command()
@@ -307,20 +372,25 @@ def replay(trace_file, as_json):
 @click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal).")
 def show(trace_file, color):
     """Print a saved counterexample, one column per thread."""
-    try:
-        doc = tracefile.load(trace_file)
-    except tracefile.TraceError as exc:
-        fail(str(exc))
+    doc = load_trace_or_fail(trace_file)
     if color is None:
         color = sys.stdout.isatty()
-    click.echo(f"{doc['scenario']['name']}: violation of {doc['invariant']} "
-               f"({len(doc['schedule'])} steps, {doc.get('preemptions', '?')} preemptions)")
+    if doc.get("verdict") == "error":
+        what = f"the model raised in thread {doc['error']['thread']}"
+    else:
+        what = f"violation of {doc['invariant']}"
+    click.echo(f"{doc['scenario']['name']}: {what} "
+               f"({plural(len(doc['steps']), 'step')}, "
+               + (plural(doc["preemptions"], "preemption") if "preemptions" in doc else "? preemptions") + ")")
     if doc.get("fixes"):
         click.echo(f"fixes: {', '.join(doc['fixes'])}")
     if doc.get("params"):
         click.echo("values: " + ", ".join(f"{k} = {v}" for k, v in doc["params"].items()))
     click.echo("")
     click.echo(text.format_trace(doc, color), color=color)
+    if doc.get("verdict") == "error" and doc["error"]["traceback"]:
+        click.echo("")
+        click.echo(doc["error"]["traceback"].rstrip())
 
 
 @main.command()
@@ -331,10 +401,7 @@ def view(trace_file, output):
     """Write a saved counterexample as one self-contained HTML page."""
     from . import viewer
 
-    try:
-        doc = tracefile.load(trace_file)
-    except tracefile.TraceError as exc:
-        fail(str(exc))
+    doc = load_trace_or_fail(trace_file)
     out = Path(output) if output else Path(trace_file).with_suffix(".html")
     try:
         viewer.write(doc, out)

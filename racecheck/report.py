@@ -163,9 +163,10 @@ def race_text(doc):
                 "step that enabled the other)")
     i, j = doc["race"]
     a, b = doc["steps"][i - 1], doc["steps"][j - 1]
-    words = conflict_words(a, b)
+    words = conflict_words(a, b) or f"step {i} and step {j} conflict"
+    avoided = "the model raises nothing" if doc.get("verdict") == "error" else "no invariant breaks"
     return (f"racing pair: steps {i} and {j}. {words[0].upper()}{words[1:]}. "
-            f"With step {j} run before step {i}, and the rest after, no invariant breaks "
+            f"With step {j} run before step {i}, and the rest after, {avoided} "
             f"(schedule: {schedule_runs(doc.get('race_reversed_schedule') or [])}).")
 
 
@@ -241,8 +242,16 @@ def format_trace(doc, color=False, width=COLUMN):
     if race:
         lines.append(_style("(* marks the racing pair)", color, dim=True))
     lines.append("")
-    lines.append(_style(f"{doc['invariant']}: ", color, fg="red", bold=True) + doc["message"])
+    lines.append(_style(f"{outcome_head(doc)}: ", color, fg="red", bold=True) + doc["message"])
     return "\n".join(lines)
+
+
+def outcome_head(doc):
+    """What the last step of a trace broke: the invariant, or for a model that
+    raised, ``the model raised in thread T``."""
+    if doc.get("verdict") == "error":
+        return f"the model raised in thread {doc['error']['thread']}"
+    return doc["invariant"]
 
 
 def _short_line(where):

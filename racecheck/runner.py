@@ -27,6 +27,17 @@ class Report:
     strategy_reason: str | None = None  # why auto chose the strategy it used
     symbolic: dict | None = None  # classes, z3 queries, values (symbolic.summary)
     checks: dict | None = None  # what invariants counted over the search (crash_states)
+    notes: list = dataclasses.field(default_factory=list)  # what went otherwise than planned
+
+    def error_schedule(self):
+        """The schedule that made the model raise, as thread names."""
+        if self.trace is not None and self.trace.get("verdict") == "error":
+            return list(self.trace["schedule"])
+        schedule = list((self.outcome.error or {}).get("schedule") or [])
+        names = tracefile.model_thread_names(self.scenario.model) if schedule else None
+        if names is None:
+            return schedule
+        return [names[t] if isinstance(t, int) and 0 <= t < len(names) else t for t in schedule]
 
     @property
     def exit_status(self):
@@ -48,7 +59,7 @@ class Report:
             "strategy": self.strategy,
             "strategy_reason": self.strategy_reason,
             "reason": o.reason,
-            "error": o.error,
+            "error": dict(o.error, schedule=self.error_schedule()) if o.error else None,
             "expect": self.scenario.expect,
             "trace_file": str(self.trace_path) if self.trace_path else None,
             "trace": self.trace,
@@ -56,6 +67,8 @@ class Report:
         if self.symbolic is not None:
             out["symbolic"] = self.symbolic
         out.update(self.checks or {})
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -83,18 +96,83 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
                     checks=invariant_counts(scenario.model))
     if outcome.violation is not None:
         report.found = outcome.violation
-        cex = outcome.violation
-        if do_minimise:  # (minimise() never lengthens: bfs's stay shortest, with fewer preemptions)
-            if used in ("random", "pct"):
-                cex = strategies.shortest(scenario.model, cex, bounds)
-            cex = minimise(scenario.model, cex, bounds)
+        cex, replayed = _replayable(scenario.model, outcome.violation, bounds, used, do_minimise, report.notes)
+        if cex is not None:
             outcome.violation = cex
-        replayed = replay(scenario.model, cex.schedule, bounds.max_steps)
-        report.trace = tracefile.build(scenario, cex, replayed, reduction)
-        if save_trace:
-            path = Path(trace_out) if trace_out else default_trace_path(scenario)
-            report.trace_path = tracefile.save(report.trace, path)
+            report.trace = tracefile.build(scenario, cex, replayed, reduction)
+    elif outcome.error is not None:
+        replayed = _replayed_error(scenario.model, outcome.error, bounds, report.notes)
+        if replayed is not None:
+            report.trace = tracefile.build_error(scenario, outcome.error, replayed, reduction)
+    if report.trace is not None and save_trace:
+        path = Path(trace_out) if trace_out else default_trace_path(scenario)
+        report.trace_path = tracefile.save(report.trace, path)
     return report
+
+
+def replays_to(model, cex, max_steps):
+    """The replay of ``cex``'s schedule when it ends in the violation of
+    ``cex.invariant`` exactly at its last step, else None."""
+    replayed = replay(model, cex.schedule, max_steps)
+    v = replayed.violation
+    if replayed.mismatch is None and replayed.error is None and v is not None and v.invariant == cex.invariant:
+        return replayed
+    return None
+
+
+def _why_not(model, cex, max_steps):
+    """What the replay of ``cex``'s schedule does instead of ending in its violation."""
+    replayed = replay(model, cex.schedule, max_steps)
+    if replayed.mismatch:
+        what = replayed.mismatch
+        if replayed.violation is not None:
+            what = f"{replayed.violation.invariant} breaks first ({what})"
+    elif replayed.error:
+        what = f"the model raised {replayed.error['exception']}"
+    elif replayed.violation is not None:
+        what = f"it breaks {replayed.violation.invariant} instead"
+    else:
+        what = "nothing breaks"
+    return f"{len(cex.schedule)} steps: {what}"
+
+
+def _replayable(model, found, bounds, used, do_minimise, notes):
+    """The counterexample to show and its replay: ``found`` minimised, or
+    ``found`` itself when the minimised schedule does not replay to the same
+    violation at its end; (None, None) when not even ``found`` replays."""
+    if do_minimise:  # (minimise() never lengthens: bfs's stay shortest, with fewer preemptions)
+        cex = found
+        if used in ("random", "pct"):
+            cex = strategies.shortest(model, cex, bounds)
+        cex = minimise(model, cex, bounds)
+        replayed = replays_to(model, cex, bounds.max_steps)
+        if replayed is not None:
+            return cex, replayed
+        notes.append(f"the minimised counterexample did not replay to {found.invariant} at its end "
+                     f"({_why_not(model, cex, bounds.max_steps)}): showing the one found instead")
+    replayed = replays_to(model, found, bounds.max_steps)
+    if replayed is not None:
+        return found, replayed
+    notes.append(f"the counterexample found does not replay to {found.invariant} "
+                 f"({_why_not(model, found, bounds.max_steps)}): no trace saved; the model may keep "
+                 f"state outside runtime objects, or act on something other than the schedule")
+    return None, None
+
+
+def _replayed_error(model, error, bounds, notes):
+    """The replay of the schedule that made the model raise, when it raises
+    the same way at its last step; else None, with a note."""
+    schedule = error.get("schedule") or []
+    if not schedule:
+        notes.append("the model raised before its first step: no trace saved")
+        return None
+    replayed = replay(model, schedule, bounds.max_steps)
+    e = replayed.error
+    if e is not None and len(e["schedule"]) == len(schedule) and e["exception"] == error["exception"]:
+        return replayed
+    notes.append("the schedule that made the model raise does not raise the same way when replayed: "
+                 "no trace saved")
+    return None
 
 
 def invariant_counts(model):

@@ -30,7 +30,7 @@ from . import __version__
 from . import invariants as inv
 from .execution import Execution, ModelFailure, StepBoundHit, plain
 from .runtime import Array, GhostMap, Map, Mutex, Request, RWSem, Var, Violation
-from .scheduler import replay
+from .scheduler import preemptions, replay
 
 FORMAT = "racecheck-trace"
 FORMAT_VERSION = 1
@@ -50,17 +50,40 @@ def build(scenario, cex, replayed, reduction, params=None):
     """The trace document for counterexample ``cex`` of ``scenario``;
     ``params`` (name -> value) are the values of the scenario's ranges and
     sets the counterexample ran with (racecheck/symbolic.py)."""
+    described = inv.REGISTRY.get(cex.invariant)
+    return _document(scenario, cex.schedule, replayed, reduction, params,
+                     verdict={"invariant": cex.invariant,
+                              "invariant_description": described.description if described else "",
+                              "message": cex.message, "preemptions": cex.preemptions},
+                     pair=getattr(described, "racing_pair", True))
+
+
+def build_error(scenario, error, replayed, reduction, params=None):
+    """The trace document of a model that raised: ``error`` is the search's
+    (thread, exception, traceback, schedule as thread ids), ``replayed`` the
+    replay of that schedule, which ends in the same exception. The racing
+    pair is the one whose reversal runs without the exception."""
+    schedule = list(error["schedule"])
+    return _document(scenario, schedule, replayed, reduction, params,
+                     verdict={"verdict": "error", "invariant": None, "invariant_description": "",
+                              "message": error["exception"],
+                              "error": {"thread": str(error["thread"]), "exception": error["exception"],
+                                        "traceback": error.get("traceback") or ""},
+                              "preemptions": preemptions(scenario.model, schedule,
+                                                         scenario.bounds.max_steps)},
+                     pair=True)
+
+
+def _document(scenario, schedule, replayed, reduction, params, verdict, pair):
     names = [t.name for t in replayed.execution.threads]
     model = scenario.model
     max_steps = scenario.bounds.max_steps
     steps = [_step(n, r) for n, r in enumerate(replayed.records, 1)]
-    for step, waiting in zip(steps, waits(model, cex.schedule, max_steps)):
+    for step, waiting in zip(steps, waits(model, schedule, max_steps)):
         step["waiting"] = waiting
     initial, objects, geometry = initial_state(model)
     graph = happens_before(steps)
-    described = inv.REGISTRY.get(cex.invariant)
-    race = (racing_pair(model, cex.schedule, steps, graph, max_steps)
-            if getattr(described, "racing_pair", True) else None)
+    race = racing_pair(model, schedule, steps, graph, max_steps) if pair else None
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -70,11 +93,8 @@ def build(scenario, cex, replayed, reduction, params=None):
         "models_digest": scenario.models_digest,
         "fixes": list(scenario.fixes),
         "threads": names,
-        "invariant": cex.invariant,
-        "invariant_description": described.description if described else "",
-        "message": cex.message,
-        "preemptions": cex.preemptions,
-        "schedule": [names[t] for t in cex.schedule],
+        **verdict,
+        "schedule": [names[t] for t in schedule],
         "geometry": geometry,
         "objects": objects,
         "initial": initial,
@@ -332,27 +352,284 @@ def save(doc, path):
 
 
 def load(path):
-    """Read a trace file; :class:`TraceError` says what is wrong with it."""
+    """Read a trace file and check every field racecheck reads from it;
+    :class:`TraceError` says what is wrong, naming the file and the field."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise TraceError(f"{path}: cannot read the file: {exc.strerror}") from None
     try:
-        doc = json.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"{path}: not a racecheck trace (not JSON: not UTF-8 text, "
+                         f"byte {exc.start} is {data[exc.start]:#04x})") from None
+    try:
+        doc = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         raise TraceError(f"{path}:{exc.lineno}: not a racecheck trace (not JSON: {exc.msg})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise TraceError(f"{path}: not a racecheck trace (no \"format\": \"{FORMAT}\" key)")
-    if doc.get("format_version") != FORMAT_VERSION:
-        raise TraceError(f"{path}: trace format version {doc.get('format_version')!r}; "
-                         f"this racecheck reads version {FORMAT_VERSION}")
-    for key in ("scenario", "schedule", "threads", "invariant"):
-        if key not in doc:
-            raise TraceError(f"{path}: {key}: missing from the trace")
-    if not isinstance(doc["schedule"], list) or not all(isinstance(s, str) for s in doc["schedule"]):
-        raise TraceError(f"{path}: schedule: must be a list of thread names")
+    except ValueError as exc:
+        raise TraceError(f"{path}: not a racecheck trace (not JSON: {exc})") from None
+    except RecursionError:
+        raise TraceError(f"{path}: not a racecheck trace (not JSON: nested too deeply)") from None
+    try:
+        validate(doc)
+    except Invalid as exc:
+        where = f"{exc.field}: " if exc.field else ""
+        raise TraceError(f"{path}: {where}{exc.problem}") from None
+    _fill_defaults(doc)
     return doc
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _bounded_int(digits):
+    if len(digits.lstrip("-")) > 100:
+        raise ValueError(f"a number of {len(digits.lstrip('-'))} digits")
+    return int(digits)
+
+
+# -- checking a trace document ---------------------------------------------------------
+
+KINDS = ("var", "array", "map", "mutex", "rwsem")
+VERDICTS = ("violation", "error")
+LARGE = 2 ** 31  # past any block size, unit size or array length a model has
+
+
+class Invalid(Exception):
+    """A field of a trace document is missing or wrong."""
+
+    def __init__(self, field, problem):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _describe(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return f"the number {text if len(text) <= 24 else text[:10] + '...'}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}" + ("..." if len(value) > 40 else "")
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return "an object"
+
+
+def _key(field, key):
+    if isinstance(key, int):
+        return f"{field}[{key}]"
+    if key.isidentifier():
+        return f"{field}.{key}" if field else key
+    return f"{field}[{json.dumps(key)}]"
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Check:
+    """Typed reads of one object of the document, naming the field on failure."""
+
+    def __init__(self, obj, field):
+        self.obj = obj
+        self.field = field
+
+    def sub(self, key):
+        return _key(self.field, key)
+
+    def get(self, key, kind, required=True, **limits):
+        field = self.sub(key)
+        if key not in self.obj:
+            if required:
+                raise Invalid(field, "missing")
+            return None
+        return _typed(self.obj[key], field, kind, **limits)
+
+
+def _typed(value, field, kind, nullable=False, lo=None, hi=None, among=None, nonempty=False):
+    if value is None and nullable:
+        return None
+    if kind == "int":
+        if not _is_int(value):
+            raise Invalid(field, f"must be a whole number, not {_describe(value)}")
+        if lo is not None and value < lo or hi is not None and value > hi:
+            span = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+            raise Invalid(field, f"must be {span}, not {_describe(value)}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise Invalid(field, f"must be a string, not {_describe(value)}")
+        if nonempty and not value:
+            raise Invalid(field, "must not be empty")
+        if among is not None and value not in among:
+            raise Invalid(field, f"{value[:40]!r} is not one of {', '.join(among)}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise Invalid(field, f"must be true or false, not {_describe(value)}")
+    elif kind == "list":
+        if not isinstance(value, list):
+            raise Invalid(field, f"must be a list, not {_describe(value)}")
+    elif kind == "object":
+        if not isinstance(value, dict):
+            raise Invalid(field, f"must be an object, not {_describe(value)}")
+    elif kind == "any":
+        pass
+    else:  # pragma: no cover - a typo in this module
+        raise AssertionError(kind)
+    return value
+
+
+def _names(value, field, among=None, what="thread", nullable=False):
+    """A list of strings (thread names when ``among`` is given)."""
+    if value is None and nullable:
+        return None
+    _typed(value, field, "list")
+    allowed = set(among) if among is not None else None
+    for i, name in enumerate(value):
+        _typed(name, _key(field, i), "str")
+        if allowed is not None and name not in allowed:
+            raise Invalid(_key(field, i), f"{name[:40]!r} is not one of the trace's {what}s "
+                                          f"({', '.join(among)})")
+    return value
+
+
+def validate(doc):
+    """Check trace document ``doc``; :class:`Invalid` names the first field
+    that is missing or wrong. Fields added since the first traces (initial,
+    objects, geometry, happens_before, race, the steps' footprints and waits)
+    may be missing; when present they must be right."""
+    if not isinstance(doc, dict):
+        raise Invalid("", f"not a racecheck trace: the file holds {_describe(doc)}, not an object")
+    if doc.get("format") != FORMAT:
+        got = f" (it is {_describe(doc['format'])})" if "format" in doc else ""
+        raise Invalid("format", f"not a racecheck trace (no \"format\": \"{FORMAT}\" key){got}")
+    top = _Check(doc, "")
+    version = top.get("format_version", "any")
+    if not _is_int(version) or version != FORMAT_VERSION:
+        raise Invalid("format_version", f"trace format version {_describe(version)}; "
+                                        f"this racecheck reads version {FORMAT_VERSION}")
+    sc = top.get("scenario", "object")
+    scenario = _Check(sc, "scenario")
+    scenario.get("name", "str", nonempty=True)
+    where = scenario.get("path", "str", nonempty=True)
+    if "\0" in where:
+        raise Invalid("scenario.path", "must not hold a NUL character")
+    scenario.get("digest", "str")
+    for key in ("models_digest", "racecheck_version", "reduction", "invariant_description"):
+        top.get(key, "str", required=False)
+
+    threads = top.get("threads", "list")
+    if not threads:
+        raise Invalid("threads", "must name at least one thread")
+    seen = set()
+    for i, name in enumerate(threads):
+        _typed(name, f"threads[{i}]", "str", nonempty=True)
+        if name in seen:
+            raise Invalid(f"threads[{i}]", f"{name[:40]!r} is named twice")
+        seen.add(name)
+    schedule = _names(top.get("schedule", "list"), "schedule", threads)
+
+    verdict = top.get("verdict", "str", required=False, among=VERDICTS) or "violation"
+    top.get("invariant", "str", nullable=verdict == "error", nonempty=True)
+    top.get("message", "str")
+    error = top.get("error", "object", required=verdict == "error", nullable=verdict != "error")
+    if error is not None:
+        if verdict != "error":
+            raise Invalid("error", "only a trace of a model that raised (verdict: error) has one")
+        err = _Check(error, "error")
+        for key in ("thread", "exception", "traceback"):
+            err.get(key, "str")
+    if "fixes" in doc:
+        _names(doc["fixes"], "fixes")
+    top.get("params", "object", required=False, nullable=True)
+
+    steps = top.get("steps", "list")
+    for n, step in enumerate(steps):
+        _step_fields(step, f"steps[{n}]", n + 1, threads)
+    top.get("preemptions", "int", required=False, lo=0, hi=max(len(schedule), len(steps)))
+
+    geometry = top.get("geometry", "object", required=False, nullable=True)
+    if geometry is not None:
+        geo = _Check(geometry, "geometry")
+        for key in ("block_size", "unit_size", "units_per_block"):
+            geo.get(key, "int", lo=1, hi=LARGE)
+
+    initial = top.get("initial", "object", required=False)
+    objects = top.get("objects", "object", required=False)
+    for name, o in (objects or {}).items():
+        field = _key("objects", name)
+        obj = _Check(_typed(o, field, "object"), field)
+        kind = obj.get("kind", "str", among=KINDS)
+        if kind == "array":
+            obj.get("length", "int", lo=0, hi=len(initial) if initial is not None else LARGE)
+
+    edges = top.get("happens_before", "list", required=False, nullable=True) or []
+    for n, e in enumerate(edges):
+        field = f"happens_before[{n}]"
+        edge = _Check(_typed(e, field, "object"), field)
+        a = _step_number(edge.get("from", "any"), edge.sub("from"), len(steps))
+        _step_number(edge.get("to", "any"), edge.sub("to"), len(steps), after=a)
+        _names(edge.get("objects", "list"), edge.sub("objects"))
+
+    race = top.get("race", "list", required=False, nullable=True)
+    if race is not None:
+        if len(race) != 2:
+            raise Invalid("race", f"must be two step numbers, not {_describe(race)}")
+        i = _step_number(race[0], "race[0]", len(steps))
+        _step_number(race[1], "race[1]", len(steps), after=i, what="race")
+    _names(doc.get("race_reversed_schedule"), "race_reversed_schedule", threads, nullable=True)
+
+
+def _step_number(value, field, nsteps, after=0, what=None):
+    """A step number of the trace (1-based), after step ``after``."""
+    _typed(value, field, "int")
+    if not 1 <= value <= nsteps:
+        raise Invalid(field, f"must be a step number, from 1 to {nsteps}, not {_describe(value)}"
+                      if nsteps else f"names step {value}, but the trace has no steps")
+    if value <= after:
+        raise Invalid(what or field, f"step {value} must come after step {after}")
+    return value
+
+
+def _step_fields(step, field, number, threads):
+    s = _Check(_typed(step, field, "object"), field)
+    got = s.get("step", "int")
+    if got != number:
+        raise Invalid(s.sub("step"), f"is {_describe(got)}, must be {number} (steps are numbered "
+                                     f"from 1 in schedule order)")
+    s.get("thread", "str", among=threads)
+    for key in ("op", "label", "function", "line"):
+        s.get(key, "str", required=False, nullable=True)
+    changes = s.get("changes", "list")
+    for k, change in enumerate(changes):
+        where = _key(s.sub("changes"), k)
+        if not (isinstance(change, list) and len(change) == 3 and isinstance(change[0], str)):
+            raise Invalid(where, f"must be [object name, old value, new value], not {_describe(change)}")
+    s.get("finished", "bool", required=False)
+    for key in ("stack", "reads", "writes"):
+        if key in step:
+            _names(step[key], s.sub(key))
+    waiting = s.get("waiting", "list", required=False) or []
+    for k, w in enumerate(waiting):
+        where = _key(s.sub("waiting"), k)
+        wait = _Check(_typed(w, where, "object"), where)
+        wait.get("thread", "str", among=threads)
+        wait.get("for", "str")
+        if "held_by" in w:
+            _names(w["held_by"], wait.sub("held_by"))
+
+
+def _fill_defaults(doc):
+    """The fields a trace saved before them lacks, as an empty value."""
+    for step in doc["steps"]:
+        step.setdefault("reads", [])
+        step.setdefault("writes", [])
 
 
 def scenario_path(doc, trace_path):
@@ -370,7 +647,19 @@ def schedule_ids(doc, thread_names):
     out = []
     for n, name in enumerate(doc["schedule"], 1):
         if name not in index:
-            raise TraceError(f"step {n}: the scenario has no thread named {name!r} "
+            raise TraceError(f"schedule: step {n}: the scenario has no thread named {name!r} "
                              f"(threads: {', '.join(thread_names)})")
         out.append(index[name])
     return out
+
+
+def model_thread_names(model):
+    """The names of ``model``'s threads, or None when building its initial
+    state raises (the replay then reports the model's error)."""
+    spec = getattr(model, "threads_spec", None)
+    if spec is not None:
+        return [name for name, _ in spec]
+    try:
+        return [t.name for t in Execution(model).threads]
+    except ModelFailure:
+        return None

@@ -38,6 +38,7 @@ def view_data(doc):
     if "initial" not in doc:
         raise ViewerError("the trace has no initial state (it was saved by an older racecheck): "
                           "run the scenario again to save a new one")
+    doc = page_doc(doc)
     threads = doc["threads"]
     geometry = doc.get("geometry")
     steps = []
@@ -45,8 +46,8 @@ def view_data(doc):
         steps.append({
             "where": report._short_line(s.get("line")),
             "changes_text": report.change_text(s["changes"], threads, geometry),
-            "reads_text": report.compress_names(s["reads"]),
-            "writes_text": report.compress_names(s["writes"]),
+            "reads_text": report.compress_names(s.get("reads") or []),
+            "writes_text": report.compress_names(s.get("writes") or []),
             "waits_text": report.wait_text(s.get("waiting") or []),
         })
     race = doc.get("race")
@@ -67,6 +68,21 @@ def view_data(doc):
     }
 
 
+MODEL_ERROR = "no_model_error"
+
+
+def page_doc(doc):
+    """The trace as the page states it. A model that raised is drawn as the
+    violation of ``no_model_error`` with the exception as its message (the
+    page names what breaks at the last step as an invariant)."""
+    if doc.get("verdict") != "error":
+        return doc
+    error = doc["error"]
+    return dict(doc, invariant=MODEL_ERROR,
+                invariant_description="the model's code runs without raising an exception",
+                message=f"the model raised in thread {error['thread']}: {error['exception']}")
+
+
 def _json_for_script(data):
     """JSON that cannot end its <script> element early."""
     text = json.dumps(data, separators=(",", ":"), sort_keys=True)
@@ -76,7 +92,7 @@ def _json_for_script(data):
 def render(doc):
     """The viewer page of trace document ``doc``, as one HTML string."""
     data = view_data(doc)
-    title = f"racecheck: {doc['scenario']['name']}: {doc['invariant']}"
+    title = f"racecheck: {doc['scenario']['name']}: {page_doc(doc)['invariant']}"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -110,10 +110,14 @@ def test_model_error_exit_4(tmp_path):
         "def build(params):\n    return Program('broken', init, [('t', body)])\n")
     sc = tmp_path / "broken.yaml"
     sc.write_text("name: broken\nmodel: ./broken.py\ninvariants: [assertion]\n")
-    out = CliRunner().invoke(main, ["run", str(sc)])
+    trace = tmp_path / "broken.json"
+    out = CliRunner().invoke(main, ["run", str(sc), "--trace-out", str(trace)])
     assert out.exit_code == 4
     assert "ZeroDivisionError" in out.output
-    assert "schedule: [0]" in out.output
+    assert "schedule: t\n" in out.output  # thread names, not indices
+    assert f"trace saved to {trace}" in out.output
+    replayed = CliRunner().invoke(main, ["replay", str(trace)])
+    assert replayed.exit_code == 4 and "the same error as saved" in replayed.output
 
 
 def test_pytest_plugin_collects_scenarios(tmp_path):

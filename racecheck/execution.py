@@ -7,6 +7,7 @@ never copies an execution: it builds a new one and replays a schedule prefix.
 
 from __future__ import annotations
 
+import inspect
 import os
 import traceback
 
@@ -22,6 +23,13 @@ class ModelFailure(Exception):
         self.thread = thread
         self.exc = exc
         self.where = where
+
+
+class BadModel(Exception):
+    """The model breaks a rule of how models are written (a thread that is
+    not a generator, two threads of one name, a lock request not yielded,
+    shared state kept outside runtime objects): its answers could not be
+    trusted, so nothing is explored. Bad input, as a bad scenario file is."""
 
 
 class StepBoundHit(Exception):
@@ -119,8 +127,11 @@ class Execution:
             self.state = model.init(self.rt)
             self.threads = [Thread(i, name, gen)
                             for i, (name, gen) in enumerate(model.threads(self.state))]
-        except Exception as exc:  # the model's own bug, before any step
+        except BadModel:
+            raise
+        except (Exception, SystemExit) as exc:  # the model's own bug, before any step
             raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
+        _check_threads(self.threads)
         self.events = []
         self.records = []  # per-step details, when tracing
         invs = model.invariants
@@ -206,22 +217,24 @@ class Execution:
         for kind, data in rt.deferred.pop(tid, ()):
             rt.note(kind, **data)  # its first operation begins now
         failure = None
+        found = []  # every violation this step brings, the model's own first
         try:
             try:
                 self._run(t, record)
             except Violation as v:
                 t.finished = True  # the exception ended the thread's generator
                 v.in_step = True
-                raise
+                found.append(v)
+            # Checks run after a step whose own code failed too: what they
+            # watch, and what they gather (lock_order's edges), must not
+            # depend on whether another check broke first.
             self._mark_watched()
-            self._check_returns()
-            for inv in self._step_checks if self.checks else ():
-                msg = inv.after_step(self.state, self)
-                if msg:
-                    raise Violation(inv.name, msg)
-        except Violation as v:
-            failure = v
-        except (ModelError, Exception) as exc:  # the model's own bug
+            found += self._check_returns()
+            if self.checks:
+                found += self._check_state()
+        except (BadModel, StepBoundHit):
+            raise
+        except (Exception, SystemExit) as exc:  # the model's own bug (ModelError among them)
             failure = ModelFailure(tid, t.name, exc, traceback.format_exc())
         event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive))
         self.events.append(event)
@@ -229,7 +242,29 @@ class Execution:
             self._finish_record(record, t)
         if failure is not None:
             raise failure
+        if found:
+            first = found[0]
+            first.also = found[1:]
+            raise first
         return event
+
+    def _check_state(self):
+        """The after-step checks on the current state: their violations."""
+        out = []
+        for inv in self._step_checks:
+            msg = inv.after_step(self.state, self)
+            if msg:
+                out.append(Violation(inv.name, _message(msg)))
+        return out
+
+    def initial_violations(self):
+        """The after-step checks on the initial state, before any step: an
+        invariant the initial state already breaks is reached by every
+        schedule, the empty one first."""
+        try:
+            return self._check_state()
+        except Exception as exc:
+            raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
 
     def _run(self, t, record):
         rt = self.rt
@@ -249,7 +284,10 @@ class Execution:
             except StopIteration:
                 t.finished = True
                 t.pending = None
+                _unyielded(rt, t, None)
                 return
+            if rt.requests:
+                _unyielded(rt, t, y)
             invisible = not rt.reads and not rt.writes and len(rt.history) == seen
             if invisible and not isinstance(y, Request):
                 # Nothing shared was touched: this step commutes with every
@@ -284,9 +322,11 @@ class Execution:
                 y = t.gen.send(None)
             except StopIteration:
                 t.finished = True
+                _unyielded(rt, t, None)
                 continue
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
+            _unyielded(rt, t, y)
             if rt.reads or rt.writes:
                 touched = sorted(rt.name_of(k) for k in rt.reads | rt.writes)
                 raise ModelFailure(t.tid, t.name, ModelError(
@@ -297,7 +337,9 @@ class Execution:
         rt.begin_step(None)
 
     def _check_returns(self):
-        """Run the on_return checks for operations that returned in this step."""
+        """Run the on_return checks for operations that returned in this
+        step; their violations."""
+        out = []
         hist = self.rt.history
         while self._seen_history < len(hist):
             entry = hist[self._seen_history]
@@ -319,18 +361,25 @@ class Execution:
                 for inv in self._return_checks if self.checks else ():
                     msg = inv.on_return(self.state, self, entry)
                     if msg:
-                        raise Violation(inv.name, msg)
+                        out.append(Violation(inv.name, _message(msg)))
+        return out
 
     def check_end(self):
-        """Invariants on the final state. Raises :class:`Violation`."""
-        for inv in self._end_checks:
-            msg = inv.at_end(self.state, self)
-            if msg:
-                raise Violation(inv.name, msg)
-        for inv in self._across_checks:
-            msg = inv.across(self.state, self)
-            if msg:
-                raise Violation(inv.name, msg)
+        """Invariants on the final state. Raises :class:`Violation`, or
+        :class:`ModelFailure` when a check itself raises."""
+        try:
+            for inv in self._end_checks:
+                msg = inv.at_end(self.state, self)
+                if msg:
+                    raise Violation(inv.name, _message(msg))
+            for inv in self._across_checks:
+                msg = inv.across(self.state, self)
+                if msg:
+                    raise Violation(inv.name, _message(msg))
+        except Violation:
+            raise
+        except Exception as exc:
+            raise ModelFailure(None, "(final state check)", exc, traceback.format_exc()) from None
 
     def final_violation(self):
         """At a state where no thread can run: the deadlock, or else the first
@@ -385,6 +434,36 @@ class Execution:
         if record["label"] is None:
             record["label"] = "start" if t.steps == 1 else "continue"
         self.records.append(record)
+
+
+def _message(msg):
+    """A check's message as text, whatever it returned that is true."""
+    return msg if isinstance(msg, str) else repr(msg)
+
+
+def _unyielded(rt, t, y):
+    """Refuse a request the step made but did not yield (``m.lock()``
+    without ``yield``): the lock would silently not be taken."""
+    made, rt.requests = rt.requests, []
+    for request in made:
+        if request is not y:
+            where, _, _ = location(t.gen)
+            raise BadModel(f"thread {t.name}: the request {request.label!r} was made but not "
+                           f"yielded (near {where}); write `yield` before it, as in "
+                           f"`yield mutex.lock()`")
+
+
+def _check_threads(threads):
+    names = set()
+    for t in threads:
+        if not inspect.isgenerator(t.gen):
+            raise BadModel(f"thread {t.name}: its function returned {type(t.gen).__name__}, not a "
+                           f"generator; a thread's body must be a generator function "
+                           f"(each step begins with a yield)")
+        if t.name in names:
+            raise BadModel(f"two threads are named {t.name!r}: thread names must differ "
+                           f"(a saved trace names its steps' threads)")
+        names.add(t.name)
 
 
 def plain(value):

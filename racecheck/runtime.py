@@ -30,6 +30,7 @@ class Violation(Exception):
     """An invariant broke. Raised inside a step; stops the execution."""
 
     in_step = False  # raised by the model's own code (bug_on, check), not by a check after it
+    also = ()  # other invariants the same step broke (execution.Execution.step)
 
     def __init__(self, invariant: str, message: str):
         super().__init__(f"{invariant}: {message}")
@@ -72,6 +73,9 @@ class Runtime:
         self.history = []
         self.starting = False
         self.deferred = {}  # thread -> notes made before its first step
+        # Requests made in the running step: each must be the one the
+        # thread yields next (a lock() not yielded would be dropped unseen).
+        self.requests = []
         # Lock dependencies for lock_order (racecheck/lockorder.py): the locks
         # each thread holds, in the order it took them, and every acquisition
         # with what its thread held then. Ghost data, like the history: models
@@ -115,6 +119,11 @@ class Runtime:
 
     def ghost_map(self, name):
         return GhostMap(self, name)
+
+    def made(self, request):
+        """Note a request made by the running step (see ``requests``)."""
+        self.requests.append(request)
+        return request
 
     # -- footprint ---------------------------------------------------------
 
@@ -387,7 +396,7 @@ class Mutex:
         self.key = rt._register(self, name)
 
     def lock(self, label=None):
-        return _Acquire(self, label or f"mutex_lock({self.name})")
+        return self.rt.made(_Acquire(self, label or f"mutex_lock({self.name})"))
 
     def unlock(self):
         rt = self.rt
@@ -457,10 +466,10 @@ class RWSem:
         self.key = rt._register(self, name)
 
     def down_read(self, label=None):
-        return _DownRead(self, label or f"down_read({self.name})")
+        return self.rt.made(_DownRead(self, label or f"down_read({self.name})"))
 
     def down_write(self, label=None):
-        return _DownWrite(self, label or f"down_write({self.name})")
+        return self.rt.made(_DownWrite(self, label or f"down_write({self.name})"))
 
     def up_read(self):
         rt = self.rt
@@ -587,4 +596,4 @@ class WaitUntil(Request):
 def wait_until(rt, predicate, label="condition", lock=None):
     """A request: the thread is disabled until ``predicate()`` is true
     (``lock``: the lock class it waits for, see :class:`WaitUntil`)."""
-    return WaitUntil(rt, predicate, label, lock)
+    return rt.made(WaitUntil(rt, predicate, label, lock))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from .execution import Event, Execution, ModelFailure, StepBoundHit
 from .runtime import ACQUIRE, Request, Violation
+from .timelimit import TimeLimit, time_limit
 
 REDUCTIONS = ("dpor", "none")
 
@@ -53,11 +54,12 @@ class Stats:
     steps: int = 0  # steps run, replayed prefixes included
     max_depth: int = 0
     pruned: int = 0  # choices a bound cut
+    probes: int = 0  # dpor: reversed steps run to learn what they do in their new place
     elapsed_s: float = 0.0
 
     def as_dict(self):
         return {"executions": self.executions, "blocked": self.blocked, "steps": self.steps,
-                "max_depth": self.max_depth, "pruned": self.pruned,
+                "max_depth": self.max_depth, "pruned": self.pruned, "probes": self.probes,
                 "elapsed_s": round(self.elapsed_s, 3)}
 
 
@@ -151,28 +153,35 @@ class Explorer:
             inv.reset()
         start = time.monotonic()
         b = self.bounds
-        error = None
+        self._error = None
         try:
-            while True:
-                if b.max_executions is not None and self.stats.executions >= b.max_executions:
-                    self.incomplete = f"stopped at --max-executions {b.max_executions}"
-                    break
-                if b.timeout is not None and time.monotonic() - start > b.timeout:
-                    self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
-                    break
-                error = self._execute()
-                if error is not None:
-                    break
-                if self.found is not None and self.stop_on_violation and not self.shortest:
-                    break
-                if self.progress is not None:
-                    self.progress(self.stats, len(self.stack), time.monotonic() - start)
-                if not self._next_branch():
-                    break
+            with time_limit(b.timeout):
+                self._search(start)
         except KeyboardInterrupt:
             self.incomplete = "interrupted"
+        except TimeLimit:
+            self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
         self.stats.elapsed_s = time.monotonic() - start
-        return self._outcome(error)
+        return self._outcome(self._error)
+
+    def _search(self, start):
+        b = self.bounds
+        while True:
+            if b.max_executions is not None and self.stats.executions >= b.max_executions:
+                self.incomplete = f"stopped at --max-executions {b.max_executions}"
+                break
+            if b.timeout is not None and time.monotonic() - start > b.timeout:
+                self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
+                break
+            self._error = self._execute()
+            if self._error is not None:
+                break
+            if self.found is not None and self.stop_on_violation and not self.shortest:
+                break
+            if self.progress is not None:
+                self.progress(self.stats, len(self.stack), time.monotonic() - start)
+            if not self._next_branch():
+                break
 
     def _outcome(self, error):
         if error is not None:
@@ -197,6 +206,11 @@ class Explorer:
             ex = Execution(self.model, max_steps=self.bounds.max_steps)
             self.nthreads = len(ex.threads)
             stop = False
+            if not stack:  # the initial state, checked once, by the first execution
+                found = ex.initial_violations()
+                for v in found:
+                    self._violation(v)
+                stop = bool(found) and self._stops(found)
             for depth, node in enumerate(stack):
                 stop = self._step(ex, node, depth >= fresh)
             while not stop:
@@ -238,9 +252,11 @@ class Explorer:
             node.event = ex.events[-1]
             self.stats.steps += 1
             self._last_violation = v
+            found = [v, *v.also]
             if fresh:  # a replayed step's violation was counted when it first ran
-                self._violation(v)
-            return self._stops(v)
+                for x in found:
+                    self._violation(x)
+            return self._stops(found)
         except StepBoundHit as hit:
             # The step never ran: it stands in the tree as an empty one.
             node.event = Event(node.chosen, set(), set())
@@ -250,12 +266,17 @@ class Explorer:
         self.stats.steps += 1
         return False
 
-    def _stops(self, v):
-        """Does violation ``v`` end the execution? Only when it is the one
-        the search reports; otherwise the execution goes on, so that what
-        happens after it is explored too."""
-        if self.target is not None and v.invariant != self.target:
-            return False
+    def _stops(self, found):
+        """Do the violations ``found`` in one step end the execution? When
+        the search stops at violations, yes; otherwise it goes on, so that
+        what happens after them is explored too. Minimisation (a target
+        invariant, no reduction) stops at any: a schedule that passes
+        through another violation replays to that one, not to the target."""
+        if self.target is not None:
+            # dpor goes on past another invariant's violation: stopping
+            # there would disable every thread, a dependency that no
+            # footprint shows, and the reduction would miss schedules.
+            return not self.dpor or any(x.invariant == self.target for x in found)
         return self.stop_on_violation or self.shortest
 
     @staticmethod
@@ -271,7 +292,8 @@ class Explorer:
         return out
 
     def _violation(self, v):
-        self._last_violation = v
+        if self._last_violation is None:
+            self._last_violation = v
         if self.target is not None and v.invariant != self.target:
             return  # a different bug: not what minimisation is after
         self.violations[v.invariant] = self.violations.get(v.invariant, 0) + 1
@@ -431,46 +453,96 @@ class Explorer:
         # without depending on it come along (pending steps of waiting
         # threads did not run).
         ran = len(self.stack)
-        v = [k for k in range(i + 1, ran) if k != j and clocks[k][ti] < pi] + [j]
-        # The initials of v: threads whose first step in v conflicts with no
-        # step before it in v (in v's own order: what orders them in this
-        # execution through steps left out of v does not count). v keeps the
-        # execution's order, so "before it in v" is "before it, and in v".
-        in_v = set(v)
+        rest = [k for k in range(i + 1, ran) if k != j and clocks[k][ti] < pi]
+        # The initials of rest: threads whose first step in it conflicts
+        # with no step before it there (in its own order: what orders them
+        # in this execution through steps left out does not count).
+        in_rest = set(rest)
         first = set()
         initials = []
-        for k in v:
+        for k in rest:
             tk = events[k].tid
             if tk not in first:
                 first.add(tk)
-                if in_v.isdisjoint(conflicts[k]):
+                if in_rest.isdisjoint(conflicts[k]):
                     initials.append(tk)
-        p = events[j].tid
-        if p in initials and p not in node.enabled:
-            # The second step is its thread's next one and cannot run before
-            # the first: the first (or what follows it) enables it, as an
-            # unlock does the lock it lets through. Nothing to reverse; the
-            # earlier step that did conflict (the other lock) carries the race.
-            return
-        runnable = [q for q in initials if q in node.enabled]
-        if not runnable:
-            return
         covered = {**node.sleep, **node.done}
         if any(q in covered for q in initials):
             return
         if any(not branch[2] and branch[0] in initials for branch in node.wakeup):
             return  # a branch to explore is that initial alone: it starts v
-        whole = Event(None, set().union(*(events[k].reads for k in v)),
-                      set().union(*(events[k].writes for k in v)))  # all of v as one step
-        for q, ev in covered.items():
+        # v = rest.e', with e' what thread p does next after rest. That is
+        # step j itself only if it reads what it read here: a step's code
+        # branches on the values it reads (a compare-and-swap writes or
+        # not), so once a step that v leaves out (step i, or one after it
+        # that depends on it) no longer writes what step j read, step j may
+        # touch other objects. A pending step never ran. Either way, the
+        # step is found by running it where v puts it.
+        ej = events[j]
+        p = ej.tid
+        if j >= ran or any(k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(ej.reads)
+                           for k in conflicts[j]):
+            ej = self._probe(i, rest, p)
+            if ej is None:
+                return  # p cannot run there: no order puts its step before step i
+            if not _depends(ej, events[i]):
+                # Where v puts it, p's step no longer conflicts with step i:
+                # v.(step i) is then the same trace as (step i).v, which
+                # starts with step i and so is explored below step i. Not
+                # a race to reverse (and treating it as one would hand the
+                # trace to branches that rely on it being one).
+                return
+        if p not in first and not any(ej.conflicts(events[k]) for k in rest):
+            initials.append(p)
+            if p not in node.enabled:
+                # The second step is its thread's next one and cannot run
+                # before the first: the first (or what follows it) enables
+                # it, as an unlock does the lock it lets through. Nothing
+                # to reverse; the earlier step that did conflict (the other
+                # lock) carries the race.
+                return
+            if p in covered:
+                return
+            if any(not branch[2] and branch[0] == p for branch in node.wakeup):
+                return
+        runnable = [q for q in initials if q in node.enabled]
+        if not runnable:
+            return
+        first.add(p)
+        whole = Event(None, set(ej.reads).union(*(events[k].reads for k in rest)),
+                      set(ej.writes).union(*(events[k].writes for k in rest)))  # all of v as one step
+        for q, ev in covered.items() if ej.__class__ is not _Unknown else ():
             if q not in first and not ev.conflicts(whole):
                 return  # q's step commutes with all of v: a weak initial, explored
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.
+        sequence = [(events[k].tid, events[k]) for k in rest] + [(p, ej)]
         lead = p if p in runnable else runnable[0]
-        k0 = next(k for k in v if events[k].tid == lead)
-        v.remove(k0)
-        _insert(node.wakeup, [(events[k].tid, events[k]) for k in [k0] + v])
+        n0 = next(n for n, (q, _) in enumerate(sequence) if q == lead)
+        sequence.insert(0, sequence.pop(n0))
+        _insert(node.wakeup, sequence)
+
+    def _probe(self, i, rest, p):
+        """What thread ``p`` does when it runs after the first ``i`` steps of
+        the current execution and then the steps ``rest``: its Event, or
+        None when it cannot run there."""
+        self.stats.probes += 1
+        ex = Execution(self.model, max_steps=self.bounds.max_steps)
+        schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
+        try:
+            for tid in schedule:
+                try:
+                    ex.step(tid)
+                except Violation:
+                    pass  # the step ran, as it did in the execution; go on as it did
+            if not ex.is_enabled(p):
+                return None
+            try:
+                return ex.step(p)
+            except Violation:
+                return ex.events[-1]
+        except (ModelFailure, StepBoundHit):
+            return _Unknown(p)
 
 
 def _insert(tree, sequence):
@@ -502,12 +574,29 @@ def _after(tid, event, sequence):
     if it cannot run first without changing the sequence's outcome."""
     for n, (q, ev) in enumerate(sequence):
         if q == tid:
-            if any(ev.conflicts(e) for _, e in sequence[:n]):
+            if any(_depends(ev, e) for _, e in sequence[:n]):
                 return None
             return sequence[:n] + sequence[n + 1:]
-    if any(event.conflicts(e) for _, e in sequence):
+    if any(_depends(event, e) for _, e in sequence):
         return None
     return sequence
+
+
+class _Unknown(Event):
+    """A step whose footprint is not known (it raised when probed, see
+    Explorer._probe): it depends on every step."""
+
+    __slots__ = ()
+
+    def __init__(self, tid):
+        super().__init__(tid, set(), set())
+
+    def conflicts(self, other):
+        return True
+
+
+def _depends(a, b):
+    return a.__class__ is _Unknown or b.__class__ is _Unknown or a.conflicts(b)
 
 
 def _held_across(events, i, j):
@@ -539,6 +628,8 @@ def minimise(model, cex, bounds=None, budget_executions=20_000, budget_s=20.0):
     which case the best schedule found so far is kept."""
     base = bounds or Bounds()
     best = cex
+    if not cex.schedule:
+        return cex  # the initial state breaks it: nothing to shorten
     deadline = time.monotonic() + budget_s
 
     def search(k, depth):
@@ -584,6 +675,13 @@ def replay(model, schedule, max_steps=10_000):
     out = Replay(execution=ex)
     out.records = ex.records
     names = [t.name for t in ex.threads]
+    found = ex.initial_violations()
+    if found:
+        out.violation = found[0]
+        if schedule:
+            out.mismatch = (f"the initial state already breaks {found[0].invariant}, "
+                            f"{len(schedule)} steps before the schedule's end")
+        return out
     for n, tid in enumerate(schedule):
         if not 0 <= tid < len(ex.threads):
             out.mismatch = f"step {n + 1}: the model has no thread number {tid}"

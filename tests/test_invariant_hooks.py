@@ -34,7 +34,7 @@ def writers(values):
             st.x.set(v)
         return body
 
-    return init, [(f"w{v}", writer(v)) for v in values]
+    return init, [(f"w{i}: x = {v}", writer(v)) for i, v in enumerate(values)]
 
 
 def test_across_executions_finds_what_no_single_execution_shows():

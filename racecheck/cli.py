@@ -22,6 +22,7 @@ from .scenario import ScenarioError, load
 from .scheduler import REDUCTIONS, replay as replay_schedule
 
 from .fingerprint import FingerprintError
+from .execution import BadModel
 from .strategies import PCT_DEPTH, STRATEGIES, StrategyError
 
 
@@ -96,7 +97,7 @@ def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions
         rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,
                            do_minimise=not no_minimise, strategy=strategy, seed=seed,
                            bug_depth=bug_depth)
-    except (StrategyError, FingerprintError) as exc:
+    except (StrategyError, FingerprintError, BadModel) as exc:
         fail(f"{scenario}: {exc}")
     progress.done()
     if as_json:
@@ -174,7 +175,10 @@ def check(paths, junit, as_json, reduction):
     if not as_json:
         click.echo(f"{'scenario':40} {'expected':36} {'got':36} {'executions':>10} {'time':>7}")
     for sc in scenarios:
-        rep = runner.check(sc, reduction, save_trace=False)
+        try:
+            rep = runner.check(sc, reduction, save_trace=False)
+        except BadModel as exc:
+            fail(f"{sc.path}: {exc}")
         ok = matches(sc.expect, rep)
         rows.append((sc, rep, ok))
         if as_json:

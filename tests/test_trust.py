@@ -331,3 +331,21 @@ def test_a_model_that_calls_sys_exit_in_a_step_is_a_model_error():
 
     out = Explorer(Program("p", init, [("T", t)])).run()
     assert out.verdict == "error" and "SystemExit" in out.error["exception"]
+
+
+def test_a_model_against_the_rules_is_bad_input_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from racecheck.cli import main
+
+    (tmp_path / "m.py").write_text(
+        "from types import SimpleNamespace\n"
+        "from racecheck.model import Program\n"
+        "def init(rt):\n    return SimpleNamespace(x=rt.var('x', 0))\n"
+        "def plain(st):\n    st.x.set(1)\n"
+        "def build(params):\n    return Program('p', init, [('worker', plain)])\n")
+    sc = tmp_path / "s.yaml"
+    sc.write_text("name: s\nmodel: ./m.py\n")
+    out = CliRunner().invoke(main, ["run", str(sc), "--trace-out", str(tmp_path / "t.json")])
+    assert out.exit_code == 2, out.output
+    assert "thread worker" in out.output and "Traceback" not in out.output

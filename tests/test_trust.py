@@ -345,7 +345,7 @@ def test_a_model_against_the_rules_is_bad_input_on_the_command_line(tmp_path):
         "def plain(st):\n    st.x.set(1)\n"
         "def build(params):\n    return Program('p', init, [('worker', plain)])\n")
     sc = tmp_path / "s.yaml"
-    sc.write_text("name: s\nmodel: ./m.py\n")
+    sc.write_text("name: s\nmodel: ./m.py\ninvariants: []\n")
     out = CliRunner().invoke(main, ["run", str(sc), "--trace-out", str(tmp_path / "t.json")])
     assert out.exit_code == 2, out.output
     assert "thread worker" in out.output and "Traceback" not in out.output

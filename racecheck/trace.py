@@ -604,8 +604,9 @@ def _step_fields(step, field, number, threads):
         raise Invalid(s.sub("step"), f"is {_describe(got)}, must be {number} (steps are numbered "
                                      f"from 1 in schedule order)")
     s.get("thread", "str", among=threads)
-    for key in ("op", "label", "function", "line"):
-        s.get(key, "str", required=False, nullable=True)
+    for key in ("op", "label", "line"):
+        s.get(key, "str", nullable=True)
+    s.get("function", "str", required=False, nullable=True)
     changes = s.get("changes", "list")
     for k, change in enumerate(changes):
         where = _key(s.sub("changes"), k)

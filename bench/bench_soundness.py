@@ -43,8 +43,8 @@ STRATEGIES = ("none", "dpor", "bfs")
 
 def run_one(job):
     """Compare one program; a plain dict (it crosses processes)."""
-    seed, n, shrink = job
-    prog = randprog.nth(seed, n)
+    seed, n, shrink, max_steps = job
+    prog = randprog.nth(seed, n, max_steps)
     try:
         c = randprog.compare(prog)
     except Exception as exc:  # racecheck itself raised: a disagreement too
@@ -78,28 +78,31 @@ def main(argv=None):
     ap.add_argument("--programs", type=int, default=10_000)
     ap.add_argument("--seed", default="0")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--max-steps", type=int, default=8,
+                    help="steps in a whole program at most (none's executions grow fast with it)")
     ap.add_argument("--shrink", action="store_true", help="shrink each disagreeing program")
     ap.add_argument("--only", type=int, help="run program number N of the seed alone, and show it")
     ap.add_argument("--quiet", action="store_true", help="do not print each disagreement")
     args = ap.parse_args(argv)
 
     if args.only is not None:
-        jobs = [(args.seed, args.only, args.shrink)]
-        print(randprog.show(randprog.nth(args.seed, args.only)))
+        jobs = [(args.seed, args.only, args.shrink, args.max_steps)]
+        print(randprog.show(randprog.nth(args.seed, args.only, args.max_steps)))
     else:
-        jobs = [(args.seed, n, args.shrink) for n in range(args.programs)]
+        jobs = [(args.seed, n, args.shrink, args.max_steps) for n in range(args.programs)]
     start = time.monotonic()
     totals = Counter()
     disagreeing = Counter()  # strategy -> programs
+    kinds = Counter()  # "strategy: kind" -> programs
     smallest = {}  # kind -> (size, n, prog, differences)
     if args.jobs > 1 and len(jobs) > 1:
         with multiprocessing.Pool(args.jobs) as pool:
             results = pool.imap(run_one, jobs, chunksize=16)
             for r in results:
-                tally(r, totals, disagreeing, smallest, args.quiet)
+                tally(r, totals, disagreeing, kinds, smallest, args.quiet)
     else:
         for r in map(run_one, jobs):
-            tally(r, totals, disagreeing, smallest, args.quiet)
+            tally(r, totals, disagreeing, kinds, smallest, args.quiet)
     elapsed = time.monotonic() - start
 
     print(f"\nseed {args.seed}: {totals['programs']:,} programs, {totals['traces']:,} traces, "
@@ -112,6 +115,10 @@ def main(argv=None):
     print("  executions: " + ", ".join(f"{s} {totals['executions ' + s]:,}" for s in STRATEGIES))
     if disagreeing["racecheck"]:
         print(f"  racecheck raised on {disagreeing['racecheck']} programs")
+    if kinds:
+        print("\nprograms per kind of disagreement:")
+        for what, count in sorted(kinds.items()):
+            print(f"  {count:6}  {what}")
     if smallest:
         print("\nsmallest program of each kind of disagreement:")
         for what, (sz, n, prog, diffs) in sorted(smallest.items()):
@@ -122,7 +129,7 @@ def main(argv=None):
     return 1 if any(disagreeing.values()) else 0
 
 
-def tally(r, totals, disagreeing, smallest, quiet):
+def tally(r, totals, disagreeing, kinds, smallest, quiet):
     totals["programs"] += 1
     totals["traces"] += r["traces"]
     for key in ("missed", "extra", "blocked"):
@@ -131,8 +138,10 @@ def tally(r, totals, disagreeing, smallest, quiet):
         totals["executions " + strategy] += count
     if not r["differences"]:
         return
-    for strategy in r["differences"]:
+    for strategy, lines in r["differences"].items():
         disagreeing[strategy] += 1
+        for what in {what for what, _ in lines}:
+            kinds[f"{strategy}: {what}"] += 1
     if not quiet:
         print(f"-- program {r['n']} disagrees:\n{randprog.show(r['prog'])}")
         for strategy, lines in r["differences"].items():

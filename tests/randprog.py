@@ -190,19 +190,32 @@ def generate(rng, max_steps=8, plain=False):
     steps in all; often a map, mutexes taken in either order, an rwsem,
     waits, and invariants (the always one now and then false at the start).
     ``plain`` leaves out what reductions find hardest (conditional writes,
-    compare-and-swap, branches, an always invariant false at the start)."""
+    compare-and-swap, branches, an always invariant false at the start).
+    One program in three is "tight": one or two variables, no locks, and
+    mostly compare-and-swap and conditional writes, whose footprints change
+    with the order of the steps."""
     nthreads = rng.randint(2, 4)
-    names = ["x", "y", "z"][:rng.randint(1, 3)]
+    tight = not plain and rng.random() < 0.3
+    names = ["x", "y", "z"][:rng.randint(1, 2 if tight else 3)]
     maps = (("m", ((0, 1),) if rng.random() < 0.5 else ()),) if rng.random() < 0.25 else ()
     mutexes = ("a", "b")[:rng.choice((0, 0, 1, 2, 2))]
     rwsems = ("s",) if rng.random() < 0.15 else ()
+    if tight:
+        maps, mutexes, rwsems = (), (), ()
     total = rng.randint(nthreads, max(nthreads, max_steps))
     counts = [1] * nthreads
     for _ in range(total - nthreads):
         counts[rng.randrange(nthreads)] += 1
-    env = {"vars": names, "maps": [m for m, _ in maps], "locals": 2, "rng": rng, "plain": plain}
+    env = {"vars": names, "maps": [m for m, _ in maps], "locals": 2, "rng": rng, "plain": plain,
+           "tight": tight}
     threads = tuple(gen_thread(env, n, mutexes, rwsems) for n in counts)
     vars = tuple((n, 0 if rng.random() < 0.8 else rng.choice(VALUES)) for n in names)
+    if rng.random() < 0.5:
+        # Each thread ends by publishing a local in a variable of its own, so
+        # that what it read shows in the final state.
+        threads = tuple(publish(thread, f"o{i}", rng.randrange(env["locals"]))
+                        for i, thread in enumerate(threads))
+        vars += tuple((f"o{i}", -1) for i in range(nthreads))
     prog = program(threads, vars, maps, mutexes, rwsems)
     if rng.random() < 0.35:
         broken = not plain and rng.random() < 0.3
@@ -245,11 +258,20 @@ def gen_thread(env, n, mutexes, rwsems):
     return tuple(steps)
 
 
+def publish(thread, var, r):
+    """``thread`` with ``var = r`` added at the end of its last step."""
+    header, actions = thread[-1]
+    last = step(actions + (("copy", var, r, 0),), None if header[0] == "label" else header)
+    return thread[:-1] + (last,)
+
+
 def gen_action(env, nested=False):
     rng = env["rng"]
     kinds = ["read"] * 3 + ["write"] * 2 + ["copy"] * 2 + ["add", "check"]
     if not env["plain"]:
         kinds += ["cond", "cond", "cas", "cas"] + ([] if nested else ["if", "if"])
+    if env.get("tight"):
+        kinds += ["cas"] * 10 + ["cond"] * 4
     if env["maps"]:
         kinds += ["mget", "mset", "mdel", "mkeys"]
     kind = rng.choice(kinds)
@@ -263,7 +285,7 @@ def gen_action(env, nested=False):
         "add": lambda: ("add", x, 1),
         "cond": lambda: ("cond", x, c, y, d),
         "cas": lambda: ("cas", x, c, d, r),
-        "check": lambda: ("check", r, c),
+        "check": lambda: ("check", r, rng.choice((1, 2))),  # locals start at 0
         "if": lambda: ("if", r, c, (gen_action(env, True),),
                        (gen_action(env, True),) if rng.random() < 0.4 else ()),
         "mget": lambda: ("mget", r, m, k),
@@ -524,12 +546,12 @@ def explore(prog, stop_on_violation=False):
     return out
 
 
-def probes(prog, schedule):
+def probes(prog, schedule, it=None):
     """Which steps of ``schedule`` (thread ids) are probes: a step that
     touched nothing but found the request after it could not be taken. It
     changes no shared state, yet racecheck counts it as a step that reads
     the request's objects (a trace of its own)."""
-    it = Interpreter(prog)
+    it = it or Interpreter(prog)
     state, out = it.initial(), []
     for tid in schedule:
         state, _, probe = it.step(state, tid)
@@ -683,15 +705,20 @@ def racecheck_dfs(prog, reduction):
     from racecheck.scheduler import Bounds, Explorer, trace_signature
 
     finals, traces, unprobed = set(), [], []
+    it = Interpreter(prog)
+    waits = any(h[0] != "label" for thread in prog["threads"] for h, _ in thread)
 
     def seen(ex, violation):
         deadlocked = any(not t.finished for t in ex.threads)
         finals.add((canonical(prog, ex.rt.snapshot()), deadlocked))
         # Steps that touch nothing commute with everything: not part of the trace.
         traces.append(trace_signature([e for e in ex.events if e.reads or e.writes]))
-        probe = probes(prog, [n.chosen for n in explorer.stack])
-        unprobed.append(trace_signature([e for e, p in zip(ex.events, probe)
-                                         if (e.reads or e.writes) and not p]))
+        probe = probes(prog, [n.chosen for n in explorer.stack], it) if waits else ()
+        if any(probe):
+            unprobed.append(trace_signature([e for e, p in zip(ex.events, probe)
+                                             if (e.reads or e.writes) and not p]))
+        else:
+            unprobed.append(traces[-1])
 
     explorer = Explorer(build(prog), reduction, Bounds(), on_execution=seen, stop_on_violation=False)
     outcome = explorer.run()
@@ -754,10 +781,10 @@ def differences(prog, got, expected, first=None, expected_first=None):
     missing, extra = expected.finals - got["finals"], got["finals"] - expected.finals
     if missing:
         out.append(("final states missing",
-                    f"{len(missing)} final states missing, e.g. {show_final(min(missing))}"))
+                    f"{len(missing)} final states missing, e.g. {show_final(min(missing, key=repr))}"))
     if extra:
         out.append(("final states unreachable",
-                    f"{len(extra)} final states unreachable, e.g. {show_final(min(extra))}"))
+                    f"{len(extra)} final states unreachable, e.g. {show_final(min(extra, key=repr))}"))
     if first is not None:
         if first.verdict == "clean" and expected_first.violations:
             out.append(("first violation: clean",

@@ -713,6 +713,10 @@ def test_a_counterexample_that_never_replays_is_reported_not_saved(monkeypatch, 
     rep = runner.check(sc, trace_out=trace)
     assert rep.verdict == "violation" and rep.trace is None and not trace.exists()
     assert any("does not replay" in n for n in rep.notes)
+    out = CliRunner().invoke(main, ["run", str(SCENARIO), "--trace-out", str(trace)])
+    assert out.exit_code == 1, out.output
+    assert "note: the counterexample found does not replay to no_freed_block_mapped" in out.output
+    assert "trace saved to" not in out.output and not trace.exists()
 
 
 

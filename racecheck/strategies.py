@@ -165,6 +165,7 @@ class BreadthFirst:
         try:
             try:
                 live = self._execution()
+                self._initial(live[0])
                 self.learned = Transitions(live[0])
                 state = self.learned.whole(*live)
                 self._add(state, -1, -1, 0)
@@ -181,6 +182,15 @@ class BreadthFirst:
             self.stats.distinct_states = len(self.visited)
             self.stats.elapsed_s = time.monotonic() - self._start
         return self._outcome()
+
+    def _initial(self, ex):
+        """The after-step checks on the initial state (the empty schedule)."""
+        try:
+            found = ex.initial_violations()
+        except ModelFailure as failure:
+            self._failed(failure, [])
+        for v in found:
+            self._violation(v.invariant, v.message, [], confirmed=True)
 
     def _check_bounds(self):
         b = self.bounds
@@ -268,10 +278,8 @@ class BreadthFirst:
         try:
             ex.step(tid)
         except Violation as v:
-            if v.in_step:
-                violation, verdict = v, UNKNOWN
-            else:
-                verdict = (v.invariant, v.message)
+            violation = v if v.in_step else None
+            verdict = _checks_verdict(v)
         except StepBoundHit as hit:
             self.incomplete = str(hit)
             self.stats.pruned += 1
@@ -289,7 +297,7 @@ class BreadthFirst:
         learned = self.learned
         if step.violation is not None:
             self._violation(*step.violation, path, confirmed=after is not None)
-        elif learned.checked:
+        if learned.checked:
             confirmed = verdict is not UNKNOWN
             if confirmed:
                 learned.learn_verdict(state, verdict)
@@ -297,7 +305,7 @@ class BreadthFirst:
                 verdict = learned.verdict(state)
                 if verdict is UNKNOWN:
                     after, v = self._replay(path, check_last=True)
-                    verdict = None if v is None else (v.invariant, v.message)
+                    verdict = None if v is None else _checks_verdict(v)
                     learned.learn_verdict(state, verdict)
                     confirmed = True
             if verdict is not None:
@@ -390,10 +398,11 @@ class BreadthFirst:
 
     def _confirm(self, invariant, path):
         _, verdict = self._replay(path, check_last=True)
-        if verdict is None or verdict.invariant != invariant:
-            raise AssertionError(f"the transition cache says {invariant} breaks after schedule "
-                                 f"{path}, but running it gives {verdict}")
-        return verdict.message
+        for v in [verdict, *verdict.also] if verdict is not None else ():
+            if v.invariant == invariant:
+                return v.message
+        raise AssertionError(f"the transition cache says {invariant} breaks after schedule "
+                             f"{path}, but running it gives {verdict}")
 
     def _failed(self, failure, path):
         self.error = {"thread": failure.thread,
@@ -496,6 +505,14 @@ class RandomSearch:
         chooser = self._pct(ex) if self.bug_depth else self._uniform
         schedule = []
         self.stats.executions += 1
+        try:
+            found = ex.initial_violations()
+        except ModelFailure as failure:
+            self.error = _error(failure, [])
+            return
+        if found:
+            self._found(found[0], schedule)
+            return
         while True:
             enabled = ex.enabled()
             if not enabled:
@@ -570,6 +587,15 @@ class RandomSearch:
             return max(enabled, key=priority.__getitem__)
 
         return choose
+
+
+def _checks_verdict(v):
+    """What the step and return checks said in a step that raised ``v``:
+    (invariant, message) or None. The model's own violation (in_step) comes
+    first and the checks' after it: Execution.step runs them whatever the
+    step's code raised."""
+    checks = [v, *v.also][1 if v.in_step else 0:]
+    return (checks[0].invariant, checks[0].message) if checks else None
 
 
 def location(gen):

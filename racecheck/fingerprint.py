@@ -14,8 +14,10 @@ the invariants will say about it:
   generator of the ``yield from`` chain, the instruction it is paused at
   (``f_lasti``), its local variables, and what its frame's value stack holds
   (the iterator of a ``for`` loop the ``yield`` is inside, the generator a
-  ``yield from`` runs). A thread's step count is not part of it: a thread
-  that spins comes back to the same state.
+  ``yield from`` runs, an operand computed before the ``yield``): how many
+  values that is at each yield comes from the bytecode, and they are read on
+  CPython 3.11, 3.12 and 3.13 (see :func:`_frame_stack`). A thread's step
+  count is not part of it: a thread that spins comes back to the same state.
 
 Two states with the same fingerprint behave alike, so a search keeps one of
 them. This is exact when every value a thread holds (in a local variable, or
@@ -38,7 +40,12 @@ inside one) is one of
 Anything else (an instance of a plain class, a ``random.Random``) raises
 :class:`FingerprintError`, naming the thread, the function and the variable:
 racecheck cannot see its state, so it cannot tell two of them apart. Cycles
-(an I/O whose iocb points back at it) are allowed.
+(an I/O whose iocb points back at it) are allowed. So are refused, naming the
+function and the line: a ``yield`` inside the operands of a method call
+(``obj.m(a, (yield))``, whose stack CPython lays out in two ways), a thread
+paused while it handles an exception, and, on a Python other than CPython
+3.11 to 3.13, a ``yield`` with values beneath it on the stack other than a
+``yield from``'s generator (a ``yield`` in a ``for`` loop, or in an expression).
 
 The values whose equality or hashes coincide by construction (``True`` and
 ``1``, ``-1`` and ``-2``, ``1.0`` and ``1``, ``b"a"`` and ``"a"``, integers
@@ -53,8 +60,10 @@ million for a million states).
 from __future__ import annotations
 
 import dataclasses
+import dis
 import enum
 import gc
+import sys
 import types
 
 from .runtime import Request
@@ -71,8 +80,10 @@ class FingerprintError(Exception):
         self.what = what
         self.where = where
 
-    def locate(self, thread, function, variable):
-        self.where = f"thread {thread}, in {function}(): {variable}"
+    def locate(self, thread, function, variable=None):
+        self.where = f"thread {thread}, in {function}()"
+        if variable is not None:
+            self.where += f": {variable}"
         self.args = (f"{self.where} {self.what}",)
 
 
@@ -258,27 +269,35 @@ class Fingerprinter:
         code = gen.gi_code
         if self.constants is not None:
             self.constants.add_module(frame.f_globals)
-        names = frame.f_locals  # (also makes the frame keep a locals dict: see _frame_stack)
+        names = frame.f_locals  # (on 3.11 and 3.12 also makes the frame keep a locals dict)
+        try:
+            stack = _frame_stack(gen, frame, names)
+        except FingerprintError as exc:
+            if exc.where is None:
+                exc.locate(thread, code.co_qualname)
+            raise
         fp = [GEN, id(code), frame.f_lasti]
         value = self.value
         name = None
         try:
             # In the order of the code's slots: the dict's own order depends on
             # when it was first read (CPython adds a local bound since then at
-            # its end).
+            # its end). The values on the stack follow: how many there are is
+            # fixed by the code and the offset, so the pairs before them are
+            # the locals.
             for name in _slots_of(code)[0]:
                 if name in names:
                     v = names[name]
                     fp.append(name)
                     fp.append(v if v.__class__ is str or v is None else value(v))
             name = None
-            for v in _frame_stack(gen, frame, names):
+            for v in stack:
                 fp.append(value(v))
         except FingerprintError as exc:
             if exc.where is not None:
                 raise
-            what = name or ("its frame's value stack (a for loop's iterator, or an operand "
-                            "computed before the yield)")
+            what = name or (f"its frame's value stack at line {frame.f_lineno} (a for loop's "
+                            f"iterator, or an operand computed before the yield)")
             exc.locate(thread, code.co_qualname, what)
             raise
         return tuple(fp)
@@ -464,21 +483,239 @@ def _slots_of(code):
     return out
 
 
+# -- the value stack of a suspended generator ------------------------------------------------
+#
+# A generator paused at a ``yield`` may hold values on its frame's value stack:
+# the iterator of each ``for`` loop the yield is inside, the generator a
+# ``yield from`` runs, the operands of an expression computed before the yield
+# (``f(a, (yield))`` holds ``f`` and ``a``), a ``with`` block's ``__exit__``.
+# Python shows none of them but the ``yield from`` generator (``gi_yieldfrom``).
+#
+# What the stack holds at each yield is fixed by the bytecode: a dataflow over
+# ``dis`` (stack effects, jumps, exception handlers) gives its depth and which
+# of its slots hold the NULL that CPython pushes before a call's callable
+# (PUSH_NULL, LOAD_GLOBAL's NULL bit). So at each yield racecheck knows how
+# many values the stack holds: none at most yields, where nothing more is
+# read; only the ``yield from`` generator, taken from ``gi_yieldfrom``;
+# otherwise they are read through the garbage collector's view of the
+# generator (``gc.get_referents``), which lists, for CPython 3.11 to 3.13, a
+# fixed head (the code, name and qualname, the frame object, the locals dict,
+# the function, the code: each version has its own), then the local slots that
+# are set, then the stack without its NULLs, then the exception the generator
+# handles, if any. Every piece is checked (the head by identity, each local
+# slot against ``f_locals``, the count against the bytecode's), and anything
+# unexpected refuses the model rather than guess.
+#
+# A slot whose NULL depends on the run (a method call's ``obj.m`` pushes a
+# NULL or not, depending on what ``m`` is) would make two different stacks
+# read alike: a yield inside the operands of such a call is refused by name
+# and line.
+
+_VERSION = sys.version_info[:2]
+_VALUE, _NULL, _MAYBE = 0, 1, 2  # what a stack slot holds, to the dataflow
+_NO_FALLTHROUGH = frozenset((
+    "RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE", "JUMP_FORWARD", "JUMP_BACKWARD",
+    "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE", "JUMP", "JUMP_NO_INTERRUPT", "INTERPRETER_EXIT"))
+_CALLS = frozenset(("CALL", "CALL_FUNCTION_EX", "CALL_KW"))  # pop the callable's pair, push 1
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs) | frozenset(getattr(dis, "hasjump", ()))
+_YIELDS = {}  # code -> offset -> _Yield, or a str saying why it could not be worked out
+
+
+class _Yield:
+    """What a generator of one code object paused at one yield holds on its
+    value stack: ``count`` values (NULLs left out), the last of them the
+    ``yield from`` generator when ``sends``; ``maybe``: a slot may hold a NULL
+    or not, depending on the run."""
+
+    __slots__ = ("count", "sends", "maybe")
+
+    def __init__(self, count, sends, maybe):
+        self.count = count
+        self.sends = sends
+        self.maybe = maybe
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _yields_of(code):
+    out = _YIELDS.get(code)
+    if out is None:
+        try:
+            out = _stack_at_yields(code)
+        except (_Unknown, ValueError, TypeError, IndexError) as exc:
+            out = str(exc) or type(exc).__name__
+        _YIELDS[code] = out
+    return out
+
+
+def _stack_at_yields(code):
+    """offset -> :class:`_Yield`, for each offset ``f_lasti`` shows for a
+    generator of ``code`` paused at a yield (the YIELD_VALUE, and the RESUME
+    after it, where 3.13 points). A dataflow over the stack's slots, each a
+    value, a NULL, or either."""
+    instrs = list(dis.get_instructions(code))
+    index = {ins.offset: i for i, ins in enumerate(instrs)}
+    handlers = dis.Bytecode(code).exception_entries
+    states = {}
+    todo = []
+
+    def reach(offset, stack):
+        old = states.get(offset)
+        if old == stack:
+            return
+        if old is not None:
+            if len(old) != len(stack):
+                raise _Unknown(f"the stack depth at offset {offset} differs between paths")
+            stack = tuple(a if a == b else _MAYBE for a, b in zip(old, stack))
+            if stack == old:
+                return
+        if offset not in index:
+            raise _Unknown(f"a jump to offset {offset}, which is no instruction")
+        states[offset] = stack
+        todo.append(offset)
+
+    reach(instrs[0].offset, ())
+    while todo:
+        offset = todo.pop()
+        stack = states[offset]
+        i = index[offset]
+        ins = instrs[i]
+        name = ins.opname
+        for h in handlers:
+            if h.start <= offset < h.end:
+                if len(stack) < h.depth:
+                    raise _Unknown(f"an exception handler deeper than the stack at offset {offset}")
+                reach(h.target, stack[:h.depth] + (_VALUE,) * (1 + bool(h.lasti)))
+        arg = ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None
+        for jump in ((False, True) if ins.opcode in _JUMPS else (False,)):
+            if not jump and (name in _NO_FALLTHROUGH or i + 1 == len(instrs)):
+                continue
+            if name == "RETURN_GENERATOR":
+                effect = 1  # the value the first send() pushes (3.11, 3.12 count 0)
+            else:
+                effect = dis.stack_effect(ins.opcode, arg, jump=jump)
+            depth = len(stack)
+            after = depth + effect
+            if after < 0:
+                raise _Unknown(f"the stack runs below empty at offset {offset}")
+            if name == "SWAP":
+                out = list(stack)
+                out[-1], out[-arg] = out[-arg], out[-1]
+                out = tuple(out)
+            elif name == "COPY":
+                out = stack + (stack[-arg],)
+            elif name in _CALLS:  # pops the callable, its NULL or self, the arguments
+                out = stack[:after - 1] + (_VALUE,)
+            elif name == "PUSH_NULL":
+                out = stack + (_NULL,)
+            elif name == "LOAD_GLOBAL" and arg & 1:
+                out = stack + ((_NULL, _VALUE) if ins.argrepr.startswith("NULL") else (_VALUE, _NULL))
+            elif name == "LOAD_METHOD" or (name == "LOAD_ATTR" and effect == 1) or (
+                    name == "LOAD_SUPER_ATTR" and effect == -1):
+                # 3.12's method bit (3.11's LOAD_ATTR has none): (method, self)
+                # or (NULL, attribute), depending on what the attribute is
+                out = stack[:after - 2] + (_MAYBE, _MAYBE)
+            elif name == "LOAD_FAST_AND_CLEAR":
+                out = stack + (_MAYBE,)
+            else:
+                keep = min(depth, after)
+                out = stack[:keep] + (_VALUE,) * (after - keep)
+            if len(out) != after:
+                raise _Unknown(f"{name} at offset {offset}")
+            reach(ins.argval if jump else instrs[i + 1].offset, out)
+    table = {}
+    for i, ins in enumerate(instrs):
+        if ins.opname == "YIELD_VALUE" and ins.offset in states:
+            below = states[ins.offset][:-1]  # the yielded value is popped when it pauses
+            at = _Yield(len(below) - below.count(_NULL), i > 0 and instrs[i - 1].opname == "SEND",
+                        _MAYBE in below)
+            table[ins.offset] = at
+            if i + 1 < len(instrs):
+                table[instrs[i + 1].offset] = at
+    return table
+
+
 def _frame_stack(gen, frame, names):
-    """What the value stack of ``gen``'s suspended frame holds (and the
-    exception being handled, if any). CPython's garbage collector lists what a
-    generator refers to as: its code, name and qualname, the frame object, the
-    frame's locals dict, the function, the code, the local slots that are set
-    (a cell for a variable a closure shares, set or not), then the stack."""
-    refs = gc.get_referents(gen)
+    """The values on the value stack of ``gen``'s frame (``names``: its
+    ``f_locals``), bottom first, NULLs left out: a tuple of as many values as
+    the bytecode says are there at the yield it is paused at."""
+    if not gen.gi_suspended:
+        if gen.gi_running:
+            raise FingerprintError("is running: racecheck fingerprints threads between steps only")
+        return ()  # created, not started: an empty stack
     code = gen.gi_code
-    if (len(refs) < 7 or refs[0] is not code or refs[3] is not frame or refs[4] is not names
-            or refs[6] is not code):
+    table = _yields_of(code)
+    at = table.get(frame.f_lasti) if type(table) is dict else None
+    if at is None:
+        why = table if type(table) is str else f"no yield at offset {frame.f_lasti}"
         raise FingerprintError(
-            "this Python keeps generator frames in a way racecheck does not know (it reads "
-            "CPython 3.11's layout): --strategy bfs cannot fingerprint thread stacks here")
-    _, shared, nshared = _slots_of(code)
-    nslots = len(names)
-    if nshared:  # every cell slot is set; the locals dict has only the cells holding a value
-        nslots += nshared - sum(1 for n in names if n in shared)
-    return refs[7 + nslots:]
+            f"is paused at line {frame.f_lineno}, where racecheck cannot work out from the "
+            f"bytecode what the frame's value stack holds ({why}); use --strategy dfs")
+    if at.maybe:
+        raise FingerprintError(
+            f"is paused at line {frame.f_lineno} by a yield inside the operands of a method call "
+            f"(obj.method(..., (yield ...))): what CPython keeps for that call on the frame's "
+            f"value stack differs from run to run in a way racecheck cannot read. Assign the "
+            f"yielded value to a variable first, or use --strategy dfs")
+    if at.count == 0:
+        return ()
+    if at.count == 1 and at.sends:
+        return (gen.gi_yieldfrom,)
+    return _read_stack(gen, frame, names, code, at.count, frame.f_lineno)
+
+
+def _read_stack(gen, frame, names, code, count, line):
+    refs = gc.get_referents(gen)
+    i = _head(gen, frame, names, code, refs)
+    if i is not None:
+        slots, shared, _ = _slots_of(code)
+        for name in slots:
+            if name in shared:  # a cell, set or not
+                if i >= len(refs) or type(refs[i]) is not types.CellType or (
+                        name in names and refs[i].cell_contents is not names[name]):
+                    i = None
+                    break
+                i += 1
+            elif name in names:
+                if i >= len(refs) or refs[i] is not names[name]:
+                    i = None
+                    break
+                i += 1
+    if i is not None:
+        stack, rest = refs[i:i + count], refs[i + count:]
+        # After the stack: the exception the generator handles, if any
+        # (None once it has handled one, on 3.11 and 3.12: no exception).
+        if len(stack) == count and (not rest or len(rest) == 1 and rest[0] is None):
+            return tuple(stack)
+        if len(stack) == count and len(rest) == 1 and isinstance(rest[0], BaseException):
+            raise FingerprintError(
+                f"is paused at line {line} while it handles a {type(rest[0]).__qualname__} (in an "
+                f"except or finally block), which racecheck cannot fingerprint; yield outside "
+                f"the handler, or use --strategy dfs")
+    raise FingerprintError(
+        f"is paused at line {line} with {count} values on its frame's value stack (a for "
+        f"loop's iterator, an operand computed before the yield), which racecheck cannot read "
+        f"on this Python ({sys.implementation.name} {_VERSION[0]}.{_VERSION[1]}: it reads the "
+        f"generator frames of CPython 3.11 to 3.13). Keep such yields out of expressions and "
+        f"for loops, or use --strategy dfs")
+
+
+def _head(gen, frame, names, code, refs):
+    """Where the local slots start in ``gc.get_referents(gen)``, or None."""
+    if _VERSION == (3, 11):
+        head = (code, gen.__name__, gen.__qualname__, frame, names)
+    elif _VERSION == (3, 12):
+        head = (gen.__name__, gen.__qualname__, frame, names)
+    elif _VERSION == (3, 13):
+        head = (gen.__name__, gen.__qualname__, frame)
+    else:
+        return None
+    n = len(head)
+    if len(refs) < n + 2 or any(a is not b for a, b in zip(refs, head)):
+        return None
+    func = refs[n]
+    if type(func) is not types.FunctionType or func.__code__ is not code or refs[n + 1] is not code:
+        return None
+    return n + 2

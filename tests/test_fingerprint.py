@@ -11,6 +11,7 @@ state bfs pieces together from the parent state and what the step changed
 examples.
 """
 
+import copy
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -212,6 +213,130 @@ def test_the_frame_stack_is_read_past_cells_and_unset_locals():
     next(gen)
     stack = _frame_stack(gen, frame, frame.f_locals)
     assert len(stack) == 1 and stack[0].__reduce__()[-1] == 2
+
+
+def pair(a, b):
+    return (a, b)
+
+
+def sub():
+    yield "sub"
+
+
+class Exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def stacks(gen):
+    """The value stack at each yield of ``gen``, run to its end (an
+    iterator on it as the items it had left then)."""
+    out = []
+    for _ in gen:
+        frame = gen.gi_frame
+        out.append(tuple(list(copy.copy(v)) if "iterator" in type(v).__name__ else v
+                         for v in _frame_stack(gen, frame, frame.f_locals)))
+    return out
+
+
+def test_the_frame_stack_holds_what_the_bytecode_left_there_at_each_yield():
+    cm = Exit()
+    free = "free"
+
+    def body(a):
+        cell = a
+        yield "plain"  # nothing on the stack
+        for i in range(2):  # the range iterator
+            yield i
+        r = pair(a, (yield "operand"))  # pair and a (the NULL before pair left out)
+        for k in [3]:
+            yield from sub()  # the list iterator, the generator yield from runs
+        try:
+            raise ValueError
+        except ValueError:
+            pass
+        for j in range(1):  # after a handled exception (3.11, 3.12 keep a None for it)
+            yield j
+        with cm:
+            yield "in with"  # __exit__
+        yield (lambda: cell + free, r, k)
+
+    got = stacks(body(7))
+    assert [len(s) for s in got] == [0, 1, 1, 2, 2, 1, 1, 0]
+    assert got[1:3] == [([1],), ([],)]  # what the range iterator has left
+    assert got[3] == (pair, 7)
+    assert got[4][0] == [] and got[4][1].gi_code is sub.__code__
+    assert got[5] == ([],)
+    assert got[6][0].__self__ is cm  # the bound __exit__
+
+
+def test_a_not_started_or_finished_generator_holds_nothing():
+    gen = sub()
+    assert _frame_stack(gen, gen.gi_frame, gen.gi_frame.f_locals) == ()
+    list(gen)
+    assert gen.gi_frame is None
+
+
+def test_an_operand_computed_before_the_yield_tells_states_apart():
+    # Both end with x == 0, W finished and R paused at the same yield with
+    # the same locals: only the operand R read before it (on the value stack) differs.
+    def reader(st):
+        yield "read x"
+        r = pair(st.x.get(), (yield "pause"))
+        yield f"got {r}"
+
+    def writer(st):
+        yield "x = 1"
+        st.x.set(1)
+        yield "x = 0"
+        st.x.set(0)
+
+    model = Program("operand", lambda rt: SimpleNamespace(x=rt.var("x", 0)),
+                    [("R", reader), ("W", writer)])
+    assert state_after(model, [0, 1, 1]) != state_after(model, [1, 0, 1])
+
+
+def test_two_yields_on_one_line_are_two_places():
+    def body(st):
+        yield "one"; yield "two"  # noqa: E702
+
+    model = one_thread(body)
+    assert state_after(model, []) != state_after(model, [0])
+
+
+def test_a_yield_among_a_method_calls_operands_is_refused_with_its_line():
+    # obj.m(...) pushes (method, self) or (NULL, attribute) depending on what
+    # obj.m is: a stack with a NULL in either place reads alike.
+    def body(st):
+        yield "start"
+        st.log.append(st.x.get() + (yield "inside the call"))
+
+    model = one_thread(body, init=lambda rt: SimpleNamespace(x=rt.var("x", 0), log=[]))
+    ex = Execution(model)
+    ex.step(0)
+    with pytest.raises(FingerprintError) as info:
+        Fingerprinter(ex).state()
+    line = body.__code__.co_firstlineno + 2
+    msg = str(info.value)
+    assert "thread T" in msg and "body()" in msg and f"line {line}" in msg
+    assert "method call" in msg
+
+
+def test_a_yield_inside_an_except_block_is_refused_by_name():
+    def body(st):
+        try:
+            raise KeyError("k")
+        except KeyError:
+            yield "handling"
+
+    with pytest.raises(FingerprintError) as info:
+        Fingerprinter(Execution(one_thread(body))).state()
+    line = body.__code__.co_firstlineno + 4
+    msg = str(info.value)
+    assert "body()" in msg and "KeyError" in msg and f"line {line}" in msg
 
 
 SMALL = ["fault_vs_truncate.yaml", "xip_io_hole_size_fixed.yaml", "buffered_short_copy.yaml",

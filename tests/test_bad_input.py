@@ -285,7 +285,8 @@ def test_scenario_file_that_never_ends(tmp_path, case, make, words):
 def test_good_scenario_is_accepted(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(GOOD)
-    assert CliRunner().invoke(main, ["run", str(path)]).exit_code == 1
+    out = CliRunner().invoke(main, ["run", str(path), "--trace-out", str(tmp_path / "t.json")])
+    assert out.exit_code == 1
 
 
 def test_check_without_expect(tmp_path):

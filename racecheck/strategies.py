@@ -11,7 +11,11 @@
     terminates on models whose threads loop until something changes (a spin
     on a flag, a ``goto again`` retry), which stateless search cannot, and the
     first violation it finds has the fewest steps of all. No partial-order
-    reduction: every enabled thread is tried from every state.
+    reduction: every enabled thread is tried from every state. A model with
+    no end of states (threads that count up forever) ends at the state bound
+    (``max_states``, 5 million by default) or the memory bound
+    (``max_memory``, 2 GiB of resident memory or half the machine's),
+    ``incomplete`` with the bound named.
 ``random``
     Uniformly random schedules, ``--max-executions`` of them, from ``--seed``.
 ``pct``
@@ -27,7 +31,9 @@ A random search that finds nothing is ``incomplete``, never ``clean``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
+import sys
 import time
 from array import array
 from collections import deque
@@ -45,6 +51,47 @@ AUTO_STEPS = 1000  # auto's dfs: steps per thread before it calls a thread loopi
 WALK_DEPTH = 1000  # steps after which a random execution ends (a model may loop forever)
 PCT_DEPTH = 3  # PCT's bug depth d by default
 LIVE_CAP = 4096  # queued states that keep their execution, so that one successor needs no replay
+# bfs stops (incomplete) past either, unless told otherwise: a model whose
+# threads loop independently of each other (two counters that never stop) has
+# no end of states, and the visited set grows with every one of them. Five
+# million states is some minutes of search and, at the 360 bytes a state a
+# search takes in all, about 1.7 GiB; the memory bound is the resident size of
+# the whole process.
+MAX_STATES = 5_000_000
+MEMORY_EVERY = (0.1, 256)  # the resident size is read again after so many seconds or new states
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def default_max_memory():
+    """bfs's memory bound when none is given: 2 GiB, or half the machine's
+    memory if that is less."""
+    physical = _physical_memory()
+    return min(2 << 30, physical // 2) if physical else 2 << 30
+
+
+MAX_MEMORY = default_max_memory()
+
+
+def resident_memory():
+    """This process's resident memory in bytes (its peak where the current
+    size cannot be read); None where neither can."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 class StrategyError(Exception):
@@ -101,6 +148,17 @@ class _Entry:
         self.live = live
 
 
+def _bound(given, bounds, name, default):
+    if given is not None:
+        return given
+    value = getattr(bounds, name, None)
+    return default if value is None else value
+
+
+def _mib(n):
+    return (n + (1 << 19)) >> 20
+
+
 def refuse_across(model, strategy):
     names = [i.name for i in model.invariants if i.across is not None]
     if names:
@@ -118,13 +176,21 @@ class BreadthFirst:
     the visited set instead of 64-bit digests (for tests: no collision can
     merge two states); ``cache=False`` runs every step instead of taking
     what is learned (transitions.py), and ``verify`` recomputes every
-    successor from a live execution and fails if it differs (for tests)."""
+    successor from a live execution and fails if it differs (for tests).
+
+    ``max_states`` (distinct states) and ``max_memory`` (bytes of the
+    process's resident memory) end the search as incomplete; when not given
+    they are the bounds' fields of those names if set, else
+    :data:`MAX_STATES` and :data:`MAX_MEMORY` (``0`` for no bound)."""
 
     def __init__(self, model, bounds=None, target=None, stop_on_violation=True, on_final=None,
-                 progress=None, exact=False, live_cap=LIVE_CAP, verify=False, cache=True):
+                 progress=None, exact=False, live_cap=LIVE_CAP, verify=False, cache=True,
+                 max_states=None, max_memory=None):
         refuse_across(model, "bfs")
         self.model = model
         self.bounds = bounds or Bounds()
+        self.max_states = _bound(max_states, self.bounds, "max_states", MAX_STATES)
+        self.max_memory = _bound(max_memory, self.bounds, "max_memory", MAX_MEMORY)
         self.target = target
         self.stop_on_violation = stop_on_violation
         self.on_final = on_final
@@ -156,6 +222,7 @@ class BreadthFirst:
 
     def _search(self):
         self._start = time.monotonic()
+        self._memory_at = (0.0, 0)  # when to read the resident size next: seconds, states
         self.constants = Constants(self.model)
         self.visited = set()
         self.parent = array("q")
@@ -197,10 +264,24 @@ class BreadthFirst:
         if b.max_executions is not None and self.stats.executions >= b.max_executions:
             self.incomplete = f"stopped at --max-executions {b.max_executions}"
             raise _Stop
+        if self.max_states and self.stats.distinct_states >= self.max_states:
+            self.incomplete = (f"stopped at --max-states {self.max_states} (the bound on distinct "
+                               f"states: the model may have no end of them)")
+            raise _Stop
         elapsed = time.monotonic() - self._start
         if b.timeout is not None and elapsed > b.timeout:
             self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
             raise _Stop
+        if self.max_memory and (elapsed >= self._memory_at[0]
+                                or self.stats.distinct_states >= self._memory_at[1]):
+            self._memory_at = (elapsed + MEMORY_EVERY[0], self.stats.distinct_states + MEMORY_EVERY[1])
+            resident = resident_memory()
+            if resident is not None and resident >= self.max_memory:
+                self.incomplete = (f"stopped at --max-memory {_mib(self.max_memory)} MiB (the "
+                                   f"bound on resident memory: the process holds "
+                                   f"{_mib(resident)} MiB, with {self.stats.distinct_states} "
+                                   f"distinct states; the model may have no end of them)")
+                raise _Stop
         if self.progress is not None:
             self.progress(self.stats, self.stats.max_depth, elapsed)
 

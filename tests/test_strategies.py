@@ -18,16 +18,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from programs import build, counter, show
 from test_differential import programs
+from racecheck.model import Program
 from racecheck.runner import check
 from racecheck.scenario import load
 from racecheck.scheduler import Bounds, Explorer, replay
-from racecheck.strategies import BreadthFirst, RandomSearch, StrategyError, search
+from racecheck.strategies import (MAX_MEMORY, MAX_STATES, BreadthFirst, RandomSearch, StrategyError,
+                                  resident_memory, search)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -235,3 +238,64 @@ def test_a_model_bfs_cannot_fingerprint_is_an_error_naming_the_variable(tmp_path
     assert out.returncode == 2, out.stdout
     assert "thread T" in out.stderr and "rng" in out.stderr and "random.Random" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+# -- bfs's bounds on states and memory ----------------------------------------------------
+
+
+def endless(blob=0):
+    """Two threads that count up forever, each on its own: no end of states.
+    With ``blob``, each step leaves a new value of that many bytes in a local
+    variable, which the state holds."""
+
+    def init(rt):
+        return SimpleNamespace(a=rt.var("a", 0), b=rt.var("b", 0))
+
+    def counter(name):
+        def body(st):
+            x = getattr(st, name)
+            while True:
+                yield f"{name} += 1"
+                x.set(x.get() + 1)
+                data = bytes(blob) + str(x.value).encode()  # noqa: F841 (in the state)
+        return body
+
+    return Program("endless", init, [("A", counter("a")), ("B", counter("b"))])
+
+
+def test_bfs_stops_at_the_state_bound_on_a_model_without_end():
+    out = BreadthFirst(endless(), max_states=500).run()
+    assert out.verdict == "incomplete" and "--max-states 500" in out.reason
+    assert 500 <= out.stats.distinct_states < 500 + 2 and out.stats.queue > 0
+
+
+def test_the_state_bound_is_taken_from_the_bounds_and_has_a_default():
+    assert BreadthFirst(endless()).max_states == MAX_STATES > 1_000_000
+    assert BreadthFirst(endless()).max_memory == MAX_MEMORY <= 2 << 30
+    bounds = Bounds(timeout=30)
+    bounds.max_states = 300  # as a Bounds with the field carries it
+    out = BreadthFirst(endless(), bounds).run()
+    assert out.verdict == "incomplete" and "--max-states 300" in out.reason
+
+
+def test_bfs_stops_at_the_memory_bound_on_a_model_without_end():
+    before = resident_memory()
+    assert before is not None and before > 1 << 20
+    limit = before + (48 << 20)
+    out = BreadthFirst(endless(blob=256 << 10), Bounds(timeout=60), max_memory=limit).run()
+    assert out.verdict == "incomplete", out.reason
+    assert f"--max-memory {(limit + (1 << 19)) >> 20} MiB" in out.reason and "resident" in out.reason
+    assert out.stats.elapsed_s < 30 and out.stats.queue > 0
+
+
+def test_a_search_that_ends_within_the_bounds_is_clean():
+    out = BreadthFirst(mutex_model("dekker"), max_states=10_000, max_memory=resident_memory() + (256 << 20)).run()
+    assert out.verdict == "clean"
+
+
+def test_auto_hands_a_model_without_end_to_bfs_which_stops_at_its_bound():
+    bounds = Bounds(timeout=60)
+    bounds.max_states = 400
+    out, used, why = search(endless(), "auto", bounds=bounds)
+    assert used == "bfs" and "a loop" in why
+    assert out.verdict == "incomplete" and "--max-states 400" in out.reason

@@ -66,6 +66,7 @@ import gc
 import sys
 import types
 
+from . import runtime as _runtime
 from .runtime import Request
 
 _SIMPLE = frozenset((str, type(None)))
@@ -100,11 +101,11 @@ class _Tag:
 
 
 (LIST, DICT, SET, OBJ, STATE, RUNTIME, PART, GEN, DONE, FUNC, METHOD, CELL, EMPTY, REQ, DATA, NS,
- ENUM, ITER, TYPE, BUILTIN, RANGE, NAMED, BACK, TRUE, FALSE, INT, FLOAT, BYTES) = (
+ ENUM, ITER, TYPE, BUILTIN, RANGE, NAMED, BACK, TRUE, FALSE, INT, FLOAT, BYTES, KEY) = (
     _Tag(n) for n in ("LIST", "DICT", "SET", "OBJ", "STATE", "RUNTIME", "PART", "GEN", "DONE",
                       "FUNC", "METHOD", "CELL", "EMPTY", "REQ", "DATA", "NS", "ENUM", "ITER",
                       "TYPE", "BUILTIN", "RANGE", "NAMED", "BACK", "TRUE", "FALSE", "INT",
-                      "FLOAT", "BYTES"))
+                      "FLOAT", "BYTES", "KEY"))
 
 
 class Constants:
@@ -527,7 +528,7 @@ class _Yield:
     ``yield from`` generator when ``sends``; ``maybe``: a slot may hold a NULL
     or not, depending on the run."""
 
-    __slots__ = ("count", "sends", "maybe")
+    __slots__ = ("count", "maybe", "sends")
 
     def __init__(self, count, sends, maybe):
         self.count = count
@@ -719,3 +720,188 @@ def _head(gen, frame, names, code, refs):
     if type(func) is not types.FunctionType or func.__code__ is not code or refs[n + 1] is not code:
         return None
     return n + 2
+
+
+# -- the plain part of a model's state ------------------------------------------------------
+#
+# Shared state belongs in runtime objects, which record every access; a model
+# that keeps some in a plain dict of its state (``st.table[k] = v``) is
+# explored as if that dict did not exist, and dpor may call it clean. What
+# follows lets an execution see such a change after a step: a digest of
+# everything reachable from the model's state object through plain
+# containers and attributes (runtime objects are named, not entered; their
+# contents are recorded by the runtime), and the paths where two digests
+# differ.
+
+_RUNTIME_TYPES = (_runtime.Runtime, _runtime.Var, _runtime.Array, _runtime.Map, _runtime.Record,
+                  _runtime.Mutex, _runtime.RWSem, _runtime.GhostMap, _runtime._Synthetic, Request)
+_SKIPPED = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
+            type, types.GeneratorType, types.CodeType, types.BuiltinMethodType)
+_ITEMS, _ATTRS, _SETLIKE = "items", "attrs", "set"  # how a node's children are named
+
+
+def plain_digest(state):
+    """A digest of the plain part of ``state`` (what ``model.init(rt)``
+    returned): every dict, list, tuple, set and plain object reachable from it
+    through items and attributes, not through runtime objects (``Var``,
+    ``Array``, ``Map``, ``Record``, ``Mutex``, ``RWSem``, ``GhostMap``, the
+    ``Runtime``, requests: by identity, their values left to the runtime).
+    Functions, methods, modules, classes and generators are named by their
+    qualified name, not entered; enum members by their name. An immutable
+    nested tuple, to compare with another digest of the same execution's
+    state (it holds its runtime objects): two are equal exactly when the
+    plain state holds equal values in the same shape (``True`` and ``1``,
+    ``1.0`` and ``1`` told apart; a float NaN equals itself; a dict's order
+    counts, as a model iterating it sees it); compare them with ``==``, and
+    hand two that differ to :func:`plain_changes`. Cycles are allowed."""
+    return _Plain().digest(state)
+
+
+def plain_changes(before, after, root="state"):
+    """The paths where two digests of :func:`plain_digest` differ, as Python
+    expressions from ``root``: ``state.table['k']`` (a value set, added or
+    removed there), ``state.log[3]``, ``state.mine`` (a value of another
+    kind, or a dict's keys reordered). The deepest path that tells each
+    change, in the order the state holds them; ``[]`` when they are equal."""
+    out = []
+    _diff(before, after, root, out)
+    return out
+
+
+# How plain_digest takes a value of each class (worked out once per class).
+_LEAF, _RT_SELF, _RT_ID, _NAMED_ENUM, _NAMED_FUNC, _MAPPING, _SEQUENCE, _SETS, _OBJECT = range(9)
+# (a value of a kind up to _RT_SELF is its own digest)
+_KINDS = {str: _LEAF, int: _LEAF, type(None): _LEAF}
+_PLAIN_KEYS = frozenset((str, int))
+
+
+def _kind_of(cls):
+    kind = _KINDS.get(cls)
+    if kind is None:
+        if issubclass(cls, _RUNTIME_TYPES):
+            # By identity: the object itself where its class compares by
+            # identity, else its id (a GhostMap compares as a dict).
+            kind = _RT_SELF if cls.__eq__ is object.__eq__ else _RT_ID
+        elif issubclass(cls, enum.Enum):
+            kind = _NAMED_ENUM
+        elif issubclass(cls, _SKIPPED):
+            kind = _NAMED_FUNC
+        elif issubclass(cls, dict):
+            kind = _MAPPING
+        elif issubclass(cls, (list, tuple)):
+            kind = _SEQUENCE
+        elif issubclass(cls, (set, frozenset)):
+            kind = _SETS
+        else:
+            kind = _OBJECT
+        _KINDS[cls] = kind
+    return kind
+
+
+class _Plain:
+    __slots__ = ("backs", "memo", "path")
+
+    def __init__(self):
+        self.path = []  # ids of the containers being digested (for cycles)
+        self.memo = {}  # id -> (container, digest): one digest per container met twice
+        self.backs = 0  # cycle references made so far (a digest holding one is not memoised)
+
+    def digest(self, v):
+        cls = v.__class__
+        kind = _KINDS.get(cls)
+        if kind is None:
+            if cls is bool:
+                return TRUE if v else FALSE
+            if cls is float:
+                return (FLOAT, repr(v))
+            if cls is bytes:
+                return (BYTES, v)
+            kind = _kind_of(cls)
+        if kind < _MAPPING:
+            if kind == _LEAF or kind == _RT_SELF:
+                return v
+            if kind == _RT_ID:
+                return (RUNTIME, id(v))
+            if kind == _NAMED_ENUM:
+                return (ENUM, cls.__qualname__, v.name)
+            return (FUNC, cls.__qualname__, getattr(v, "__qualname__", None))
+        i = id(v)
+        seen = self.memo.get(i)
+        if seen is not None:
+            return seen[1]
+        path = self.path
+        if i in path:
+            self.backs += 1
+            return (BACK, len(path) - path.index(i))
+        if kind == _MAPPING:
+            node, keys, values = _ITEMS, list(v), list(v.values())
+        elif kind == _SEQUENCE:
+            node, keys, values = _ITEMS, range(len(v)), list(v)
+        elif kind == _SETS:
+            node = _SETLIKE
+        else:
+            attrs = getattr(v, "__dict__", None)
+            if attrs is not None:
+                node, keys, values = _ATTRS, list(attrs), list(attrs.values())
+            else:
+                names = _slots(cls)
+                if not names:  # nothing racecheck can look into
+                    return (OBJ, cls.__module__, cls.__qualname__)
+                keys = [n for n in names if hasattr(v, n)]
+                node, values = _ATTRS, [getattr(v, n) for n in keys]
+        path.append(i)
+        backs = self.backs
+        digest = self.digest
+        if node is _SETLIKE:
+            keys, values = (), tuple(sorted([digest(x) for x in v], key=repr))
+        else:
+            # Most values are their own digests (numbers, strings, runtime
+            # objects): only the others are taken one by one.
+            for j, k in enumerate(map(_KINDS.get, map(type, values))):
+                if k is None or k > _RT_SELF:
+                    values[j] = digest(values[j])
+            if kind == _MAPPING and not _PLAIN_KEYS.issuperset(map(type, keys)):
+                keys = [k if k.__class__ is str or k.__class__ is int else (KEY, digest(k), repr(k))
+                        for k in keys]
+            keys, values = tuple(keys), tuple(values)
+        path.pop()
+        out = (node, cls.__qualname__, keys, values)
+        if self.backs == backs:
+            self.memo[i] = (v, out)  # (v kept so that its id is not reused meanwhile)
+        return out
+
+
+def _node(d):
+    return d.__class__ is tuple and len(d) == 4 and d[0] in (_ITEMS, _ATTRS, _SETLIKE)
+
+
+def _step(path, kind, key):
+    if kind is _ATTRS:
+        return f"{path}.{key}"
+    if key.__class__ is tuple and key[:1] == (KEY,):
+        return f"{path}[{key[2]}]"
+    return f"{path}[{key!r}]"
+
+
+def _diff(a, b, path, out):
+    if a == b:
+        return
+    if not (_node(a) and _node(b)) or a[0] != b[0] or a[1] != b[1] or a[0] is _SETLIKE:
+        out.append(path)
+        return
+    kind = a[0]
+    old, new = dict(zip(a[2], a[3])), dict(zip(b[2], b[3]))
+    if len(old) != len(a[2]) or len(new) != len(b[2]):  # keys digested alike: no finer path
+        out.append(path)
+        return
+    before = len(out)
+    for k, x in old.items():
+        if k not in new:
+            out.append(_step(path, kind, k))
+        else:
+            _diff(x, new[k], _step(path, kind, k), out)
+    for k in new:
+        if k not in old:
+            out.append(_step(path, kind, k))
+    if len(out) == before:  # the same items in another order
+        out.append(path)

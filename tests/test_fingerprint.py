@@ -249,7 +249,7 @@ def test_the_frame_stack_holds_what_the_bytecode_left_there_at_each_yield():
     def body(a):
         cell = a
         yield "plain"  # nothing on the stack
-        for i in range(2):  # the range iterator
+        for i in range(2):  # noqa: UP028 (the range iterator)
             yield i
         r = pair(a, (yield "operand"))  # pair and a (the NULL before pair left out)
         for k in [3]:
@@ -258,7 +258,7 @@ def test_the_frame_stack_holds_what_the_bytecode_left_there_at_each_yield():
             raise ValueError
         except ValueError:
             pass
-        for j in range(1):  # after a handled exception (3.11, 3.12 keep a None for it)
+        for j in range(1):  # noqa: UP028 (after a handled exception: 3.11, 3.12 keep a None)
             yield j
         with cm:
             yield "in with"  # __exit__
@@ -301,7 +301,7 @@ def test_an_operand_computed_before_the_yield_tells_states_apart():
 
 def test_two_yields_on_one_line_are_two_places():
     def body(st):
-        yield "one"; yield "two"  # noqa: E702
+        yield "one"; yield "two"
 
     model = one_thread(body)
     assert state_after(model, []) != state_after(model, [0])

@@ -16,9 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from racecheck.execution import Execution
 from racecheck.fingerprint import plain_changes, plain_digest
-from racecheck.model import Program
 from racecheck.runtime import Runtime
 from racecheck.scenario import load
 
@@ -115,24 +113,25 @@ def test_a_dicts_order_and_a_sets_items_are_reported_at_the_container():
     assert changed(st, lambda s: s.s.add(3)) == ["state.s"]
 
 
-def test_a_step_writing_a_plain_dict_is_seen_from_the_execution():
-    # The model dpor would call clean: the two threads race on st.table, which
-    # no runtime object records.
-    def init(rt):
-        return SimpleNamespace(x=rt.var("x", 0), table={})
+def test_the_steps_of_threads_writing_a_plain_dict_are_told_by_their_keys():
+    # The model dpor would call clean: the two threads race on st.table,
+    # which no runtime object records. Each step is run as an execution runs
+    # it (the thread's generator resumed to its next yield).
+    def body(st, key):
+        yield f"table[{key}] = x"
+        st.table[key] = st.x.get()
+        yield "done"
 
-    def writer(key):
-        def body(st):
-            yield f"table[{key}] = x"
-            st.table[key] = st.x.get()
-        return body
-
-    ex = Execution(Program("plain", init, [("A", writer("a")), ("B", writer("b"))]))
+    rt = Runtime()
+    st = SimpleNamespace(x=rt.var("x", 0), table={})
+    threads = [body(st, "a"), body(st, "b")]
+    for t in threads:
+        next(t)  # to the first yield
     seen = []
-    for tid in (1, 0):
-        before = plain_digest(ex.state)
-        ex.step(tid)
-        seen.append(plain_changes(before, plain_digest(ex.state)))
+    for t in (threads[1], threads[0]):
+        before = plain_digest(st)
+        next(t)
+        seen.append(plain_changes(before, plain_digest(st)))
     assert seen == [["state.table['b']"], ["state.table['a']"]]
 
 

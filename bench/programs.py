@@ -7,11 +7,11 @@ shared state), with compare-and-swap as the one exception (a single atomic
 step, as in the papers).
 
 Values a thread computes and keeps for itself (the index lastzero's scanner
-stops at, the value a reader saw) are stored in ``state.local``, a plain dict
-of per-thread result slots. Only the owning thread writes its slot and no
-thread reads any slot, so they are thread-local state, invisible to the
-scheduler on purpose; they exist so that tests can compare final states (shared
-state plus what each thread saw) between reductions.
+stops at, the value a reader saw) are stored in ``state.local``, a dict of
+per-thread result variables made before any step. Only the owning thread
+writes its variable and no thread reads any, so they add no conflict; they
+exist so that tests can compare final states (shared state plus what each
+thread saw) between reductions.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _lastzero_scanner(n, st):
         if st.array.get(i) == 0:
             break
         i -= 1
-    st.local["zero"] = i
+    st.local["zero"].set(i)
 
 
 def _lastzero_writer(j, st):
@@ -63,7 +63,8 @@ def _lastzero_writer(j, st):
 
 def lastzero(n):
     def init(rt):
-        return SimpleNamespace(array=rt.array("array", [0] * (n + 1)), local={})
+        return SimpleNamespace(array=rt.array("array", [0] * (n + 1)),
+                               local={"zero": rt.var("zero", None)})
 
     threads = [("thread0", functools.partial(_lastzero_scanner, n))]
     threads += [(f"thread{j}", functools.partial(_lastzero_writer, j))
@@ -95,12 +96,13 @@ def _readers_writer(st):
 
 def _readers_reader(i, st):
     yield "read x"
-    st.local[i] = st.x.get()
+    st.local[i].set(st.x.get())
 
 
 def readers(n):
     def init(rt):
-        return SimpleNamespace(x=rt.var("x", 0), local={})
+        return SimpleNamespace(x=rt.var("x", 0),
+                               local={i: rt.var(f"seen{i}", None) for i in range(1, n + 1)})
 
     threads = [("writer", _readers_writer)]
     threads += [(f"reader{i}", functools.partial(_readers_reader, i))
@@ -311,5 +313,5 @@ def final_state(execution, violation=None):
     snap = execution.rt.snapshot()
     local = getattr(execution.state, "local", {})
     return (tuple(sorted(snap.items(), key=repr)),
-            tuple(sorted(local.items(), key=repr)),
+            tuple(sorted(((k, v.value) for k, v in local.items()), key=repr)),
             violation.invariant if violation is not None else None)

@@ -11,6 +11,7 @@ import inspect
 import os
 import traceback
 
+from .fingerprint import plain_changes, plain_digest
 from .runtime import ModelError, Request, Runtime, Violation
 
 
@@ -132,6 +133,7 @@ class Execution:
         except (Exception, SystemExit) as exc:  # the model's own bug, before any step
             raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
         _check_threads(self.threads)
+        self._plain = plain_digest(self.state)  # see _check_plain
         self.events = []
         self.records = []  # per-step details, when tracing
         invs = model.invariants
@@ -218,6 +220,7 @@ class Execution:
             rt.note(kind, **data)  # its first operation begins now
         failure = None
         found = []  # every violation this step brings, the model's own first
+        label = t.pending.label if isinstance(t.pending, Request) else t.pending
         try:
             try:
                 self._run(t, record)
@@ -225,6 +228,7 @@ class Execution:
                 t.finished = True  # the exception ended the thread's generator
                 v.in_step = True
                 found.append(v)
+            self._check_plain(t, label)
             # Checks run after a step whose own code failed too: what they
             # watch, and what they gather (lock_order's edges), must not
             # depend on whether another check broke first.
@@ -247,6 +251,19 @@ class Execution:
             first.also = found[1:]
             raise first
         return event
+
+    def _check_plain(self, t, label):
+        """Refuse a step that changed the model's state outside runtime
+        objects (a plain dict or list the threads share): no footprint
+        records it, so the reduction and the transition cache would take
+        steps that depend on each other for independent ones."""
+        now = plain_digest(self.state)
+        if now != self._plain:
+            where = ", ".join(plain_changes(self._plain, now)[:3])
+            raise BadModel(f"thread {t.name}, step {t.steps} ({label!r}) changed {where}, which "
+                           f"is not a runtime object: keep shared state in rt.var, rt.array, "
+                           f"rt.map or rt.record (what a thread keeps for itself belongs in its "
+                           f"local variables)")
 
     def _check_state(self):
         """The after-step checks on the current state: their violations."""

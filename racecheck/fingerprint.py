@@ -182,7 +182,7 @@ class Fingerprinter:
             return (OBJ, key)
         if id(obj) in path:
             return (BACK, len(path) - path.index(id(obj)))
-        if cls is dict:
+        if cls is dict or cls is _runtime.ThreadLocal:
             items = obj.items()
         elif cls is list or cls is tuple:
             items = enumerate(obj)
@@ -734,7 +734,8 @@ def _head(gen, frame, names, code, refs):
 # differ.
 
 _RUNTIME_TYPES = (_runtime.Runtime, _runtime.Var, _runtime.Array, _runtime.Map, _runtime.Record,
-                  _runtime.Mutex, _runtime.RWSem, _runtime.GhostMap, _runtime._Synthetic, Request)
+                  _runtime.Mutex, _runtime.RWSem, _runtime.GhostMap, _runtime.ThreadLocal,
+                  _runtime._Synthetic, Request)
 _SKIPPED = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
             type, types.GeneratorType, types.CodeType, types.BuiltinMethodType)
 _ITEMS, _ATTRS, _SETLIKE = "items", "attrs", "set"  # how a node's children are named

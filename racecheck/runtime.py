@@ -120,6 +120,9 @@ class Runtime:
     def ghost_map(self, name):
         return GhostMap(self, name)
 
+    def thread_local(self, name):
+        return ThreadLocal(self, name)
+
     def made(self, request):
         """Note a request made by the running step (see ``requests``)."""
         self.requests.append(request)
@@ -343,6 +346,46 @@ class GhostMap(dict):
 
     def snapshot(self):
         return {self.name: tuple(sorted(self.items(), key=repr))}
+
+
+class ThreadLocal(dict):
+    """What each thread keeps for itself in the model's state, keyed by
+    thread (the kernel's ``current->journal_info``). A thread reads and
+    writes its own entry only, as it does its local variables: no footprint
+    records it, and it conflicts with nothing. It is part of the state all
+    the same (bfs fingerprints it), and the check for state kept outside
+    runtime objects leaves it alone. Another thread's entry is out of reach:
+    touching it is a model error."""
+
+    def __init__(self, rt, name):
+        super().__init__()
+        self.rt = rt
+        self.name = name
+
+    def _own(self, k):
+        if k != self.rt.thread:
+            raise ModelError(f"{self.name}: thread {self.rt.thread} used thread {k}'s entry; "
+                             f"a thread-local map is keyed by the running thread (rt.thread)")
+
+    def __getitem__(self, k):
+        self._own(k)
+        return super().__getitem__(k)
+
+    def get(self, k, default=None):
+        self._own(k)
+        return super().get(k, default)
+
+    def __contains__(self, k):
+        self._own(k)
+        return super().__contains__(k)
+
+    def __setitem__(self, k, value):
+        self._own(k)
+        super().__setitem__(k, value)
+
+    def __delitem__(self, k):
+        self._own(k)
+        super().__delitem__(k)
 
 
 class Record:

@@ -359,15 +359,15 @@ def test_no_two_states_share_a_digest_in_the_examples(name):
     assert hashed.stats.distinct_states == whole.stats.distinct_states > 40
 
 
-def test_what_a_thread_keeps_in_a_plain_dict_of_the_state_is_part_of_the_state():
+def test_what_a_thread_keeps_in_a_thread_local_map_is_part_of_the_state():
     # Like current->journal_info in models/journal.py: each thread reads and
     # writes only its own entry, outside runtime objects and outside its frame.
     def init(rt):
-        return SimpleNamespace(x=rt.var("x", 0), mine={})
+        return SimpleNamespace(rt=rt, x=rt.var("x", 0), mine=rt.thread_local("mine"))
 
     def body(st):
         yield "remember"
-        st.mine["T"] = st.x.get()
+        st.mine[st.rt.thread] = st.x.get()
         yield "later"
 
     model = Program("mine", init, [("T", body), ("W", lambda st: (yield "x = 1") or st.x.set(1))])

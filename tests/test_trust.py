@@ -349,3 +349,48 @@ def test_a_model_against_the_rules_is_bad_input_on_the_command_line(tmp_path):
     out = CliRunner().invoke(main, ["run", str(sc), "--trace-out", str(tmp_path / "t.json")])
     assert out.exit_code == 2, out.output
     assert "thread worker" in out.output and "Traceback" not in out.output
+
+
+# -- shared state outside runtime objects ------------------------------------------
+
+
+def plain_table_model():
+    """Two threads share a plain dict: the lost update is there, but no
+    footprint shows the dict, so dpor would take the steps for independent."""
+
+    def init(rt):
+        return SimpleNamespace(table={"n": 0}, done=rt.var("done", 0))
+
+    def incr(st):
+        yield "tmp = table[n]"
+        tmp = st.table["n"]
+        yield "table[n] = tmp + 1"
+        st.table["n"] = tmp + 1
+
+    return Program("plain", init, [("A", incr), ("B", incr)],
+                   [FinalState("no_lost_update", lambda st: st.table["n"] == 2, "lost")])
+
+
+@pytest.mark.parametrize("reduction", ["dpor", "none"])
+def test_shared_state_in_a_plain_dict_is_refused_naming_it_and_the_step(reduction):
+    # No runtime object is touched, so both of A's yields make one step.
+    with pytest.raises(BadModel, match=r"thread A, step 1 \('tmp = table\[n\]'\) changed "
+                                       r"state.table\['n'\], which is not a runtime object"):
+        Explorer(plain_table_model(), reduction).run()
+
+
+def test_a_thread_local_map_holds_each_threads_own_entry_only():
+    def init(rt):
+        return SimpleNamespace(rt=rt, mine=rt.thread_local("mine"))
+
+    def own(st):
+        yield "mine[me] = 1"
+        st.mine[st.rt.thread] = 1
+
+    def other(st):
+        yield "read mine[0]"
+        st.mine.get(0)
+
+    assert Explorer(Program("own", init, [("A", own), ("B", own)])).run().verdict == "clean"
+    out = Explorer(Program("other", init, [("A", own), ("B", other)]), "none").run()
+    assert out.verdict == "error" and "thread 1 used thread 0's entry" in out.error["exception"]

@@ -101,8 +101,8 @@ class Journal:
         # current->journal_info: thread -> handle references. Each thread
         # only reads and writes its own entry, like a local variable, so it
         # need not be shared state for the reduction.
-        self.handles = {}
-        self.errors = {}  # thread -> the errno of its last get_block (see ext4_fault.py)
+        self.handles = rt.thread_local("journal_info")
+        self.errors = rt.thread_local("get_block errno")  # of the thread's last get_block (ext4_fault.py)
 
 
 def metadata(fs, peek=False):

@@ -43,8 +43,8 @@ STRATEGIES = ("none", "dpor", "bfs")
 
 def run_one(job):
     """Compare one program; a plain dict (it crosses processes)."""
-    seed, n, shrink, max_steps = job
-    prog = randprog.nth(seed, n, max_steps)
+    seed, n, shrink, max_steps, plain = job
+    prog = randprog.nth(seed, n, max_steps, plain)
     try:
         c = randprog.compare(prog)
     except Exception as exc:  # racecheck itself raised: a disagreement too
@@ -80,16 +80,19 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--max-steps", type=int, default=8,
                     help="steps in a whole program at most (none's executions grow fast with it)")
+    ap.add_argument("--plain", action="store_true",
+                    help="leave out conditional writes, compare-and-swap, branches and always "
+                         "invariants false at the start (to check the interpreter itself)")
     ap.add_argument("--shrink", action="store_true", help="shrink each disagreeing program")
     ap.add_argument("--only", type=int, help="run program number N of the seed alone, and show it")
     ap.add_argument("--quiet", action="store_true", help="do not print each disagreement")
     args = ap.parse_args(argv)
 
     if args.only is not None:
-        jobs = [(args.seed, args.only, args.shrink, args.max_steps)]
-        print(randprog.show(randprog.nth(args.seed, args.only, args.max_steps)))
+        jobs = [(args.seed, args.only, args.shrink, args.max_steps, args.plain)]
+        print(randprog.show(randprog.nth(args.seed, args.only, args.max_steps, args.plain)))
     else:
-        jobs = [(args.seed, n, args.shrink, args.max_steps) for n in range(args.programs)]
+        jobs = [(args.seed, n, args.shrink, args.max_steps, args.plain) for n in range(args.programs)]
     start = time.monotonic()
     totals = Counter()
     disagreeing = Counter()  # strategy -> programs

@@ -192,16 +192,19 @@ def generate(rng, max_steps=8, plain=False):
     ``plain`` leaves out what reductions find hardest (conditional writes,
     compare-and-swap, branches, an always invariant false at the start).
     One program in three is "tight": one or two variables, no locks, and
-    mostly compare-and-swap and conditional writes, whose footprints change
-    with the order of the steps."""
+    mostly steps whose footprints change with the order of the steps:
+    compare-and-swap and conditional writes, or a map's sets and deletes
+    (which change its key set only when the key is new or present) with
+    listings of its keys."""
     nthreads = rng.randint(2, 4)
-    tight = not plain and rng.random() < 0.3
+    tight = None if plain or rng.random() >= 0.3 else rng.choice(("cas", "map"))
     names = ["x", "y", "z"][:rng.randint(1, 2 if tight else 3)]
     maps = (("m", ((0, 1),) if rng.random() < 0.5 else ()),) if rng.random() < 0.25 else ()
     mutexes = ("a", "b")[:rng.choice((0, 0, 1, 2, 2))]
     rwsems = ("s",) if rng.random() < 0.15 else ()
     if tight:
-        maps, mutexes, rwsems = (), (), ()
+        maps = (("m", ((0, 1),) if rng.random() < 0.5 else ()),) if tight == "map" else ()
+        mutexes, rwsems = (), ()
     total = rng.randint(nthreads, max(nthreads, max_steps))
     counts = [1] * nthreads
     for _ in range(total - nthreads):
@@ -270,8 +273,10 @@ def gen_action(env, nested=False):
     kinds = ["read"] * 3 + ["write"] * 2 + ["copy"] * 2 + ["add", "check"]
     if not env["plain"]:
         kinds += ["cond", "cond", "cas", "cas"] + ([] if nested else ["if", "if"])
-    if env.get("tight"):
+    if env.get("tight") == "cas":
         kinds += ["cas"] * 10 + ["cond"] * 4
+    elif env.get("tight") == "map":
+        kinds += ["mget", "mset", "mset", "mdel", "mdel", "mkeys", "mkeys"] * 2
     if env["maps"]:
         kinds += ["mget", "mset", "mdel", "mkeys"]
     kind = rng.choice(kinds)

@@ -119,7 +119,7 @@ class Event:
 
 
 class Execution:
-    def __init__(self, model, tracing=False, max_steps=10_000):
+    def __init__(self, model, tracing=False, max_steps=10_000, plain_checks=True):
         self.model = model
         self.rt = Runtime(tracing)
         self.tracing = tracing
@@ -133,7 +133,11 @@ class Execution:
         except (Exception, SystemExit) as exc:  # the model's own bug, before any step
             raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
         _check_threads(self.threads)
-        self._plain = plain_digest(self.state)  # see _check_plain
+        # State kept outside runtime objects is looked for after every step
+        # (see _check_plain), or only by plain_changed() when the caller
+        # asks at the end of the execution (a search, for speed).
+        self.plain_checks = plain_checks
+        self._plain = plain_digest(self.state)
         self.events = []
         self.records = []  # per-step details, when tracing
         invs = model.invariants
@@ -228,7 +232,8 @@ class Execution:
                 t.finished = True  # the exception ended the thread's generator
                 v.in_step = True
                 found.append(v)
-            self._check_plain(t, label)
+            if self.plain_checks:
+                self._check_plain(t, label)
             # Checks run after a step whose own code failed too: what they
             # watch, and what they gather (lock_order's edges), must not
             # depend on whether another check broke first.
@@ -264,6 +269,11 @@ class Execution:
                            f"is not a runtime object: keep shared state in rt.var, rt.array, "
                            f"rt.map or rt.record (what a thread keeps for itself belongs in its "
                            f"local variables)")
+
+    def plain_changed(self):
+        """Whether the model's plain state differs from what the last check
+        saw (the initial state, when steps are not checked)."""
+        return plain_digest(self.state) != self._plain
 
     def _check_state(self):
         """The after-step checks on the current state: their violations."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .execution import Event, Execution, ModelFailure, StepBoundHit
+from .execution import BadModel, Event, Execution, ModelFailure, StepBoundHit
 from .runtime import ACQUIRE, Request, Violation
 from .timelimit import TimeLimit, time_limit
 
@@ -203,7 +203,10 @@ class Explorer:
         self._ended = "finished"
         self._last_violation = None
         try:
-            ex = Execution(self.model, max_steps=self.bounds.max_steps)
+            # State kept outside runtime objects: every step of the first
+            # execution is checked, the others at their end (see _plain_end).
+            ex = Execution(self.model, max_steps=self.bounds.max_steps,
+                           plain_checks=not (stats.executions or stats.blocked))
             self.nthreads = len(ex.threads)
             stop = False
             if not stack:  # the initial state, checked once, by the first execution
@@ -234,6 +237,8 @@ class Explorer:
         except ModelFailure as failure:
             return {"thread": failure.thread, "exception": f"{type(failure.exc).__name__}: {failure.exc}",
                     "traceback": failure.where, "schedule": [n.chosen for n in stack]}
+        if ex.plain_changed():
+            self._plain_end()
         if self._ended == "finished":
             stats.executions += 1
             if self.on_execution is not None:
@@ -243,6 +248,19 @@ class Explorer:
         if self.dpor:
             self._add_backtracks(self._pending_events(ex))
         return None
+
+    def _plain_end(self):
+        """An execution ended with the model's plain state changed: run its
+        schedule again checking every step, which raises BadModel naming the
+        step and the object."""
+        ex = Execution(self.model, max_steps=self.bounds.max_steps)
+        for node in self.stack:
+            try:
+                ex.step(node.chosen)
+            except (Violation, ModelFailure, StepBoundHit):
+                pass
+        raise BadModel("the model's state changed outside runtime objects, though no single "
+                       "step showed it on a second run: the model is not deterministic")
 
     def _step(self, ex, node, fresh):
         """Run one step; True when the execution must stop here."""
@@ -527,7 +545,7 @@ class Explorer:
         the current execution and then the steps ``rest``: its Event, or
         None when it cannot run there."""
         self.stats.probes += 1
-        ex = Execution(self.model, max_steps=self.bounds.max_steps)
+        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=False)
         schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
             for tid in schedule:

@@ -394,3 +394,23 @@ def test_a_thread_local_map_holds_each_threads_own_entry_only():
     assert Explorer(Program("own", init, [("A", own), ("B", own)])).run().verdict == "clean"
     out = Explorer(Program("other", init, [("A", own), ("B", other)]), "none").run()
     assert out.verdict == "error" and "thread 1 used thread 0's entry" in out.error["exception"]
+
+
+def test_a_plain_write_that_only_a_later_execution_makes_is_found_at_its_end():
+    """The first execution (A first) writes no plain state; the one where B
+    runs first does, and is run again step by step to name the step."""
+
+    def init(rt):
+        return SimpleNamespace(x=rt.var("x", 0), seen={})
+
+    def a(st):
+        yield "if x: seen[a] = 1"
+        if st.x.get():
+            st.seen["a"] = 1
+
+    def b(st):
+        yield "x = 1"
+        st.x.set(1)
+
+    with pytest.raises(BadModel, match=r"thread A, step 1 .* changed state.seen\['a'\]"):
+        Explorer(Program("later", init, [("A", a), ("B", b)])).run()

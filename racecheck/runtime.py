@@ -297,6 +297,10 @@ class Map:
 
     def set(self, k, value):
         rt = self.rt
+        # Whether k is there decides whether the key set changes: that is
+        # a read of k, so that a step whose footprint it changes is known
+        # to depend on the step that added or deleted k.
+        rt.reads.add((self.key, k))
         rt.writes.add((self.key, k))
         if k not in self.items:
             rt.writes.add((self.key, _ALL_KEYS))
@@ -306,6 +310,7 @@ class Map:
 
     def delete(self, k):
         rt = self.rt
+        rt.reads.add((self.key, k))  # as in set: whether k is there is read
         rt.writes.add((self.key, k))
         if k in self.items:
             rt.writes.add((self.key, _ALL_KEYS))

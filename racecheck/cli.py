@@ -285,7 +285,10 @@ def replay(trace_file, as_json):
     except tracefile.TraceError as exc:
         fail(f"{trace_file}: {exc}")
     start = time.monotonic()
-    out = replay_schedule(model, schedule, sc.bounds.max_steps)
+    try:
+        out = replay_schedule(model, schedule, sc.bounds.max_steps)
+    except BadModel as exc:
+        fail(f"{sc.path}: {exc}")
     elapsed = time.monotonic() - start
     if out.mismatch:
         what = out.mismatch
@@ -433,7 +436,10 @@ def lockgraph(scenario, output, reduction, max_executions, timeout):
 
     sc = load_or_fail(scenario)
     bounds = runner.bounds_with(sc.bounds, max_executions=max_executions, timeout=timeout)
-    order, out = explore_lock_graph(sc.model, reduction or sc.reduction, bounds)
+    try:
+        order, out = explore_lock_graph(sc.model, reduction or sc.reduction, bounds)
+    except BadModel as exc:
+        fail(f"{sc.path}: {exc}")
     if out.verdict == "error":
         click.echo(f"{sc.name}: ERROR: the model raised in thread {out.error['thread']}: {out.error['exception']}")
         sys.exit(4)

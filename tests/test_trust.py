@@ -414,3 +414,21 @@ def test_a_plain_write_that_only_a_later_execution_makes_is_found_at_its_end():
 
     with pytest.raises(BadModel, match=r"thread A, step 1 .* changed state.seen\['a'\]"):
         Explorer(Program("later", init, [("A", a), ("B", b)])).run()
+
+
+def test_lockgraph_on_a_model_against_the_rules_is_bad_input(tmp_path):
+    from click.testing import CliRunner
+
+    from racecheck.cli import main
+
+    (tmp_path / "m.py").write_text(
+        "from types import SimpleNamespace\n"
+        "from racecheck.model import Program\n"
+        "def init(rt):\n    return SimpleNamespace(t={})\n"
+        "def w(st):\n    yield 'w'\n    st.t['k'] = 1\n"
+        "def build(params):\n    return Program('p', init, [('worker', w)])\n")
+    sc = tmp_path / "s.yaml"
+    sc.write_text("name: s\nmodel: ./m.py\ninvariants: []\n")
+    out = CliRunner().invoke(main, ["lockgraph", str(sc), "--output", str(tmp_path / "g")])
+    assert out.exit_code == 2, out.output
+    assert "state.t['k']" in out.output and "Traceback" not in out.output

@@ -54,7 +54,12 @@ class ScenarioItem(pytest.Item):
             raise ScenarioMismatch(str(exc)) from None
         if sc.expect is None:
             raise ScenarioMismatch(f"{self.path}: expect: missing")
-        rep = check(sc, save_trace=False)
+        from .execution import BadModel
+
+        try:
+            rep = check(sc, save_trace=False)
+        except BadModel as exc:
+            raise ScenarioMismatch(f"{self.path}: {exc}") from None
         s = rep.outcome.stats
         self.user_properties.append(("executions", s.executions))
         self.user_properties.append(("verdict", rep.verdict))

@@ -18,8 +18,7 @@ The rules a model follows:
 
 from types import SimpleNamespace
 
-from racecheck.invariants import FinalState, register, Invariant
-from racecheck.model import Program
+from racecheck import Invariant, Program, register
 
 
 def init(rt):

@@ -28,8 +28,7 @@ on exit).
 
 from types import SimpleNamespace
 
-from racecheck.invariants import Invariant, register
-from racecheck.model import Program
+from racecheck import Invariant, Program, register
 
 ALGORITHMS = ("peterson", "dekker", "peterson_swapped")
 

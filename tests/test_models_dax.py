@@ -2,79 +2,38 @@
 races 2-5 of RACES.md show the racing steps in the order RACES.md gives, and
 the fault paths do what the seeds' code does when nothing races."""
 
-from pathlib import Path
-
 import pytest
 
+from conftest import SCENARIOS, counterexample, in_order
 from racecheck.execution import Execution
 from racecheck.runner import check
 from racecheck.scenario import load
-
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "scenarios"
-
-
-def counterexample(name, **override):
-    sc = load(SCENARIOS / f"{name}.yaml")
-    for key, value in override.items():
-        setattr(sc.model, key, value)
-    rep = check(sc, save_trace=False)
-    assert rep.verdict == "violation", rep.outcome.reason
-    return rep.trace["steps"], rep.outcome.violation
-
-
-def changed(step, prefix, new=None):
-    """True if the step changed an object whose name starts with ``prefix``
-    (to ``new``, when given)."""
-    return any(name.startswith(prefix) and (new is None or after == new)
-               for name, _, after in step["changes"])
-
-
-def position(steps, start, thread, test):
-    """Index of the first step at or after ``start`` of ``thread`` passing ``test``."""
-    for i in range(start, len(steps)):
-        if steps[i]["thread"] == thread and test(steps[i]):
-            return i
-    raise AssertionError(f"no step of {thread} after step {start + 1} matches: "
-                         + "; ".join(f"{s['thread']}: {s['label']}" for s in steps))
-
-
-def in_order(steps, *wanted):
-    """Find each (thread, test) after the previous one; return the indexes."""
-    at, found = 0, []
-    for thread, test in wanted:
-        at = position(steps, at, thread, test)
-        found.append(at)
-        at += 1
-    return found
-
-
-def label(text):
-    return lambda s: text in s["label"]
 
 
 # -- race 2: COW fault vs truncate ---------------------------------------------------
 
 
 def test_cow_fault_copies_a_block_truncate_freed():
-    steps, v = counterexample("cow_fault_vs_truncate")
+    rep = counterexample("cow_fault_vs_truncate")
+    steps, v = rep.trace["steps"], rep.outcome.violation
     assert v.invariant == "no_stale_data"
     in_order(steps,
-             ("cow", label("size = i_size_read(inode)")),
-             ("cow", label("ext2_get_block(block 1, create=0)")),
-             ("truncate", lambda s: changed(s, "owner[1]", "other file")),
-             ("cow", label("copy_user_bh")))
+             dict(thread="cow", label="size = i_size_read(inode)"),
+             dict(thread="cow", label="ext2_get_block(block 1, create=0)"),
+             dict(thread="truncate", change=("owner[1]", "other file")),
+             dict(thread="cow", label="copy_user_bh"))
     assert steps[-1]["thread"] == "cow" and "copy_user_bh" in steps[-1]["label"]
 
 
 def test_cow_recheck_alone_does_not_fix_the_copy():
     """Patch 01's recheck without patch 02: ->fault must drop i_mmap_mutex
     before returning, so the copy runs unlocked and can still read a freed block."""
-    steps, v = counterexample("cow_fault_vs_truncate", fixes=["recheck_isize_under_i_mmap_mutex"])
-    assert v.invariant == "no_stale_data"
-    lock = position(steps, 0, "cow", lambda s: changed(s, "i_mmap_mutex"))
-    free = position(steps, lock + 1, "truncate", lambda s: changed(s, "owner[1]", "other file"))
-    position(steps, free + 1, "cow", label("copy_user_bh"))
+    rep = counterexample("cow_fault_vs_truncate", fixes=["recheck_isize_under_i_mmap_mutex"])
+    assert rep.outcome.violation.invariant == "no_stale_data"
+    in_order(rep.trace["steps"],
+             dict(thread="cow", change=("i_mmap_mutex",)),
+             dict(thread="truncate", change=("owner[1]", "other file")),
+             dict(thread="cow", label="copy_user_bh"))
 
 
 def test_cow_fix_also_keeps_the_copy_out_of_the_truncated_range():
@@ -94,14 +53,15 @@ def test_cow_fix_also_keeps_the_copy_out_of_the_truncated_range():
 
 
 def test_reader_maps_the_hole_page_after_the_writers_unmap():
-    steps, v = counterexample("hole_page_vs_write_fault")
+    rep = counterexample("hole_page_vs_write_fault")
+    steps, v = rep.trace["steps"], rep.outcome.violation
     assert v.invariant == "mappings_coherent"
     hole, alloc, unmap, pte = in_order(
         steps,
-        ("reader", label("ext2_get_block(block 0, create=0)")),
-        ("writer", label("ext2_get_block(block 0, create=1)")),
-        ("writer", lambda s: changed(s, "pte.shared[0]", None) and "unmap_mapping_range" in s["label"]),
-        ("reader", lambda s: changed(s, "pte.shared2[0]", ["page", 0])))
+        dict(thread="reader", label="ext2_get_block(block 0, create=0)"),
+        dict(thread="writer", label="ext2_get_block(block 0, create=1)"),
+        dict(thread="writer", label="unmap_mapping_range", change=("pte.shared[0]", None)),
+        dict(thread="reader", change=("pte.shared2[0]", ["page", 0])))
     assert steps[hole]["changes"] == []  # the reader saw the hole
     assert "shared2 -> page 0" in v.message
 
@@ -110,14 +70,15 @@ def test_reader_maps_the_hole_page_after_the_writers_unmap():
 
 
 def test_read_after_mapped_write_sees_zeros_of_the_unwritten_extent():
-    steps, v = counterexample("mapwrite_unwritten_extent")
+    rep = counterexample("mapwrite_unwritten_extent")
+    steps, v = rep.trace["steps"], rep.outcome.violation
     assert v.invariant == "no_lost_write"
     alloc, store, lookup = in_order(
         steps,
-        ("fsx", lambda s: "xfs_get_blocks_direct(block 0, create=1)" in s["label"]
-         and changed(s, "i_blocks[0]", ["unwritten", 0])),
-        ("fsx", lambda s: changed(s, "dev[0]", "DATA(fsx,1)")),
-        ("fsx", lambda s: s["op"] == "read" and "create=0" in s["label"]))
+        dict(thread="fsx", label="xfs_get_blocks_direct(block 0, create=1)",
+             change=("i_blocks[0]", ["unwritten", 0])),
+        dict(thread="fsx", change=("dev[0]", "DATA(fsx,1)")),
+        dict(thread="fsx", op="read", label="create=0"))
     assert "read ZERO" in v.message and "DATA(fsx,1)" in v.message
 
 
@@ -125,13 +86,14 @@ def test_read_after_mapped_write_sees_zeros_of_the_unwritten_extent():
 
 
 def test_read_fault_maps_the_block_before_the_write_fault_zeroes_it():
-    steps, v = counterexample("fault_alloc_stale")
+    rep = counterexample("fault_alloc_stale")
+    steps, v = rep.trace["steps"], rep.outcome.violation
     assert v.invariant == "no_stale_data"
     alloc, insert, load_ = in_order(
         steps,
-        ("writer", lambda s: "create=1" in s["label"] and changed(s, "i_blocks[0]", ["written", 0])),
-        ("reader", label("vm_insert_mixed")),
-        ("reader", label("load: walk the page table")))
+        dict(thread="writer", label="create=1", change=("i_blocks[0]", ["written", 0])),
+        dict(thread="reader", label="vm_insert_mixed"),
+        dict(thread="reader", label="load: walk the page table"))
     assert load_ == len(steps) - 1
     assert not any("dax_clear_blocks" in s["label"] for s in steps[:load_ + 1])
 

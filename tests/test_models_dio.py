@@ -5,48 +5,17 @@ The scenario tests check that each buggy scenario's minimised counterexample
 shows the racing steps RACES.md names, in order. The unit tests run one
 thread (or a schedule given step by step) and look at the state."""
 
-from pathlib import Path
-
 import pytest
 
+from conftest import counterexample, find
 from racecheck.execution import Execution
-from racecheck.runner import check
 from racecheck.runtime import Violation
 from racecheck.scenario import load
 from racecheck.models.fs import UNWRITTEN, WRITTEN, ZERO, HOLE, ReadResult, WriteResult
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "scenarios"
 
 
 # -- helpers --------------------------------------------------------------------------
-
-
-def cex_steps(name):
-    rep = check(load(SCENARIOS / f"{name}.yaml"), save_trace=False)
-    assert rep.verdict == "violation", rep.outcome.reason
-    return rep.trace["steps"]
-
-
-def find(steps, start=0, **want):
-    """Index of the first step at or after ``start`` whose fields match: the
-    value given for ``label`` is a substring; ``change`` is a predicate on
-    the step's list of changes."""
-    for i in range(start, len(steps)):
-        s = steps[i]
-        ok = True
-        for key, value in want.items():
-            if key == "label":
-                ok = ok and value in s["label"]
-            elif key == "change":
-                ok = ok and any(value(c) for c in s.get("changes", []))
-            else:
-                ok = ok and s[key] == value
-        if ok:
-            return i
-    raise AssertionError(f"no step {want} after step {start}:\n" +
-                         "\n".join(f"  {j}: {s['thread']} {s['function']} {s['label']}"
-                                   for j, s in enumerate(steps)))
 
 
 def zeroes_data(change):
@@ -103,7 +72,7 @@ def index_of(records, text, start=0):
 
 
 def test_race9_counterexample_zeroes_after_the_copy():
-    steps = cex_steps("ext4_convert_zeroes_data")
+    steps = counterexample("ext4_convert_zeroes_data").trace["steps"]
     falloc = find(steps, thread="falloc", label="EXT4_GET_BLOCKS_CREATE_UNINIT_EXT")
     mapped = find(steps, falloc, thread="writer", label="EXT4_GET_BLOCKS_IO_CREATE_EXT")
     copy = find(steps, mapped, thread="writer", label="__copy_from_user_nocache")
@@ -139,7 +108,7 @@ def test_dax_extending_write_is_not_converted(tmp_path):
 
 
 def test_race10_counterexample():
-    steps = cex_steps("unaligned_dio_zeroing")
+    steps = counterexample("unaligned_dio_zeroing").trace["steps"]
     first = find(steps, label="EXT4_GET_BLOCKS_IO_CREATE_EXT",
                  change=lambda c: c[0] == "i_blocks[0]" and c[2][0] == UNWRITTEN)
     other = "aio2" if steps[first]["thread"] == "aio1" else "aio1"
@@ -153,7 +122,7 @@ def test_race10_counterexample():
 
 
 def test_race10_with_seed_003_tracking_the_guard_ends_before_the_conversion():
-    steps = cex_steps("unaligned_dio_zeroing_tracking")
+    steps = counterexample("unaligned_dio_zeroing_tracking").trace["steps"]
     guard = find(steps, function="dio_start_zero_block")
     owner = steps[guard]["thread"]
     other = "aio2" if owner == "aio1" else "aio1"
@@ -167,7 +136,7 @@ def test_race10_with_seed_003_tracking_the_guard_ends_before_the_conversion():
 
 
 def test_subblock_counterexample():
-    steps = cex_steps("unaligned_dio_subblock")
+    steps = counterexample("unaligned_dio_subblock").trace["steps"]
     sub = find(steps, thread="sub", label="EXT4_GET_BLOCKS_IO_CREATE_EXT")
     tail = find(steps, sub, thread="tail", label="EXT4_GET_BLOCKS_IO_CREATE_EXT")
     wiped = find(steps, tail, function="dio_bio_end_io", change=zeroes_data)
@@ -360,7 +329,7 @@ def test_unaligned_truncate_as_posted_fails(tmp_path):
 
 
 def test_punch_hole_vs_fault_counterexample():
-    steps = cex_steps("punch_hole_vs_fault")
+    steps = counterexample("punch_hole_vs_fault").trace["steps"]
     unmap = find(steps, thread="punch", function="unmap_mapping_range")
     looked = find(steps, unmap, thread="fault", label="ext4_get_block(block 1")
     mapped = find(steps, looked, thread="fault", label="vm_insert_mixed")

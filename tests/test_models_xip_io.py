@@ -2,41 +2,15 @@
 of races 6, 7, 8 and 13 show the racing steps RACES.md names, in order, and
 single-thread runs of the paths give the data seed 002 says they give."""
 
-from pathlib import Path
-
 import pytest
 
+from conftest import SCENARIOS, counterexample, find, in_order
 from racecheck.execution import Execution
 from racecheck.models.fs import STALE, ZERO, ReadResult, WriteResult, data
 from racecheck.runner import check
 from racecheck.scenario import load
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 INIT = data("init", 0)
-
-
-def counterexample(name):
-    rep = check(load(SCENARIOS / f"{name}.yaml"), save_trace=False)
-    assert rep.verdict == "violation"
-    return rep, rep.trace["steps"]
-
-
-def position(steps, thread, label_start, op=None, after=-1):
-    """Index of the first step after ``after`` of ``thread`` whose label
-    starts with ``label_start`` (and in ``op``, if given)."""
-    for i, s in enumerate(steps):
-        if i > after and s["thread"] == thread and (s["label"] or "").startswith(label_start) \
-                and (op is None or s["op"] == op):
-            return i
-    raise AssertionError(f"no step {label_start!r} of {thread} after step {after}: "
-                         + "; ".join(f"{s['thread']}:{s['label']}" for s in steps))
-
-
-def in_order(steps, *wanted):
-    at = -1
-    for want in wanted:
-        at = position(steps, *want, after=at)
-    return at
 
 
 # -- the counterexamples --------------------------------------------------------------
@@ -46,15 +20,16 @@ def test_new_block_edges_counterexample():
     """Race 6: the write gets a new unwritten block, patch 22 zeroes only its
     head, the data is copied, the extent converted; the read then copies the
     tail, which nobody zeroed."""
-    rep, steps = counterexample("xip_io_new_block_edges")
+    rep = counterexample("xip_io_new_block_edges")
+    steps = rep.trace["steps"]
     assert rep.outcome.violation.invariant == "no_stale_data"
     in_order(steps,
-             ("writer", "xfs_get_blocks_direct(block 0, create=1)"),
-             ("writer", "memset(addr, 0, first)"),
-             ("writer", "__copy_from_user_nocache"),
-             ("writer", "xfs_iomap_write_unwritten"),
-             ("reader", "xfs_get_blocks_direct(block 0, create=0)"),
-             ("reader", "__copy_to_user"))
+             dict(thread="writer", label_start="xfs_get_blocks_direct(block 0, create=1)"),
+             dict(thread="writer", label_start="memset(addr, 0, first)"),
+             dict(thread="writer", label_start="__copy_from_user_nocache"),
+             dict(thread="writer", label_start="xfs_iomap_write_unwritten"),
+             dict(thread="reader", label_start="xfs_get_blocks_direct(block 0, create=0)"),
+             dict(thread="reader", label_start="__copy_to_user"))
     assert not any("memset(addr + final" in (s["label"] or "") for s in steps)
     # the first stale unit is just past the user data (512 + 1024)
     assert "file offset 1536" in rep.outcome.violation.message
@@ -63,14 +38,15 @@ def test_new_block_edges_counterexample():
 def test_hole_size_counterexample():
     """Race 7: after the write of block 1 returned, the read finds block 0 a
     hole and clears the whole 8192 bytes without looking block 1 up."""
-    rep, steps = counterexample("xip_io_hole_size")
+    rep = counterexample("xip_io_hole_size")
+    steps = rep.trace["steps"]
     assert rep.outcome.violation.invariant == "no_lost_write"
     in_order(steps,
-             ("writer", "ext2_get_block(block 1, create=1)", "write"),
-             ("writer", "__copy_from_user_nocache", "write"),
-             ("writer", "mutex_unlock(&inode->i_mutex)", "write"),
-             ("writer", "ext2_get_block(block 0, create=0)", "read"),
-             ("writer", "inode_dio_done(inode)", "read"))
+             dict(thread="writer", label_start="ext2_get_block(block 1, create=1)", op="write"),
+             dict(thread="writer", label_start="__copy_from_user_nocache", op="write"),
+             dict(thread="writer", label_start="mutex_unlock(&inode->i_mutex)", op="write"),
+             dict(thread="writer", label_start="ext2_get_block(block 0, create=0)", op="read"),
+             dict(thread="writer", label_start="inode_dio_done(inode)", op="read"))
     # one __clear_user (folded into a later step: it touches no shared state)
     # covered block 1 as well: the read never looked block 1 up
     reads = [s for s in steps if s["op"] == "read"]
@@ -81,28 +57,30 @@ def test_hole_size_counterexample():
 def test_read_past_eof_counterexample():
     """Race 8: the write sets i_size to 2048; the read checks i_size, then
     copies a whole block."""
-    rep, steps = counterexample("xip_io_read_past_eof")
+    rep = counterexample("xip_io_read_past_eof")
+    steps = rep.trace["steps"]
     assert rep.outcome.violation.invariant == "read_within_eof"
     in_order(steps,
-             ("writer", "__copy_from_user_nocache"),
-             ("writer", "if (pos > i_size_read(inode)) i_size_write(inode, pos)"),
-             ("reader", "size = i_size_read(inode)"),
-             ("reader", "ext2_get_block(block 0, create=0)"),
-             ("reader", "__copy_to_user"))
+             dict(thread="writer", label_start="__copy_from_user_nocache"),
+             dict(thread="writer", label_start="if (pos > i_size_read(inode)) i_size_write(inode, pos)"),
+             dict(thread="reader", label_start="size = i_size_read(inode)"),
+             dict(thread="reader", label_start="ext2_get_block(block 0, create=0)"),
+             dict(thread="reader", label_start="__copy_to_user"))
     assert "returned 4096 bytes, past i_size 2048" in rep.outcome.violation.message
 
 
 def test_read_vs_truncate_counterexample():
     """Race 13: the old read reads i_size and looks block 1 up through
     get_xip_mem; truncate frees the block while the read holds it."""
-    rep, steps = counterexample("xip_read_vs_truncate")
+    rep = counterexample("xip_read_vs_truncate")
+    steps = rep.trace["steps"]
     assert rep.outcome.violation.invariant == "no_freed_block_mapped"
     i = in_order(steps,
-                 ("reader", "isize = i_size_read(inode)"),
-                 ("reader", "ext2_get_block(block 1, create=0)"),
-                 ("truncate", "i_size_write(inode, newsize)"),
-                 ("truncate", "__ext2_truncate_blocks"))
-    lookup = steps[position(steps, "reader", "ext2_get_block(block 1")]
+                 dict(thread="reader", label_start="isize = i_size_read(inode)"),
+                 dict(thread="reader", label_start="ext2_get_block(block 1, create=0)"),
+                 dict(thread="truncate", label_start="i_size_write(inode, newsize)"),
+                 dict(thread="truncate", label_start="__ext2_truncate_blocks"))[-1]
+    lookup = steps[find(steps, thread="reader", label_start="ext2_get_block(block 1")]
     assert "ext2_get_xip_mem" in lookup["stack"]
     assert i == len(steps) - 1  # the free is where it breaks
 
@@ -119,9 +97,9 @@ def test_read_vs_truncate_copies_stale_data(tmp_path):
     assert rep.verdict == "violation" and rep.outcome.violation.invariant == "no_stale_data"
     steps = rep.trace["steps"]
     in_order(steps,
-             ("reader", "ext2_get_block(block 1, create=0)"),
-             ("truncate", "__ext2_truncate_blocks"),
-             ("reader", "left = __copy_to_user(buf+copied, xip_mem+offset, nr)"))
+             dict(thread="reader", label_start="ext2_get_block(block 1, create=0)"),
+             dict(thread="truncate", label_start="__ext2_truncate_blocks"),
+             dict(thread="reader", label_start="left = __copy_to_user(buf+copied, xip_mem+offset, nr)"))
 
 
 # -- the paths, one thread at a time ---------------------------------------------------

@@ -211,13 +211,18 @@ def generate(rng, max_steps=8, plain=False):
         counts[rng.randrange(nthreads)] += 1
     env = {"vars": names, "maps": [m for m, _ in maps], "locals": 2, "rng": rng, "plain": plain,
            "tight": tight}
-    threads = tuple(gen_thread(env, n, mutexes, rwsems) for n in counts)
+    # Now and then each thread has a variable of its own where it publishes
+    # what it read (at once, or at its end), so that what it read shows in
+    # the final state.
+    outputs = rng.random() < (0.8 if tight else 0.5)
+    threads = []
+    for i, n in enumerate(counts):
+        env["out"] = f"o{i}" if outputs else None
+        threads.append(gen_thread(env, n, mutexes, rwsems))
     vars = tuple((n, 0 if rng.random() < 0.8 else rng.choice(VALUES)) for n in names)
-    if rng.random() < 0.5:
-        # Each thread ends by publishing a local in a variable of its own, so
-        # that what it read shows in the final state.
-        threads = tuple(publish(thread, f"o{i}", rng.randrange(env["locals"]))
-                        for i, thread in enumerate(threads))
+    if outputs:
+        threads = [publish(thread, f"o{i}", rng.randrange(env["locals"])) if rng.random() < 0.7
+                   else thread for i, thread in enumerate(threads)]
         vars += tuple((f"o{i}", -1) for i in range(nthreads))
     prog = program(threads, vars, maps, mutexes, rwsems)
     if rng.random() < 0.35:
@@ -256,9 +261,24 @@ def gen_thread(env, n, mutexes, rwsems):
     for i in range(n):
         r = rng.random()
         count = 0 if r < 0.1 else 1 if r < 0.8 else 2
-        actions = [gen_action(env) for _ in range(count)] + tails[i]
+        actions = []
+        for _ in range(count):
+            actions.append(gen_action(env))
+            local = read_into(actions[-1])
+            if env["out"] and local is not None and rng.random() < 0.4:
+                actions.append(("copy", env["out"], local, 0))
+        actions += tails[i]
         steps.append(step(actions, headers[i]))
     return tuple(steps)
+
+
+def read_into(a):
+    """The local an action reads a shared value into, or None."""
+    if a[0] in ("read", "mget", "mkeys"):
+        return a[1]
+    if a[0] == "cas":
+        return a[4]
+    return None
 
 
 def publish(thread, var, r):

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Regenerate, or check, every sample output in README.md and docs/*.md.
+
+A sample is a fenced block right after a marker naming the command:
+
+    <!-- sample: racecheck run scenarios/fault_vs_truncate.yaml -->
+    ```console
+    $ racecheck run scenarios/fault_vs_truncate.yaml
+    fault_vs_truncate: VIOLATION of no_freed_block_mapped
+    ...
+    ```
+
+The block is ``$ COMMAND`` and then everything the command prints, standard
+output and standard error as a terminal shows them, in full.
+
+    python docs/samples.py               # run every command, rewrite the blocks in place
+    python docs/samples.py --check       # run every command, compare; exit 1 and a diff if one differs
+    python docs/samples.py --subprocess  # run each as its own process instead of in this one
+    python docs/samples.py --viewer-png  # also regenerate docs/viewer.png (Debian's chromium, playwright)
+
+Each command runs with the repository's root as its working directory and
+writes nothing there: a command that saves a trace or a graph in ``traces/``
+is given ``--trace-out`` (``run``) or ``-o`` (``lockgraph``) in a temporary
+directory, an argument ``traces/NAME.json`` is read from there (made by
+running the scenario named NAME first when no sample has made it yet), and
+that directory's absolute path is taken out of what is printed again (a
+``file://`` address becomes ``file:///.../``), so the sample shows what the
+command prints in a checkout. ``--check`` compares with elapsed times
+(``0.01 s``, ``0.02s``) left out on both sides; nothing else is normalised.
+"""
+
+import argparse
+import contextlib
+import difflib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = ["README.md", "docs/*.md"]
+MARKER = re.compile(r"^<!-- sample: (?P<command>.+?) -->\n(?P<fence>```[a-z]*\n)(?P<body>.*?)^```$",
+                    re.M | re.S)
+SCENARIO_DIRS = ["scenarios", "examples", "bench", "docs/examples"]
+ELAPSED = re.compile(r"(?<![\w.])\d+\.\d+( ?)s\b")
+
+
+@dataclass
+class Sample:
+    file: Path        # relative to ROOT
+    command: str
+    body: str         # the block between its fences, as the file has it
+    start: int        # where the body starts and ends in the file's text
+    end: int
+
+
+def files():
+    out = []
+    for pattern in FILES:
+        out.extend(sorted(ROOT.glob(pattern)))
+    return [p.relative_to(ROOT) for p in out]
+
+
+def samples_in(rel):
+    text = (ROOT / rel).read_text()
+    return [Sample(rel, m["command"], m["body"], m.start("body"), m.end("body"))
+            for m in MARKER.finditer(text)]
+
+
+def all_samples():
+    return [s for rel in files() for s in samples_in(rel)]
+
+
+def normalise(text):
+    """What --check compares: the text without its elapsed times."""
+    return ELAPSED.sub(r"#\1s", text)
+
+
+class Runner:
+    """Runs sample commands against one temporary directory for traces."""
+
+    def __init__(self, tmp, subprocess_mode=False):
+        self.tmp = Path(tmp).resolve()
+        (self.tmp / "traces").mkdir(exist_ok=True)
+        self.subprocess_mode = subprocess_mode
+        self._names = None
+
+    # -- the scenario behind a trace name --------------------------------------------------
+
+    def scenario_named(self, name):
+        if self._names is None:
+            import yaml
+
+            self._names = {}
+            for d in SCENARIO_DIRS:
+                for p in sorted((ROOT / d).glob("*.yaml")):
+                    try:
+                        doc = yaml.safe_load(p.read_text())
+                    except yaml.YAMLError:
+                        continue
+                    if isinstance(doc, dict) and isinstance(doc.get("name"), str):
+                        self._names.setdefault(doc["name"], p.relative_to(ROOT).as_posix())
+        if name not in self._names:
+            raise SystemExit(f"samples: no scenario named {name!r} under {', '.join(SCENARIO_DIRS)}")
+        return self._names[name]
+
+    def name_of(self, scenario):
+        import yaml
+
+        try:
+            doc = yaml.safe_load((ROOT / scenario).read_text())
+            return doc["name"]
+        except Exception:  # a sample of a bad scenario: its stem is as good a name as any
+            return Path(scenario).stem
+
+    # -- arguments ---------------------------------------------------------------------------
+
+    def arguments(self, command):
+        words = shlex.split(command)
+        if not words or words[0] != "racecheck":
+            raise SystemExit(f"samples: {command!r}: a sample's command starts with racecheck")
+        args = words[1:]
+        sub = args[0] if args else ""
+        out = []
+        for a in args:
+            if a.startswith("traces/"):
+                local = self.tmp / a
+                if a.endswith(".json") and not local.exists():
+                    self.make_trace(Path(a).stem)
+                a = str(local)
+            out.append(a)
+        positional = [a for a in args[1:] if not a.startswith("-") and a.endswith(".yaml")]
+        if sub == "run" and "--trace-out" not in args and positional:
+            out += ["--trace-out", str(self.tmp / "traces" / f"{self.name_of(positional[0])}.json")]
+        if sub == "lockgraph" and "-o" not in args and "--output" not in args and positional:
+            out += ["-o", str(self.tmp / "traces" / f"{self.name_of(positional[0])}.locks")]
+        return out
+
+    def make_trace(self, name):
+        scenario = self.scenario_named(name)
+        self.invoke(["run", scenario, "--trace-out", str(self.tmp / "traces" / f"{name}.json")])
+        if not (self.tmp / "traces" / f"{name}.json").exists():
+            raise SystemExit(f"samples: racecheck run {scenario} saved no trace")
+
+    # -- running -----------------------------------------------------------------------------
+
+    def invoke(self, args):
+        if self.subprocess_mode:
+            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            env.pop("FORCE_COLOR", None)
+            proc = subprocess.run([sys.executable, "-m", "racecheck.cli", *args], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            return proc.stdout
+        from click.testing import CliRunner
+
+        from racecheck.cli import main
+
+        with chdir(ROOT):
+            result = CliRunner().invoke(main, args, prog_name="racecheck")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.output
+
+    def output(self, command):
+        """What the sample block for ``command`` holds."""
+        printed = self.invoke(self.arguments(command))
+        printed = printed.replace(f"file://{self.tmp}/", "file:///.../").replace(f"{self.tmp}/", "")
+        return f"$ {command}\n{printed}"
+
+
+@contextlib.contextmanager
+def chdir(path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def diff(sample, got):
+    return "".join(difflib.unified_diff(sample.body.splitlines(True), got.splitlines(True),
+                                        f"{sample.file} (sample)", f"{sample.command} (now)"))
+
+
+def check_one(runner, sample):
+    """None when the sample matches what its command prints now, else a
+    report naming the file and the command, with a diff."""
+    got = runner.output(sample.command)
+    if normalise(got) == normalise(sample.body):
+        return None
+    return f"{sample.file}: the sample of `{sample.command}` no longer matches:\n{diff(sample, got)}"
+
+
+def rewrite(runner):
+    changed = 0
+    for rel in files():
+        text = (ROOT / rel).read_text()
+        found = samples_in(rel)
+        for s in reversed(found):  # from the end, so that earlier offsets still hold
+            got = runner.output(s.command)
+            if normalise(got) != normalise(s.body):
+                changed += 1
+                print(f"{rel}: {s.command}")
+                text = text[:s.start] + got + text[s.end:]
+            elif got != s.body and ELAPSED.search(got):
+                pass  # only the elapsed times differ: leave the block as it is
+        (ROOT / rel).write_text(text)
+    return changed
+
+
+# -- docs/viewer.png -----------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def viewer_png(runner, out=ROOT / "docs" / "viewer.png"):
+    """The viewer page of fault_vs_truncate's counterexample at its last (the
+    violating) step, in headless Chromium, 1500 x 1000, as tests/test_viewer.py
+    drives it."""
+    from playwright.sync_api import sync_playwright
+
+    runner.output("racecheck view traces/fault_vs_truncate.json")
+    page_file = runner.tmp / "traces" / "fault_vs_truncate.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(page_file.as_uri())
+            page.wait_for_selector(".step")
+            page.keyboard.press("End")
+            page.wait_for_selector("#breaks")
+            page.screenshot(path=str(out))
+        finally:
+            browser.close()
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="compare only; exit 1 and print a diff on a mismatch")
+    ap.add_argument("--subprocess", action="store_true", help="run each command as its own process")
+    ap.add_argument("--viewer-png", action="store_true", help="also regenerate docs/viewer.png")
+    opts = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="racecheck-samples.")
+    try:
+        runner = Runner(tmp, opts.subprocess)
+        if opts.check:
+            samples = all_samples()
+            bad = [r for r in (check_one(runner, s) for s in samples) if r]
+            for r in bad:
+                print(r)
+            print(f"{len(samples) - len(bad)} of {len(samples)} samples match")
+            return 1 if bad else 0
+        changed = rewrite(runner)
+        print(f"{changed} sample(s) rewritten")
+        if opts.viewer_png:
+            if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
+                raise SystemExit("samples: --viewer-png needs Debian's chromium (apt-get install chromium)")
+            viewer_png(runner)
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

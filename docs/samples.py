@@ -240,7 +240,7 @@ def viewer_png(runner, out=ROOT / "docs" / "viewer.png"):
             page.screenshot(path=str(out))
         finally:
             browser.close()
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {out}")
 
 
 def main(argv=None):

@@ -81,3 +81,35 @@ def test_relative_links_resolve(doc):
         assert dest.exists(), f"{doc}: link to {target}: no such file"
         if anchor:
             assert anchor in _anchors(dest), f"{doc}: link to {target}: no such heading in {dest.name}"
+
+
+def _named_paths(text):
+    """The repository paths the text names: racecheck/..., tests/..., bench/...,
+    examples/..., scenarios/... and docs/... (models/X.py is racecheck/models/X.py)."""
+    out = set()
+    for m in re.finditer(r"(?<![\w/.-])((?:racecheck|tests|bench|examples|scenarios|docs|models)/[\w./-]*\w)", text):
+        p = m.group(1)
+        if p.startswith("models/"):
+            p = "racecheck/" + p
+        out.add(p)
+    return out
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=str)
+def test_paths_named_exist(doc):
+    text = (ROOT / doc).read_text()
+    text = re.sub(r"^<!-- sample: .*?^```$", "", text, flags=re.M | re.S)  # outputs name trace files
+    text = re.sub(r"\]\([^)]*\)", "]", text)  # link targets are checked by test_relative_links_resolve
+    missing = sorted(p for p in _named_paths(text)
+                     if not (ROOT / p).exists() and not (ROOT / (p + ".yaml")).exists() and "traces/" not in p)
+    assert not missing, f"{doc} names files that do not exist: {', '.join(missing)}"
+
+
+def test_the_model_in_models_md_builds():
+    text = (ROOT / "docs" / "models.md").read_text()
+    code = re.search(r"^```python\n(.*?)^```$", text, re.M | re.S).group(1)
+    namespace = {}
+    exec(compile(code, "docs/models.md", "exec"), namespace)
+    from racecheck.model import Program
+
+    assert isinstance(namespace["model"], Program)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fs import HOLE, OTHER, STALE, UNWRITTEN, WRITTEN, ZERO
+from .fs import FREE, HOLE, OTHER, STALE, UNWRITTEN, WRITTEN, ZERO
 from .registry import fix, flavour
 
 
@@ -42,11 +42,19 @@ def free_block(fs, pblk):
     Under a journal the block waits for the freeing transaction to commit
     (models/journal.py)."""
     if getattr(fs, "journal", None) is not None:
-        from .journal import journal_free_block
         return journal_free_block(fs, pblk)
     fs.owner.set(pblk, OTHER)
     for unit in fs.block_units(pblk):
         fs.dev.set(unit, STALE)
+
+
+def journal_free_block(fs, pblk):
+    """A block freed under the journal (ext4_free_blocks with a handle): off
+    the file at once, reusable only when the transaction commits
+    (models/journal.py); until then the committed block map may still point
+    at it, so its data stays."""
+    fs.owner.set(pblk, FREE)
+    fs.journal.t_freed.set(fs.journal.t_freed.get() + (pblk,))
 
 
 def zero_block(fs, pblk):

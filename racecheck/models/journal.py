@@ -57,10 +57,9 @@ from .buffered import (
     page_buffers,
     set_buffer,
 )
-from .fs import FREE, HOLE, STALE
-from .get_block import ext2_get_blocks
-from .operations import FS_SETUP
-from .registry import flavour, operation
+from .fs import HOLE, STALE
+from .get_block import ext2_get_blocks, journal_free_block  # noqa: F401  (free_block calls it)
+from .registry import FS_SETUP, flavour, operation
 
 T_RUNNING = "T_RUNNING"
 T_LOCKED = "T_LOCKED"
@@ -160,14 +159,6 @@ def journal_dirty_data(fs, index, i):
     listed = fs.journal.t_sync_datalist.get()
     if (index, i) not in listed:
         fs.journal.t_sync_datalist.set(tuple(sorted(listed + ((index, i),))))
-
-
-def journal_free_block(fs, pblk):
-    """A block freed under the journal (ext4_free_blocks with a handle): off
-    the file at once, reusable only when the transaction commits; until then
-    the committed block map may still point at it, so its data stays."""
-    fs.owner.set(pblk, FREE)
-    fs.journal.t_freed.set(fs.journal.t_freed.get() + (pblk,))
 
 
 # -- the commit ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..model import Model
 from .fs import FileSystem, Geometry
-from .registry import FLAVOURS, OPERATIONS, Param, operation
+from .registry import FLAVOURS, FS_SETUP, OPERATIONS, Param, operation
 from .truncate import setattr_size
 
 
@@ -46,11 +46,6 @@ def thread_body(fs, name, ops):
         fs.rt.note("begin", op=opname, args=args, seq=seq)
         result = yield from op.fn(fs, ctx, **args)
         fs.rt.note("return", op=opname, args=args, seq=seq, result=result)
-
-
-# State that some filesystems add to models/fs.py's (the journal of ext3 and
-# ext4: models/journal.py): functions fs -> None, run on every new FileSystem.
-FS_SETUP = []
 
 
 @dataclass

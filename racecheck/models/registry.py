@@ -30,6 +30,10 @@ OPERATIONS: dict[str, Operation] = {}
 FLAVOURS: dict[str, tuple] = {}  # name -> (get_block generator, description)
 FIXES: dict[str, str] = {}  # name -> what the remedy is and where it comes from
 
+# State that some filesystems add to models/fs.py's (the journal of ext3 and
+# ext4: models/journal.py): functions fs -> None, run on every new FileSystem.
+FS_SETUP: list = []
+
 
 def operation(name, description, *params, flavours=None):
     """Decorator: make a step generator ``fn(fs, ctx, **args)`` a scenario

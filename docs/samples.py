@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +171,8 @@ class Runner:
         """What the sample block for ``command`` holds."""
         printed = self.invoke(self.arguments(command))
         printed = printed.replace(f"file://{self.tmp}/", "file:///.../").replace(f"{self.tmp}/", "")
+        if printed and not printed.endswith("\n"):
+            printed += "\n"
         return f"$ {command}\n{printed}"
 
 
@@ -191,7 +194,10 @@ def diff(sample, got):
 def check_one(runner, sample):
     """None when the sample matches what its command prints now, else a
     report naming the file and the command, with a diff."""
-    got = runner.output(sample.command)
+    try:
+        got = runner.output(sample.command)
+    except Exception:  # reported with the sample that raised it
+        return f"{sample.file}: `{sample.command}` raised:\n{traceback.format_exc()}"
     if normalise(got) == normalise(sample.body):
         return None
     return f"{sample.file}: the sample of `{sample.command}` no longer matches:\n{diff(sample, got)}"
@@ -204,13 +210,12 @@ def rewrite(runner):
         found = samples_in(rel)
         for s in reversed(found):  # from the end, so that earlier offsets still hold
             got = runner.output(s.command)
-            if normalise(got) != normalise(s.body):
+            if normalise(got) != normalise(s.body):  # not when only elapsed times differ
                 changed += 1
                 print(f"{rel}: {s.command}")
                 text = text[:s.start] + got + text[s.end:]
-            elif got != s.body and ELAPSED.search(got):
-                pass  # only the elapsed times differ: leave the block as it is
-        (ROOT / rel).write_text(text)
+        if text != (ROOT / rel).read_text():
+            (ROOT / rel).write_text(text)
     return changed
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from racecheck.crash import CrashConsistent
+from racecheck.models.crash import CrashConsistent
 from racecheck.scenario import load
 from racecheck.scheduler import Explorer
 

@@ -99,12 +99,22 @@ def cycle_edges(cycle):
     return list(zip(cycle, cycle[1:] + cycle[:1]))
 
 
+def schedule_runs(schedule):
+    """A schedule of thread names in runs: ``fault x3, truncate x5, fault``
+    (as report.py writes schedules)."""
+    runs = []
+    for name in schedule:
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in runs)
+
+
 def describe_edge(a, b, w, current=None, schedule=False):
     """One edge of a cycle, as lockdep tells it: who took B while holding A;
     the schedule that reached it when it is not a prefix of ``current`` (or
     always, with ``schedule``)."""
-    from .report import schedule_runs
-
     took = "waited for" if w["wait"] else "took"
     who = f"{w['thread']} ({w['op']})" if w["op"] else w["thread"]
     where = (f"{a} -> {b}: {who} {took} {w['lock']} at step {w['step']}: "

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from . import invariants as inv
+from . import lockorder, models  # noqa: F401  (they register lock_order and the filesystem invariants)
 from .model import Model
 from .scheduler import REDUCTIONS, Bounds
 
@@ -376,7 +377,7 @@ class Scenario:
     thread_names: list = field(default_factory=list)
     expect_line: int | None = None
     space: object = None  # ranges.Space when arguments are ranges or sets (racecheck/symbolic.py)
-    crash: bool = False  # explore a power failure after every step (racecheck/crash.py)
+    crash: bool = False  # explore a power failure after every step (racecheck/models/crash.py)
 
 
 def models_digest(extra_files=()):
@@ -416,7 +417,7 @@ def load(path):
     space = ranges.load_space(root, path, model)  # None unless arguments are ranges or sets
     names = _select_invariants(root, path, model)
     crash = root.get("crash", bool, False)
-    from .crash import configure
+    from .models.crash import configure
     names = configure(root, model, names, crash)
     bounds = _bounds(root, path)
     reduction = root.get("reduction", str, "dpor")

@@ -6,16 +6,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from racecheck import crash
-from racecheck.crash import (
+from racecheck.execution import Execution
+from racecheck.models import crash, journal
+from racecheck.models.crash import (
     CrashConsistent,
     Recovered,
     durable_expectations,
     problem,
     recover,
 )
-from racecheck.execution import Execution
-from racecheck.models import journal
 from racecheck.models.fs import HOLE, STALE, WRITTEN, ZERO
 from racecheck.scenario import ScenarioError, load
 from racecheck.scheduler import Explorer

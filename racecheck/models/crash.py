@@ -2,7 +2,7 @@
 
 A crash after step k of an execution leaves what is durable after step k:
 the device units, and the file's metadata as the disk has it, which is the
-last committed transaction's under a journal (models/journal.py: the running
+last committed transaction's under a journal (journal.py: the running
 and committing transactions are lost, the page cache too) and the block map
 and ``i_size`` as they stand on ext2, which has no journal ("what it links is
 linked"). Recovery replays the journal: the recovered file is that metadata
@@ -34,15 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .invariants import (
-    Invariant,
-    _acked_writes,
-    _destroyed,
-    _units,
-    operations,
-    register,
-)
-from .models.fs import HOLE, STALE, UNWRITTEN, ZERO
+from ..invariants import Invariant, register
+from .fs import HOLE, STALE, UNWRITTEN, ZERO
+from .invariants import _acked_writes, _destroyed, _units, operations
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,243 @@
+"""The filesystem invariants of RACES.md: no stale data, reads within EOF,
+no zero overwrite, no lost write, coherent mappings, no freed block mapped,
+no mapping beyond EOF. Each registers itself by its name in
+:data:`racecheck.invariants.REGISTRY` (the protocol: racecheck/invariants.py);
+crash_consistent is in crash.py.
+"""
+
+from __future__ import annotations
+
+from ..invariants import Invariant, register
+from .fs import STALE, WRITTEN, ZERO, ReadResult, WriteResult
+
+# They read the model's objects through ``.value`` / ``.values`` / ``.items``,
+# never ``get()``: a check must not add to the step's footprint. What the
+# user was given and told is in the ghost history: each operation's begin and
+# return (with its ReadResult or WriteResult).
+
+# Operations after which earlier data in their range is legitimately gone.
+DESTROYERS = ("truncate", "punch_hole")
+
+
+def operations(execution):
+    """Every operation begun so far (OpRecord: thread, seq, op, args, begin
+    and end clocks, result), kept up to date by the execution."""
+    return execution.operations
+
+
+def _acked_writes(ops):
+    return [o for o in ops if isinstance(o.result, WriteResult)]
+
+
+def _destroyed(ops, unit, unit_size, after=None):
+    """True if a truncate or hole punch covering ``unit`` began (after clock
+    ``after``, when given)."""
+    for o in ops:
+        if o.op not in DESTROYERS or (after is not None and o.begin < after):
+            continue
+        lo = unit * unit_size
+        if o.op == "truncate" and lo + unit_size > o.args["size"]:
+            return True
+        if o.op == "punch_hole" and o.args["offset"] < lo + unit_size and lo < o.args["offset"] + o.args["len"]:
+            return True
+    return False
+
+
+def _units(result, unit_size):
+    first = result.offset // unit_size
+    last = (result.offset + result.nbytes + unit_size - 1) // unit_size
+    return range(first, last)
+
+
+@register
+class NoStaleData(Invariant):
+    name = "no_stale_data"
+    reads_history = False
+    description = "no data given to the user (a read, a load, a COW copy) holds a STALE unit"
+
+
+    def watches(self, fs):
+        return [fs.ghost.cow_pages]
+
+    def on_return(self, fs, execution, entry):
+        r = entry["result"]
+        if isinstance(r, ReadResult) and STALE in r.units:
+            i = r.units.index(STALE)
+            who = execution.threads[entry["thread"]].name
+            return (f"{who}'s {entry['op']} returned STALE data at file offset "
+                    f"{r.offset + i * fs.geo.unit_size} (unit {i} of {len(r.units)}): "
+                    f"a previous owner's data was exposed")
+        return None
+
+    def after_step(self, fs, execution):
+        for (vma, page), units in fs.ghost.cow_pages.items():
+            if STALE in units:
+                return (f"the COW copy of page {page} for the {vma} mapping holds STALE data "
+                        f"(unit {units.index(STALE)}): it was copied from a block the file no longer owns")
+        return None
+
+
+@register
+class ReadWithinEof(Invariant):
+    name = "read_within_eof"
+    reads_history = False
+    description = "a read never returns bytes beyond i_size"
+
+
+    def watches(self, fs):
+        return [fs.i_size]
+
+    def on_return(self, fs, execution, entry):
+        r = entry["result"]
+        # (A read at or past EOF returns no bytes: that is no byte beyond i_size.)
+        if isinstance(r, ReadResult) and r.how == "read" and r.nbytes and r.offset + r.nbytes > fs.i_size.value:
+            who = execution.threads[entry["thread"]].name
+            return (f"{who}'s {entry['op']} at offset {r.offset} returned {r.nbytes} bytes, "
+                    f"past i_size {fs.i_size.value}")
+        return None
+
+
+@register
+class NoZeroOverwrite(Invariant):
+    name = "no_zero_overwrite"
+    description = "units a returned write put on the device are never replaced by zeros or stale tags"
+
+
+    def watches(self, fs):
+        return [fs.i_blocks, fs.dev] + ([] if getattr(fs, "dax", True) else [fs.page_cache])
+
+    def after_step(self, fs, execution):
+        ops = operations(execution)
+        us, upb = fs.geo.unit_size, fs.geo.units_per_block
+        for w in _acked_writes(ops):
+            for unit in _units(w.result, us):
+                if _destroyed(ops, unit, us):
+                    continue
+                state, pblk = fs.i_blocks.values[unit // upb]
+                if pblk is None:
+                    continue
+                tag = fs.dev.values[pblk * upb + unit % upb]
+                where = f"device block {pblk} unit {unit % upb}"
+                if not getattr(fs, "dax", True):
+                    # A page-cache file (models/buffered.py): a cached page holds the
+                    # file's data; writeback to the device is not modelled.
+                    ps = fs.geo.page_size
+                    page = fs.page_cache.items.get(unit * us // ps)
+                    if page is not None:
+                        tag, where = page[unit % (ps // us)], f"the cached page {unit * us // ps}"
+                if tag in (ZERO, STALE):
+                    return (f"{w.thread}'s {w.op} returned having written {w.result.tag} at file "
+                            f"offset {unit * us}, but {where} now holds {tag}")
+        return None
+
+
+@register
+class NoLostWrite(Invariant):
+    name = "no_lost_write"
+    description = "a read that starts after a write returned sees that write's data or a later one's"
+
+
+    def watches(self, fs):
+        return []  # the results and the history only
+
+    def on_return(self, fs, execution, entry):
+        r = entry["result"]
+        if not isinstance(r, ReadResult):
+            return None
+        ops = operations(execution)
+        me = next(o for o in ops if o.begin and (o.thread, o.seq) ==
+                  (execution.threads[entry["thread"]].name, entry["seq"]))
+        writes = _acked_writes(ops)
+        us = fs.geo.unit_size
+        for i, tag in enumerate(r.units):
+            unit = r.offset // us + i
+            before = [w for w in writes if w.end < me.begin and unit in _units(w.result, us)]
+            if not before:
+                continue
+            last = max(before, key=lambda w: w.end)
+            if _destroyed(ops, unit, us, after=last.end):
+                continue
+            older = {w.result.tag for w in writes if w.end < last.end} | {"DATA(init,0)"}
+            if tag == last.result.tag:
+                continue
+            if not tag.startswith("DATA(") or tag in older:
+                return (f"{me.thread}'s {me.op} began after {last.thread}'s {last.op} returned, "
+                        f"but read {tag} at file offset {unit * us} instead of {last.result.tag}")
+        return None
+
+
+@register
+class MappingsCoherent(Invariant):
+    name = "mappings_coherent"
+    description = "all mappings of a file page reach the same storage once a write fault on it returned"
+
+
+    def watches(self, fs):
+        return [*fs.ptes.values(), fs.i_blocks]
+
+    def after_step(self, fs, execution):
+        ps, bs = fs.geo.page_size, fs.geo.block_size
+        stored = {o.args["offset"] // ps for o in operations(execution)
+                  if o.op == "mmap_store" and o.end is not None}
+        for page in sorted(stored):
+            targets = {}
+            for vma, ptes in fs.ptes.items():
+                if vma.startswith("private"):
+                    continue
+                pte = ptes.items.get(page)
+                if pte is not None:
+                    targets.setdefault(tuple(pte), []).append(vma)
+            state, pblk = fs.i_blocks.values[page * ps // bs]
+            if state == WRITTEN:
+                targets.setdefault(("block", pblk), []).append("the file's block map")
+            if len(targets) > 1:
+                where = "; ".join(f"{', '.join(who)} -> {kind} {at}" for (kind, at), who in targets.items())
+                return (f"a write fault on page {page} has returned, but its mappings reach "
+                        f"different storage: {where}")
+        return None
+
+
+@register
+class NoFreedBlockMapped(Invariant):
+    name = "no_freed_block_mapped"
+    reads_history = False
+    description = "no user mapping, and no I/O in flight, points at a block that has been freed"
+
+
+    def watches(self, fs):
+        return [*fs.ptes.values(), fs.owner, fs.ghost.in_flight]
+
+    def after_step(self, fs, execution):
+        owner = fs.owner.values
+        for vma, ptes in fs.ptes.items():
+            for pgoff, (kind, where) in ptes.items.items():
+                if kind == "block" and owner[where] != pgoff * fs.geo.page_size // fs.geo.block_size:
+                    return (f"the {vma} mapping maps page {pgoff} to device block {where}, "
+                            f"which is no longer the file's (now: {owner[where]})")
+        for thread, pblk in fs.ghost.in_flight.items():
+            if isinstance(owner[pblk], str):  # FREE or OTHER (a block number may be symbolic)
+                name = execution.threads[thread].name
+                return (f"{name} has I/O in flight to device block {pblk}, "
+                        f"which has been freed (now: {owner[pblk]})")
+        return None
+
+
+@register
+class NoMappingBeyondEof(Invariant):
+    name = "no_mapping_beyond_eof"
+    description = "once a truncate has returned, no user mapping maps a page at or beyond EOF"
+
+
+    def watches(self, fs):
+        return [*fs.ptes.values(), fs.i_size]
+
+    def after_step(self, fs, execution):
+        if not any(o.op == "truncate" and o.end is not None for o in operations(execution)):
+            return None
+        eof_pages = fs.pages(fs.i_size.value)
+        for vma, ptes in fs.ptes.items():
+            for pgoff in ptes.items:
+                if pgoff >= eof_pages:
+                    return (f"truncate has returned and i_size is {fs.i_size.value}, "
+                            f"but the {vma} mapping still maps page {pgoff}")
+        return None

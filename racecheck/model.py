@@ -20,6 +20,8 @@ have an initial state, actions and properties)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class Model:
     """What the scheduler explores.
@@ -42,6 +44,11 @@ class Model:
     def describe(self, state, rt):
         return rt.snapshot()
 
+    def with_values(self, env, symbolic_values=True):
+        """A copy whose :class:`Unknown` arguments take the values of ``env``
+        (see :func:`instantiate`); a model with such arguments defines it."""
+        raise TypeError(f"{type(self).__name__} has no arguments given as ranges or sets of values")
+
 
 class Program(Model):
     """A model made of an ``init`` function and one function per thread."""
@@ -57,3 +64,51 @@ class Program(Model):
 
     def threads(self, state):
         return [(name, body(state)) for name, body in self._threads]
+
+
+# -- model builders ---------------------------------------------------------------------------
+#
+# A scenario file names its model: a builder of this registry, or a model file
+# of the user's own. A library of models registers its builder when it is
+# imported (racecheck/models/ registers the kernel library's). A builder is
+# ``build(root, path, name, parse_values) -> Model``: ``root`` reads the
+# scenario file's keys (a racecheck.scenario_file.Section: ``get``, ``has``,
+# ``node``, ``section``, ``item``, ``error``, ``error_at``, ``did_you_mean``),
+# ``parse_values(section, param, op, align, limit)`` reads an argument given
+# as a range or a set of values (an :class:`Unknown`).
+
+BUILDERS: dict = {}
+
+
+def builder(name, *aliases):
+    """Decorator: register a model builder under ``name`` (and ``aliases``)."""
+    def register(fn):
+        for n in (name, *aliases):
+            BUILDERS[n] = fn
+        return fn
+    return register
+
+
+# -- arguments given as ranges or sets of values ------------------------------------------------
+
+
+@dataclass
+class Unknown:
+    """An operation argument given as a range or a set (racecheck/ranges.py);
+    racecheck/symbolic.py gives it values."""
+
+    op: str
+    param: str
+    values: tuple  # every value the argument may take, ascending
+    spec: str  # as the scenario gave it: "range [0, 8191], align 512"
+    line: int
+    name: str = ""  # thread.param, set once the threads are known
+    limit: int | None = None  # the largest value an argument of its kind may take
+
+
+def instantiate(model, env, symbolic_values=True):
+    """A copy of ``model`` whose unknown arguments take the values of ``env``
+    (name -> int): as :class:`~racecheck.symbolic.SymInt` (the value and the
+    parameter it stands for) or, with ``symbolic_values=False``, plain ints.
+    The model says where its arguments are (``with_values``)."""
+    return model.with_values(env, symbolic_values)

@@ -15,20 +15,23 @@ when a thread's operations take the argument more than once)::
 An argument the operation requires aligned (``dio_write``'s offset and
 length, to the unit size) must be given an ``align`` that is a multiple of
 that size. What the operation needs of concrete values is part of the space
-too: an offset below ``max_size`` and ``offset + len`` at most ``max_size``.
-racecheck/symbolic.py explores the space.
+too: the model's builder says how an argument must be aligned and the largest
+value it may take, and the operations' vocabulary (racecheck/models/registry.py)
+which arguments are a byte range of the file, whose start must be below that
+limit and whose end at most that limit. racecheck/symbolic.py explores the space.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import itertools
 import math
 from dataclasses import dataclass, field
 
 from . import symbolic
-from .scenario import ScenarioError, Section, _plain, did_you_mean
+from .model import Unknown, instantiate  # noqa: F401  (racecheck.ranges.instantiate for the front and tests)
+from .models.registry import OPERATIONS
+from .scenario_file import ScenarioError, Section, _plain, did_you_mean
 
 ARG_KEYS = ("range", "align", "one_of")
 
@@ -40,24 +43,13 @@ MAX_CONDITION_CHARS = 1000  # characters of one condition
 MAX_CONDITION_DEPTH = 100  # levels of its syntax tree
 
 
-@dataclass
-class Unknown:
-    """An operation argument given as a range or a set."""
-
-    op: str
-    param: str
-    values: tuple  # every value the argument may take, ascending
-    spec: str  # as the scenario gave it: "range [0, 8191], align 512"
-    line: int
-    name: str = ""  # thread.param, set once the threads are known
-
-
-def parse_arg(sec, p, opname, geo):
+def parse_arg(sec, p, opname, need, limit):
     """The :class:`Unknown` for argument ``p`` of ``opname``, given in
-    ``sec`` as a mapping; a ScenarioError names the file, line and key."""
+    ``sec`` as a mapping; a ScenarioError names the file, line and key. Each
+    value must be a multiple of ``need`` and, for a byte argument, at most
+    ``limit`` (the model's builder says both)."""
     node = sec.node(p.name)
     arg = Section(sec.path, node, sec.key(p.name), ARG_KEYS, sec.line_of(p.name))
-    need = {"unit": geo.unit_size, "block": geo.block_size, "page": geo.page_size}.get(p.align, 1)
     if arg.has("range") == arg.has("one_of"):
         raise sec.error(p.name, "give a value, {range: [low, high]} (with align: N) or {one_of: [...]}")
     if arg.has("one_of"):
@@ -73,10 +65,10 @@ def parse_arg(sec, p, opname, geo):
             v = item.value
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ScenarioError(sec.path, item.line, arg.key("one_of"), f"must be integers, not {_plain(v)!r}")
-            _check_value(sec.path, item.line, arg.key("one_of"), v, p, opname, geo, need)
+            _check_value(sec.path, item.line, arg.key("one_of"), v, p, opname, limit, need)
             values.append(v)
         values = tuple(sorted(set(values)))
-        return Unknown(opname, p.name, values, f"one of {list(values)}", sec.line_of(p.name))
+        return Unknown(opname, p.name, values, f"one of {list(values)}", sec.line_of(p.name), limit=limit)
     bounds = arg.get("range", list)
     if len(bounds) != 2 or any(isinstance(b.value, bool) or not isinstance(b.value, int) for b in bounds):
         raise arg.error("range", "must be [low, high], two integers")
@@ -95,21 +87,21 @@ def parse_arg(sec, p, opname, geo):
         raise arg.error("range", f"holds no multiple of {align}")
     last = hi // align * align
     for v, what in ((first, "low"), (last, "high")):
-        _check_value(sec.path, arg.line_of("range"), arg.key("range"), v, p, opname, geo, need, what)
+        _check_value(sec.path, arg.line_of("range"), arg.key("range"), v, p, opname, limit, need, what)
     count = (last - first) // align + 1
     if count > MAX_VALUES:
         raise arg.error("range", f"holds {count} values; a range holds at most {MAX_VALUES} values: "
                                  f"give a larger align or a narrower range")
     spec = f"range [{lo}, {hi}]" + (f", align {align}" if align > 1 else "")
-    return Unknown(opname, p.name, tuple(range(first, last + 1, align)), spec, sec.line_of(p.name))
+    return Unknown(opname, p.name, tuple(range(first, last + 1, align)), spec, sec.line_of(p.name), limit=limit)
 
 
-def _check_value(path, line, key, v, p, opname, geo, need, what="value"):
+def _check_value(path, line, key, v, p, opname, limit, need, what="value"):
     """What catalogue.py checks of a concrete argument, for one value."""
     if v < 0:
         raise ScenarioError(path, line, key, f"must not be negative, not {v}")
-    if p.kind == "bytes" and v > geo.max_size:
-        raise ScenarioError(path, line, key, f"{what} {v} is beyond the file's limit (max_size {geo.max_size})")
+    if p.kind == "bytes" and v > limit:
+        raise ScenarioError(path, line, key, f"{what} {v} is beyond the file's limit (max_size {limit})")
     if v % need:
         raise ScenarioError(path, line, key, f"{opname} needs {p.name} aligned to the {p.align} size "
                                              f"({need} bytes), not {v}")
@@ -250,15 +242,21 @@ def load_space(root, path, model):
 
 
 def _implied(model):
-    """What catalogue.py checks of concrete offsets and lengths, as constraints."""
-    max_size = model.file.geometry.max_size
+    """What catalogue.py checks of concrete offsets and lengths, as
+    constraints: an operation's byte range (its OFFSET and LENGTH arguments,
+    as the vocabulary declares them) starts below the limit and ends within it."""
     out = []
     for tname, ops in model.threads_spec:
-        for _, args in ops:
-            offset, length = args.get("offset"), args.get("len")
+        for opname, args in ops:
+            start, size = OPERATIONS[opname].byte_range
+            offset, length = args.get(start), args.get(size)
+            unknown = [a for a in (offset, length) if isinstance(a, Unknown)]
+            if not unknown:
+                continue
+            max_size = unknown[0].limit
             if isinstance(offset, Unknown) and offset.values[-1] >= max_size:
                 out.append(_constraint(f"{offset.name} < {max_size}"))
-            if "offset" in args and "len" in args and (isinstance(offset, Unknown) or isinstance(length, Unknown)):
+            if start in args and size in args:
                 o = offset.name if isinstance(offset, Unknown) else offset
                 n = length.name if isinstance(length, Unknown) else length
                 top = (offset.values[-1] if isinstance(offset, Unknown) else offset) + \
@@ -401,28 +399,7 @@ def _z3_bool(fn, vals):
     return getattr(z3, fn)(*vals) if fn == "Not" else getattr(z3, fn)(*vals, ctx)
 
 
-# -- models with values in place of the unknowns -----------------------------------------------
-
-
-def instantiate(model, env, symbolic_values=True):
-    """A copy of ``model`` whose unknown arguments take the values of ``env``
-    (name -> int): as :class:`~racecheck.symbolic.SymInt` (the value and the
-    parameter it stands for) or, with ``symbolic_values=False``, plain ints."""
-    out = copy.copy(model)
-    spec = []
-    for tname, ops in model.threads_spec:
-        new_ops = []
-        for opname, args in ops:
-            new = {}
-            for k, a in args.items():
-                if isinstance(a, Unknown):
-                    v = env[a.name]
-                    a = symbolic.variable(a.name, v) if symbolic_values else v
-                new[k] = a
-            new_ops.append((opname, new))
-        spec.append((tname, new_ops))
-    out.threads_spec = spec
-    return out
+# -- models with values in place of the unknowns (racecheck.model.instantiate) -------------------
 
 
 def model_with_values(space, model, params):

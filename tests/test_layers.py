@@ -35,6 +35,7 @@ LAYERS = {
     "racecheck.lockorder": ENGINE,
     "racecheck.symbolic": ENGINE,
     "racecheck.scenario": FRONT,
+    "racecheck.scenario_file": FRONT,
     "racecheck.ranges": FRONT,
     "racecheck.runner": FRONT,
     "racecheck.trace": FRONT,

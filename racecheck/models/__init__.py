@@ -1,6 +1,8 @@
 """Kernel primitives and the filesystem/DAX path models: the kernel library.
 
 Importing the package registers what it adds to the engine: the filesystem
-invariants (invariants.py) and crash consistency (crash.py)."""
+invariants (invariants.py), crash consistency (crash.py), and the model
+builder of scenario files (catalogue.py: ``kernel`` in racecheck.model.BUILDERS,
+``dax`` its alias) with the operations, flavours and fixes it names."""
 
-from . import crash, invariants  # noqa: F401  (they register their invariants)
+from . import invariants, crash, catalogue  # noqa: F401, I001  (they register themselves)

@@ -1,34 +1,51 @@
 """What a scenario can name: operations, ``get_block`` flavours, fixes; and
-the model a scenario file builds from them."""
+the model a scenario file builds from them: the kernel library's model
+builder, ``kernel`` in racecheck.model.BUILDERS (``dax``, its first name, is
+an alias)."""
 
 from __future__ import annotations
 
-from .. import ranges
-from ..scenario import ScenarioError, Section, did_you_mean
+from ..model import Unknown, builder
+from . import (  # noqa: F401  (they register names)
+    buffered,
+    dax,
+    dio,
+    ext4_fault,
+    extents,
+    get_block,
+    journal,
+    operations,
+    truncate,
+    xip_fault_retry,  # noqa: F401  (the old XIP fault, for --strategy bfs)
+    xip_io,
+)
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
-from . import buffered, dax, dio, ext4_fault, extents, get_block, journal, operations, truncate, xip_io  # noqa: F401  (they register names)
-from . import xip_fault_retry  # noqa: F401  (the old XIP fault, for --strategy bfs)
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS
 
 THREAD_KEYS = ("name", "ops")
 
 
-def build_scenario_model(root, path, name):
+@builder("kernel", "dax")
+def build_scenario_model(root, path, name, parse_values):
+    """The model of a scenario file's ``filesystem``, ``file``, ``threads``
+    and ``fixes`` (``root`` reads them; ``parse_values`` reads an argument
+    given as a range or a set of values)."""
+    did_you_mean = root.did_you_mean
     flavour = root.get("filesystem", str, "ext2")
     if flavour not in FLAVOURS:
         raise root.error("filesystem", f"unknown get_block flavour {flavour!r}" + did_you_mean(flavour, FLAVOURS))
-    spec = _file_spec(root, path)
-    fixes = _fixes(root, path)
-    threads = _threads(root, path, spec, flavour)
+    spec = _file_spec(root)
+    fixes = _fixes(root)
+    threads = _threads(root, spec, flavour, parse_values)
     return FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads)
 
 
-def _file_spec(root, path):
+def _file_spec(root):
     if not root.has("file"):
         raise root.error("file", "missing required key: the file's size and blocks")
-    sec = Section(path, root.node("file"), "file", ("size", "max_size", "block_size", "unit_size",
-                                                   "page_size", "blocks", "spare_blocks", "dax"), root.line_of("file"))
+    sec = root.section("file", ("size", "max_size", "block_size", "unit_size",
+                                "page_size", "blocks", "spare_blocks", "dax"))
     bs = sec.get("block_size", int, 4096)
     us = sec.get("unit_size", int, 512)
     ps = sec.get("page_size", int, 4096)
@@ -47,8 +64,8 @@ def _file_spec(root, path):
         blocks = []
         for item in sec.node("blocks").value:
             if item.value not in EXTENT_STATES:
-                raise ScenarioError(path, item.line, "file.blocks",
-                                    f"unknown extent state {item.value!r}" + did_you_mean(item.value, EXTENT_STATES))
+                raise root.error_at(item.line, "file.blocks", f"unknown extent state {item.value!r}"
+                                    + root.did_you_mean(item.value, EXTENT_STATES))
             blocks.append(item.value)
     else:
         blocks = [WRITTEN] * nblocks
@@ -67,24 +84,24 @@ def _file_spec(root, path):
     return FileSpec(size=size, blocks=blocks, geometry=geo, dax=is_dax)
 
 
-def _fixes(root, path):
+def _fixes(root):
     names = root.get("fixes", list, [])
     out = []
     for item in names:
         if item.value not in FIXES:
-            raise ScenarioError(path, item.line, "fixes",
-                                f"unknown fix {item.value!r}" + did_you_mean(item.value, FIXES))
+            raise root.error_at(item.line, "fixes",
+                                f"unknown fix {item.value!r}" + root.did_you_mean(item.value, FIXES))
         out.append(item.value)
     return out
 
 
-def _threads(root, path, spec, flavour):
+def _threads(root, spec, flavour, parse_values):
     items = root.get("threads", list, required=True)
     if not items:
         raise root.error("threads", "a scenario needs at least one thread")
     threads, seen = [], set()
     for n, node in enumerate(items):
-        sec = Section(path, node, f"threads[{n}]", THREAD_KEYS)
+        sec = root.item(node, f"threads[{n}]", THREAD_KEYS)
         tname = sec.get("name", str, required=True)
         if tname in seen:
             raise sec.error("name", f"two threads are named {tname!r}")
@@ -92,24 +109,24 @@ def _threads(root, path, spec, flavour):
         ops = sec.get("ops", list, required=True)
         if not ops:
             raise sec.error("ops", "a thread needs at least one operation")
-        threads.append((tname, [_op(path, op, f"threads[{n}].ops[{i}]", spec, flavour)
+        threads.append((tname, [_op(root, op, f"threads[{n}].ops[{i}]", spec, flavour, parse_values)
                                 for i, op in enumerate(ops)]))
     return threads
 
 
-def _op(path, node, where, spec, flavour):
+def _op(root, node, where, spec, flavour, parse_values):
     if not isinstance(node.value, dict) or "op" not in node.value:
-        raise ScenarioError(path, node.line, where, "each operation is a mapping with an 'op' key")
+        raise root.error_at(node.line, where, "each operation is a mapping with an 'op' key")
     opname = node.value["op"][1].value
     if opname not in OPERATIONS:
-        raise ScenarioError(path, node.value["op"][0], f"{where}.op",
-                            f"unknown operation {opname!r}" + did_you_mean(opname, OPERATIONS))
+        raise root.error_at(node.value["op"][0], f"{where}.op",
+                            f"unknown operation {opname!r}" + root.did_you_mean(opname, OPERATIONS))
     op = OPERATIONS[opname]
     if op.flavours and flavour not in op.flavours:
-        raise ScenarioError(path, node.value["op"][0], f"{where}.op",
+        raise root.error_at(node.value["op"][0], f"{where}.op",
                             f"{opname} is not modelled on {flavour} "
                             f"(it is on: {', '.join(op.flavours)})")
-    sec = Section(path, node, where, ("op",) + tuple(p.name for p in op.params))
+    sec = root.item(node, where, ("op",) + tuple(p.name for p in op.params))
     args = {}
     geo = spec.geometry
     for p in op.params:
@@ -125,7 +142,8 @@ def _op(path, node, where, spec, flavour):
             value = sec.get(p.name, bool)
         elif isinstance(sec.node(p.name).value, dict):
             # {range: [low, high], align: n} or {one_of: [...]}: racecheck/ranges.py
-            value = ranges.parse_arg(sec, p, opname, geo)
+            align = {"unit": geo.unit_size, "block": geo.block_size, "page": geo.page_size}.get(p.align, 1)
+            value = parse_values(sec, p, opname, align, geo.max_size)
         else:
             value = sec.get(p.name, int)
             if value < 0:
@@ -138,10 +156,12 @@ def _op(path, node, where, spec, flavour):
                     raise sec.error(p.name, f"{opname} needs {p.name} aligned to the {p.align} size "
                                             f"({unit} bytes), not {value}")
         args[p.name] = value
-    if any(isinstance(a, ranges.Unknown) for a in args.values()):
+    if any(isinstance(a, Unknown) for a in args.values()):
         return opname, args  # the space holds the limits below as constraints (ranges.py)
-    if "offset" in args and args["offset"] >= geo.max_size:
-        raise sec.error("offset", f"{args['offset']} is beyond the file's limit (max_size {geo.max_size})")
-    if "offset" in args and "len" in args and args["offset"] + args["len"] > geo.max_size:
-        raise sec.error("len", f"offset + len = {args['offset'] + args['len']} runs past max_size {geo.max_size}")
+    offset, length = op.byte_range
+    if offset in args and args[offset] >= geo.max_size:
+        raise sec.error(offset, f"{args[offset]} is beyond the file's limit (max_size {geo.max_size})")
+    if offset in args and length in args and args[offset] + args[length] > geo.max_size:
+        raise sec.error(length, f"{offset} + {length} = {args[offset] + args[length]} runs past max_size "
+                                f"{geo.max_size}")
     return opname, args

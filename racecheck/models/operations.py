@@ -7,9 +7,10 @@ a load saw, or an error code), which ``on_return`` invariants check.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
-from ..model import Model
+from ..model import Model, Unknown
 from .fs import FileSystem, Geometry
 from .registry import FLAVOURS, FS_SETUP, OPERATIONS, Param, operation
 from .truncate import setattr_size
@@ -79,3 +80,24 @@ class FsModel(Model):
 
     def threads(self, fs):
         return [(name, thread_body(fs, name, ops)) for name, ops in self.threads_spec]
+
+    def with_values(self, env, symbolic_values=True):
+        """A copy whose arguments given as ranges or sets take the values of
+        ``env`` (racecheck.model.instantiate)."""
+        from ..symbolic import variable
+
+        out = copy.copy(self)
+        spec = []
+        for tname, ops in self.threads_spec:
+            new_ops = []
+            for opname, args in ops:
+                new = {}
+                for k, a in args.items():
+                    if isinstance(a, Unknown):
+                        v = env[a.name]
+                        a = variable(a.name, v) if symbolic_values else v
+                    new[k] = a
+                new_ops.append((opname, new))
+            spec.append((tname, new_ops))
+        out.threads_spec = spec
+        return out

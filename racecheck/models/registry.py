@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What the byte arguments of an operation mean, for what checks them before
+# a model runs (the limits of ranges of values: racecheck/ranges.py): an
+# operation's OFFSET and LENGTH arguments are a byte range of the file, which
+# starts below the file's limit (max_size) and ends within it.
+OFFSET = "offset"
+LENGTH = "len"
+
 
 @dataclass(frozen=True)
 class Param:
@@ -24,6 +31,13 @@ class Operation:
     description: str
     params: tuple = ()
     flavours: tuple | None = None  # the get_block flavours it is modelled on (None: all)
+
+    @property
+    def byte_range(self):
+        """The names of its OFFSET and LENGTH arguments, each None when it
+        has no such argument."""
+        names = {p.name for p in self.params}
+        return (OFFSET if OFFSET in names else None, LENGTH if LENGTH in names else None)
 
 
 OPERATIONS: dict[str, Operation] = {}

@@ -221,8 +221,27 @@ MAP_KEYS = program(
              (step([("mget", 0, "m", 0), ("copy", "o2", 0, 0)]),),
              (step([("mset", "m", 0, 2)]),)))
 
+# Found by the generator: T2's wait step swaps x only if T1 has not swapped
+# it yet, and T0 disables T2 for good. dpor never ran T1, T2, T0 (T2's swap
+# failing: x == 2, y == 0, and no deadlock).
+CAS_AFTER_WAIT = program(
+    vars=(("x", 0), ("y", 1)),
+    threads=((step([("copy", "y", 0, 0)]),),
+             (step([("cas", "x", 0, 2, 0)]),),
+             (step([("cas", "x", 0, 1, 0)], ("wait", "y", 1)),)))
+
+# Found by the generator: T0 takes the lock for good; the trace where T1
+# gets it first and T2's conditional write then finds z == 1 was not run.
+LOCK_THEN_COND = program(
+    vars=(("z", 0),), mutexes=("a",),
+    threads=((step([], ("lock", "a")),),
+             (step([("write", "z", 1)], ("lock", "a")),),
+             (step([("cond", "z", 0, "z", 1)]),)))
+
 REGRESSIONS = {
     "map_keys": MAP_KEYS,
+    "cas_after_wait": CAS_AFTER_WAIT,
+    "lock_then_cond": LOCK_THEN_COND,
     "lock_kept": LOCK_KEPT,
     "lock_kept_race": LOCK_KEPT_RACE,
     "cas_reversal": CAS,

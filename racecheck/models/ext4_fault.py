@@ -61,7 +61,8 @@ EXT4_DAX_FAULT_HANDLE = fix(
 
 
 @flavour("ext4-dax", "ext4 on DAX with its jbd2 journal (v4.0): _ext4_get_block starts a transaction for "
-                     "an allocation when its caller has none; the DAX fault locks the hole page (fs/dax.c)")
+                     "an allocation when its caller has none; the DAX fault locks the hole page (fs/dax.c)",
+         filesystem="ext4")
 def ext4_dax_get_block(fs, block, create):
     return (yield from get_block_with_handle(
         fs, block, create, ext4_get_block,

@@ -66,7 +66,7 @@ from __future__ import annotations
 
 from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import BufferHead, alloc_block, zero_block
-from .registry import FLAVOURS, Param, fix, operation
+from .registry import FILESYSTEMS, FLAVOURS, Param, fix, operation
 
 # fs/ext4/ext4.h (3.13)
 EXT4_GET_BLOCKS_CREATE = 0x0001
@@ -96,11 +96,11 @@ NO_ZERO_ON_CONVERT = fix(
 
 
 def fs_type(fs):
-    """The filesystem of the scenario's ``get_block`` flavour: the flavour's
-    name up to a dash ("ext2", "ext4", "xfs"; "ext2-dax" is ext2)."""
+    """The filesystem of the scenario's ``get_block`` flavour ("ext2",
+    "ext4", "xfs"; "ext2-nozero" is ext2), as the flavour declares it."""
     for name, (fn, _) in FLAVOURS.items():
         if fn is fs.flavour:
-            return name.split("-")[0]
+            return FILESYSTEMS[name]
     return None
 
 

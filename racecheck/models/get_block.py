@@ -178,7 +178,7 @@ EXT2_ZERO_BEFORE_LINK = fix(
 
 
 @flavour("ext2-nozero", "ext2 as Jan Kara proposed for DAX (seed 001): ext2_get_blocks links a new block "
-                     "without zeroing it and the DAX fault zeroes buffer_new blocks itself")
+                     "without zeroing it and the DAX fault zeroes buffer_new blocks itself", filesystem="ext2")
 def ext2_dax_get_block(fs, block, create):
     """ext2_get_blocks() under IS_DAX with Jan Kara's proposal (seed 001,
     2015-01-19: "Also note that ext2 then doesn't have to call

@@ -42,6 +42,7 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {}
 FLAVOURS: dict[str, tuple] = {}  # name -> (get_block generator, description)
+FILESYSTEMS: dict[str, str] = {}  # flavour name -> the filesystem it is a flavour of: ext2, ext3, ext4, xfs
 FIXES: dict[str, str] = {}  # name -> what the remedy is and where it comes from
 
 # State that some filesystems add to models/fs.py's (the journal of ext3 and
@@ -59,10 +60,12 @@ def operation(name, description, *params, flavours=None):
     return register
 
 
-def flavour(name, description):
-    """Decorator: make a ``get_block(fs, block, create)`` generator a flavour."""
+def flavour(name, description, filesystem=None):
+    """Decorator: make a ``get_block(fs, block, create)`` generator a flavour
+    of ``filesystem`` (default: the flavour's name, as for ``ext2``)."""
     def register(fn):
         FLAVOURS[name] = (fn, description)
+        FILESYSTEMS[name] = filesystem or name
         return fn
     return register
 

@@ -58,7 +58,7 @@ SPARSE = ("sparse", "__xip_sparse_page")  # a PTE to the global zeroed page
 
 
 @flavour("ext2-filemap-xip", "ext2 mounted -o xip before the XIP rewrite (3.13): mm/filemap_xip.c's fault with "
-                     "its global sparse page (xip_file_load, xip_file_store; seed 002, patch 07)")
+                     "its global sparse page (xip_file_load, xip_file_store; seed 002, patch 07)", filesystem="ext2")
 def ext2_xip_get_block(fs, block, create):
     return (yield from ext2_get_block(fs, block, create))
 

@@ -637,7 +637,7 @@ def explore_classes(space, model, reduction="dpor", bounds=None, stop_on_violati
     ``bounds.timeout`` and ``bounds.max_executions`` are for the whole run."""
     import z3
 
-    from .ranges import instantiate
+    from .model import instantiate
 
     global _z3ctx
     bounds = bounds or Bounds()
@@ -861,7 +861,7 @@ def check_space(scenario, reduction, bounds, progress=None, trace_out=None, save
 
     from . import runner
     from . import trace as tracefile
-    from .ranges import instantiate
+    from .model import instantiate
     from .scheduler import Outcome, minimise, replay
 
     out = explore_classes(scenario.space, scenario.model, reduction, bounds, progress=progress)

@@ -33,51 +33,12 @@ from dataclasses import dataclass, field
 
 from .execution import BadModel, Event, Execution, ModelFailure, StepBoundHit
 from .runtime import ACQUIRE, Request, Violation
-from .timelimit import TimeLimit, time_limit
+from .search import Bounds, Counterexample, Outcome, Reason, Search, Stats, Stop, failure_record
+
+__all__ = ["REDUCTIONS", "Bounds", "Counterexample", "Explorer", "Outcome", "Replay", "Stats",
+           "explore", "minimise", "preemptions", "replay", "trace_signature"]
 
 REDUCTIONS = ("dpor", "none")
-
-
-@dataclass
-class Bounds:
-    max_preemptions: int | None = None
-    max_steps: int = 10_000  # per thread
-    max_executions: int | None = None
-    timeout: float | None = None  # seconds
-    max_depth: int | None = None  # steps per execution (used by minimisation)
-
-
-@dataclass
-class Stats:
-    executions: int = 0  # executions explored to an end (finished, deadlock, violation)
-    blocked: int = 0  # executions cut short as redundant by sleep sets
-    steps: int = 0  # steps run, replayed prefixes included
-    max_depth: int = 0
-    pruned: int = 0  # choices a bound cut
-    probes: int = 0  # dpor: reversed steps run to learn what they do in their new place
-    elapsed_s: float = 0.0
-
-    def as_dict(self):
-        return {"executions": self.executions, "blocked": self.blocked, "steps": self.steps,
-                "max_depth": self.max_depth, "pruned": self.pruned, "probes": self.probes,
-                "elapsed_s": round(self.elapsed_s, 3)}
-
-
-@dataclass
-class Counterexample:
-    schedule: list  # thread ids, one per step
-    invariant: str
-    message: str
-    preemptions: int
-
-
-@dataclass
-class Outcome:
-    verdict: str  # clean | violation | incomplete | error
-    stats: Stats
-    violation: Counterexample | None = None
-    reason: str | None = None  # why incomplete
-    error: dict | None = None  # the model raised: thread, exception, schedule
 
 
 class _Node:
@@ -107,10 +68,6 @@ class _Node:
                      and self.last in self.enabled) else 0
 
 
-class _Stop(Exception):
-    pass
-
-
 def preemptions(model, schedule, max_steps=10_000):
     """Number of preemptions in ``schedule`` (a switch away from an enabled thread)."""
     ex = Execution(model, max_steps=max_steps)
@@ -126,21 +83,20 @@ def preemptions(model, schedule, max_steps=10_000):
     return count
 
 
-class Explorer:
+class Explorer(Search):
+    """dfs: the stateless depth-first search, with the reduction ``none`` or
+    ``dpor``. One step of the search is one execution along the stack's
+    schedule; then the stack moves to the next branch."""
+
     def __init__(self, model, reduction="dpor", bounds=None, target=None,
-                 on_execution=None, progress=None, stop_on_violation=True):
+                 on_execution=None, progress=None, stop_on_violation=True, should_stop=None):
         if reduction not in REDUCTIONS:
             raise ValueError(f"unknown reduction {reduction!r}: use one of {', '.join(REDUCTIONS)}")
-        self.model = model
+        super().__init__(model, bounds, progress, should_stop)
         self.dpor = reduction == "dpor"
-        self.bounds = bounds or Bounds()
         self.target = target  # stop only on this invariant (minimisation)
         self.on_execution = on_execution
-        self.progress = progress
-        self.stats = Stats()
         self.stack = []
-        self.incomplete = None
-        self.found = None
         self.shortest = False  # keep searching for shorter violations
         self.stop_on_violation = stop_on_violation
         self.violations = {}  # invariant -> count, when not stopping at the first
@@ -148,51 +104,22 @@ class Explorer:
 
     # -- the search ------------------------------------------------------------
 
-    def run(self):
-        for inv in self.model.invariants:
-            inv.reset()
-        start = time.monotonic()
-        b = self.bounds
-        self._error = None
-        try:
-            with time_limit(b.timeout):
-                self._search(start)
-        except KeyboardInterrupt:
-            self.incomplete = "interrupted"
-        except TimeLimit:
-            self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
-        self.stats.elapsed_s = time.monotonic() - start
-        return self._outcome(self._error)
+    def advance(self):
+        self.error = self._execute()
+        if self.error is not None:
+            return False
+        return not (self.found is not None and self.stop_on_violation and not self.shortest)
 
-    def _search(self, start):
-        b = self.bounds
-        while True:
-            if b.max_executions is not None and self.stats.executions >= b.max_executions:
-                self.incomplete = f"stopped at --max-executions {b.max_executions}"
-                break
-            if b.timeout is not None and time.monotonic() - start > b.timeout:
-                self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
-                break
-            self._error = self._execute()
-            if self._error is not None:
-                break
-            if self.found is not None and self.stop_on_violation and not self.shortest:
-                break
-            if self.progress is not None:
-                self.progress(self.stats, len(self.stack), time.monotonic() - start)
-            if not self._next_branch():
-                break
+    def proceed(self):
+        return self._next_branch()
 
-    def _outcome(self, error):
-        if error is not None:
-            return Outcome("error", self.stats, error=error)
-        if self.found is not None:
-            return Outcome("violation", self.stats, violation=self.found, reason=self.incomplete)
-        if self.incomplete is None and self.stats.pruned:
-            self.incomplete = f"{self.stats.pruned} choices cut by a bound"
-        if self.incomplete is not None:
-            return Outcome("incomplete", self.stats, reason=self.incomplete)
-        return Outcome("clean", self.stats)
+    def depth(self):
+        return len(self.stack)
+
+    def cut(self):
+        if self.stats.pruned:
+            return Reason(Stop.bound_cut, f"{self.stats.pruned} choices cut by a bound")
+        return None
 
     def _execute(self):
         """Run one execution along the stack's schedule, then onwards.
@@ -235,8 +162,7 @@ class Explorer:
                 stack.append(node)
                 stop = self._step(ex, node, True)
         except ModelFailure as failure:
-            return {"thread": failure.thread, "exception": f"{type(failure.exc).__name__}: {failure.exc}",
-                    "traceback": failure.where, "schedule": [n.chosen for n in stack]}
+            return failure_record(failure, [n.chosen for n in stack])
         if ex.plain_changed():
             self._plain_end()
         if self._ended == "finished":
@@ -278,7 +204,7 @@ class Explorer:
         except StepBoundHit as hit:
             # The step never ran: it stands in the tree as an empty one.
             node.event = Event(node.chosen, set(), set())
-            self.incomplete = str(hit)
+            self.incomplete = Reason(Stop.step_bound, str(hit))
             self._ended = "cut"
             return True
         self.stats.steps += 1
@@ -687,9 +613,7 @@ def replay(model, schedule, max_steps=10_000):
     try:
         ex = Execution(model, tracing=True, max_steps=max_steps)
     except ModelFailure as failure:
-        return Replay(error={"thread": failure.thread, "schedule": [],
-                             "exception": f"{type(failure.exc).__name__}: {failure.exc}",
-                             "traceback": failure.where})
+        return Replay(error=failure_record(failure, []))
     out = Replay(execution=ex)
     out.records = ex.records
     names = [t.name for t in ex.threads]
@@ -721,9 +645,7 @@ def replay(model, schedule, max_steps=10_000):
                                 f"{len(schedule) - n - 1} steps before the schedule's end")
             return out
         except ModelFailure as failure:
-            out.error = {"thread": failure.thread,
-                         "exception": f"{type(failure.exc).__name__}: {failure.exc}",
-                         "traceback": failure.where, "schedule": schedule[:n + 1]}
+            out.error = failure_record(failure, schedule[:n + 1])
             return out
         except StepBoundHit as hit:
             out.mismatch = str(hit)

@@ -34,15 +34,15 @@ import dataclasses
 import os
 import random
 import sys
-import time
 from array import array
 from collections import deque
 from dataclasses import dataclass
 
 from .execution import Execution, ModelFailure, StepBoundHit
-from .fingerprint import Constants, FingerprintError, Fingerprinter
+from .fingerprint import Constants, Fingerprinter, FingerprintError
 from .runtime import Violation
-from .scheduler import Bounds, Counterexample, Explorer, Outcome, Stats, preemptions
+from .scheduler import Explorer, preemptions
+from .search import Bounds, Counterexample, Halt, Outcome, Reason, Search, Stats, Stop, Verdict, failure_record, kind_of
 from .transitions import FINISHED, UNKNOWN, WAITING, Transitions
 
 STRATEGIES = ("auto", "dfs", "bfs", "random", "pct")
@@ -129,10 +129,6 @@ class RandomStats(Stats):
         return out
 
 
-class _Stop(Exception):
-    """The search is over (a violation, an error, a bound)."""
-
-
 class _Entry:
     """A state waiting in the queue: its node, its interned state, the
     threads that can step in it, and (while there is room) a live execution
@@ -167,8 +163,9 @@ def refuse_across(model, strategy):
             f"does not run one by one: use --strategy dfs")
 
 
-class BreadthFirst:
-    """Breadth-first search over states (see the module docstring).
+class BreadthFirst(Search):
+    """Breadth-first search over states (see the module docstring). One step
+    of the search expands the state at the head of the queue.
 
     ``stop_on_violation=False`` goes on past violations, as the differential
     tests need; ``on_final(execution, violation)`` is called once for every
@@ -183,72 +180,61 @@ class BreadthFirst:
     they are the bounds' fields of those names if set, else
     :data:`MAX_STATES` and :data:`MAX_MEMORY` (``0`` for no bound)."""
 
+    stats_class = StateStats
+
     def __init__(self, model, bounds=None, target=None, stop_on_violation=True, on_final=None,
                  progress=None, exact=False, live_cap=LIVE_CAP, verify=False, cache=True,
-                 max_states=None, max_memory=None):
+                 max_states=None, max_memory=None, should_stop=None):
         refuse_across(model, "bfs")
-        self.model = model
-        self.bounds = bounds or Bounds()
+        super().__init__(model, bounds, progress, should_stop)
         self.max_states = _bound(max_states, self.bounds, "max_states", MAX_STATES)
         self.max_memory = _bound(max_memory, self.bounds, "max_memory", MAX_MEMORY)
         self.target = target
         self.stop_on_violation = stop_on_violation
         self.on_final = on_final
-        self.progress = progress
         self.exact = exact
         self.live_cap = live_cap
         self.verify = verify
         self.cache = cache
-        self.stats = StateStats()
-        self.found = None
         self.violations = {}  # invariant -> the first (shortest) Counterexample
-        self.incomplete = None
-        self.error = None
+        self.queue = deque()
+        self.visited = set()
+        self._pruning = {}
 
     # -- the search -------------------------------------------------------------------
 
-    def run(self):
-        pruning = {}
+    def reset(self):
+        self._pruning = {}
         for inv in self.model.invariants:
             inv.reset()
             if inv.step_pruning:  # a verdict must be the state's alone
-                pruning[inv] = inv.step_pruning
+                self._pruning[inv] = inv.step_pruning
                 inv.step_pruning = False
-        try:
-            return self._search()
-        finally:
-            for inv, value in pruning.items():
-                inv.step_pruning = value
 
-    def _search(self):
-        self._start = time.monotonic()
+    def finish(self):
+        self.stats.queue = len(self.queue)
+        self.stats.distinct_states = len(self.visited)
+        for inv, value in self._pruning.items():
+            inv.step_pruning = value
+
+    def begin(self):
         self._memory_at = (0.0, 0)  # when to read the resident size next: seconds, states
         self.constants = Constants(self.model)
-        self.visited = set()
         self.parent = array("q")
         self.via = array("h")
-        self.depth = array("l")
-        queue = deque()
-        try:
-            try:
-                live = self._execution()
-                self._initial(live[0])
-                self.learned = Transitions(live[0])
-                state = self.learned.whole(*live)
-                self._add(state, -1, -1, 0)
-                self._arrived(state, live, 0, [], queue)
-                while queue:
-                    self._check_bounds()
-                    self._expand(queue.popleft(), queue)
-            except _Stop:
-                pass
-            except KeyboardInterrupt:
-                self.incomplete = "interrupted"
-        finally:
-            self.stats.queue = len(queue)
-            self.stats.distinct_states = len(self.visited)
-            self.stats.elapsed_s = time.monotonic() - self._start
-        return self._outcome()
+        self.depth_of = array("l")
+        live = self._execution()
+        self._initial(live[0])
+        self.learned = Transitions(live[0])
+        state = self.learned.whole(*live)
+        self._add(state, -1, -1, 0)
+        self._arrived(state, live, 0, [], self.queue)
+
+    def advance(self):
+        if not self.queue:
+            return False
+        self._expand(self.queue.popleft(), self.queue)
+        return True
 
     def _initial(self, ex):
         """The after-step checks on the initial state (the empty schedule)."""
@@ -259,40 +245,33 @@ class BreadthFirst:
         for v in found:
             self._violation(v.invariant, v.message, [], confirmed=True)
 
-    def _check_bounds(self):
-        b = self.bounds
-        if b.max_executions is not None and self.stats.executions >= b.max_executions:
-            self.incomplete = f"stopped at --max-executions {b.max_executions}"
-            raise _Stop
-        if self.max_states and self.stats.distinct_states >= self.max_states:
-            self.incomplete = (f"stopped at --max-states {self.max_states} (the bound on distinct "
-                               f"states: the model may have no end of them)")
-            raise _Stop
-        elapsed = time.monotonic() - self._start
-        if b.timeout is not None and elapsed > b.timeout:
-            self.incomplete = f"stopped at the time limit ({b.timeout:g} s)"
-            raise _Stop
+    def limit(self):
+        if not self.queue:
+            return None  # nothing left: advance() ends the search
+        reason = self.executions_reached()
+        if reason is None and self.max_states and self.stats.distinct_states >= self.max_states:
+            reason = Reason(Stop.max_states,
+                            f"stopped at --max-states {self.max_states} (the bound on distinct "
+                            f"states: the model may have no end of them)")
+        if reason is None:
+            reason = self.time_reached()
+        if reason is None:
+            reason = self._memory_reached()
+        return reason
+
+    def _memory_reached(self):
+        elapsed = self.elapsed()
         if self.max_memory and (elapsed >= self._memory_at[0]
                                 or self.stats.distinct_states >= self._memory_at[1]):
             self._memory_at = (elapsed + MEMORY_EVERY[0], self.stats.distinct_states + MEMORY_EVERY[1])
             resident = resident_memory()
             if resident is not None and resident >= self.max_memory:
-                self.incomplete = (f"stopped at --max-memory {_mib(self.max_memory)} MiB (the "
-                                   f"bound on resident memory: the process holds "
-                                   f"{_mib(resident)} MiB, with {self.stats.distinct_states} "
-                                   f"distinct states; the model may have no end of them)")
-                raise _Stop
-        if self.progress is not None:
-            self.progress(self.stats, self.stats.max_depth, elapsed)
-
-    def _outcome(self):
-        if self.error is not None:
-            return Outcome("error", self.stats, error=self.error)
-        if self.found is not None:
-            return Outcome("violation", self.stats, violation=self.found, reason=self.incomplete)
-        if self.incomplete is not None:
-            return Outcome("incomplete", self.stats, reason=self.incomplete)
-        return Outcome("clean", self.stats)
+                return Reason(Stop.max_memory,
+                              f"stopped at --max-memory {_mib(self.max_memory)} MiB (the "
+                              f"bound on resident memory: the process holds "
+                              f"{_mib(resident)} MiB, with {self.stats.distinct_states} "
+                              f"distinct states; the model may have no end of them)")
+        return None
 
     # -- states -------------------------------------------------------------------------
 
@@ -301,7 +280,7 @@ class BreadthFirst:
         self.visited.add(self._key(state))
         self.parent.append(parent)
         self.via.append(tid)
-        self.depth.append(depth)
+        self.depth_of.append(depth)
         self.stats.distinct_states += 1
         if depth > self.stats.max_depth:
             self.stats.max_depth = depth
@@ -362,7 +341,7 @@ class BreadthFirst:
             violation = v if v.in_step else None
             verdict = _checks_verdict(v)
         except StepBoundHit as hit:
-            self.incomplete = str(hit)
+            self.incomplete = Reason(Stop.step_bound, str(hit))
             self.stats.pruned += 1
             return None
         except ModelFailure as failure:
@@ -475,7 +454,7 @@ class BreadthFirst:
             if self.found is None:
                 self.found = cex
         if self.stop_on_violation:
-            raise _Stop
+            raise Halt
 
     def _confirm(self, invariant, path):
         _, verdict = self._replay(path, check_last=True)
@@ -486,10 +465,8 @@ class BreadthFirst:
                              f"{path}, but running it gives {verdict}")
 
     def _failed(self, failure, path):
-        self.error = {"thread": failure.thread,
-                      "exception": f"{type(failure.exc).__name__}: {failure.exc}",
-                      "traceback": failure.where, "schedule": list(path)}
-        raise _Stop
+        self.error = failure_record(failure, path)
+        raise Halt
 
     # -- executions -------------------------------------------------------------------
 
@@ -527,61 +504,63 @@ class BreadthFirst:
 # -- randomised strategies ----------------------------------------------------------------
 
 
-class RandomSearch:
-    """``random`` (``bug_depth=None``) or ``pct`` (see the module docstring)."""
+class RandomSearch(Search):
+    """``random`` (``bug_depth=None``) or ``pct`` (see the module docstring).
+    One step of the search is one random execution."""
 
-    def __init__(self, model, bounds=None, seed=0, bug_depth=None, progress=None):
+    stats_class = RandomStats
+
+    def __init__(self, model, bounds=None, seed=0, bug_depth=None, progress=None, should_stop=None):
         refuse_across(model, "pct" if bug_depth else "random")
-        self.model = model
-        self.bounds = bounds or Bounds()
+        super().__init__(model, bounds, progress, should_stop)
         self.seed = seed
         self.bug_depth = bug_depth
-        self.progress = progress
         self.rng = random.Random(seed)
-        self.stats = RandomStats(seed=seed, bug_depth=bug_depth)
-        self.depth = self.bounds.max_depth or WALK_DEPTH
+        self.stats.seed, self.stats.bug_depth = seed, bug_depth
+        self.depth_bound = self.bounds.max_depth or WALK_DEPTH
         self.longest = 0  # PCT's k: the most steps an execution has taken so far
-        self.found = None
-        self.error = None
+        given = self.bounds.max_executions
+        self.executions = given if given is not None else RANDOM_EXECUTIONS
 
-    def run(self):
-        for inv in self.model.invariants:
-            inv.reset()
-        start = time.monotonic()
-        b = self.bounds
-        limit = b.max_executions if b.max_executions is not None else RANDOM_EXECUTIONS
-        reason = None
-        try:
-            while self.stats.executions < limit:
-                elapsed = time.monotonic() - start
-                if b.timeout is not None and elapsed > b.timeout:
-                    reason = f"stopped at the time limit ({b.timeout:g} s)"
-                    break
-                self._execute()
-                if self.found is not None or self.error is not None:
-                    break
-                if self.progress is not None:
-                    self.progress(self.stats, self.longest, elapsed)
-        except KeyboardInterrupt:
-            reason = "interrupted"
-        self.stats.elapsed_s = time.monotonic() - start
+    def limit(self):
+        if self.stats.executions >= self.executions:
+            # the text is the outcome's: what was tried
+            kind = Stop.sampled if self.bounds.max_executions is None else Stop.max_executions
+            return Reason(kind, "")
+        return self.time_reached()
+
+    def advance(self):
+        self._execute()
+        return self.found is None and self.error is None
+
+    def depth(self):
+        return self.longest
+
+    def outcome(self):
         if self.error is not None:
-            return Outcome("error", self.stats, error=self.error)
+            return Outcome(Verdict.error, self.stats, error=self.error)
         if self.found is not None:
-            return Outcome("violation", self.stats, violation=self.found)
+            return Outcome(Verdict.violation, self.stats, violation=self.found)
         name = f"pct (bug depth {self.bug_depth})" if self.bug_depth else "random"
         tried = (f"no violation in {self.stats.executions} {name} executions (seed {self.seed}); "
                  f"a random search never shows that none exists")
         if self.stats.cut:
             tried += (f"; {self.stats.cut} of them ended by a bound (--max-steps, or "
-                      f"{self.depth} steps in all) before the threads finished")
-        return Outcome("incomplete", self.stats, reason=f"{reason}: {tried}" if reason else tried)
+                      f"{self.depth_bound} steps in all) before the threads finished")
+        reason = self.incomplete
+        if reason is None:
+            reason = Reason(Stop.sampled, tried)
+        elif reason.kind in (Stop.sampled, Stop.max_executions):
+            reason = reason.but(tried)
+        else:
+            reason = reason.but(f"{reason}: {tried}")
+        return Outcome(Verdict.incomplete, self.stats, reason=reason)
 
     def _execute(self):
         try:
             ex = Execution(self.model, max_steps=self.bounds.max_steps)
         except ModelFailure as failure:
-            self.error = _error(failure, [])
+            self.error = failure_record(failure, [])
             return
         chooser = self._pct(ex) if self.bug_depth else self._uniform
         schedule = []
@@ -589,7 +568,7 @@ class RandomSearch:
         try:
             found = ex.initial_violations()
         except ModelFailure as failure:
-            self.error = _error(failure, [])
+            self.error = failure_record(failure, [])
             return
         if found:
             self._found(found[0], schedule)
@@ -601,7 +580,7 @@ class RandomSearch:
                 if violation is not None:
                     self._found(violation, schedule)
                 break
-            if len(schedule) >= self.depth:
+            if len(schedule) >= self.depth_bound:
                 self.stats.cut += 1
                 break
             tid = chooser(ex, enabled, len(schedule))
@@ -616,7 +595,7 @@ class RandomSearch:
                 schedule.pop()
                 break
             except ModelFailure as failure:
-                self.error = _error(failure, schedule)
+                self.error = failure_record(failure, schedule)
                 break
             finally:
                 self.stats.steps += 1
@@ -689,21 +668,15 @@ def location(gen):
     return tuple(out)
 
 
-def _error(failure, schedule):
-    return {"thread": failure.thread, "exception": f"{type(failure.exc).__name__}: {failure.exc}",
-            "traceback": failure.where, "schedule": list(schedule)}
-
-
 # -- choosing a strategy ---------------------------------------------------------------------
 
 
-class _Looping(Exception):
-    """dfs cannot finish: a thread ran past the step bound."""
-
-    def __init__(self, reason, stats):
-        super().__init__(reason)
-        self.reason = reason
-        self.stats = stats
+def looping(search):
+    """``auto``'s should_stop for dfs: an execution cut by the step bound (the
+    only thing that makes dfs incomplete while it runs: a thread that loops)
+    ends it, with that reason."""
+    reason = search.incomplete
+    return reason if kind_of(reason) is Stop.step_bound else None
 
 
 def search(model, strategy="auto", reduction="dpor", bounds=None, progress=None, seed=0,
@@ -734,20 +707,18 @@ def search(model, strategy="auto", reduction="dpor", bounds=None, progress=None,
     # A thread that loops runs into the step bound in dfs's first executions;
     # a lower bound for this try keeps dpor's analysis of that execution short.
     trial = dataclasses.replace(bounds, max_steps=min(bounds.max_steps, AUTO_STEPS))
-    explorer = Explorer(model, reduction, trial, progress=_watch(progress))
-    explorer.progress.explorer = explorer
+    explorer = Explorer(model, reduction, trial, progress=progress, should_stop=looping)
+    outcome = explorer.run()
+    loop = explorer.halted
+    if loop is None:
+        return outcome, "dfs", f"auto: dfs with {reduction}"
     try:
-        outcome = explorer.run()
-    except _Looping as loop:
-        looping = f"{loop.reason.split(':')[0]}: a loop"
-        try:
-            outcome = BreadthFirst(model, bounds, progress=progress).run()
-        except FingerprintError as exc:
-            return (Outcome("incomplete", loop.stats, reason=f"dfs cannot finish: {loop.reason}; "
-                                                              f"bfs cannot fingerprint the model: {exc}"),
-                    "dfs", "auto: dfs; bfs cannot fingerprint this model")
-        return outcome, "bfs", f"auto: bfs, since dfs cannot finish ({looping})"
-    return outcome, "dfs", f"auto: dfs with {reduction}"
+        outcome = BreadthFirst(model, bounds, progress=progress).run()
+    except FingerprintError as exc:
+        reason = loop.but(f"dfs cannot finish: {loop}; bfs cannot fingerprint the model: {exc}")
+        return (Outcome(Verdict.incomplete, explorer.stats, reason=reason),
+                "dfs", "auto: dfs; bfs cannot fingerprint this model")
+    return outcome, "bfs", f"auto: bfs, since dfs cannot finish ({loop.split(':')[0]}: a loop)"
 
 
 def shortest(model, cex, bounds, budget_s=20.0):
@@ -764,18 +735,3 @@ def shortest(model, cex, bounds, budget_s=20.0):
     if out.violation is not None and len(out.violation.schedule) < len(cex.schedule):
         return out.violation
     return cex
-
-
-class _watch:
-    """dfs's progress hook for ``auto``: an execution cut by the step bound
-    (the only thing that makes dfs incomplete while it runs) ends it."""
-
-    def __init__(self, progress):
-        self.progress = progress
-        self.explorer = None
-
-    def __call__(self, stats, depth, elapsed):
-        if self.explorer.incomplete is not None:
-            raise _Looping(self.explorer.incomplete, stats)
-        if self.progress is not None:
-            self.progress(stats, depth, elapsed)

@@ -3,7 +3,6 @@ stdout versus stderr, --json fields) and through click's runner."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +18,20 @@ JSON_FIELDS = {"scenario", "verdict", "invariant", "message", "executions", "ste
                "elapsed_s", "trace"}
 
 
+# The command line of the interpreter running the tests (its environment's
+# racecheck, not whichever one PATH finds first).
+RACECHECK = [sys.executable, "-m", "racecheck"]
+
+
 def racecheck(*args, cwd):
-    exe = shutil.which("racecheck") or sys.executable
-    cmd = [exe, *args] if exe != sys.executable else [exe, "-m", "racecheck.cli", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
+    return subprocess.run([*RACECHECK, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def cpu_seconds(pid):
+    """User and system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_run_violation_exit_1_and_trace_saved(tmp_path):
@@ -150,10 +158,15 @@ def test_ctrl_c_stops_cleanly_with_the_statistics(tmp_path):
     import signal
     import time
 
-    exe = shutil.which("racecheck")
-    proc = subprocess.Popen([exe, "run", "--reduction", "none", str(LONG)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    proc = subprocess.Popen([*RACECHECK, "run", "--reduction", "none", str(LONG)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    # Interrupt the search, not the start-up: wait until the process has
+    # used a second and a half of CPU (starting takes a fraction of that),
+    # however loaded the machine is.
+    deadline = time.monotonic() + 120
+    while cpu_seconds(proc.pid) < 1.5 and time.monotonic() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 3, stderr

@@ -67,7 +67,7 @@ import sys
 import types
 
 from . import runtime as _runtime
-from .runtime import Request
+from .runtime import Primitive, Request
 
 _SIMPLE = frozenset((str, type(None)))
 _BIG = 1 << 60
@@ -182,8 +182,10 @@ class Fingerprinter:
             return (OBJ, key)
         if id(obj) in path:
             return (BACK, len(path) - path.index(id(obj)))
-        if cls is dict or cls is _runtime.ThreadLocal:
+        if cls is dict:
             items = obj.items()
+        elif isinstance(obj, Primitive) and hasattr(obj, "fingerprint_items"):
+            items = obj.fingerprint_items()  # a thread-local map: what each thread keeps
         elif cls is list or cls is tuple:
             items = enumerate(obj)
         elif (cls not in _LEAVES and hasattr(obj, "__dict__") and obj is not self.rt
@@ -247,19 +249,9 @@ class Fingerprinter:
     # -- shared objects -------------------------------------------------------------------
 
     def object(self, obj):
-        """The value of one runtime object (what its snapshot() shows)."""
-        kind = type(obj).__name__
-        if kind == "Var":
-            return self.value(obj.value)
-        if kind == "Array":
-            return self.value(obj.values)
-        if kind == "Mutex":
-            return self.value(obj.owner)
-        if kind == "_Synthetic":
-            return None
-        # Maps, ghost maps, rwsems and anything newer: what snapshot() shows
-        # (it sorts a map's items, so the order of insertion does not count).
-        return self.value(tuple(sorted(obj.snapshot().items())))
+        """The value of one runtime object: what its own module says it is
+        (``fingerprint_value``, racecheck/rt/)."""
+        return obj.fingerprint_value(self.value)
 
     # -- thread stacks -------------------------------------------------------------------
 
@@ -733,9 +725,7 @@ def _head(gen, frame, names, code, refs):
 # contents are recorded by the runtime), and the paths where two digests
 # differ.
 
-_RUNTIME_TYPES = (_runtime.Runtime, _runtime.Var, _runtime.Array, _runtime.Map, _runtime.Record,
-                  _runtime.Mutex, _runtime.RWSem, _runtime.GhostMap, _runtime.ThreadLocal,
-                  _runtime._Synthetic, Request)
+_RUNTIME_TYPES = (_runtime.Runtime, Primitive, Request)
 _SKIPPED = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
             type, types.GeneratorType, types.CodeType, types.BuiltinMethodType)
 _ITEMS, _ATTRS, _SETLIKE = "items", "attrs", "set"  # how a node's children are named
@@ -744,9 +734,9 @@ _ITEMS, _ATTRS, _SETLIKE = "items", "attrs", "set"  # how a node's children are 
 def plain_digest(state):
     """A digest of the plain part of ``state`` (what ``model.init(rt)``
     returned): every dict, list, tuple, set and plain object reachable from it
-    through items and attributes, not through runtime objects (``Var``,
-    ``Array``, ``Map``, ``Record``, ``Mutex``, ``RWSem``, ``GhostMap``, the
-    ``Runtime``, requests: by identity, their values left to the runtime).
+    through items and attributes, not through runtime objects (the
+    primitives of racecheck/rt/, the ``Runtime``, requests: by identity,
+    their values left to the runtime).
     Functions, methods, modules, classes and generators are named by their
     qualified name, not entered; enum members by their name. An immutable
     nested tuple, to compare with another digest of the same execution's

@@ -87,9 +87,35 @@ def compress_names(names):
     return [object_name(n) for n in out]
 
 
-def _value(v):
+def _thread(tid, threads):
+    return threads[tid] if isinstance(tid, int) and 0 <= tid < len(threads) else f"thread {tid}"
+
+
+def lock_text(state, threads):
+    """A lock's state as a trace shows it (``{"held_by": tid}``, ``{"readers":
+    [...], "writer": tid}``) in words, threads by name: ``held by truncate``,
+    ``read by fault, read``, ``-`` when free; None for a value that is no lock's."""
+    if not isinstance(state, dict):
+        return None
+    if set(state) == {"held_by"}:
+        tid = state["held_by"]
+        return "-" if tid is None else f"held by {_thread(tid, threads)}"
+    if set(state) == {"readers", "writer"} and isinstance(state["readers"], list):
+        parts = []
+        if state["readers"]:
+            parts.append("read by " + ", ".join(_thread(t, threads) for t in state["readers"]))
+        if state["writer"] is not None:
+            parts.append(f"written by {_thread(state['writer'], threads)}")
+        return "; ".join(parts) or "-"
+    return None
+
+
+def _value(v, threads=()):
     if isinstance(v, list):
-        return "(" + ", ".join(_value(x) for x in v) + ")"
+        return "(" + ", ".join(_value(x, threads) for x in v) + ")"
+    words = lock_text(v, threads)
+    if words is not None:
+        return words
     return "-" if v is None else str(v)
 
 
@@ -116,7 +142,8 @@ def _block_of(name, geometry):
 def change_text(changes, threads, geometry=None):
     parts = []
     for name, old, new in compress_changes([tuple(c) for c in changes]):
-        text = f"{object_name(name)}{_block_of(name, geometry)}: {_value(old)} -> {_value(new)}"
+        text = (f"{object_name(name)}{_block_of(name, geometry)}: {_value(old, threads)} -> "
+                f"{_value(new, threads)}")
         parts.append(thread_names(text, threads))
     return parts
 

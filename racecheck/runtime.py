@@ -11,47 +11,62 @@ What a thread yields describes the step that follows it:
 
 Every access to shared state goes through the objects made by a
 :class:`Runtime` (``var``, ``array``, ``map``, ``record``, ``mutex``,
-``rwsem``). Each access is recorded in the current step's footprint: the set
-of object keys it read and the set it wrote. Lock operations count as writes to
-the lock, so any two operations on one lock conflict. State kept in plain
-Python attributes is invisible to the scheduler and makes the reduction
-unsound: keep all shared state in runtime objects.
+``rwsem``, ``seqcount``). Each access is recorded in the current step's
+footprint: the set of object keys it read and the set it wrote. Lock
+operations count as writes to the lock, so any two operations on one lock
+conflict. State kept in plain Python attributes is invisible to the scheduler
+and makes the reduction unsound: keep all shared state in runtime objects.
+
+The primitives themselves live in :mod:`racecheck.rt`, one module each; this
+module holds the :class:`Runtime` that makes them and re-exports them.
 """
 
 from __future__ import annotations
 
 import itertools
 
+from .rt import (
+    ACQUIRE,
+    ALL_KEYS,
+    RELEASE,
+    Array,
+    GhostMap,
+    Map,
+    ModelError,
+    Mutex,
+    Primitive,
+    Record,
+    Request,
+    RWSem,
+    SeqCount,
+    Synthetic,
+    ThreadLocal,
+    Var,
+    Violation,
+    WaitUntil,
+    _Acquire,
+    _DownRead,
+    _DownWrite,
+    bug_on,
+    check,
+    read_seqcount_begin,
+    read_seqcount_retry,
+    wait_until,
+    write_seqcount_begin,
+    write_seqcount_end,
+)
 
-ACQUIRE, RELEASE = "acquire", "release"
+_Synthetic = Synthetic
+_ALL_KEYS = ALL_KEYS
 
-
-class Violation(Exception):
-    """An invariant broke. Raised inside a step; stops the execution."""
-
-    in_step = False  # raised by the model's own code (bug_on, check), not by a check after it
-    also = ()  # other invariants the same step broke (execution.Execution.step)
-
-    def __init__(self, invariant: str, message: str):
-        super().__init__(f"{invariant}: {message}")
-        self.invariant = invariant
-        self.message = message
-
-
-class ModelError(Exception):
-    """The model itself is wrong (an exception, unlock of an unheld lock...)."""
-
-
-def bug_on(condition, message="BUG_ON"):
-    """The kernel's BUG_ON: a true condition is a violation of ``bug_on``."""
-    if condition:
-        raise Violation("bug_on", message)
-
-
-def check(condition, message, invariant="assertion"):
-    """An assertion in the model: a false condition is a violation."""
-    if not condition:
-        raise Violation(invariant, message)
+__all__ = [
+    "ACQUIRE", "RELEASE", "Acquisition", "Array", "GhostMap", "Map", "ModelError", "Mutex",
+    "Primitive", "RWSem", "Record", "Request", "Runtime", "SeqCount", "ThreadLocal", "Var",
+    "Violation", "WaitUntil", "bug_on", "check", "read_seqcount_begin", "read_seqcount_retry",
+    "wait_until", "write_seqcount_begin", "write_seqcount_end",
+    # the requests, by their old names
+    "_Acquire", "_DownRead", "_DownWrite", "_Synthetic", "_ALL_KEYS",
+]
 
 
 class Runtime:
@@ -88,8 +103,8 @@ class Runtime:
         # so that their order (which invariants compare) is the same in every
         # interleaving of a trace. WATCHED stands for the state that invariants
         # checked after steps or at returns look at (see Execution).
-        self.HISTORY = self._register(_Synthetic(), "history")
-        self.WATCHED = self._register(_Synthetic(), "watched by invariants")
+        self.HISTORY = self._register(Synthetic(), "history")
+        self.WATCHED = self._register(Synthetic(), "watched by invariants")
 
     # -- making shared objects -------------------------------------------
 
@@ -122,6 +137,9 @@ class Runtime:
 
     def thread_local(self, name):
         return ThreadLocal(self, name)
+
+    def seqcount(self, name, value=0):
+        return SeqCount(self, name, value)
 
     def made(self, request):
         """Note a request made by the running step (see ``requests``)."""
@@ -207,441 +225,3 @@ class Acquisition:
     def __init__(self, step, thread, op, lock, label, held, wait):
         self.step, self.thread, self.op, self.lock = step, thread, op, lock
         self.label, self.held, self.wait = label, held, wait
-
-
-class _Synthetic:
-    def snapshot(self):
-        return {}
-
-
-class Var:
-    """One shared variable."""
-
-    __slots__ = ("rt", "key", "name", "value")
-
-    def __init__(self, rt, name, value):
-        self.rt = rt
-        self.name = name
-        self.value = value
-        self.key = rt._register(self, name)
-
-    def get(self):
-        self.rt.reads.add(self.key)
-        return self.value
-
-    def set(self, value):
-        rt = self.rt
-        rt.writes.add(self.key)
-        if rt.tracing and value != self.value:
-            rt.changes.append((self.name, self.value, value))
-        self.value = value
-
-    def snapshot(self):
-        return {self.name: self.value}
-
-    def __repr__(self):
-        return f"Var({self.name}={self.value!r})"
-
-
-class Array:
-    """A fixed-length shared array; each element is its own object."""
-
-    __slots__ = ("rt", "key", "name", "values")
-
-    def __init__(self, rt, name, values):
-        self.rt = rt
-        self.name = name
-        self.values = list(values)
-        self.key = rt._register(self, name)
-
-    def __len__(self):
-        return len(self.values)
-
-    def get(self, index):
-        self.rt.reads.add((self.key, index))
-        return self.values[index]
-
-    def set(self, index, value):
-        rt = self.rt
-        rt.writes.add((self.key, index))
-        if rt.tracing and value != self.values[index]:
-            rt.changes.append((f"{self.name}[{index}]", self.values[index], value))
-        self.values[index] = value
-
-    def snapshot(self):
-        return {f"{self.name}[{i}]": v for i, v in enumerate(self.values)}
-
-
-_ALL_KEYS = "*"
-
-
-class Map:
-    """A shared dictionary. Each key is its own object; listing the keys reads
-    the map's structure, which inserting or deleting a key writes."""
-
-    __slots__ = ("rt", "key", "name", "items")
-
-    def __init__(self, rt, name, items):
-        self.rt = rt
-        self.name = name
-        self.items = dict(items)
-        self.key = rt._register(self, name)
-
-    def get(self, k, default=None):
-        self.rt.reads.add((self.key, k))
-        return self.items.get(k, default)
-
-    def contains(self, k):
-        self.rt.reads.add((self.key, k))
-        return k in self.items
-
-    def set(self, k, value):
-        rt = self.rt
-        # Whether k is there decides whether the key set changes: that is
-        # a read of k, so that a step whose footprint it changes is known
-        # to depend on the step that added or deleted k.
-        rt.reads.add((self.key, k))
-        rt.writes.add((self.key, k))
-        if k not in self.items:
-            rt.writes.add((self.key, _ALL_KEYS))
-        if rt.tracing and self.items.get(k, _ALL_KEYS) != value:
-            rt.changes.append((f"{self.name}[{k!r}]", self.items.get(k), value))
-        self.items[k] = value
-
-    def delete(self, k):
-        rt = self.rt
-        rt.reads.add((self.key, k))  # as in set: whether k is there is read
-        rt.writes.add((self.key, k))
-        if k in self.items:
-            rt.writes.add((self.key, _ALL_KEYS))
-            if rt.tracing:
-                rt.changes.append((f"{self.name}[{k!r}]", self.items[k], None))
-            del self.items[k]
-
-    def keys(self):
-        self.rt.reads.add((self.key, _ALL_KEYS))
-        return sorted(self.items, key=repr)
-
-    def snapshot(self):
-        return {self.name: tuple(sorted(self.items.items(), key=repr))}
-
-
-class GhostMap(dict):
-    """A dictionary that models write and only invariants read (I/O in
-    flight, COW copies). Writes are recorded, so that the reduction orders
-    the steps an invariant can tell apart; reads are not."""
-
-    def __init__(self, rt, name):
-        super().__init__()
-        self.rt = rt
-        self.name = name
-        self.key = rt._register(self, name)
-
-    def __setitem__(self, k, value):
-        self.rt.writes.add(self.key)
-        super().__setitem__(k, value)
-
-    def __delitem__(self, k):
-        self.rt.writes.add(self.key)
-        super().__delitem__(k)
-
-    def pop(self, k, *default):
-        self.rt.writes.add(self.key)
-        return super().pop(k, *default)
-
-    def snapshot(self):
-        return {self.name: tuple(sorted(self.items(), key=repr))}
-
-
-class ThreadLocal(dict):
-    """What each thread keeps for itself in the model's state, keyed by
-    thread (the kernel's ``current->journal_info``). A thread reads and
-    writes its own entry only, as it does its local variables: no footprint
-    records it, and it conflicts with nothing. It is part of the state all
-    the same (bfs fingerprints it), and the check for state kept outside
-    runtime objects leaves it alone. Another thread's entry is out of reach:
-    touching it is a model error."""
-
-    def __init__(self, rt, name):
-        super().__init__()
-        self.rt = rt
-        self.name = name
-
-    def _own(self, k):
-        if k != self.rt.thread:
-            raise ModelError(f"{self.name}: thread {self.rt.thread} used thread {k}'s entry; "
-                             f"a thread-local map is keyed by the running thread (rt.thread)")
-
-    def __getitem__(self, k):
-        self._own(k)
-        return super().__getitem__(k)
-
-    def get(self, k, default=None):
-        self._own(k)
-        return super().get(k, default)
-
-    def __contains__(self, k):
-        self._own(k)
-        return super().__contains__(k)
-
-    def __setitem__(self, k, value):
-        self._own(k)
-        super().__setitem__(k, value)
-
-    def __delitem__(self, k):
-        self._own(k)
-        super().__delitem__(k)
-
-
-class Record:
-    """A named group of shared variables: ``rec.field`` is a :class:`Var`."""
-
-    def __init__(self, rt, name, fields):
-        self._name = name
-        for field, value in fields.items():
-            setattr(self, field, Var(rt, f"{name}.{field}", value))
-
-
-# -- blocking requests ------------------------------------------------------
-
-
-class Request:
-    """Something a thread yields that may leave it disabled."""
-
-    label = None
-
-    def enabled(self) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def grant(self, rt, tid):  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def describe(self) -> str:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def footprint(self, rt):
-        """(reads, writes) of the step that would take this request."""
-        return set(), {self.lock_key()}
-
-    def exclusive(self):
-        """The exclusive lock the step taking this request acquires, as in
-        an event's ``locks``; () for shared or no lock."""
-        return ()
-
-    def lock_key(self):  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class Mutex:
-    """A sleeping lock with an owner (``mutex_lock`` / ``mutex_unlock``)."""
-
-    __slots__ = ("rt", "key", "name", "owner")
-
-    def __init__(self, rt, name):
-        self.rt = rt
-        self.name = name
-        self.owner = None
-        self.key = rt._register(self, name)
-
-    def lock(self, label=None):
-        return self.rt.made(_Acquire(self, label or f"mutex_lock({self.name})"))
-
-    def unlock(self):
-        rt = self.rt
-        if self.owner != rt.thread:
-            raise ModelError(f"mutex_unlock({self.name}) by a thread that does not hold it")
-        rt.writes.add(self.key)
-        rt.exclusive.append((RELEASE, self.key))
-        rt.lock_map_release(self.name)
-        if rt.tracing:
-            rt.changes.append((self.name, _holder(self.owner), None))
-        self.owner = None
-
-    def held_by_me(self):
-        self.rt.reads.add(self.key)
-        return self.owner == self.rt.thread
-
-    def holders(self):
-        return [] if self.owner is None else [self.owner]
-
-    def snapshot(self):
-        return {self.name: self.owner}
-
-
-def _holder(tid):
-    return None if tid is None else f"held by thread {tid}"
-
-
-class _Acquire(Request):
-    __slots__ = ("mutex", "label")
-
-    def __init__(self, mutex, label):
-        self.mutex = mutex
-        self.label = label
-
-    def enabled(self):
-        return self.mutex.owner is None
-
-    def grant(self, rt, tid):
-        m = self.mutex
-        rt.writes.add(m.key)
-        rt.exclusive.append((ACQUIRE, m.key))
-        rt.lock_map_acquire(m.name, self.label)
-        if rt.tracing:
-            rt.changes.append((m.name, None, _holder(tid)))
-        m.owner = tid
-
-    def describe(self):
-        return f"waiting for {self.mutex.name} (held by thread {self.mutex.owner})"
-
-    def lock_key(self):
-        return self.mutex.key
-
-    def exclusive(self):
-        return ((ACQUIRE, self.mutex.key),)
-
-
-class RWSem:
-    """A reader-writer semaphore (``down_read`` / ``down_write``)."""
-
-    __slots__ = ("rt", "key", "name", "readers", "writer")
-
-    def __init__(self, rt, name):
-        self.rt = rt
-        self.name = name
-        self.readers = []
-        self.writer = None
-        self.key = rt._register(self, name)
-
-    def down_read(self, label=None):
-        return self.rt.made(_DownRead(self, label or f"down_read({self.name})"))
-
-    def down_write(self, label=None):
-        return self.rt.made(_DownWrite(self, label or f"down_write({self.name})"))
-
-    def up_read(self):
-        rt = self.rt
-        if rt.thread not in self.readers:
-            raise ModelError(f"up_read({self.name}) by a thread that does not hold it")
-        rt.writes.add(self.key)
-        self.readers.remove(rt.thread)
-        rt.lock_map_release(self.name)
-        if rt.tracing:
-            rt.changes.append((self.name, f"+reader {rt.thread}", f"-reader {rt.thread}"))
-
-    def up_write(self):
-        rt = self.rt
-        if self.writer != rt.thread:
-            raise ModelError(f"up_write({self.name}) by a thread that does not hold it")
-        rt.writes.add(self.key)
-        rt.exclusive.append((RELEASE, self.key))
-        rt.lock_map_release(self.name)
-        self.writer = None
-        if rt.tracing:
-            rt.changes.append((self.name, _holder(rt.thread), None))
-
-    def holders(self):
-        return list(self.readers) + ([] if self.writer is None else [self.writer])
-
-    def snapshot(self):
-        return {self.name: (tuple(sorted(self.readers)), self.writer)}
-
-
-class _DownRead(Request):
-    __slots__ = ("sem", "label")
-
-    def __init__(self, sem, label):
-        self.sem = sem
-        self.label = label
-
-    def enabled(self):
-        return self.sem.writer is None
-
-    def grant(self, rt, tid):
-        rt.writes.add(self.sem.key)
-        rt.lock_map_acquire(self.sem.name, self.label)
-        self.sem.readers.append(tid)
-        if rt.tracing:
-            rt.changes.append((self.sem.name, None, f"+reader {tid}"))
-
-    def describe(self):
-        return f"waiting to read {self.sem.name} (written by thread {self.sem.writer})"
-
-    def lock_key(self):
-        return self.sem.key
-
-
-class _DownWrite(Request):
-    __slots__ = ("sem", "label")
-
-    def __init__(self, sem, label):
-        self.sem = sem
-        self.label = label
-
-    def enabled(self):
-        return self.sem.writer is None and not self.sem.readers
-
-    def grant(self, rt, tid):
-        rt.writes.add(self.sem.key)
-        rt.exclusive.append((ACQUIRE, self.sem.key))
-        rt.lock_map_acquire(self.sem.name, self.label)
-        self.sem.writer = tid
-        if rt.tracing:
-            rt.changes.append((self.sem.name, None, _holder(tid)))
-
-    def describe(self):
-        return f"waiting to write {self.sem.name} (held by {self.sem.holders()})"
-
-    def lock_key(self):
-        return self.sem.key
-
-    def exclusive(self):
-        return ((ACQUIRE, self.sem.key),)
-
-
-class WaitUntil(Request):
-    """Wait until ``predicate()`` holds. The predicate reads shared objects;
-    its reads belong to the step that finds it true. ``lock``: the lock
-    class the wait depends on, for lock_order (``inode_dio_wait`` waits for
-    whoever holds ``i_dio_count``)."""
-
-    __slots__ = ("predicate", "label", "rt", "lock")
-
-    def __init__(self, rt, predicate, label, lock=None):
-        self.rt = rt
-        self.predicate = predicate
-        self.label = label
-        self.lock = lock
-
-    def enabled(self):
-        rt = self.rt
-        saved = rt.reads
-        rt.reads = set()  # an enabledness probe is not part of any step
-        try:
-            return bool(self.predicate())
-        finally:
-            rt.reads = saved
-
-    def grant(self, rt, tid):
-        if not self.predicate():  # records the reads into this step
-            raise ModelError(f"{self.label}: predicate changed between probe and grant")
-        if self.lock is not None:
-            rt.lock_map_acquire(self.lock, self.label, wait=True)
-
-    def describe(self):
-        return f"waiting until {self.label}"
-
-    def footprint(self, rt):
-        saved = rt.reads
-        rt.reads = set()
-        try:
-            self.predicate()
-            return rt.reads, set()
-        finally:
-            rt.reads = saved
-
-
-def wait_until(rt, predicate, label="condition", lock=None):
-    """A request: the thread is disabled until ``predicate()`` is true
-    (``lock``: the lock class it waits for, see :class:`WaitUntil`)."""
-    return rt.made(WaitUntil(rt, predicate, label, lock))

@@ -13,7 +13,8 @@ schedule; the rest is for reading:
   ``changes`` and ``waiting`` (the threads that cannot run after the step,
   and what they wait for);
 * ``happens_before``: the edges between threads of the execution's
-  happens-before graph, transitively reduced (:func:`happens_before`);
+  happens-before order that no other chain of steps orders (:func:`happens_before`,
+  vector clocks: racecheck/happens_before.py);
 * ``race``: the two conflicting steps (1-based) that decide the violation
   (:func:`racing_pair`), and ``race_reversed_schedule``, the schedule that runs
   them the other way round without breaking any invariant.
@@ -24,12 +25,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import networkx as nx
-
 from . import __version__
 from . import invariants as inv
 from .execution import Execution, ModelFailure, StepBoundHit, plain
-from .runtime import Array, GhostMap, Map, Mutex, Request, RWSem, Var, Violation
+from .happens_before import HappensBefore, conflict  # noqa: F401 (trace.conflict, as it was)
+from .runtime import Request, Violation
 from .scheduler import preemptions, replay
 
 FORMAT = "racecheck-trace"
@@ -119,45 +119,27 @@ def _step(n, record):
 # -- the state before the first step ---------------------------------------------
 
 
-def _holder(tid):
-    return None if tid is None else f"held by thread {tid}"
-
-
 def initial_state(model):
     """``(initial, objects, geometry)`` of a fresh execution of ``model``.
 
     ``initial`` maps every entry's name, spelt as the step records spell
     changes (``i_size``, ``dev[3]``, ``pte.shared[1]``, ``i_mutex``), to its
-    value; a lock's value is its holder (``"held by thread N"``, or a list of
-    them for a reader-writer semaphore). ``objects`` gives each object's kind
-    (var, array, map, mutex, rwsem) and, for arrays, its length. Ghost maps
-    (what only invariants read) are left out: steps do not record their changes.
+    value, and ``objects`` gives each object's kind (var, array, map, mutex,
+    rwsem, seqcount) and, for arrays, its length: what each object's
+    ``saved_form()`` says (racecheck/rt/). A lock's value is its state as
+    data: ``{"held_by": tid}`` for a mutex, ``{"readers": [tid, ...],
+    "writer": tid}`` for a reader-writer semaphore. Ghost maps (what only
+    invariants read) are left out: steps do not record their changes.
     """
     ex = Execution(model)
-    snap = ex.rt.snapshot()  # name -> value, arrays as name[i]
     initial, objects = {}, {}
     for obj in ex.rt.objects:
-        if isinstance(obj, GhostMap) or not hasattr(obj, "name"):
+        saved = obj.saved_form()
+        if saved is None:
             continue
-        name = obj.name
-        if isinstance(obj, Array):
-            objects[name] = {"kind": "array", "length": len(obj)}
-            for i in range(len(obj)):
-                initial[f"{name}[{i}]"] = plain(snap[f"{name}[{i}]"])
-        elif isinstance(obj, Map):
-            objects[name] = {"kind": "map"}
-            for k, v in snap[name]:
-                initial[f"{name}[{k!r}]"] = plain(v)
-        elif isinstance(obj, Mutex):
-            objects[name] = {"kind": "mutex"}
-            initial[name] = _holder(snap[name])
-        elif isinstance(obj, RWSem):
-            objects[name] = {"kind": "rwsem"}
-            readers, writer = snap[name]
-            initial[name] = [f"+reader {t}" for t in readers] + ([_holder(writer)] if writer is not None else [])
-        elif isinstance(obj, Var):
-            objects[name] = {"kind": "var"}
-            initial[name] = plain(snap[name])
+        description, entries = saved
+        objects[obj.name] = description
+        initial.update((name, plain(v)) for name, v in entries.items())
     geo = getattr(ex.state, "geo", None)
     geometry = None
     if geo is not None and hasattr(geo, "units_per_block"):
@@ -169,28 +151,15 @@ def initial_state(model):
 def state_at(doc, k):
     """The state after step ``k`` (0: the initial state) of trace ``doc``:
     ``initial`` with the changes of steps 1..k applied, as the viewer does.
-    Locks map to the list of their holders (``"held by thread N"``,
-    ``"+reader N"``); a map entry set to None is gone."""
+    Every entry holds its value as the trace shows it (a lock, its state:
+    ``{"held_by": tid}``, ``{"readers": [...], "writer": tid}``); a map entry
+    set to None is gone."""
     kinds = {n: o["kind"] for n, o in doc["objects"].items()}
-    state = {}
-    for name, value in doc["initial"].items():
-        if kinds.get(name) in ("mutex", "rwsem"):
-            state[name] = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
-        else:
-            state[name] = value
+    state = dict(doc["initial"])
     for step in doc["steps"][:k]:
         for name, old, new in step["changes"]:
             base = name if name in kinds else name.rpartition("[")[0]
-            kind = kinds.get(base)
-            if kind in ("mutex", "rwsem"):
-                holders = state.setdefault(name, [])
-                if isinstance(new, str) and new.startswith("-reader "):
-                    holders.remove("+reader " + new[len("-reader "):])
-                elif new is None:
-                    holders.remove(old)
-                else:
-                    holders.append(new)
-            elif kind == "map" and new is None:
+            if kinds.get(base) == "map" and new is None:
                 state.pop(name, None)
             else:
                 state[name] = new
@@ -213,7 +182,7 @@ def waits(model, schedule, max_steps=10_000):
             p = t.pending
             if t.finished or not isinstance(p, Request) or p.enabled():
                 continue
-            lock = getattr(p, "mutex", None) or getattr(p, "sem", None)
+            lock = p.waits_for()
             if lock is not None:
                 holders = [names[h] for h in lock.holders() if h is not None and h < len(names)]
                 row.append({"thread": t.name, "for": lock.name, "held_by": holders})
@@ -226,63 +195,32 @@ def waits(model, schedule, max_steps=10_000):
 # -- happens-before and the racing pair -------------------------------------------
 
 
-def conflict(a, b):
-    """The objects on which steps ``a`` and ``b`` conflict (one writes what
-    the other reads or writes), sorted."""
-    wa, wb = set(a["writes"]), set(b["writes"])
-    return sorted((wa & (wb | set(b["reads"]))) | (set(a["reads"]) & wb))
-
-
 def happens_before(steps):
-    """The happens-before graph of an execution: nodes are step numbers
-    (1-based), edges program order and every conflicting pair of steps of
-    different threads, from the earlier to the later."""
-    g = nx.DiGraph()
-    g.add_nodes_from(s["step"] for s in steps)
-    last = {}
-    readers, writers = {}, {}  # object -> indices of the steps so far that read / write it
-    for j, b in enumerate(steps):
-        if b["thread"] in last:
-            g.add_edge(last[b["thread"]], b["step"], kind="program order")
-        last[b["thread"]] = b["step"]
-        earlier = set()
-        for o in b["writes"]:
-            earlier.update(readers.get(o, ()))
-            earlier.update(writers.get(o, ()))
-        for o in b["reads"]:
-            earlier.update(writers.get(o, ()))
-        for i in sorted(earlier):
-            a = steps[i]
-            if a["thread"] != b["thread"]:
-                g.add_edge(a["step"], b["step"], kind="conflict", objects=conflict(a, b))
-        for o in b["reads"]:
-            readers.setdefault(o, []).append(j)
-        for o in b["writes"]:
-            writers.setdefault(o, []).append(j)
-    return g
+    """The happens-before order of an execution's steps (1-based), by vector
+    clocks: program order and every conflicting pair of steps of different
+    threads, from the earlier to the later
+    (:class:`racecheck.happens_before.HappensBefore`)."""
+    return HappensBefore(steps)
 
 
 def race_candidates(graph, steps):
-    """The edges between threads of the transitive reduction of ``graph``:
-    conflicting pairs that no other chain of steps orders. Latest first."""
-    reduced = nx.transitive_reduction(graph)
-    thread = {s["step"]: s["thread"] for s in steps}
-    edges = [(i, j) for i, j in reduced.edges if thread[i] != thread[j]]
-    return sorted(edges, key=lambda e: (e[1], e[0]), reverse=True)
+    """The conflicting pairs of steps of different threads that no other
+    chain of steps orders (``graph``: :func:`happens_before` of ``steps``).
+    Latest first."""
+    return sorted(graph.unordered_by_others(), key=lambda e: (e[1], e[0]), reverse=True)
 
 
 def cross_thread_edges(graph, steps):
-    return [{"from": i, "to": j, "objects": graph.edges[i, j].get("objects", [])}
+    return [{"from": i, "to": j, "objects": graph.edges.get((i, j), [])}
             for i, j in sorted(race_candidates(graph, steps))]
 
 
 def reversed_order(schedule, graph, i, j):
     """``schedule`` (thread ids) with step ``j`` (1-based) and the steps it
     needs run before step ``i``: the steps between them that do not happen
-    after ``i`` move in front of it, in their order; the rest keep theirs."""
-    g = graph.copy()
-    g.remove_edge(i, j)
-    after_i = nx.descendants(g, i)
+    after ``i`` (once ``i`` and ``j`` are no longer ordered) move in front of
+    it, in their order; the rest keep theirs."""
+    after_i = graph.without(i, j).after(i)
     between = range(i + 1, j + 1)
     moved = [k for k in between if k not in after_i]
     stay = [k for k in between if k in after_i]
@@ -393,7 +331,7 @@ def _bounded_int(digits):
 
 # -- checking a trace document ---------------------------------------------------------
 
-KINDS = ("var", "array", "map", "mutex", "rwsem")
+KINDS = ("var", "array", "map", "mutex", "rwsem", "seqcount")
 VERDICTS = ("violation", "error")
 LARGE = 2 ** 31  # past any block size, unit size or array length a model has
 

@@ -64,7 +64,7 @@ def test_initial_state_is_a_fresh_execution_of_the_model(saved):
     assert init["i_size"] == snap["i_size"] == 8192
     assert init["dev[0]"] == "DATA(init,0)"
     assert init["i_blocks[1]"] == ["written", 1]
-    assert init["i_mutex"] is None
+    assert init["i_mutex"] == {"held_by": None}  # a lock's state as data
     assert doc["objects"]["dev"] == {"kind": "array", "length": len([k for k in snap if k.startswith("dev[")])}
     assert doc["objects"]["pte.shared"]["kind"] == "map"
     assert doc["geometry"]["units_per_block"] == 8
@@ -84,11 +84,8 @@ def test_every_state_is_reconstructable_from_initial_and_changes(saved):
         kind = doc["objects"][obj.name]["kind"]
         if kind == "map":
             expected.update({f"{obj.name}[{k!r}]": tracefile.plain(v) for k, v in obj.items.items()})
-        elif kind == "mutex":
-            expected[obj.name] = [] if obj.owner is None else [f"held by thread {obj.owner}"]
-        elif kind == "rwsem":
-            expected[obj.name] = [f"+reader {t}" for t in obj.readers] + (
-                [] if obj.writer is None else [f"held by thread {obj.writer}"])
+        elif kind in ("mutex", "rwsem"):
+            expected[obj.name] = tracefile.plain(obj.shown())
         else:
             expected.update({k: tracefile.plain(v) for k, v in obj.snapshot().items()})
     assert final == expected
@@ -279,3 +276,38 @@ def test_run_mentions_view_next_to_the_violation(tmp_path):
     out = CliRunner().invoke(main, ["run", str(SCENARIO), "--trace-out", str(tmp_path / "t.json")])
     assert out.exit_code == 1
     assert f"view:   racecheck view {tmp_path / 't.json'}" in out.output
+
+
+def test_vector_clock_happens_before_is_reachability_in_the_conflict_graph():
+    """The happens-before of racecheck/happens_before.py (vector clocks) orders
+    two steps exactly when a chain of program order and conflicts between
+    threads leads from one to the other, and its race candidates are the
+    edges between threads of that graph's transitive reduction."""
+    import random
+
+    import networkx as nx
+
+    from racecheck.happens_before import HappensBefore
+
+    rng = random.Random(7)
+    for _ in range(200):
+        n = rng.randint(1, 14)
+        steps = [{"step": k, "thread": rng.choice("abc"),
+                  "reads": rng.sample("xyz", rng.randint(0, 2)),
+                  "writes": rng.sample("xyz", rng.randint(0, 1))} for k in range(1, n + 1)]
+        g = nx.DiGraph()
+        g.add_nodes_from(range(1, n + 1))
+        for j, b in enumerate(steps):
+            for a in steps[:j]:
+                if a["thread"] == b["thread"] or tracefile.conflict(a, b):
+                    g.add_edge(a["step"], b["step"])
+        hb = HappensBefore(steps)
+        for i in range(1, n + 1):
+            assert hb.after(i) == nx.descendants(g, i)
+        reduced = nx.transitive_reduction(g)
+        thread = {s["step"]: s["thread"] for s in steps}
+        assert hb.unordered_by_others() == sorted((i, j) for i, j in reduced.edges if thread[i] != thread[j])
+        for i, j in hb.unordered_by_others():
+            h = g.copy()
+            h.remove_edge(i, j)
+            assert hb.without(i, j).after(i) == nx.descendants(h, i)

@@ -83,40 +83,19 @@
     return a < b ? -1 : a > b ? 1 : 0;
   }
 
-  // -- locks: holders from the lock's value and its changes -----------------
+  // -- locks: holders from the lock's state ----------------------------------
+  // A lock's value is its state as data: {"held_by": tid} for a mutex,
+  // {"readers": [tid, ...], "writer": tid} for a reader-writer semaphore.
 
-  function parseHolder(v) {
-    if (typeof v !== "string") return null;
-    var m = /^held by thread (\d+)$/.exec(v);
-    if (m) return { tid: +m[1], mode: "holds" };
-    m = /^\+reader (\d+)$/.exec(v);
-    if (m) return { tid: +m[1], mode: "reads" };
-    return null;
-  }
-  function initialHolders(v) {
+  function holdersOf(v) {
     var out = [];
-    (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]).forEach(function (x) {
-      var h = parseHolder(x);
-      if (h) out.push(h);
-    });
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return out;
+    if (typeof v.held_by === "number") out.push({ tid: v.held_by, mode: "holds" });
+    if (Array.isArray(v.readers)) {
+      v.readers.forEach(function (t) { if (typeof t === "number") out.push({ tid: t, mode: "reads" }); });
+    }
+    if (typeof v.writer === "number") out.push({ tid: v.writer, mode: "holds" });
     return out;
-  }
-  function applyLock(holders, oldV, newV) {
-    var h = parseHolder(newV);
-    if (h) return holders.concat([h]);
-    var m = typeof newV === "string" ? /^-reader (\d+)$/.exec(newV) : null;
-    if (m) {
-      var gone = false;
-      return holders.filter(function (x) {
-        if (!gone && x.mode === "reads" && x.tid === +m[1]) { gone = true; return false; }
-        return true;
-      });
-    }
-    if (newV === null) {
-      var o = parseHolder(oldV);
-      if (o) return holders.filter(function (x) { return !(x.tid === o.tid && x.mode === o.mode); });
-    }
-    return holders;
   }
 
   // -- the state after every step -------------------------------------------
@@ -126,7 +105,7 @@
     var values = {}, locks = {};
     Object.keys(objects).forEach(function (name) {
       var k = objects[name].kind;
-      if (k === "mutex" || k === "rwsem") locks[name] = initialHolders(doc.initial[name]);
+      if (k === "mutex" || k === "rwsem") locks[name] = holdersOf(doc.initial[name]);
     });
     Object.keys(doc.initial).forEach(function (name) {
       if (!locks[name]) values[name] = doc.initial[name];
@@ -136,11 +115,11 @@
       var prev = states[states.length - 1];
       var v = Object.assign({}, prev.values), l = Object.assign({}, prev.locks), changed = {};
       step.changes.forEach(function (c) {
-        var name = c[0], oldV = c[1], newV = c[2];
+        var name = c[0], newV = c[2];
         changed[name] = true;
         var kind = kindOf(name);
         if (kind === "mutex" || kind === "rwsem") {
-          l[name] = applyLock(l[name] || [], oldV, newV);
+          l[name] = holdersOf(newV);
         } else if (kind === "map" && newV === null) {
           delete v[name];
         } else {

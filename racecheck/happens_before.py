@@ -1,0 +1,96 @@
+"""Happens-before of one execution, by vector clocks.
+
+An execution is a list of steps, each with its ``thread``, its 1-based
+number ``step`` and its footprint (``reads``, ``writes``: object names or
+keys). Step ``a`` happens before step ``b`` when a chain of program order
+(steps of one thread, in order) and conflicts (``a`` earlier than ``b``, of
+another thread, and one of them writes what the other reads or writes) leads
+from ``a`` to ``b``.
+
+Each step gets a vector clock: for every thread, how many of its steps
+happen before it or are it. Then ``a`` happens before ``b`` exactly when
+``b``'s clock counts ``a``'s thread up to ``a`` at least. Traces
+(racecheck/trace.py) build their happens-before edges, the race candidates
+and the reversal of a racing pair on it.
+"""
+
+from __future__ import annotations
+
+
+def conflict(a, b):
+    """The objects on which steps ``a`` and ``b`` conflict (one writes what
+    the other reads or writes), sorted."""
+    wa, wb = set(a["writes"]), set(b["writes"])
+    return sorted((wa & (wb | set(b["reads"]))) | (set(a["reads"]) & wb))
+
+
+class HappensBefore:
+    """The happens-before order of ``steps`` (dicts with ``step``,
+    ``thread``, ``reads``, ``writes``; numbered 1, 2, ... in order).
+    ``without``: conflict edges ``(i, j)`` left out (a racing pair to
+    reverse).
+
+    * ``clock[n]``: the vector clock of step ``n`` (thread -> count);
+    * ``edges``: ``(i, j) -> objects`` for every conflicting pair of steps of
+      different threads, ``i`` before ``j`` (the conflict edges the order is
+      built of, with the objects they conflict on).
+    """
+
+    def __init__(self, steps, without=()):
+        self.steps = list(steps)
+        self.thread = {s["step"]: s["thread"] for s in self.steps}
+        self.clock = {}
+        self.edges = {}
+        skip = set(without)
+        last = {}  # thread -> its last step so far
+        readers, writers = {}, {}  # object -> the steps so far that read / write it
+        for b in self.steps:
+            n, t = b["step"], b["thread"]
+            clock = dict(self.clock[last[t]]) if t in last else {}
+            earlier = set()
+            for o in b["writes"]:
+                earlier.update(readers.get(o, ()))
+                earlier.update(writers.get(o, ()))
+            for o in b["reads"]:
+                earlier.update(writers.get(o, ()))
+            for i in sorted(earlier):
+                a = self.steps[i]
+                if a["thread"] == t:
+                    continue
+                self.edges[a["step"], n] = conflict(a, b)
+                if (a["step"], n) in skip:
+                    continue
+                for u, c in self.clock[a["step"]].items():
+                    if clock.get(u, 0) < c:
+                        clock[u] = c
+            clock[t] = clock.get(t, 0) + 1
+            self.clock[n] = clock
+            last[t] = n
+            for index_, objs in ((readers, b["reads"]), (writers, b["writes"])):
+                for o in objs:
+                    index_.setdefault(o, []).append(len(self.clock) - 1)
+
+    def before(self, i, j):
+        """Whether step ``i`` happens before step ``j`` (``i != j``)."""
+        if i == j:
+            return False
+        t = self.thread[i]
+        return self.clock[j].get(t, 0) >= self.clock[i][t]
+
+    def after(self, i):
+        """The steps that step ``i`` happens before."""
+        return {k for k in self.clock if k > i and self.before(i, k)}
+
+    def without(self, i, j):
+        """The order with the conflict edge ``(i, j)`` left out."""
+        return HappensBefore(self.steps, without={(i, j)})
+
+    def unordered_by_others(self):
+        """The conflict edges ``(i, j)`` that no other chain of steps
+        orders: no step ``k`` with ``i`` before ``k`` before ``j`` (the edges
+        between threads of the transitive reduction). Sorted."""
+        out = []
+        for i, j in sorted(self.edges):
+            if not any(self.before(i, k) and self.before(k, j) for k in range(i + 1, j)):
+                out.append((i, j))
+        return out

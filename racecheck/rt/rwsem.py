@@ -1,0 +1,124 @@
+"""``rt.rwsem(name)``: a reader-writer semaphore (``down_read`` / ``down_write``)."""
+
+from __future__ import annotations
+
+from .base import ACQUIRE, RELEASE, ModelError, Primitive, Request
+
+
+class RWSem(Primitive):
+    """A reader-writer semaphore. ``yield s.down_read()`` waits while a
+    writer holds it, ``yield s.down_write()`` while anyone does; ``up_read``
+    and ``up_write`` let it go. Every operation writes the semaphore's key;
+    only the writer's are exclusive acquires and releases. Shown as
+    ``{"readers": [tid, ...], "writer": tid}`` (readers sorted, writer None
+    when there is none)."""
+
+    __slots__ = ("rt", "key", "name", "readers", "writer")
+    kind = "rwsem"
+
+    def __init__(self, rt, name):
+        self.rt = rt
+        self.name = name
+        self.readers = []
+        self.writer = None
+        self.key = rt._register(self, name)
+
+    def down_read(self, label=None):
+        return self.rt.made(_DownRead(self, label or f"down_read({self.name})"))
+
+    def down_write(self, label=None):
+        return self.rt.made(_DownWrite(self, label or f"down_write({self.name})"))
+
+    def up_read(self):
+        rt = self.rt
+        if rt.thread not in self.readers:
+            raise ModelError(f"up_read({self.name}) by a thread that does not hold it")
+        rt.writes.add(self.key)
+        old = self.shown() if rt.tracing else None
+        self.readers.remove(rt.thread)
+        rt.lock_map_release(self.name)
+        if rt.tracing:
+            rt.changes.append((self.name, old, self.shown()))
+
+    def up_write(self):
+        rt = self.rt
+        if self.writer != rt.thread:
+            raise ModelError(f"up_write({self.name}) by a thread that does not hold it")
+        rt.writes.add(self.key)
+        rt.exclusive.append((RELEASE, self.key))
+        rt.lock_map_release(self.name)
+        old = self.shown() if rt.tracing else None
+        self.writer = None
+        if rt.tracing:
+            rt.changes.append((self.name, old, self.shown()))
+
+    def holders(self):
+        return list(self.readers) + ([] if self.writer is None else [self.writer])
+
+    def snapshot(self):
+        return {self.name: (tuple(sorted(self.readers)), self.writer)}
+
+    def shown(self):
+        return {"readers": sorted(self.readers), "writer": self.writer}
+
+
+class _DownRead(Request):
+    __slots__ = ("sem", "label")
+
+    def __init__(self, sem, label):
+        self.sem = sem
+        self.label = label
+
+    def enabled(self):
+        return self.sem.writer is None
+
+    def grant(self, rt, tid):
+        sem = self.sem
+        rt.writes.add(sem.key)
+        rt.lock_map_acquire(sem.name, self.label)
+        old = sem.shown() if rt.tracing else None
+        sem.readers.append(tid)
+        if rt.tracing:
+            rt.changes.append((sem.name, old, sem.shown()))
+
+    def describe(self):
+        return f"waiting to read {self.sem.name} (written by thread {self.sem.writer})"
+
+    def lock_key(self):
+        return self.sem.key
+
+    def waits_for(self):
+        return self.sem
+
+
+class _DownWrite(Request):
+    __slots__ = ("sem", "label")
+
+    def __init__(self, sem, label):
+        self.sem = sem
+        self.label = label
+
+    def enabled(self):
+        return self.sem.writer is None and not self.sem.readers
+
+    def grant(self, rt, tid):
+        sem = self.sem
+        rt.writes.add(sem.key)
+        rt.exclusive.append((ACQUIRE, sem.key))
+        rt.lock_map_acquire(sem.name, self.label)
+        old = sem.shown() if rt.tracing else None
+        sem.writer = tid
+        if rt.tracing:
+            rt.changes.append((sem.name, old, sem.shown()))
+
+    def describe(self):
+        return f"waiting to write {self.sem.name} (held by {self.sem.holders()})"
+
+    def lock_key(self):
+        return self.sem.key
+
+    def exclusive(self):
+        return ((ACQUIRE, self.sem.key),)
+
+    def waits_for(self):
+        return self.sem

@@ -27,8 +27,9 @@ search over states (``--strategy bfs``, or ``auto``) explores it to the end.
 The ``ext2-filemap-xip`` flavour is ext2 mounted ``-o xip``: ``ext2_get_xip_mem()``
 is ``__ext2_get_block()`` (a new block is cleared before it is linked) and
 ``-ENODATA`` for a hole. It adds the fault's globals to the file system:
-``xip_sparse_mutex``, ``xip_sparse_seq`` and the ``__xip_sparse_page``
-pointer, which the first sparse fault sets (``xip_sparse_page()``).
+``xip_sparse_mutex``, ``xip_sparse_seq`` (a seqcount: ``rt.seqcount``, whose
+``read_seqcount_begin`` spins one step per look while the count is odd) and
+the ``__xip_sparse_page`` pointer, which the first sparse fault sets (``xip_sparse_page()``).
 
 The scenario's mappings have fixed vma flags: ``shared`` is ``MAP_SHARED``
 and writable, ``shared2`` ``MAP_SHARED`` and read-only (a process that opened
@@ -43,6 +44,7 @@ test.
 
 from __future__ import annotations
 
+from ..runtime import read_seqcount_begin, read_seqcount_retry, write_seqcount_begin, write_seqcount_end
 from .dax import AnonPage, do_wp_page, load_through_pte
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import ext2_get_block
@@ -67,7 +69,7 @@ def attach_sparse_state(fs):
     """The globals of mm/filemap_xip.c, for an ``ext2-filemap-xip`` file system."""
     if fs.flavour is ext2_xip_get_block:
         fs.xip_sparse_mutex = fs.rt.mutex("xip_sparse_mutex")
-        fs.xip_sparse_seq = fs.rt.var("xip_sparse_seq", 0)
+        fs.xip_sparse_seq = fs.rt.seqcount("xip_sparse_seq")
         fs.xip_sparse_page = fs.rt.var("__xip_sparse_page", None)
 
 
@@ -86,26 +88,6 @@ def get_xip_mem(fs, pgoff, create):
     return 0, bh.blocknr
 
 
-# -- include/linux/seqlock.h ------------------------------------------------------------
-
-
-def read_seqcount_begin(fs):
-    """``__read_seqcount_begin()``: spin while the count is odd."""
-    while True:
-        yield "read_seqcount_begin(&xip_sparse_seq): ret = ACCESS_ONCE(s->sequence)"
-        ret = fs.xip_sparse_seq.get()
-        if not ret & 1:
-            return ret
-        # if (unlikely(ret & 1)) { cpu_relax(); goto repeat; }
-
-
-def write_seqcount_begin(fs):
-    fs.xip_sparse_seq.set(fs.xip_sparse_seq.get() + 1)
-
-
-write_seqcount_end = write_seqcount_begin
-
-
 # -- mm/filemap_xip.c (3.13) --------------------------------------------------------------
 
 
@@ -120,7 +102,7 @@ def __xip_unmap(fs, pgoff):
     """Walk every mapping of the file and remove the sparse page at
     ``pgoff``; walk again under ``xip_sparse_mutex`` if a sparse fault ran
     meanwhile (the count moved)."""
-    count = yield from read_seqcount_begin(fs)
+    count = yield from read_seqcount_begin(fs.xip_sparse_seq)
     yield "page = __xip_sparse_page; if (!page) return;"
     if fs.xip_sparse_page.get() is None:
         return
@@ -137,7 +119,7 @@ def __xip_unmap(fs, pgoff):
             fs.xip_sparse_mutex.unlock()
             return
         yield "read_seqcount_retry(&xip_sparse_seq, count)"
-        if fs.xip_sparse_seq.get() == count:
+        if not read_seqcount_retry(fs.xip_sparse_seq, count):
             return
         yield fs.xip_sparse_mutex.lock()
         locked = True  # goto retry
@@ -168,11 +150,11 @@ def xip_file_fault(fs, vma, pgoff, shared_writable):
             return (yield from found(fs, vma, pgoff, pfn))
         yield fs.xip_sparse_mutex.lock()
         yield "write_seqcount_begin(&xip_sparse_seq)"
-        write_seqcount_begin(fs)
+        write_seqcount_begin(fs.xip_sparse_seq)
         error, pfn = yield from get_xip_mem(fs, pgoff, False)
         if not error:
             yield "write_seqcount_end(&xip_sparse_seq); mutex_unlock(&xip_sparse_mutex); goto again"
-            write_seqcount_end(fs)
+            write_seqcount_end(fs.xip_sparse_seq)
             fs.xip_sparse_mutex.unlock()
             continue
         return (yield from map_sparse_page(fs, vma, pgoff, error))
@@ -210,7 +192,7 @@ def map_sparse_page(fs, vma, pgoff, error):
         yield "unlock: mutex_unlock(&mapping->i_mmap_mutex)"
         fs.i_mmap_mutex.unlock()
     yield "out: write_seqcount_end(&xip_sparse_seq); mutex_unlock(&xip_sparse_mutex)"
-    write_seqcount_end(fs)
+    write_seqcount_end(fs.xip_sparse_seq)
     fs.xip_sparse_mutex.unlock()
     return ret
 

@@ -154,7 +154,7 @@ class Runner:
         if self.subprocess_mode:
             env = dict(os.environ, PYTHONUNBUFFERED="1")
             env.pop("FORCE_COLOR", None)
-            proc = subprocess.run([sys.executable, "-m", "racecheck.cli", *args], cwd=ROOT, env=env,
+            proc = subprocess.run([sys.executable, "-m", "racecheck", *args], cwd=ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             return proc.stdout
         from click.testing import CliRunner

@@ -60,9 +60,8 @@ EXT4_DAX_FAULT_HANDLE = fix(
     "retry on a transient ENOSPC (seed 001: Jan Kara's ext4_dax_fault, 2015-02-17)")
 
 
-@flavour("ext4-dax", "ext4 on DAX with its jbd2 journal (v4.0): _ext4_get_block starts a transaction for "
-                     "an allocation when its caller has none; the DAX fault locks the hole page (fs/dax.c)",
-         filesystem="ext4")
+@flavour("ext4-dax", "ext4 on DAX with its jbd2 journal (v4.0): _ext4_get_block starts a transaction for an "
+         "allocation when its caller has none; the DAX fault locks the hole page (fs/dax.c)", filesystem="ext4")
 def ext4_dax_get_block(fs, block, create):
     return (yield from get_block_with_handle(
         fs, block, create, ext4_get_block,

@@ -7,7 +7,6 @@ a load saw, or an error code), which ``on_return`` invariants check.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 from ..model import Model, Unknown
@@ -84,6 +83,8 @@ class FsModel(Model):
     def with_values(self, env, symbolic_values=True):
         """A copy whose arguments given as ranges or sets take the values of
         ``env`` (racecheck.model.instantiate)."""
+        import copy
+
         from ..symbolic import variable
 
         out = copy.copy(self)

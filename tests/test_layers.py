@@ -42,6 +42,7 @@ LAYERS = {
     "racecheck.report": FRONT,
     "racecheck.viewer": FRONT,
     "racecheck.cli": FRONT,
+    "racecheck.__main__": FRONT,
     "racecheck.pytest_plugin": FRONT,
 }
 

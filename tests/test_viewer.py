@@ -182,6 +182,22 @@ def test_viewer_in_headless_chromium(page_file, tmp_path):
             assert page.locator("#page-tables .pte").count() == 0
             page.keyboard.press("End")
             assert page.get_attribute("body", "data-cursor") == str(n)
+
+            # Locks: their holders come from the lock's state as data
+            # ({"held_by": tid}), at every step where a change set it.
+            held = 0
+            for k, step in enumerate(steps, 1):
+                after = {name: new for name, _, new in step["changes"]}  # a step may take and drop one
+                for name, new in after.items():
+                    if doc["objects"].get(name, {}).get("kind") == "mutex":
+                        page.click(f'.step[data-step="{k}"]')
+                        if new["held_by"] is None:
+                            assert name in page.inner_text("#locks .lock.free")
+                        else:
+                            holder = doc["threads"][new["held_by"]]
+                            assert page.inner_text(f'#locks [data-lock="{name}"]') == f"{name}: held by {holder}"
+                            held += 1
+            assert held
         finally:
             browser.close()
     elapsed = time.monotonic() - started

@@ -23,6 +23,7 @@ schedule; the rest is for reading:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from . import __version__
@@ -565,10 +566,65 @@ def _step_fields(step, field, number, threads):
 
 
 def _fill_defaults(doc):
-    """The fields a trace saved before them lacks, as an empty value."""
+    """The fields a trace saved before them lacks, as an empty value; lock
+    states of older traces as data (:func:`_lock_states_as_data`)."""
     for step in doc["steps"]:
         step.setdefault("reads", [])
         step.setdefault("writes", [])
+    _lock_states_as_data(doc)
+
+
+_OLD_HOLDER = re.compile(r"held by thread (\d+)")
+_OLD_READER = re.compile(r"([+-])reader (\d+)")
+
+
+def _lock_states_as_data(doc):
+    """Traces saved before lock states were data spelt a holder as text
+    (``"held by thread N"``, and for a reader-writer semaphore ``"+reader N"``
+    taken, ``"-reader N"`` let go): rewrite their initial values and changes
+    as the states they stand for (``{"held_by": tid}``, ``{"readers": [...],
+    "writer": tid}``), so that what reads a trace reads one form. A trace
+    whose locks are data already is left as it is."""
+    kinds = {n: o.get("kind") for n, o in (doc.get("objects") or {}).items() if isinstance(o, dict)}
+    initial = doc.get("initial")
+    locks = {n: k for n, k in kinds.items() if k in ("mutex", "rwsem")}
+    if not locks or initial is None or any(isinstance(initial.get(n), dict) for n in locks):
+        return
+    held = {}  # lock -> [readers, writer]
+
+    def take(state, text):
+        if isinstance(text, str):
+            m, r = _OLD_HOLDER.fullmatch(text), _OLD_READER.fullmatch(text)
+            if m:
+                state[1] = int(m.group(1))
+            elif r and r.group(1) == "+":
+                state[0].append(int(r.group(2)))
+            elif r and int(r.group(2)) in state[0]:
+                state[0].remove(int(r.group(2)))
+
+    def shown(name):
+        readers, writer = held[name]
+        if locks[name] == "mutex":
+            return {"held_by": writer}
+        return {"readers": sorted(readers), "writer": writer}
+
+    for name in locks:
+        held[name] = [[], None]
+        value = initial.get(name)
+        for text in value if isinstance(value, list) else [value]:
+            take(held[name], text)
+        initial[name] = shown(name)
+    for step in doc["steps"]:
+        for change in step["changes"]:
+            name, old, new = change
+            if name not in locks:
+                continue
+            before = shown(name)
+            if new is None and isinstance(old, str) and _OLD_HOLDER.fullmatch(old):
+                held[name][1] = None  # released
+            else:
+                take(held[name], new)
+            change[1], change[2] = before, shown(name)
 
 
 def scenario_path(doc, trace_path):

@@ -311,3 +311,53 @@ def test_vector_clock_happens_before_is_reachability_in_the_conflict_graph():
             h = g.copy()
             h.remove_edge(i, j)
             assert hb.without(i, j).after(i) == nx.descendants(h, i)
+
+
+def _as_saved_before(doc):
+    """``doc`` with its locks spelt as traces spelt them before lock states
+    were data."""
+    old = json.loads(json.dumps(doc))
+    kinds = {n: o["kind"] for n, o in old["objects"].items()}
+
+    def text(name, v):
+        if kinds[name] == "mutex":
+            return None if v["held_by"] is None else f"held by thread {v['held_by']}"
+        return [f"+reader {t}" for t in v["readers"]] + (
+            [] if v["writer"] is None else [f"held by thread {v['writer']}"])
+
+    for name in kinds:
+        if kinds[name] in ("mutex", "rwsem"):
+            old["initial"][name] = text(name, old["initial"][name])
+    for step in old["steps"]:
+        for change in step["changes"]:
+            if kinds.get(change[0]) == "mutex":
+                change[1], change[2] = text(change[0], change[1]), text(change[0], change[2])
+    return old
+
+
+def test_a_trace_saved_with_locks_as_text_loads_with_locks_as_data(saved, tmp_path):
+    _, doc, _ = saved
+    assert any(kinds["kind"] == "mutex" for kinds in doc["objects"].values())
+    old = _as_saved_before(doc)
+    assert old != doc
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    assert tracefile.load(path) == tracefile.load(tracefile.save(doc, tmp_path / "new.json"))
+
+
+def test_an_rwsem_saved_as_text_loads_as_its_states(tmp_path):
+    doc = {"objects": {"sem": {"kind": "rwsem"}, "m": {"kind": "mutex"}},
+           "initial": {"sem": ["+reader 1"], "m": "held by thread 0"},
+           "steps": [{"changes": [["sem", None, "+reader 0"]]},
+                     {"changes": [["sem", "+reader 1", "-reader 1"], ["m", "held by thread 0", None]]},
+                     {"changes": [["sem", "+reader 0", "-reader 0"], ["sem", None, "held by thread 2"]]},
+                     {"changes": [["sem", "held by thread 2", None]]}]}
+    tracefile._lock_states_as_data(doc)
+    free = {"readers": [], "writer": None}
+    assert doc["initial"] == {"sem": {"readers": [1], "writer": None}, "m": {"held_by": 0}}
+    assert [s["changes"] for s in doc["steps"]] == [
+        [["sem", {"readers": [1], "writer": None}, {"readers": [0, 1], "writer": None}]],
+        [["sem", {"readers": [0, 1], "writer": None}, {"readers": [0], "writer": None}],
+         ["m", {"held_by": 0}, {"held_by": None}]],
+        [["sem", {"readers": [0], "writer": None}, free], ["sem", free, {"readers": [], "writer": 2}]],
+        [["sem", {"readers": [], "writer": 2}, free]]]

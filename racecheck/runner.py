@@ -1,5 +1,7 @@
-"""Checking a scenario end to end: explore, minimise, replay with tracing,
-save the trace. The command line and the pytest plugin both use this."""
+"""Checking a scenario end to end: search, minimise, replay with tracing,
+save the trace. The command line and the pytest plugin both use this, for
+every scenario: a symbolic one's search is its classes' (symbolic.py), and
+what follows is the same."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strategies, symbolic
 from . import trace as tracefile
-from . import strategies
 from .scheduler import minimise, replay
+from .search import Verdict
 
-EXIT = {"clean": 0, "violation": 1, "incomplete": 3, "error": 4}
+EXIT = {Verdict.clean: 0, Verdict.violation: 1, Verdict.incomplete: 3, Verdict.error: 4}
 
 
 @dataclass
@@ -80,30 +83,41 @@ def bounds_with(base, **overrides):
 
 def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
           save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None):
-    """Explore ``scenario`` with ``strategy`` (strategies.py); on a violation,
-    minimise it and build its trace."""
+    """Search ``scenario`` with ``strategy`` (strategies.py; the classes of
+    its values, symbolic.py, when it has ranges or sets); on a violation,
+    minimise it and build its trace, as on a model that raised."""
     reduction = reduction or scenario.reduction
     bounds = bounds or scenario.bounds
+    run = None
     if getattr(scenario, "space", None) is not None:  # ranges or sets of values
-        from .symbolic import check_space
-        return check_space(scenario, reduction, bounds, progress, trace_out, save_trace, do_minimise,
-                           strategy)
-    outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
-                                           seed, bug_depth)
+        run = symbolic.search_space(scenario, reduction, bounds, progress, strategy)
+        outcome, used, why, checks = run.outcome, "dfs", run.strategy_reason, None
+        model, params = run.model, run.params
+        traced = dataclasses.replace(scenario, model=model) if model is not None else None
+    else:
+        outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
+                                               seed, bug_depth)
+        checks = invariant_counts(scenario.model)
+        model, params, traced = scenario.model, None, scenario
     if used != "dfs":
         reduction = "none"  # bfs and the random strategies reduce nothing
     report = Report(scenario, outcome.verdict, outcome, reduction, used, strategy_reason=why,
-                    checks=invariant_counts(scenario.model))
+                    checks=checks)
+    if run is not None:
+        report.symbolic = run.summary
+        if model is None:  # no deciding class, or its schedule does not replay concretely
+            return report
     if outcome.violation is not None:
         report.found = outcome.violation
-        cex, replayed = _replayable(scenario.model, outcome.violation, bounds, used, do_minimise, report.notes)
+        cex, replayed = _replayable(model, outcome.violation, bounds, used, do_minimise, report.notes)
         if cex is not None:
             outcome.violation = cex
-            report.trace = tracefile.build(scenario, cex, replayed, reduction)
+            report.trace = tracefile.build(traced, cex, replayed, reduction, params=params)
     elif outcome.error is not None:
-        replayed = _replayed_error(scenario.model, outcome.error, bounds, report.notes)
+        replayed = _replayed_error(model, outcome.error, bounds, report.notes)
         if replayed is not None:
-            report.trace = tracefile.build_error(scenario, outcome.error, replayed, reduction)
+            report.trace = tracefile.build_error(traced, outcome.error, replayed, reduction,
+                                                 params=params)
     if report.trace is not None and save_trace:
         path = Path(trace_out) if trace_out else default_trace_path(scenario)
         report.trace_path = tracefile.save(report.trace, path)

@@ -13,7 +13,7 @@ equality. Nothing else about the value can reach the models' control flow or
 the state the scheduler sees: a footprint key is an index or a key, so it is
 concrete, fixed by a recorded equality.
 
-The class loop (:func:`explore_classes`). Pick values in the parameter space
+The class loop (:class:`ClassSearch`, :func:`explore_classes`). Pick values in the parameter space
 with z3, run the whole interleaving search with those values, and collect the
 conjunction PC of every decision recorded anywhere in that search. PC is the
 class of the values: every assignment that satisfies it makes the same
@@ -33,9 +33,10 @@ import dataclasses
 import operator
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .scheduler import Bounds, Explorer, Stats
+from .scheduler import Explorer, replay
+from .search import BUDGET, Outcome, Reason, Search, Stats, Stop, Verdict, error_record, kind_of
 
 # -- terms ------------------------------------------------------------------------------
 
@@ -607,14 +608,15 @@ class ParamClass:
 
 
 @dataclass
-class SpaceOutcome:
-    verdict: str  # clean | violation | incomplete | error
-    classes: list
-    stats: Stats
-    covered: bool  # z3 found no value outside the classes explored
+class SpaceOutcome(Outcome):
+    """The outcome of a symbolic run: the verdict over every class, the
+    classes, whether z3 found the space covered; ``violation`` and ``error``
+    are those of the deciding class."""
+
+    classes: list = field(default_factory=list)
+    covered: bool = False  # z3 found no value outside the classes explored
     z3_queries: int = 0
     z3_s: float = 0.0
-    reason: str | None = None  # why incomplete
 
     @property
     def deciding(self):
@@ -625,8 +627,92 @@ class SpaceOutcome:
         return None
 
 
-# An explorer that stops for one of these has run out of the whole run's budget.
-_BUDGET = ("stopped at --max-executions", "stopped at the time limit", "interrupted")
+class ClassSearch(Search):
+    """The class loop as a search (see the module docstring): one step asks
+    z3 for values outside the classes found so far and runs the interleaving
+    search of their class. ``bounds.timeout`` and ``bounds.max_executions``
+    are for the whole run: each class's search gets what is left of them, and
+    arms the time limit itself. A class whose search stops for a reason of
+    :data:`~racecheck.search.BUDGET` ends the run."""
+
+    alarm = False  # the searches of the classes arm it, with the time left
+
+    def __init__(self, space, model, reduction="dpor", bounds=None, stop_on_violation=True,
+                 progress=None):
+        super().__init__(model, bounds)
+        self.space = space
+        self.reduction = reduction
+        self.stop_on_violation = stop_on_violation
+        self.class_progress = progress  # (the classes' searches report progress)
+        self.classes = []
+        self.covered = False
+        self.z3_queries = 0
+        self.z3_s = 0.0
+
+    def reset(self):
+        pass  # each class's search resets the invariants of its model
+
+    def begin(self):
+        import z3
+
+        global _z3ctx
+        _TERMS.clear()  # the terms of earlier runs: nothing refers to them any more
+        _MEMO.clear()
+        ctx = _z3ctx = z3.Context()
+        self.solver = z3.Solver(ctx=ctx)
+        self.solver.add(*self.space.z3_domain())
+        self.variables = {name: z3.Int(name, ctx) for name in self.space.names}
+
+    def limit(self):
+        return self.time_reached() or self.executions_reached()
+
+    def remaining_s(self):
+        t = self.bounds.timeout
+        return None if t is None else t - self.elapsed()
+
+    def advance(self):
+        import z3
+
+        from .model import instantiate
+
+        solver = self.solver
+        left = self.remaining_s()
+        if left is not None:
+            solver.set("timeout", max(1, int(left * 1000)))
+        t0 = time.perf_counter()
+        answer = solver.check()
+        self.z3_s += time.perf_counter() - t0
+        self.z3_queries += 1
+        if answer == z3.unsat:
+            self.covered = True
+            return False
+        if answer == z3.unknown:
+            self.incomplete = Reason(Stop.solver, f"z3 could not tell whether values are left "
+                                                  f"({solver.reason_unknown()})")
+            return False
+        m = solver.model()
+        env = {n: m.eval(v, model_completion=True).as_long() for n, v in self.variables.items()}
+        cls = _search(instantiate(self.model, env), env, self.reduction, self.bounds, self.stats,
+                      self.remaining_s(), self.class_progress, self.start)
+        self.classes.append(cls)
+        _add_stats(self.stats, cls.outcome.stats)
+        o = cls.outcome
+        if o.verdict == Verdict.error or (o.verdict == Verdict.violation and self.stop_on_violation):
+            return False
+        if o.verdict == Verdict.incomplete and kind_of(o.reason) in BUDGET:
+            self.incomplete = o.reason
+            return False
+        solver.add(z3.Not(z3.And(*[literal_z3(lit) for lit in cls.literals], solver.ctx)))
+        return True
+
+    def outcome(self):
+        out = SpaceOutcome(Verdict.clean, self.stats, reason=self.incomplete, classes=self.classes,
+                           covered=self.covered, z3_queries=self.z3_queries, z3_s=self.z3_s)
+        out.verdict = _verdict(out)
+        cls = out.deciding
+        if cls is not None:
+            out.violation, out.error = cls.outcome.violation, cls.outcome.error
+        return out
 
 
 def explore_classes(space, model, reduction="dpor", bounds=None, stop_on_violation=True,
@@ -635,63 +721,7 @@ def explore_classes(space, model, reduction="dpor", bounds=None, stop_on_violati
     unknown arguments racecheck/ranges.py parsed): one full interleaving
     search per class, until z3 finds no value left or a bound ends the run.
     ``bounds.timeout`` and ``bounds.max_executions`` are for the whole run."""
-    import z3
-
-    from .model import instantiate
-
-    global _z3ctx
-    bounds = bounds or Bounds()
-    start = time.monotonic()
-    _TERMS.clear()  # the terms of earlier runs: nothing refers to them any more
-    _MEMO.clear()
-    ctx = _z3ctx = z3.Context()
-    solver = z3.Solver(ctx=ctx)
-    solver.add(*space.z3_domain())
-    out = SpaceOutcome("clean", [], Stats(), covered=False)
-    variables = {name: z3.Int(name, ctx) for name in space.names}
-
-    def remaining_s():
-        return None if bounds.timeout is None else bounds.timeout - (time.monotonic() - start)
-
-    try:
-        while True:
-            left = remaining_s()
-            if left is not None and left <= 0:
-                out.reason = f"stopped at the time limit ({bounds.timeout:g} s)"
-                break
-            if bounds.max_executions is not None and out.stats.executions >= bounds.max_executions:
-                out.reason = f"stopped at --max-executions {bounds.max_executions}"
-                break
-            if left is not None:
-                solver.set("timeout", max(1, int(left * 1000)))
-            t0 = time.perf_counter()
-            answer = solver.check()
-            out.z3_s += time.perf_counter() - t0
-            out.z3_queries += 1
-            if answer == z3.unsat:
-                out.covered = True
-                break
-            if answer == z3.unknown:
-                out.reason = f"z3 could not tell whether values are left ({solver.reason_unknown()})"
-                break
-            m = solver.model()
-            env = {n: m.eval(v, model_completion=True).as_long() for n, v in variables.items()}
-            cls = _search(instantiate(model, env), env, reduction, bounds, out.stats, remaining_s(),
-                          progress, start)
-            out.classes.append(cls)
-            _add_stats(out.stats, cls.outcome.stats)
-            o = cls.outcome
-            if o.verdict == "error" or (o.verdict == "violation" and stop_on_violation):
-                break
-            if o.verdict == "incomplete" and (o.reason or "").startswith(_BUDGET):
-                out.reason = o.reason
-                break
-            solver.add(z3.Not(z3.And(*[literal_z3(lit) for lit in cls.literals], ctx)))
-    except KeyboardInterrupt:
-        out.reason = "interrupted"
-    out.stats.elapsed_s = time.monotonic() - start
-    out.verdict = _verdict(out)
-    return out
+    return ClassSearch(space, model, reduction, bounds, stop_on_violation, progress).run()
 
 
 def _search(model, env, reduction, bounds, totals, left_s, progress, start):
@@ -725,13 +755,13 @@ def _add_stats(total, s):
 
 def _verdict(out):
     verdicts = [c.verdict for c in out.classes]
-    if "error" in verdicts:
-        return "error"
-    if "violation" in verdicts:
-        return "violation"
-    if out.covered and all(v == "clean" for v in verdicts):
-        return "clean"
-    return "incomplete"
+    if Verdict.error in verdicts:
+        return Verdict.error
+    if Verdict.violation in verdicts:
+        return Verdict.violation
+    if out.covered and all(v == Verdict.clean for v in verdicts):
+        return Verdict.clean
+    return Verdict.incomplete
 
 
 # -- what the classes stand for -----------------------------------------------------------------
@@ -847,56 +877,52 @@ def report_lines(doc, verdict):
     return lines
 
 
-# -- end to end: racecheck/runner.py hands symbolic scenarios here -------------------------------
+# -- end to end: racecheck/runner.py runs symbolic scenarios through here -------------------------
 
 
-def check_space(scenario, reduction, bounds, progress=None, trace_out=None, save_trace=True,
-                do_minimise=True, strategy="dfs"):
-    """runner.check() for a scenario with ranges or sets: explore its classes,
-    each with a depth-first search (whatever ``strategy`` asks: the decisions
-    of a class are those of one exhaustive search); on a violation, the
-    counterexample is the concrete scenario's, with the class's values,
-    replayed, minimised and traced as any other."""
-    from pathlib import Path
+@dataclass
+class SpaceRun:
+    """What runner.check() needs of a symbolic run: its outcome, why dfs ran,
+    the summary for the report, and the concrete model and values of the
+    deciding class (None when there is none, or when its schedule does not
+    replay concretely)."""
 
-    from . import runner
-    from . import trace as tracefile
+    outcome: SpaceOutcome
+    strategy_reason: str | None
+    summary: dict
+    model: object = None
+    params: dict | None = None
+
+
+def search_space(scenario, reduction, bounds, progress=None, strategy="dfs"):
+    """The search of runner.check() for a scenario with ranges or sets:
+    explore its classes, each with a depth-first search (whatever ``strategy``
+    asks: the decisions of a class are those of one exhaustive search). A
+    violation must replay on the concrete model, with the class's values, to
+    the same invariant; runner.check() then minimises, replays and traces it
+    as any other."""
     from .model import instantiate
-    from .scheduler import Outcome, minimise, replay
 
     out = explore_classes(scenario.space, scenario.model, reduction, bounds, progress=progress)
-    cls = out.deciding
-    outcome = Outcome(out.verdict, out.stats, reason=out.reason)
     why = None if strategy == "dfs" else (
         "auto: dfs for each class of values" if strategy == "auto"
         else f"--strategy {strategy} does not run on ranges of values: dfs for each class of values")
-    report = runner.Report(scenario, out.verdict, outcome, reduction, "dfs", strategy_reason=why)
-    report.symbolic = summary(scenario.space, out)
+    run = SpaceRun(out, why, summary(scenario.space, out))
+    cls = out.deciding
     if cls is None:
-        return report
-    outcome.error = cls.outcome.error
-    if cls.verdict == "error":
-        return report
+        return run
     model = instantiate(scenario.model, cls.values, symbolic_values=False)
-    cex = cls.outcome.violation
-    same = replay(model, cex.schedule, bounds.max_steps)
-    if same.violation is None or same.violation.invariant != cex.invariant:
-        # The concrete run must take the path the class's search took; if it
-        # does not, a use of a symbolic value escaped the recorder.
-        report.verdict = outcome.verdict = "error"
-        outcome.error = {"thread": "(symbolic run)", "schedule": cex.schedule, "traceback": "",
-                         "exception": f"with the values {cls.values} the schedule that broke "
-                                      f"{cex.invariant} symbolically does not break it concretely "
-                                      f"(a use of a symbolic value the recorder missed)"}
-        return report
-    report.found = cex
-    if do_minimise:
-        cex = minimise(model, cex, bounds)
-    outcome.violation = cex
-    concrete = dataclasses.replace(scenario, model=model)
-    replayed = replay(model, cex.schedule, bounds.max_steps)
-    report.trace = tracefile.build(concrete, cex, replayed, reduction, params=cls.values)
-    if save_trace:
-        path = Path(trace_out) if trace_out else runner.default_trace_path(scenario)
-        report.trace_path = tracefile.save(report.trace, path)
-    return report
+    cex = out.violation
+    if cex is not None:
+        same = replay(model, cex.schedule, bounds.max_steps)
+        if same.violation is None or same.violation.invariant != cex.invariant:
+            # The concrete run must take the path the class's search took; if
+            # it does not, a use of a symbolic value escaped the recorder.
+            out.verdict, out.violation = Verdict.error, None
+            out.error = error_record(
+                "(symbolic run)", f"with the values {cls.values} the schedule that broke "
+                                  f"{cex.invariant} symbolically does not break it concretely "
+                                  f"(a use of a symbolic value the recorder missed)", "", cex.schedule)
+            return run
+    run.model, run.params = model, cls.values
+    return run

@@ -85,13 +85,20 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for randomised strategies.")
 @click.option("--bug-depth", type=click.IntRange(min=1), default=PCT_DEPTH, show_default=True,
               help="PCT's bug depth d: d-1 priority change points per execution.")
+@click.option("--max-states", type=click.IntRange(min=1),
+              help="bfs: stop after this many distinct states (incomplete; default 5,000,000).")
+@click.option("--max-memory", "max_memory_mib", type=click.IntRange(min=1),
+              help="bfs: stop when the process's resident memory reaches this many MiB "
+                   "(incomplete; default 2048, or half the machine's memory).")
 @click.option("--no-minimise", is_flag=True, help="Report the first counterexample as found.")
 def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions, max_steps,
-        timeout, strategy, seed, bug_depth, no_minimise):
+        timeout, strategy, seed, bug_depth, max_states, max_memory_mib, no_minimise):
     """Explore one scenario and report the verdict."""
     sc = load_or_fail(scenario)
     bounds = runner.bounds_with(sc.bounds, max_preemptions=max_preemptions,
-                                max_executions=max_executions, max_steps=max_steps, timeout=timeout)
+                                max_executions=max_executions, max_steps=max_steps, timeout=timeout,
+                                max_states=max_states,
+                                max_memory=max_memory_mib << 20 if max_memory_mib else None)
     progress = Progress(sys.stderr.isatty() and not as_json)
     try:
         rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,

@@ -101,6 +101,8 @@ class Bounds:
     max_executions: int | None = None
     timeout: float | None = None  # seconds
     max_depth: int | None = None  # steps per execution (used by minimisation)
+    max_states: int | None = None  # bfs: distinct states (None: strategies.MAX_STATES)
+    max_memory: int | None = None  # bfs: bytes of resident memory (None: strategies.MAX_MEMORY)
 
 
 @dataclass

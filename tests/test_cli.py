@@ -179,3 +179,25 @@ def test_examples_check_as_expected(tmp_path):
     assert out.returncode == 0, out.stdout
     n = len(list((ROOT / "examples").rglob("*.yaml")))
     assert f"{n} of {n} scenarios as expected" in out.stdout
+
+
+def test_bfs_bounds_from_the_command_line(tmp_path):
+    """Two counters that never stop: --max-states ends bfs as incomplete."""
+    (tmp_path / "loop.py").write_text(
+        "from types import SimpleNamespace\n"
+        "from racecheck import Program\n"
+        "def init(rt):\n    return SimpleNamespace(a=rt.var('a', 0), b=rt.var('b', 0))\n"
+        "def count(name):\n"
+        "    def body(st):\n"
+        "        v = getattr(st, name)\n"
+        "        while True:\n"
+        "            yield name\n"
+        "            v.set(v.get() + 1)\n"
+        "    return body\n"
+        "def build(params):\n    return Program('counters', init, [('A', count('a')), ('B', count('b'))])\n")
+    (tmp_path / "loop.yaml").write_text("name: loop\nmodel: ./loop.py\ninvariants: []\n")
+    out = racecheck("run", "loop.yaml", "--strategy", "bfs", "--max-states", "500", cwd=tmp_path)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "stopped at --max-states 500" in out.stdout
+    out = racecheck("run", "loop.yaml", "--strategy", "bfs", "--max-memory", "1", cwd=tmp_path)
+    assert out.returncode == 3 and "stopped at --max-memory 1 MiB" in out.stdout

@@ -487,6 +487,7 @@ class BreadthFirst(Search):
         live = self._execution()
         ex = live[0]
         ex.checks = False
+        ex.plain_checks = False  # (and for state outside runtime objects)
         verdict = None
         last = len(schedule) - 1
         for i, tid in enumerate(schedule):
@@ -496,7 +497,7 @@ class BreadthFirst(Search):
             except Violation as v:
                 if i == last:  # (the others were reported when the step first ran)
                     verdict = v
-        ex.checks = True
+        ex.checks = ex.plain_checks = True
         self.stats.steps += len(schedule)
         return (live, verdict) if check_last else live
 

@@ -153,7 +153,7 @@ def set_bytes(search):
     visited = search.visited
     table = sys.getsizeof(visited)
     ints = sum(sys.getsizeof(x) for x in visited)
-    arrays = sum(a.itemsize * len(a) for a in (search.parent, search.via, search.depth))
+    arrays = sum(a.itemsize * len(a) for a in (search.parent, search.via, search.depth_of))
     return table, ints, arrays
 
 

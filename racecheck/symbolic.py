@@ -700,7 +700,11 @@ class ClassSearch(Search):
         if o.verdict == Verdict.error or (o.verdict == Verdict.violation and self.stop_on_violation):
             return False
         if o.verdict == Verdict.incomplete and kind_of(o.reason) in BUDGET:
-            self.incomplete = o.reason
+            # A class's search was given what was left of the run's time:
+            # the limit to name is the run's own.
+            self.incomplete = (Reason.time_limit(self.bounds.timeout)
+                               if kind_of(o.reason) is Stop.time_limit and self.bounds.timeout
+                               else o.reason)
             return False
         solver.add(z3.Not(z3.And(*[literal_z3(lit) for lit in cls.literals], solver.ctx)))
         return True

@@ -21,7 +21,6 @@ from types import SimpleNamespace
 
 from racecheck.model import Program
 
-
 # ---------------------------------------------------------------------------
 # lastzero(N)
 #

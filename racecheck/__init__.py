@@ -33,9 +33,17 @@ _API = {
 __all__ = sorted(_API)
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from racecheck.invariants import Always, FinalState, Invariant, register
-    from racecheck.model import Model, Program
-    from racecheck.runtime import ModelError, Violation, bug_on, check, wait_until
+    from racecheck.invariants import Always as Always
+    from racecheck.invariants import FinalState as FinalState
+    from racecheck.invariants import Invariant as Invariant
+    from racecheck.invariants import register as register
+    from racecheck.model import Model as Model
+    from racecheck.model import Program as Program
+    from racecheck.runtime import ModelError as ModelError
+    from racecheck.runtime import Violation as Violation
+    from racecheck.runtime import bug_on as bug_on
+    from racecheck.runtime import check as check
+    from racecheck.runtime import wait_until as wait_until
 
 
 def __getattr__(name: str):

@@ -18,11 +18,11 @@ from . import invariants as inv
 from . import report as text
 from . import runner
 from . import trace as tracefile
-from .scenario import ScenarioError, load
-from .scheduler import REDUCTIONS, replay as replay_schedule
-
-from .fingerprint import FingerprintError
 from .execution import BadModel
+from .fingerprint import FingerprintError
+from .scenario import ScenarioError, load
+from .scheduler import REDUCTIONS
+from .scheduler import replay as replay_schedule
 from .strategies import PCT_DEPTH, STRATEGIES, StrategyError
 
 
@@ -72,7 +72,8 @@ def main():
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option("--trace-out", type=click.Path(dir_okay=False), help="Where to save a counterexample (default: traces/NAME.json).")
+@click.option("--trace-out", type=click.Path(dir_okay=False),
+              help="Where to save a counterexample (default: traces/NAME.json).")
 @click.option("--reduction", type=click.Choice(REDUCTIONS), help="dpor (default) or none (every interleaving).")
 @click.option("--max-preemptions", type=click.IntRange(min=0), help="Preemption bound; a search it cuts is incomplete.")
 @click.option("--max-executions", type=click.IntRange(min=1), help="Stop after this many executions (incomplete).")

@@ -18,8 +18,7 @@ import html
 import json
 from importlib import resources
 
-from . import __version__
-from . import report
+from . import __version__, report
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "img-src data:; base-uri 'none'; form-action 'none'")
@@ -106,7 +105,8 @@ def render(doc):
 </style>
 </head>
 <body>
-<noscript>This counterexample viewer needs JavaScript; <code>racecheck show TRACE</code> prints the same trace as text.</noscript>
+<noscript>This counterexample viewer needs JavaScript;
+<code>racecheck show TRACE</code> prints the same trace as text.</noscript>
 <div id="app"></div>
 <script type="application/json" id="trace-data">{_json_for_script(data)}</script>
 <script>

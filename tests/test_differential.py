@@ -23,8 +23,8 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from programs import build, show
+
 from racecheck.scheduler import Bounds, Explorer, trace_signature
 
 MAX_OPS = 9  # operations in a whole program, to keep "none" small

@@ -3,12 +3,11 @@ races 2-5 of RACES.md show the racing steps in the order RACES.md gives, and
 the fault paths do what the seeds' code does when nothing races."""
 
 import pytest
-
 from conftest import SCENARIOS, counterexample, in_order
+
 from racecheck.execution import Execution
 from racecheck.runner import check
 from racecheck.scenario import load
-
 
 # -- race 2: COW fault vs truncate ---------------------------------------------------
 

@@ -6,14 +6,12 @@ shows the racing steps RACES.md names, in order. The unit tests run one
 thread (or a schedule given step by step) and look at the state."""
 
 import pytest
-
 from conftest import counterexample, find
+
 from racecheck.execution import Execution
+from racecheck.models.fs import HOLE, UNWRITTEN, WRITTEN, ZERO, ReadResult, WriteResult
 from racecheck.runtime import Violation
 from racecheck.scenario import load
-from racecheck.models.fs import UNWRITTEN, WRITTEN, ZERO, HOLE, ReadResult, WriteResult
-
-
 
 # -- helpers --------------------------------------------------------------------------
 

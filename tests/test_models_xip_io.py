@@ -3,8 +3,8 @@ of races 6, 7, 8 and 13 show the racing steps RACES.md names, in order, and
 single-thread runs of the paths give the data seed 002 says they give."""
 
 import pytest
-
 from conftest import SCENARIOS, counterexample, find, in_order
+
 from racecheck.execution import Execution
 from racecheck.models.fs import STALE, ZERO, ReadResult, WriteResult, data
 from racecheck.runner import check

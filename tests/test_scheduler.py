@@ -13,13 +13,21 @@ tests are engine bugs still open, each with a minimal program.
 from types import SimpleNamespace
 
 import pytest
-
 from programs import abba, counter, reader_waits_for_writer
+
 from racecheck.invariants import Always
 from racecheck.model import Program
 from racecheck.runtime import bug_on, check, wait_until
-from racecheck.scheduler import (Bounds, Counterexample, Explorer, explore, minimise,
-                                 preemptions, replay, trace_signature)
+from racecheck.scheduler import (
+    Bounds,
+    Counterexample,
+    Explorer,
+    explore,
+    minimise,
+    preemptions,
+    replay,
+    trace_signature,
+)
 
 REDUCTIONS = ["none", "dpor"]
 

@@ -22,15 +22,22 @@ from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-
 from programs import build, counter, show
 from test_differential import programs
+
 from racecheck.model import Program
 from racecheck.runner import check
 from racecheck.scenario import load
 from racecheck.scheduler import Bounds, Explorer, replay
-from racecheck.strategies import (MAX_MEMORY, MAX_STATES, BreadthFirst, RandomSearch, StrategyError,
-                                  resident_memory, search)
+from racecheck.strategies import (
+    MAX_MEMORY,
+    MAX_STATES,
+    BreadthFirst,
+    RandomSearch,
+    StrategyError,
+    resident_memory,
+    search,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

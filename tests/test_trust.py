@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from racecheck.execution import BadModel, Execution
+from racecheck.execution import BadModel
 from racecheck.invariants import Always, FinalState, Invariant
 from racecheck.lockorder import LockOrder
 from racecheck.model import Program

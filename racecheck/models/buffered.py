@@ -42,9 +42,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..runtime import bug_on
 from .fs import STALE, ZERO, ReadResult, WriteResult, data
 from .registry import Param, fix, operation
-from ..runtime import bug_on
 
 # -- the remedies of the thread ------------------------------------------------
 

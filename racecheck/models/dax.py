@@ -32,11 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..runtime import bug_on
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import xfs_get_blocks_direct, xfs_get_blocks_xip, zero_block
 from .operations import MAPPING
 from .registry import Param, fix, operation
-from ..runtime import bug_on
 
 VM_FAULT_SIGBUS = "VM_FAULT_SIGBUS"
 VM_FAULT_NOPAGE = "VM_FAULT_NOPAGE"

@@ -78,12 +78,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..runtime import wait_until
 from . import xip_io
 from .extents import ext4_convert_unwritten_extents, ext4_get_block, ext4_get_block_write, fs_type
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import xfs_end_io_direct_write
 from .registry import Param, fix, operation
-from ..runtime import wait_until
 
 READ = 0
 WRITE = 1

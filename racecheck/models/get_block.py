@@ -86,7 +86,7 @@ def ext2_get_block(fs, block, create):
     """ext2_get_blocks() under IS_XIP: a new block is cleared before it is
     linked into the inode ("we need to clear the block", patch 06)."""
     yield f"ext2_get_block(block {block}, create={int(create)})"
-    return ext2_get_blocks(fs, block, create, zero=fs.dax)  # only under IS_XIP; a page-cache file's caller initialises it (BH_New)
+    return ext2_get_blocks(fs, block, create, zero=fs.dax)  # IS_XIP only (page cache: BH_New)
 
 
 @flavour("ext4", "ext4: allocates unwritten extents, converted to written after the I/O")

@@ -45,11 +45,11 @@ block instead: the zeros reach the same units, without the page cache.
 
 from __future__ import annotations
 
+from ..runtime import wait_until
 from .extents import ENOSPC, ext4_get_block, fs_type
 from .fs import HOLE, ZERO
 from .get_block import free_block
 from .registry import Param, fix, operation
-from ..runtime import wait_until
 
 # The lock class of inode_dio_wait() for lock_order: it waits for whoever holds
 # i_dio_count (models/xip_io.py's xip_do_io holds it across its I/O).

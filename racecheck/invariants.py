@@ -27,14 +27,23 @@ registers itself when its module is imported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # annotations only
+    from .execution import Execution
+
+# A hook: (state, execution) -> None when the invariant holds, else a message.
+Hook = Callable[[Any, "Execution"], "str | None"]
+
 
 class Invariant:
-    name = "invariant"
-    description = ""
-    after_step = None
-    on_return = None
-    at_end = None
-    across = None
+    name: str = "invariant"
+    description: str = ""
+    after_step: Hook | None = None
+    on_return: Callable[[Any, Execution, dict], str | None] | None = None
+    at_end: Hook | None = None
+    across: Hook | None = None
     # Whether a violation can be decided by two racing steps, which a trace
     # then looks for (lock_order is about all executions, not one pair).
     racing_pair = True
@@ -48,10 +57,10 @@ class Invariant:
     # sets it False for its search, since it keys verdicts on states.
     step_pruning = False
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget what ``across`` gathered: a new search begins."""
 
-    def watches(self, state):
+    def watches(self, state: Any) -> list | None:
         """The runtime objects ``after_step`` and ``on_return`` read, or None
         for "anything". Steps that write them are never reordered with each
         other by the reduction, so that every interleaving the checks could
@@ -62,16 +71,18 @@ class Invariant:
         return f"<invariant {self.name}>"
 
 
-REGISTRY: dict[str, type] = {}
+REGISTRY: dict[str, type[Invariant]] = {}
+
+InvariantClass = TypeVar("InvariantClass", bound=type[Invariant])
 
 
-def register(cls):
+def register(cls: InvariantClass) -> InvariantClass:
     """Class decorator: make an invariant selectable by its name."""
     REGISTRY[cls.name] = cls
     return cls
 
 
-def select(names):
+def select(names: list[str]) -> list[Invariant]:
     """Instances of the named invariants (unknown names raise KeyError)."""
     return [REGISTRY[n]() for n in names]
 
@@ -103,7 +114,8 @@ class Assertion(Invariant):
 class FinalState(Invariant):
     """An end-of-execution predicate given as a function (for small models)."""
 
-    def __init__(self, name, predicate, message):
+    def __init__(self, name: str, predicate: Callable[[Any], object],
+                 message: str | Callable[[Any], str]):
         self.name = name
         self.predicate = predicate
         self.message = message
@@ -117,7 +129,8 @@ class FinalState(Invariant):
 class Always(Invariant):
     """A state predicate checked after every step, given as a function."""
 
-    def __init__(self, name, predicate, message):
+    def __init__(self, name: str, predicate: Callable[[Any], object],
+                 message: str | Callable[[Any], str]):
         self.name = name
         self.predicate = predicate
         self.message = message

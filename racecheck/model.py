@@ -20,7 +20,13 @@ have an initial state, actions and properties)::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: the engine's model protocol imports nothing at run time
+    from .invariants import Invariant
+    from .runtime import Runtime
 
 
 class Model:
@@ -32,16 +38,16 @@ class Model:
     state worth showing in a counterexample (default: every shared object).
     """
 
-    name = "model"
-    invariants: list = []
+    name: str = "model"
+    invariants: list[Invariant] = []
 
-    def init(self, rt):  # pragma: no cover - interface
+    def init(self, rt: Runtime) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def threads(self, state):  # pragma: no cover - interface
+    def threads(self, state: Any) -> list[tuple[str, Generator]]:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def describe(self, state, rt):
+    def describe(self, state: Any, rt: Runtime) -> dict:
         return rt.snapshot()
 
     def with_values(self, env, symbolic_values=True):
@@ -53,16 +59,18 @@ class Model:
 class Program(Model):
     """A model made of an ``init`` function and one function per thread."""
 
-    def __init__(self, name, init, threads, invariants=()):
+    def __init__(self, name: str, init: Callable[[Runtime], Any],
+                 threads: Iterable[tuple[str, Callable[[Any], Generator]]],
+                 invariants: Iterable[Invariant] = ()):
         self.name = name
         self._init = init
         self._threads = list(threads)
         self.invariants = list(invariants)
 
-    def init(self, rt):
+    def init(self, rt: Runtime) -> Any:
         return self._init(rt)
 
-    def threads(self, state):
+    def threads(self, state: Any) -> list[tuple[str, Generator]]:
         return [(name, body(state)) for name, body in self._threads]
 
 

@@ -22,13 +22,13 @@ class ModelError(Exception):
     """The model itself is wrong (an exception, unlock of an unheld lock...)."""
 
 
-def bug_on(condition, message="BUG_ON"):
+def bug_on(condition: object, message: str = "BUG_ON") -> None:
     """The kernel's BUG_ON: a true condition is a violation of ``bug_on``."""
     if condition:
         raise Violation("bug_on", message)
 
 
-def check(condition, message, invariant="assertion"):
+def check(condition: object, message: str, invariant: str = "assertion") -> None:
     """An assertion in the model: a false condition is a violation."""
     if not condition:
         raise Violation(invariant, message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .base import ModelError, Request
 
 
@@ -49,7 +51,8 @@ class WaitUntil(Request):
             rt.reads = saved
 
 
-def wait_until(rt, predicate, label="condition", lock=None):
+def wait_until(rt, predicate: Callable[[], object], label: str = "condition",
+               lock: str | None = None) -> WaitUntil:
     """A request: the thread is disabled until ``predicate()`` is true
     (``lock``: the lock class it waits for, see :class:`WaitUntil`)."""
     return rt.made(WaitUntil(rt, predicate, label, lock))

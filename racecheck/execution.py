@@ -493,6 +493,18 @@ def _check_threads(threads):
         names.add(t.name)
 
 
+def runs(items):
+    """A sequence in runs of equal items: ``fault x3, truncate x5, fault``
+    (a schedule's thread names, a block's unit tags)."""
+    out = []
+    for item in items:
+        if out and out[-1][0] == item:
+            out[-1][1] += 1
+        else:
+            out.append([item, 1])
+    return ", ".join(str(x) if n == 1 else f"{x} x{n}" for x, n in out)
+
+
 def plain(value):
     """A JSON-friendly form of a model value."""
     if value is None or isinstance(value, (bool, int, float, str)):

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from .execution import runs
 from .invariants import Invariant, register
 
 
@@ -99,18 +100,6 @@ def cycle_edges(cycle):
     return list(zip(cycle, cycle[1:] + cycle[:1]))
 
 
-def schedule_runs(schedule):
-    """A schedule of thread names in runs: ``fault x3, truncate x5, fault``
-    (as report.py writes schedules)."""
-    runs = []
-    for name in schedule:
-        if runs and runs[-1][0] == name:
-            runs[-1][1] += 1
-        else:
-            runs.append([name, 1])
-    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in runs)
-
-
 def describe_edge(a, b, w, current=None, schedule=False):
     """One edge of a cycle, as lockdep tells it: who took B while holding A;
     the schedule that reached it when it is not a prefix of ``current`` (or
@@ -120,9 +109,9 @@ def describe_edge(a, b, w, current=None, schedule=False):
     where = (f"{a} -> {b}: {who} {took} {w['lock']} at step {w['step']}: "
              f"{w['label']}, holding {w['held']} (taken at step {w['held_step']}: {w['held_label']})")
     if schedule:
-        where += f"; schedule {schedule_runs(w['schedule'])}"
+        where += f"; schedule {runs(w['schedule'])}"
     elif current is not None and w["schedule"] != current[:len(w["schedule"])]:
-        where += f"; in another execution, schedule {schedule_runs(w['schedule'])}"
+        where += f"; in another execution, schedule {runs(w['schedule'])}"
     return where
 
 

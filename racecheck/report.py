@@ -17,6 +17,8 @@ import textwrap
 
 import click
 
+from .execution import runs as schedule_runs
+
 COLUMN = 36
 
 
@@ -195,17 +197,6 @@ def race_text(doc):
     return (f"racing pair: steps {i} and {j}. {words[0].upper()}{words[1:]}. "
             f"With step {j} run before step {i}, and the rest after, {avoided} "
             f"(schedule: {schedule_runs(doc.get('race_reversed_schedule') or [])}).")
-
-
-def schedule_runs(schedule):
-    """A schedule of thread names in runs: ``fault x3, truncate x5, fault``."""
-    runs = []
-    for name in schedule:
-        if runs and runs[-1][0] == name:
-            runs[-1][1] += 1
-        else:
-            runs.append([name, 1])
-    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in runs)
 
 
 def hb_text(doc):

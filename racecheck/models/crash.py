@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..execution import runs
 from ..invariants import Invariant, register
 from .fs import HOLE, STALE, UNWRITTEN, ZERO
 from .invariants import _acked_writes, _destroyed, _units, operations
@@ -53,19 +54,9 @@ class Recovered:
         for fb, (state, pblk) in enumerate(self.blocks):
             if state == HOLE:
                 continue
-            parts.append(f"block {fb} -> device block {pblk} ({state}): {_runs(self.units[fb])}")
+            parts.append(f"block {fb} -> device block {pblk} ({state}): {runs(self.units[fb])}")
         how = "journal replayed" if self.journal else "no journal: the metadata as it stood"
         return f"recovered ({how}): i_size {self.i_size}; " + ("; ".join(parts) or "no blocks")
-
-
-def _runs(tags):
-    out = []
-    for t in tags:
-        if out and out[-1][0] == t:
-            out[-1][1] += 1
-        else:
-            out.append([t, 1])
-    return ", ".join(t if n == 1 else f"{t} x{n}" for t, n in out)
 
 
 def durable_objects(fs):

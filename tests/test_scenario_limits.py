@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_bad_input import MODEL
 
 from racecheck import scenario as sc
 from racecheck.cli import main
@@ -16,24 +17,6 @@ from racecheck.scenario import ScenarioError, load
 
 ROOT = Path(__file__).resolve().parent.parent
 
-MODEL = """\
-from types import SimpleNamespace
-from racecheck.invariants import FinalState
-from racecheck.model import Program
-
-def init(rt):
-    return SimpleNamespace(x=rt.var("x", 0))
-
-def bump(st):
-    yield "load x"
-    v = st.x.get()
-    yield "store x"
-    st.x.set(v + 1)
-
-def build(params):
-    return Program("bump", init, [("a", bump), ("b", bump)],
-                   [FinalState("x_counts_both", lambda st: st.x.value == 2, "an increment was lost")])
-"""
 
 
 def user_scenario(tmp_path, extra=""):

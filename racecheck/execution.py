@@ -119,8 +119,15 @@ class Event:
 
 
 class Execution:
-    def __init__(self, model, tracing=False, max_steps=10_000, plain_checks=True):
+    def __init__(self, model, tracing=False, max_steps=10_000, plain_checks=True, gathered=None,
+                 verdicts_by_state=False):
         self.model = model
+        # What the checks gather over the search this execution is part of
+        # (Invariant.gather): the search's own record, or one of its own.
+        self._gathered = {} if gathered is None else gathered
+        # bfs keys the checks' verdicts on states: a check must then not
+        # decide by the step (Invariant.step_pruning).
+        self.verdicts_by_state = verdicts_by_state
         self.rt = Runtime(tracing)
         self.tracing = tracing
         self.max_steps = max_steps
@@ -269,6 +276,14 @@ class Execution:
                            f"is not a runtime object: keep shared state in rt.var, rt.array, "
                            f"rt.map or rt.record (what a thread keeps for itself belongs in its "
                            f"local variables)")
+
+    def gathered(self, inv):
+        """What ``inv`` gathers over the search (its Invariant.gather())."""
+        try:
+            return self._gathered[inv]
+        except KeyError:
+            record = self._gathered[inv] = inv.gather()
+            return record
 
     def plain_changed(self):
         """Whether the model's plain state differs from what the last check

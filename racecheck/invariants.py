@@ -13,9 +13,12 @@ the invariant holds or a message (in the model's terms) when it breaks:
   history) beyond ``entry`` (default True); bfs's transition cache keys what
   they said on it;
 * ``across(state, execution)`` — after every execution that ran to its end,
-  for checks over all executions explored so far (lock order): the invariant
-  object lives for the whole search and keeps what it needs between calls;
-  ``reset()`` is called when a search starts.
+  for checks over all executions explored so far (lock order);
+* ``gather()`` — a fresh record of what the check gathers over one search
+  (lock order's graph, crash consistency's counts): each search makes its
+  own, keeps it, and hands it to the hooks as ``execution.gathered(self)``.
+  An invariant object is what a scenario selects, configuration only: the
+  searches never change it.
 
 Scenarios select invariants by name from :data:`REGISTRY`; a model file may
 register its own with :func:`register`. This module holds the protocol and
@@ -52,13 +55,16 @@ class Invariant:
     # then keys their verdicts on the whole history. False only for checks
     # that read their watches() and the entry alone.
     reads_history = True
-    # Whether after_step skips work by looking at the step rather than the
-    # state (crash_consistent's steps that change nothing durable): bfs
-    # sets it False for its search, since it keys verdicts on states.
+    # Whether after_step may skip work by looking at the step rather than
+    # the state (crash_consistent's steps that change nothing durable): it
+    # must not when the execution says ``verdicts_by_state`` (bfs keys
+    # verdicts on states).
     step_pruning = False
 
-    def reset(self) -> None:
-        """Forget what ``across`` gathered: a new search begins."""
+    def gather(self) -> Any:
+        """A fresh record of what this check gathers over one search, or
+        None for a check that gathers nothing (see the module docstring)."""
+        return None
 
     def watches(self, state: Any) -> list | None:
         """The runtime objects ``after_step`` and ``on_return`` read, or None

@@ -124,60 +124,19 @@ def cycle_message(cycle, witness, current=None):
     return "\n".join(lines)
 
 
-@register
-class LockOrder(Invariant):
-    name = "lock_order"
-    description = ("the order in which lock classes are taken (page lock, journal handle, freeze "
-                   "protection, i_mmap_mutex, i_mutex, waits) forms no cycle across all explored executions")
+class LockGraph:
+    """What lock_order gathers over one search: the lock-class graph of every
+    execution explored (each edge with its first witness) and the cycles
+    already reported; and, for the execution being followed, its own edges
+    and how far its acquisition log has been read."""
 
     def __init__(self):
-        self.reset()
-
-    racing_pair = False  # see the module docstring
-
-    def reset(self):
         self.graph = nx.DiGraph()  # classes; each edge has its first witness ("witness")
         self.reported = set()  # the cycles reported, as frozensets of edges
-        self._pending = []  # edges new to the search since the last check (b)
-        self._execution = None  # the execution being followed, its edges, its log read so far
-        self._local = None
-        self._read = 0
-
-    def watches(self, state):
-        return []  # the acquisition log only: see the module docstring
-
-    def after_step(self, state, execution):
-        log = execution.rt.acquisitions
-        if execution is not self._execution:
-            self._execution, self._local, self._read = execution, nx.DiGraph(), 0
-        if self._read == len(log):
-            return None
-        fresh = edges_of(execution, self._read)
-        self._read = len(log)
-        new_here = []
-        for a, b, w in fresh:
-            if not self._local.has_edge(a, b):
-                self._local.add_edge(a, b, witness=w)
-                new_here.append((a, b))
-            if not self.graph.has_edge(a, b):
-                self.graph.add_edge(a, b, witness=w)
-                self._pending.append((a, b))
-        for a, b in new_here:
-            cycle = find_cycle_through(self._local, a, b)
-            if cycle:
-                self.reported.add(frozenset(cycle_edges(cycle)))
-                return cycle_message(cycle, lambda x, y: self._local.edges[x, y]["witness"])
-        return None
-
-    def across(self, state, execution):
-        pending, self._pending = self._pending, []
-        current = [execution.threads[e.tid].name for e in execution.events]
-        for a, b in pending:
-            cycle = find_cycle_through(self.graph, a, b)
-            if cycle and frozenset(cycle_edges(cycle)) not in self.reported:
-                self.reported.add(frozenset(cycle_edges(cycle)))
-                return cycle_message(cycle, lambda x, y: self.graph.edges[x, y]["witness"], current)
-        return None
+        self.pending = []  # edges new to the search since the last check (b)
+        self.execution = None  # the execution being followed, its edges, its log read so far
+        self.local = None
+        self.read = 0
 
     def cycles(self):
         """Every elementary cycle of the graph gathered so far, each from
@@ -187,6 +146,56 @@ class LockOrder(Invariant):
             k = c.index(min(c))
             out.append(c[k:] + c[:k])
         return sorted(out, key=lambda c: (len(c), c))
+
+
+@register
+class LockOrder(Invariant):
+    name = "lock_order"
+    description = ("the order in which lock classes are taken (page lock, journal handle, freeze "
+                   "protection, i_mmap_mutex, i_mutex, waits) forms no cycle across all explored executions")
+
+    racing_pair = False  # see the module docstring
+
+    def gather(self):
+        return LockGraph()
+
+    def watches(self, state):
+        return []  # the acquisition log only: see the module docstring
+
+    def after_step(self, state, execution):
+        g = execution.gathered(self)
+        log = execution.rt.acquisitions
+        if execution is not g.execution:
+            g.execution, g.local, g.read = execution, nx.DiGraph(), 0
+        if g.read == len(log):
+            return None
+        fresh = edges_of(execution, g.read)
+        g.read = len(log)
+        new_here = []
+        for a, b, w in fresh:
+            if not g.local.has_edge(a, b):
+                g.local.add_edge(a, b, witness=w)
+                new_here.append((a, b))
+            if not g.graph.has_edge(a, b):
+                g.graph.add_edge(a, b, witness=w)
+                g.pending.append((a, b))
+        for a, b in new_here:
+            cycle = find_cycle_through(g.local, a, b)
+            if cycle:
+                g.reported.add(frozenset(cycle_edges(cycle)))
+                return cycle_message(cycle, lambda x, y: g.local.edges[x, y]["witness"])
+        return None
+
+    def across(self, state, execution):
+        g = execution.gathered(self)
+        pending, g.pending = g.pending, []
+        current = [execution.threads[e.tid].name for e in execution.events]
+        for a, b in pending:
+            cycle = find_cycle_through(g.graph, a, b)
+            if cycle and frozenset(cycle_edges(cycle)) not in g.reported:
+                g.reported.add(frozenset(cycle_edges(cycle)))
+                return cycle_message(cycle, lambda x, y: g.graph.edges[x, y]["witness"], current)
+        return None
 
 
 # -- the graph as files (racecheck lockgraph) ----------------------------------------
@@ -242,13 +251,14 @@ def write_lock_graph(graph, cycles, stem, title):
 
 def explore_lock_graph(model, reduction="dpor", bounds=None, progress=None):
     """Explore ``model`` to the end, through every violation, with lock_order
-    alone; returns ``(LockOrder with the whole graph, Outcome)``."""
+    alone; returns ``(the LockGraph gathered, Outcome)``."""
     import copy
 
     from .scheduler import Explorer
 
     order = LockOrder()
-    m = copy.copy(model)
+    m = copy.copy(model)  # the same model, configured to check lock_order alone
     m.invariants = [order]
-    out = Explorer(m, reduction, bounds, progress=progress, stop_on_violation=False).run()
-    return order, out
+    explorer = Explorer(m, reduction, bounds, progress=progress, stop_on_violation=False)
+    out = explorer.run()
+    return explorer.gathered[order], out

@@ -91,18 +91,17 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     run = None
     if getattr(scenario, "space", None) is not None:  # ranges or sets of values
         run = symbolic.search_space(scenario, reduction, bounds, progress, strategy)
-        outcome, used, why, checks = run.outcome, "dfs", run.strategy_reason, None
+        outcome, used, why = run.outcome, "dfs", run.strategy_reason
         model, params = run.model, run.params
         traced = dataclasses.replace(scenario, model=model) if model is not None else None
     else:
         outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
                                                seed, bug_depth)
-        checks = invariant_counts(scenario.model)
         model, params, traced = scenario.model, None, scenario
     if used != "dfs":
         reduction = "none"  # bfs and the random strategies reduce nothing
     report = Report(scenario, outcome.verdict, outcome, reduction, used, strategy_reason=why,
-                    checks=checks)
+                    checks=outcome.checks)
     if run is not None:
         report.symbolic = run.summary
         if model is None:  # no deciding class, or its schedule does not replay concretely
@@ -187,16 +186,6 @@ def _replayed_error(model, error, bounds, notes):
     notes.append("the schedule that made the model raise does not raise the same way when replayed: "
                  "no trace saved")
     return None
-
-
-def invariant_counts(model):
-    """What the invariants counted over the search just run (crash.py's
-    crash states), before minimisation's searches reset them."""
-    out = {}
-    for inv in model.invariants:
-        if hasattr(inv, "stats"):
-            out.update(inv.stats())
-    return out or None
 
 
 def default_trace_path(scenario):

@@ -132,7 +132,7 @@ class Explorer(Search):
         try:
             # State kept outside runtime objects: every step of the first
             # execution is checked, the others at their end (see _plain_end).
-            ex = Execution(self.model, max_steps=self.bounds.max_steps,
+            ex = Execution(self.model, max_steps=self.bounds.max_steps, gathered=self.gathered,
                            plain_checks=not (stats.executions or stats.blocked))
             self.nthreads = len(ex.threads)
             stop = False
@@ -179,7 +179,7 @@ class Explorer(Search):
         """An execution ended with the model's plain state changed: run its
         schedule again checking every step, which raises BadModel naming the
         step and the object."""
-        ex = Execution(self.model, max_steps=self.bounds.max_steps)
+        ex = Execution(self.model, max_steps=self.bounds.max_steps, gathered={})
         for node in self.stack:
             try:
                 ex.step(node.chosen)
@@ -471,7 +471,10 @@ class Explorer(Search):
         the current execution and then the steps ``rest``: its Event, or
         None when it cannot run there."""
         self.stats.probes += 1
-        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=False)
+        # Only the step's footprint is wanted: no checks (they add nothing
+        # to it), and what they would gather is not the search's.
+        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=False, gathered={})
+        ex.checks = False
         schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
             for tid in schedule:

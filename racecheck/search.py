@@ -136,6 +136,7 @@ class Outcome:
     violation: Counterexample | None = None
     reason: Reason | None = None  # why incomplete
     error: dict | None = None  # the model raised: error_record()
+    checks: dict | None = None  # what the checks counted (gather().stats(): crash states)
 
     def __post_init__(self):
         self.verdict = Verdict(self.verdict)
@@ -184,6 +185,7 @@ class Search:
         self.incomplete = None  # a Reason
         self.halted = None  # the Reason should_stop gave
         self.start = None
+        self.gathered = {}  # invariant -> what it gathers over this search
 
     # -- the run -------------------------------------------------------------------------
 
@@ -229,8 +231,15 @@ class Search:
     # -- what a strategy implements -----------------------------------------------------------
 
     def reset(self):
-        for inv in self.model.invariants:
-            inv.reset()
+        self.gathered = {inv: inv.gather() for inv in self.model.invariants}
+
+    def counted(self):
+        """What the checks counted over this search, or None."""
+        out = {}
+        for record in self.gathered.values():
+            if hasattr(record, "stats"):
+                out.update(record.stats())
+        return out or None
 
     def begin(self):
         pass
@@ -269,12 +278,14 @@ class Search:
         return None
 
     def outcome(self):
+        checks = self.counted()
         if self.error is not None:
-            return Outcome(Verdict.error, self.stats, error=self.error)
+            return Outcome(Verdict.error, self.stats, error=self.error, checks=checks)
         if self.found is not None:
-            return Outcome(Verdict.violation, self.stats, violation=self.found, reason=self.incomplete)
+            return Outcome(Verdict.violation, self.stats, violation=self.found, reason=self.incomplete,
+                           checks=checks)
         if self.incomplete is None:
             self.incomplete = self.cut()
         if self.incomplete is not None:
-            return Outcome(Verdict.incomplete, self.stats, reason=self.incomplete)
-        return Outcome(Verdict.clean, self.stats)
+            return Outcome(Verdict.incomplete, self.stats, reason=self.incomplete, checks=checks)
+        return Outcome(Verdict.clean, self.stats, checks=checks)

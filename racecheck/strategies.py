@@ -199,23 +199,12 @@ class BreadthFirst(Search):
         self.violations = {}  # invariant -> the first (shortest) Counterexample
         self.queue = deque()
         self.visited = set()
-        self._pruning = {}
 
     # -- the search -------------------------------------------------------------------
-
-    def reset(self):
-        self._pruning = {}
-        for inv in self.model.invariants:
-            inv.reset()
-            if inv.step_pruning:  # a verdict must be the state's alone
-                self._pruning[inv] = inv.step_pruning
-                inv.step_pruning = False
 
     def finish(self):
         self.stats.queue = len(self.queue)
         self.stats.distinct_states = len(self.visited)
-        for inv, value in self._pruning.items():
-            inv.step_pruning = value
 
     def begin(self):
         self._memory_at = (0.0, 0)  # when to read the resident size next: seconds, states
@@ -473,7 +462,8 @@ class BreadthFirst(Search):
     def _execution(self):
         """A new execution in the initial state, with its fingerprinter."""
         try:
-            ex = Execution(self.model, max_steps=self.bounds.max_steps)
+            ex = Execution(self.model, max_steps=self.bounds.max_steps, gathered=self.gathered,
+                           verdicts_by_state=True)
         except ModelFailure as failure:
             self._failed(failure, [])
         self.stats.executions += 1
@@ -539,9 +529,9 @@ class RandomSearch(Search):
 
     def outcome(self):
         if self.error is not None:
-            return Outcome(Verdict.error, self.stats, error=self.error)
+            return Outcome(Verdict.error, self.stats, error=self.error, checks=self.counted())
         if self.found is not None:
-            return Outcome(Verdict.violation, self.stats, violation=self.found)
+            return Outcome(Verdict.violation, self.stats, violation=self.found, checks=self.counted())
         name = f"pct (bug depth {self.bug_depth})" if self.bug_depth else "random"
         tried = (f"no violation in {self.stats.executions} {name} executions (seed {self.seed}); "
                  f"a random search never shows that none exists")
@@ -555,11 +545,11 @@ class RandomSearch(Search):
             reason = reason.but(tried)
         else:
             reason = reason.but(f"{reason}: {tried}")
-        return Outcome(Verdict.incomplete, self.stats, reason=reason)
+        return Outcome(Verdict.incomplete, self.stats, reason=reason, checks=self.counted())
 
     def _execute(self):
         try:
-            ex = Execution(self.model, max_steps=self.bounds.max_steps)
+            ex = Execution(self.model, max_steps=self.bounds.max_steps, gathered=self.gathered)
         except ModelFailure as failure:
             self.error = failure_record(failure, [])
             return

@@ -650,7 +650,7 @@ class ClassSearch(Search):
         self.z3_s = 0.0
 
     def reset(self):
-        pass  # each class's search resets the invariants of its model
+        pass  # each class's search gathers for its own checks
 
     def begin(self):
         import z3
@@ -687,8 +687,12 @@ class ClassSearch(Search):
             self.covered = True
             return False
         if answer == z3.unknown:
-            self.incomplete = Reason(Stop.solver, f"z3 could not tell whether values are left "
-                                                  f"({solver.reason_unknown()})")
+            if left is not None and solver.reason_unknown() in ("timeout", "canceled"):
+                # z3 was given what was left of the run's time, and used it
+                self.incomplete = Reason.time_limit(self.bounds.timeout)
+            else:
+                self.incomplete = Reason(Stop.solver, f"z3 could not tell whether values are left "
+                                                      f"({solver.reason_unknown()})")
             return False
         m = solver.model()
         env = {n: m.eval(v, model_completion=True).as_long() for n, v in self.variables.items()}
@@ -716,6 +720,7 @@ class ClassSearch(Search):
         cls = out.deciding
         if cls is not None:
             out.violation, out.error = cls.outcome.violation, cls.outcome.error
+        out.checks = _add_checks(c.outcome.checks for c in self.classes)
         return out
 
 
@@ -747,6 +752,15 @@ def _search(model, env, reduction, bounds, totals, left_s, progress, start):
     if not holds(literals, env):  # the values must satisfy their own decisions
         raise AssertionError(f"the decisions recorded for {env} do not hold for it")
     return ParamClass(env, literals, outcome)
+
+
+def _add_checks(counts):
+    """What the checks counted over every class's search, summed."""
+    out = {}
+    for c in counts:
+        for k, v in (c or {}).items():
+            out[k] = out.get(k, 0) + v
+    return out or None
 
 
 def _add_stats(total, s):

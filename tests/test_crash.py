@@ -115,22 +115,26 @@ class Recording(CrashConsistent):
     """Records every crash state it checks (not pruning 1's skipped steps;
     pruning 2's repeats included), with the verdict."""
 
-    def reset(self):
-        super().reset()
-        self.states = set()
+    def gather(self):
+        seen = super().gather()
+        seen.states = set()
+        return seen
 
     def check(self, fs, execution):
         msg = super().check(fs, execution)
-        self.states.add((recover(fs), durable_expectations(fs, execution), msg is not None))
+        execution.gathered(self).states.add((recover(fs), durable_expectations(fs, execution),
+                                             msg is not None))
         return msg
 
 
 def crash_states(sc, reduction, prune):
+    """(what Recording gathered over the search, its outcome)"""
     inv = Recording(prune=prune)
     sc.model.invariants = [inv]
-    out = Explorer(sc.model, reduction, stop_on_violation=False).run()
+    explorer = Explorer(sc.model, reduction, stop_on_violation=False)
+    out = explorer.run()
     assert out.verdict in ("clean", "violation"), out.error
-    return inv, out
+    return explorer.gathered[inv], out
 
 
 EXTRA = [

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from racecheck.invariants import Invariant
 from racecheck.model import Program
-from racecheck.scheduler import explore
+from racecheck.scheduler import Explorer, explore
 
 
 class SameFinalValue(Invariant):
@@ -14,13 +14,14 @@ class SameFinalValue(Invariant):
 
     name = "same_final_value"
 
-    def reset(self):
-        self.seen = set()
+    def gather(self):
+        return set()  # the final values seen by this search
 
     def across(self, st, execution):
-        self.seen.add(st.x.value)
-        if len(self.seen) > 1:
-            return f"executions end with different values of x: {sorted(self.seen)}"
+        seen = execution.gathered(self)
+        seen.add(st.x.value)
+        if len(seen) > 1:
+            return f"executions end with different values of x: {sorted(seen)}"
         return None
 
 
@@ -47,13 +48,18 @@ def test_across_executions_finds_what_no_single_execution_shows():
         assert out.stats.executions == 2  # the second execution is the first that can tell
 
 
-def test_across_state_is_reset_for_each_search():
+def test_what_a_check_gathers_belongs_to_its_search():
     init, threads = writers([1, 1])
     inv = SameFinalValue()
     model = Program("agreeing writers", init, threads, [inv])
-    assert explore(model, "none").verdict == "clean"
-    inv.seen.add(99)  # left over from elsewhere: a new search forgets it
-    assert explore(model, "none").verdict == "clean"
+    first = Explorer(model, "none")
+    assert first.run().verdict == "clean"
+    assert first.gathered[inv] == {1}
+    first.gathered[inv].add(99)  # what one search gathered is not another's
+    second = Explorer(model, "none")
+    assert second.run().verdict == "clean"
+    assert second.gathered[inv] == {1}
+    assert not hasattr(inv, "seen") and vars(inv) == {}  # the check itself is configuration
 
 
 def test_on_return_sees_the_operation_result():

@@ -217,3 +217,22 @@ def test_verdicts_and_reasons_are_strings():
 def test_no_import_cycle_between_the_runner_and_symbolic():
     code = "import sys, racecheck.symbolic; assert 'racecheck.runner' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_searches_leave_the_checks_as_the_scenario_configured_them():
+    """An invariant object is configuration: what a search gathers (lock
+    order's graph, crash consistency's counts) is the search's, and bfs
+    keys verdicts on states without switching a check's pruning off."""
+    import copy
+
+    from racecheck.strategies import search as run_strategy
+
+    for name in ("fault_alloc_stale_crash_fixed", "ext4_dax_fault_lock_order"):
+        sc = load(ROOT / "scenarios" / f"{name}.yaml")
+        before = [copy.deepcopy(vars(inv)) for inv in sc.model.invariants]
+        for strategy in ("dfs", "bfs") if name.endswith("crash_fixed") else ("dfs",):
+            outcome, _, _ = run_strategy(sc.model, strategy, "dpor", sc.bounds, None, 0, None)
+            assert outcome.verdict in ("clean", "violation"), (name, strategy, outcome.reason)
+            assert [vars(inv) for inv in sc.model.invariants] == before, (name, strategy)
+        if name.endswith("crash_fixed"):
+            assert outcome.checks["crash_states"] > 0

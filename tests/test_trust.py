@@ -166,8 +166,9 @@ def test_lock_order_sees_a_lock_taken_in_a_step_whose_check_fails():
 
     order = LockOrder()
     model = Program("abba", init, [("AB", ab), ("BA", ba)], [order])
-    Explorer(model, "dpor", stop_on_violation=False).run()
-    assert order.cycles() == [["a", "b"]]
+    explorer = Explorer(model, "dpor", stop_on_violation=False)
+    explorer.run()
+    assert explorer.gathered[order].cycles() == [["a", "b"]]
 
 
 # -- checks that misbehave --------------------------------------------------------

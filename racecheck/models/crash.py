@@ -128,6 +128,21 @@ def problem(fs, rec, expectations):
     return None
 
 
+class CrashStates:
+    """What crash_consistent gathers over one search: the crash states
+    checked, the crash points skipped, and each state's verdict."""
+
+    def __init__(self):
+        self.checked = 0  # crash states (recovered state, expectations) checked
+        self.unchanged = 0  # crash points skipped: nothing durable changed (pruning 1)
+        self.repeated = 0  # crash points whose state was checked before (pruning 2)
+        self.verdicts = {}
+
+    def stats(self):
+        return {"crash_states": self.checked,
+                "crash_points_pruned": self.unchanged + self.repeated}
+
+
 @register
 class CrashConsistent(Invariant):
     name = "crash_consistent"
@@ -136,24 +151,21 @@ class CrashConsistent(Invariant):
 
     def __init__(self, prune=True):
         self.prune = prune
-        # Pruning (1) makes a verdict depend on the step, not the state alone;
-        # bfs turns it off (its transition cache keys verdicts on the state,
-        # and does the same saving).
+        # Pruning (1) makes a verdict depend on the step, not the state
+        # alone: it is off in executions that key verdicts on states (bfs's,
+        # whose transition cache makes the same saving).
         self.step_pruning = prune
-        self.reset()
 
-    def reset(self):
-        self.checked = 0  # crash states (recovered state, expectations) checked
-        self.unchanged = 0  # crash points skipped: nothing durable changed (pruning 1)
-        self.repeated = 0  # crash points whose state was checked before (pruning 2)
-        self._verdicts = {}
+    def gather(self):
+        return CrashStates()
 
     def watches(self, fs):
         return durable_objects(fs)
 
     def after_step(self, fs, execution):
-        if self.step_pruning and self.unchanged_by_step(fs, execution.rt):
-            self.unchanged += 1
+        if (self.step_pruning and not execution.verdicts_by_state
+                and self.unchanged_by_step(fs, execution.rt)):
+            execution.gathered(self).unchanged += 1
             return None
         return self.check(fs, execution)
 
@@ -167,17 +179,18 @@ class CrashConsistent(Invariant):
     def check(self, fs, execution):
         """The crash state after the step just run: a message, or None."""
         rt = execution.rt
+        seen = execution.gathered(self)
         rec = recover(fs)
         expectations = durable_expectations(fs, execution)
         key = (rec, expectations)
-        if self.prune and key in self._verdicts:
-            self.repeated += 1
-            why = self._verdicts[key]
+        if self.prune and key in seen.verdicts:
+            seen.repeated += 1
+            why = seen.verdicts[key]
         else:
-            self.checked += 1
+            seen.checked += 1
             why = problem(fs, rec, expectations)
             if self.prune:
-                self._verdicts[key] = why
+                seen.verdicts[key] = why
         if why is None:
             return None
         who = execution.threads[rt.thread].name
@@ -185,9 +198,6 @@ class CrashConsistent(Invariant):
         return (f"a power failure right after step {rt.step_no} ({who}"
                 + (f", in {op}" if op else "") + f"), then recovery: {rec.describe()}. {why}")
 
-    def stats(self):
-        return {"crash_states": self.checked,
-                "crash_points_pruned": self.unchanged + self.repeated}
 
 
 def configure(root, model, names, crash):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import traceback
+from typing import Any
 
 from .fingerprint import plain_changes, plain_digest
 from .runtime import ModelError, Request, Runtime, Violation
@@ -195,7 +196,7 @@ class Execution:
 
     # -- scheduling interface ----------------------------------------------
 
-    def enabled(self):
+    def enabled(self) -> list[int]:
         out = []
         for t in self.threads:
             if t.finished:
@@ -206,17 +207,17 @@ class Execution:
             out.append(t.tid)
         return out
 
-    def unfinished(self):
+    def unfinished(self) -> list[Thread]:
         return [t for t in self.threads if not t.finished]
 
-    def is_enabled(self, tid):
+    def is_enabled(self, tid: int) -> bool:
         t = self.threads[tid]
         if t.finished:
             return False
         p = t.pending
         return not (isinstance(p, Request) and not p.enabled())
 
-    def step(self, tid):
+    def step(self, tid: int) -> Event:
         """Run thread ``tid`` for one step. Returns the :class:`Event`.
         Raises :class:`Violation`, :class:`ModelFailure` or :class:`StepBoundHit`;
         the event is recorded before any of them propagates."""
@@ -277,7 +278,7 @@ class Execution:
                            f"rt.map or rt.record (what a thread keeps for itself belongs in its "
                            f"local variables)")
 
-    def gathered(self, inv):
+    def gathered(self, inv: Any) -> Any:
         """What ``inv`` gathers over the search (its Invariant.gather())."""
         try:
             return self._gathered[inv]
@@ -285,7 +286,7 @@ class Execution:
             record = self._gathered[inv] = inv.gather()
             return record
 
-    def plain_changed(self):
+    def plain_changed(self) -> bool:
         """Whether the model's plain state differs from what the last check
         saw (the initial state, when steps are not checked)."""
         return plain_digest(self.state) != self._plain
@@ -299,7 +300,7 @@ class Execution:
                 out.append(Violation(inv.name, _message(msg)))
         return out
 
-    def initial_violations(self):
+    def initial_violations(self) -> list[Violation]:
         """The after-step checks on the initial state, before any step: an
         invariant the initial state already breaks is reached by every
         schedule, the empty one first."""
@@ -406,7 +407,7 @@ class Execution:
                         out.append(Violation(inv.name, _message(msg)))
         return out
 
-    def check_end(self):
+    def check_end(self) -> None:
         """Invariants on the final state. Raises :class:`Violation`, or
         :class:`ModelFailure` when a check itself raises."""
         try:
@@ -423,7 +424,7 @@ class Execution:
         except Exception as exc:
             raise ModelFailure(None, "(final state check)", exc, traceback.format_exc()) from None
 
-    def final_violation(self):
+    def final_violation(self) -> Violation | None:
         """At a state where no thread can run: the deadlock, or else the first
         end check that breaks, as a Violation; None if all hold."""
         dead = self.deadlock()
@@ -435,7 +436,7 @@ class Execution:
             return v
         return None
 
-    def deadlock(self):
+    def deadlock(self) -> Violation | None:
         """A violation of ``deadlock_free`` if every unfinished thread waits."""
         waiting = [t for t in self.threads if not t.finished]
         if not waiting or self.enabled():

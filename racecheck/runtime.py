@@ -24,6 +24,8 @@ module holds the :class:`Runtime` that makes them and re-exports them.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from typing import Any
 
 from .rt import (
     ACQUIRE,
@@ -114,31 +116,31 @@ class Runtime:
         self.objects.append(obj)
         return key
 
-    def var(self, name, value=None):
+    def var(self, name: str, value: Any = None) -> Var:
         return Var(self, name, value)
 
-    def array(self, name, values):
+    def array(self, name: str, values: Iterable[Any]) -> Array:
         return Array(self, name, values)
 
-    def map(self, name, items=None):
+    def map(self, name: str, items: dict | None = None) -> Map:
         return Map(self, name, items or {})
 
-    def record(self, name, **fields):
+    def record(self, name: str, **fields: Any) -> Record:
         return Record(self, name, fields)
 
-    def mutex(self, name):
+    def mutex(self, name: str) -> Mutex:
         return Mutex(self, name)
 
-    def rwsem(self, name):
+    def rwsem(self, name: str) -> RWSem:
         return RWSem(self, name)
 
-    def ghost_map(self, name):
+    def ghost_map(self, name: str) -> GhostMap:
         return GhostMap(self, name)
 
-    def thread_local(self, name):
+    def thread_local(self, name: str) -> ThreadLocal:
         return ThreadLocal(self, name)
 
-    def seqcount(self, name, value=0):
+    def seqcount(self, name: str, value: int = 0) -> SeqCount:
         return SeqCount(self, name, value)
 
     def made(self, request):

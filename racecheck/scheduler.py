@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .execution import BadModel, Event, Execution, ModelFailure, StepBoundHit
 from .runtime import ACQUIRE, Request, Violation
 from .search import Bounds, Counterexample, Outcome, Reason, Search, Stats, Stop, failure_record
+
+if TYPE_CHECKING:  # annotations only
+    from .model import Model
 
 __all__ = ["REDUCTIONS", "Bounds", "Counterexample", "Explorer", "Outcome", "Replay", "Stats",
            "explore", "minimise", "preemptions", "replay", "trace_signature"]
@@ -68,7 +72,7 @@ class _Node:
                      and self.last in self.enabled) else 0
 
 
-def preemptions(model, schedule, max_steps=10_000):
+def preemptions(model: Model, schedule: list[int], max_steps: int = 10_000) -> int:
     """Number of preemptions in ``schedule`` (a switch away from an enabled thread)."""
     ex = Execution(model, max_steps=max_steps)
     count, last = 0, None
@@ -88,8 +92,9 @@ class Explorer(Search):
     ``dpor``. One step of the search is one execution along the stack's
     schedule; then the stack moves to the next branch."""
 
-    def __init__(self, model, reduction="dpor", bounds=None, target=None,
-                 on_execution=None, progress=None, stop_on_violation=True, should_stop=None):
+    def __init__(self, model: Model, reduction: str = "dpor", bounds: Bounds | None = None,
+                 target: str | None = None, on_execution=None, progress=None,
+                 stop_on_violation: bool = True, should_stop=None):
         if reduction not in REDUCTIONS:
             raise ValueError(f"unknown reduction {reduction!r}: use one of {', '.join(REDUCTIONS)}")
         super().__init__(model, bounds, progress, should_stop)
@@ -563,12 +568,14 @@ def _held_across(events, i, j):
     return holder is not None and holder == events[i].tid != events[j].tid
 
 
-def explore(model, reduction="dpor", bounds=None, on_execution=None, progress=None):
+def explore(model: Model, reduction: str = "dpor", bounds: Bounds | None = None, on_execution=None,
+            progress=None) -> Outcome:
     """Explore ``model`` and return an :class:`Outcome` (no minimisation)."""
     return Explorer(model, reduction, bounds, on_execution=on_execution, progress=progress).run()
 
 
-def minimise(model, cex, bounds=None, budget_executions=20_000, budget_s=20.0):
+def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
+             budget_executions: int = 20_000, budget_s: float = 20.0) -> Counterexample:
     """The counterexample with the fewest preemptions, then the fewest steps,
     for the same invariant (iterative preemption bounding, as CHESS does).
     Each search is exhaustive within its bound unless the budget runs out, in
@@ -611,7 +618,7 @@ class Replay:
     execution: Execution | None = None
 
 
-def replay(model, schedule, max_steps=10_000):
+def replay(model: Model, schedule: list[int], max_steps: int = 10_000) -> Replay:
     """Run ``schedule`` (thread ids) deterministically with full tracing."""
     try:
         ex = Execution(model, tracing=True, max_steps=max_steps)

@@ -189,7 +189,7 @@ class Search:
 
     # -- the run -------------------------------------------------------------------------
 
-    def run(self):
+    def run(self) -> Outcome:
         self.reset()
         self.start = time.monotonic()
         try:
@@ -225,15 +225,15 @@ class Search:
             if not self.proceed():
                 return
 
-    def elapsed(self):
+    def elapsed(self) -> float:
         return time.monotonic() - self.start
 
     # -- what a strategy implements -----------------------------------------------------------
 
-    def reset(self):
+    def reset(self) -> None:
         self.gathered = {inv: inv.gather() for inv in self.model.invariants}
 
-    def counted(self):
+    def counted(self) -> dict | None:
         """What the checks counted over this search, or None."""
         out = {}
         for record in self.gathered.values():
@@ -241,10 +241,10 @@ class Search:
                 out.update(record.stats())
         return out or None
 
-    def begin(self):
+    def begin(self) -> None:
         pass
 
-    def limit(self):
+    def limit(self) -> Reason | None:
         """The Reason to stop before the next step, or None."""
         return self.executions_reached() or self.time_reached()
 
@@ -260,24 +260,24 @@ class Search:
             return Reason.time_limit(t)
         return None
 
-    def advance(self):
+    def advance(self) -> bool:
         raise NotImplementedError
 
-    def proceed(self):
+    def proceed(self) -> bool:
         return True
 
-    def depth(self):
+    def depth(self) -> int:
         return self.stats.max_depth
 
-    def finish(self):
+    def finish(self) -> None:
         pass
 
-    def cut(self):
+    def cut(self) -> Reason | None:
         """A Reason the search is incomplete though it ran to its end (a
         bound cut choices), or None."""
         return None
 
-    def outcome(self):
+    def outcome(self) -> Outcome:
         checks = self.counted()
         if self.error is not None:
             return Outcome(Verdict.error, self.stats, error=self.error, checks=checks)

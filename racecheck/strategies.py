@@ -37,6 +37,7 @@ import sys
 from array import array
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .execution import Execution, ModelFailure, StepBoundHit
 from .fingerprint import Constants, Fingerprinter, FingerprintError
@@ -44,6 +45,9 @@ from .runtime import Violation
 from .scheduler import Explorer, preemptions
 from .search import Bounds, Counterexample, Halt, Outcome, Reason, Search, Stats, Stop, Verdict, failure_record, kind_of
 from .transitions import FINISHED, UNKNOWN, WAITING, Transitions
+
+if TYPE_CHECKING:  # annotations only
+    from .model import Model
 
 STRATEGIES = ("auto", "dfs", "bfs", "random", "pct")
 RANDOM_EXECUTIONS = 1000  # executions of random and pct when --max-executions is not given
@@ -670,8 +674,8 @@ def looping(search):
     return reason if kind_of(reason) is Stop.step_bound else None
 
 
-def search(model, strategy="auto", reduction="dpor", bounds=None, progress=None, seed=0,
-           bug_depth=None):
+def search(model: Model, strategy: str = "auto", reduction: str = "dpor", bounds: Bounds | None = None,
+           progress=None, seed: int = 0, bug_depth: int | None = None) -> tuple[Outcome, str, str | None]:
     """Run ``strategy`` on ``model``: ``(outcome, strategy used, why)``.
 
     ``auto`` runs dfs (stateless, with the reduction: the cheapest exhaustive

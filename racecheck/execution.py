@@ -143,9 +143,10 @@ class Execution:
         _check_threads(self.threads)
         # State kept outside runtime objects is looked for after every step
         # (see _check_plain), or only by plain_changed() when the caller
-        # asks at the end of the execution (a search, for speed).
+        # asks at the end of the execution (a search, for speed), or not at
+        # all (None: dpor's probes, which only want a step's footprint).
         self.plain_checks = plain_checks
-        self._plain = plain_digest(self.state)
+        self._plain = None if plain_checks is None else plain_digest(self.state)
         self.events = []
         self.records = []  # per-step details, when tracing
         invs = model.invariants
@@ -232,7 +233,7 @@ class Execution:
             rt.note(kind, **data)  # its first operation begins now
         failure = None
         found = []  # every violation this step brings, the model's own first
-        label = t.pending.label if isinstance(t.pending, Request) else t.pending
+        label = t.pending if self.plain_checks else None  # named if the step is refused
         try:
             try:
                 self._run(t, record)
@@ -241,7 +242,7 @@ class Execution:
                 v.in_step = True
                 found.append(v)
             if self.plain_checks:
-                self._check_plain(t, label)
+                self._check_plain(t, label.label if isinstance(label, Request) else label)
             # Checks run after a step whose own code failed too: what they
             # watch, and what they gather (lock_order's edges), must not
             # depend on whether another check broke first.

@@ -478,7 +478,7 @@ class Explorer(Search):
         self.stats.probes += 1
         # Only the step's footprint is wanted: no checks (they add nothing
         # to it), and what they would gather is not the search's.
-        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=False, gathered={})
+        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=None, gathered={})
         ex.checks = False
         schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
@@ -548,7 +548,8 @@ class _Unknown(Event):
 
 
 def _depends(a, b):
-    return a.__class__ is _Unknown or b.__class__ is _Unknown or a.conflicts(b)
+    # (an _Unknown's own conflicts() says True; an Event's cannot know)
+    return a.conflicts(b) or b.__class__ is _Unknown
 
 
 def _held_across(events, i, j):

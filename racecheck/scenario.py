@@ -47,7 +47,7 @@ from .scheduler import REDUCTIONS, Bounds
 DEFAULT_MODEL = "kernel"
 
 TOP_KEYS = ("name", "description", "model", "filesystem", "file", "threads", "fixes",
-            "invariants", "bounds", "reduction", "expect", "params", "where", "crash")
+            "invariants", "bounds", "reduction", "expect", "params", "where", "crash", "edits")
 FILE_KEYS = ("size", "max_size", "block_size", "unit_size", "page_size", "blocks", "spare_blocks")
 BOUND_KEYS = ("max_preemptions", "max_executions", "max_steps", "timeout")
 EXPECT_KEYS = ("verdict", "invariant")
@@ -102,6 +102,7 @@ def load(path):
     if model_ref in BUILDERS:
         _check_builtin(root, path)
         model = BUILDERS[model_ref](root, path, name, ranges.parse_arg)
+        extra.extend(getattr(model, "source_files", ()))  # files of its own that it runs (edits: replace)
     else:
         model_file = _user_model_file(root, path, model_ref)
         extra.append(model_file)
@@ -197,7 +198,7 @@ def name_problem(name, limit):
     return None
 
 
-BUILTIN_KEYS = ("filesystem", "file", "threads", "fixes")
+BUILTIN_KEYS = ("filesystem", "file", "threads", "fixes", "edits")
 
 
 def _check_builtin(root, path):

@@ -93,6 +93,7 @@ def _document(scenario, schedule, replayed, reduction, params, verdict, pair):
                      "digest": scenario.digest},
         "models_digest": scenario.models_digest,
         "fixes": list(scenario.fixes),
+        **({"edits": _edits_of(model)} if _edits_of(model) else {}),
         "threads": names,
         **verdict,
         "schedule": [names[t] for t in schedule],
@@ -106,6 +107,12 @@ def _document(scenario, schedule, replayed, reduction, params, verdict, pair):
         "reduction": reduction,
         **({"params": dict(params)} if params is not None else {}),
     }
+
+
+def _edits_of(model):
+    """The edits the model runs with (its scenario's and its fixes'), as data."""
+    edits = getattr(model, "edits", None)
+    return edits.as_data() if edits else None
 
 
 def _step(n, record):

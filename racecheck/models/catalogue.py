@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (they register names)
     xip_fault_retry,  # noqa: F401  (the old XIP fault, for --strategy bfs)
     xip_io,
 )
+from .edits import read_edits
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS
@@ -37,8 +38,9 @@ def build_scenario_model(root, path, name, parse_values):
         raise root.error("filesystem", f"unknown get_block flavour {flavour!r}" + did_you_mean(flavour, FLAVOURS))
     spec = _file_spec(root)
     fixes = _fixes(root)
+    edits = read_edits(root)
     threads = _threads(root, spec, flavour, parse_values)
-    return FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads)
+    return FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads, edits=edits)
 
 
 def _file_spec(root):

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime import bug_on
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import xfs_get_blocks_direct, xfs_get_blocks_xip, zero_block
+from .kernel import kernel_function
 from .operations import MAPPING
 from .registry import Param, fix, operation
+from .truncate import unmap_mapping_range
 
 VM_FAULT_SIGBUS = "VM_FAULT_SIGBUS"
 VM_FAULT_NOPAGE = "VM_FAULT_NOPAGE"
@@ -102,6 +103,7 @@ def fault_get_block(fs):
 # -- page-cache helpers (the hole pages) --------------------------------------
 
 
+@kernel_function("mm/filemap.c", "3.13")
 def find_or_create_page(fs, index):
     """``find_or_create_page(mapping, index, GFP_KERNEL | __GFP_ZERO)``: the
     page at ``index``, created zeroed if there is none, returned locked."""
@@ -111,6 +113,7 @@ def find_or_create_page(fs, index):
         fs.page_cache.set(index, (ZERO,) * fs.geo.units_per_block)
 
 
+@kernel_function("mm/filemap.c", "3.13")
 def find_lock_page(fs, index, label):
     """``find_lock_page()`` (or ``find_get_page()`` + ``lock_page()`` + the
     ``page->mapping`` check): True with the page locked if there is one."""
@@ -128,26 +131,10 @@ def page_units(fs, index):
     return units if units is not None else (ZERO,) * fs.geo.units_per_block
 
 
-def unmap_mapping_range(fs, pgoff, of_page=False):
-    """``unmap_mapping_range(mapping, pgoff << PAGE_SHIFT, PAGE_SIZE, 0)``:
-    zap every PTE of the page, under i_mmap_mutex (even_cows = 0: a private
-    COW page stays). ``of_page``: called as xip_mkwrite does, with the hole
-    page's ``page->mapping``, which is NULL once the page left the cache."""
-    yield fs.i_mmap_mutex.lock(f"unmap_mapping_range(mapping, page {pgoff}): mutex_lock(i_mmap_mutex)")
-    if of_page and not fs.page_cache.contains(pgoff):
-        fs.i_mmap_mutex.unlock()
-        bug_on(True, f"xip_mkwrite: page {pgoff} left the page cache during the fault: "
-                     f"unmap_mapping_range(page->mapping = NULL, ...)")
-    for ptes in fs.ptes.values():
-        pte = ptes.get(pgoff)
-        if pte is not None and pte[0] != "anon":
-            ptes.delete(pgoff)
-    fs.i_mmap_mutex.unlock()
-
-
 # -- the fault handlers -----------------------------------------------------------
 
 
+@kernel_function("fs/xip.c", "seed 002 patch 07")
 def xip_load_hole(fs, vma, pgoff, get_block, block, page=False):
     """Patch 07: a load from a hole maps a zeroed page-cache page. Returns
     ``(VM_FAULT_LOCKED, pgoff)`` with the page locked; ``__do_fault`` maps it
@@ -170,12 +157,14 @@ def xip_load_hole(fs, vma, pgoff, get_block, block, page=False):
     return VM_FAULT_LOCKED, pgoff  # vmf->page = page
 
 
+@kernel_function("fs/xip.c", "seed 002 patch 07")
 def copy_user_bh(fs, bh):
     """Patch 07: copy the block into the COW page (through direct_access)."""
     upb = fs.geo.units_per_block
     return tuple(fs.dev.get(bh.blocknr * upb + i) for i in range(upb))
 
 
+@kernel_function("fs/xip.c", "seed 002 patches 07, 22")
 def do_xip_fault(fs, vma, pgoff, write=False, cow=False):
     """fs/xip.c ``do_xip_fault()``, patch 07 of seed 002 (with patch 22's
     ``buffer_written``). ``cow``: ``vmf->cow_page`` is set (a write fault on a
@@ -238,7 +227,7 @@ def evict_hole_page(fs, pgoff, page):
     if not page:
         page = yield from find_lock_page(fs, pgoff, "page = find_lock_page(mapping, vmf->pgoff)")
     if page:
-        yield from unmap_mapping_range(fs, pgoff)
+        yield from unmap_mapping_range(fs, pgoff, pgoff, even_cows=False)
         yield "delete_from_page_cache(page); unlock_page(page)"
         fs.page_cache.delete(pgoff)
         fs.page_lock[pgoff].unlock()
@@ -279,6 +268,7 @@ def xip_map_block(fs, vma, pgoff, bh, cow):
     return VM_FAULT_NOPAGE, None  # -EBUSY is fine, somebody else faulted on the same PTE
 
 
+@kernel_function("fs/dax.c", "seed 001 (Jan Kara, 2015-01-19)")
 def do_dax_fault(fs, vma, pgoff, write=False, cow=False):
     """The DAX fault as Jan Kara rewrote it (seed 001, 2015-01-19)::
 
@@ -346,6 +336,7 @@ def locks_hole_page(fs):
     return HOLE_PAGE_LOCK in fs.fixes or fs.flavour in DAX_FAULT
 
 
+@kernel_function("fs/xip.c", "seed 002 patch 07")
 def xip_mkwrite(fs, vma, pgoff, handler="xip"):
     """Patch 07 ``xip_mkwrite()``: a store to the read-only hole page.
     Do the write fault (it allocates the block), then unmap the hole page from
@@ -362,12 +353,13 @@ def xip_mkwrite(fs, vma, pgoff, handler="xip"):
     if locks_hole_page(fs):
         return ret  # the fault has evicted the hole page itself
     # unmap_mapping_range(page->mapping, page->index << PAGE_CACHE_SHIFT, PAGE_CACHE_SIZE, 0)
-    yield from unmap_mapping_range(fs, pgoff, of_page=True)
+    yield from unmap_mapping_range(fs, pgoff, pgoff, even_cows=False, of_page=True)
     yield "delete_from_page_cache(page)"
     fs.page_cache.delete(pgoff)
     return ret
 
 
+@kernel_function("mm/memory.c", "3.13")
 def vm_insert_mixed(fs, vma, pgoff, pfn):
     ptes = fs.ptes[vma]
     if ptes.get(pgoff) is None:  # -EBUSY: somebody else faulted it in
@@ -381,6 +373,7 @@ def is_private(vma):
     return vma.startswith("private")
 
 
+@kernel_function("mm/memory.c", "3.13 with seed 002 patch 02")
 def __do_fault(fs, vma, pgoff, write, handler="xip"):
     """mm/memory.c ``__do_fault()`` with patch 02: a write fault on a private
     mapping passes a ``cow_page``; ``VM_FAULT_COWED`` maps it as an anonymous
@@ -408,6 +401,7 @@ def __do_fault(fs, vma, pgoff, write, handler="xip"):
     return ret
 
 
+@kernel_function("mm/memory.c", "3.13")
 def do_wp_page(fs, vma, pgoff, orig_pte, handler="xip"):
     """mm/memory.c ``do_wp_page()`` (3.13) for a store to a read-only PTE.
     Shared mapping of the hole page: ``->page_mkwrite``. Private mapping: copy

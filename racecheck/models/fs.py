@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .kernel import LIBRARY
+
 STALE = "STALE"
 ZERO = "ZERO"
 
@@ -118,6 +120,15 @@ class FileSystem:
         self.page_buffers = rt.map("page_buffers")
         self.ptes = {m: rt.map(f"pte.{m}") for m in mappings}
         self.ghost = Ghost(rt)
+        # The kernel functions this filesystem runs (models/kernel.py): the
+        # library's, or a scenario's edits of them (models/edits.py), which
+        # also name the locks they add.
+        self.kernel = LIBRARY
+        self.added_locks = {}
+
+    def lock_object(self, name):
+        """The lock an ``add_lock`` edit takes (models/edits.py)."""
+        return self.added_locks[name]
 
     # -- geometry helpers (pure) -------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import Model, Unknown
+from .edits import Edits, preset
 from .fs import FileSystem, Geometry
 from .registry import FLAVOURS, FS_SETUP, OPERATIONS, Param, operation
 from .truncate import setattr_size
@@ -61,13 +62,18 @@ class FsModel(Model):
 
     mappings = ("shared", "shared2", "private")
 
-    def __init__(self, name, file, flavour, fixes, threads_spec):
+    def __init__(self, name, file, flavour, fixes, threads_spec, edits=None):
         self.name = name
         self.file = file
         self.flavour = flavour
         self.fixes = list(fixes)
         self.threads_spec = threads_spec  # [(name, [(op, args), ...]), ...]
         self.invariants = []
+        # The scenario's edits and those of its fixes that are presets
+        # (models/edits.py), and the kernel table they make.
+        self.edits = preset(self.fixes).merged(edits or Edits())
+        self.table = self.edits.table()
+        self.source_files = self.edits.source_files()
 
     def init(self, rt):
         fs = FileSystem(rt, self.file.geometry, self.file.size, self.file.blocks,
@@ -75,6 +81,8 @@ class FsModel(Model):
                         dax=self.file.dax)
         for setup in FS_SETUP:
             setup(fs)
+        if self.edits:
+            self.edits.install(fs, self.table)
         return fs
 
     def threads(self, fs):

@@ -44,6 +44,9 @@ OPERATIONS: dict[str, Operation] = {}
 FLAVOURS: dict[str, tuple] = {}  # name -> (get_block generator, description)
 FILESYSTEMS: dict[str, str] = {}  # flavour name -> the filesystem it is a flavour of: ext2, ext3, ext4, xfs
 FIXES: dict[str, str] = {}  # name -> what the remedy is and where it comes from
+# fix name -> the edits it stands for (racecheck/models/edits.py), for the
+# fixes that are a placement of a lock, a wait or a call
+PRESETS: dict[str, dict] = {}
 
 # State that some filesystems add to models/fs.py's (the journal of ext3 and
 # ext4: models/journal.py): functions fs -> None, run on every new FileSystem.
@@ -70,7 +73,11 @@ def flavour(name, description, filesystem=None):
     return register
 
 
-def fix(name, description):
-    """Declare a fix switch; returns its name, for ``if NAME in fs.fixes``."""
+def fix(name, description, edits=None):
+    """Declare a fix; returns its name, for ``if NAME in fs.fixes``. A fix
+    that is a placement gives its ``edits`` (the YAML shape of a scenario's
+    ``edits``) instead of a switch in the code."""
     FIXES[name] = description
+    if edits is not None:
+        PRESETS[name] = edits
     return name

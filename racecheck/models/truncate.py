@@ -45,10 +45,11 @@ block instead: the zeros reach the same units, without the page cache.
 
 from __future__ import annotations
 
-from ..runtime import wait_until
+from ..runtime import bug_on, wait_until
 from .extents import ENOSPC, ext4_get_block, fs_type
 from .fs import HOLE, ZERO
 from .get_block import free_block
+from .kernel import kernel_function
 from .registry import Param, fix, operation
 
 # The lock class of inode_dio_wait() for lock_order: it waits for whoever holds
@@ -61,9 +62,16 @@ XIP_GET_ADDR_ERR_LT_0 = fix(
     "error, so the partial page is zeroed (not in seed 002's thread: v6 of the series, 'if (err < 0)')")
 
 
+@kernel_function("fs/inode.c", "3.13")
+def inode_dio_wait(fs):
+    """``inode_dio_wait()``: wait until no direct I/O holds ``i_dio_count``."""
+    yield wait_until(fs.rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)", lock=I_DIO_COUNT)
+
+
 # -- ->setattr(ATTR_SIZE), with i_mutex held by the caller ------------------------------
 
 
+@kernel_function("fs/attr.c", "3.13", name="notify_change", dropped=0)
 def setattr_size(fs, newsize):
     """``notify_change()`` -> ``->setattr`` with ``ATTR_SIZE``, for the
     scenario's filesystem. Called with i_mutex held. Returns 0 or an error
@@ -76,12 +84,11 @@ def setattr_size(fs, newsize):
     return (yield from ext2_setsize(fs, newsize))
 
 
+@kernel_function("fs/ext2/inode.c", "seed 002 patches 06, 08")
 def ext2_setsize(fs, newsize):
     """truncate(2) on an ext2 file (``ext2_setsize``, seed 002 patches 06 and
     08): called with i_mutex held by the caller."""
-    rt = fs.rt
-    yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
-                     lock=I_DIO_COUNT)
+    yield from inode_dio_wait(fs)
     if fs.dax:
         error = yield from xip_truncate_page(fs, newsize, fs.flavour)
     else:
@@ -93,16 +100,17 @@ def ext2_setsize(fs, newsize):
     return 0
 
 
+@kernel_function("fs/ext2/inode.c", "seed 002 patch 06", name="__ext2_truncate_blocks")
 def ext2_truncate_blocks(fs, newsize):
     """__ext2_truncate_blocks(): unlink and free every block past the new EOF."""
     yield "__ext2_truncate_blocks(inode, newsize)"
     free_blocks_from(fs, -(-newsize // fs.geo.block_size))
 
 
+@kernel_function("fs/ext4/inode.c", "3.13 with seed 002 patch 19", dropped=0)
 def ext4_setattr(fs, newsize):
     """``ext4_setattr()`` with ``ATTR_SIZE`` (3.13 with patch 19), i_mutex
     held by the caller."""
-    rt = fs.rt
     yield "if (attr->ia_size != inode->i_size)"
     oldsize = fs.i_size.get()
     if newsize != oldsize:
@@ -111,8 +119,7 @@ def ext4_setattr(fs, newsize):
         fs.i_size.set(newsize)
         if orphan:
             # "Blocks are going to be removed from the inode. Wait for dio in flight."
-            yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
-                             lock=I_DIO_COUNT)
+            yield from inode_dio_wait(fs)
         yield from truncate_pagecache(fs, newsize)
     # "We want to call ext4_truncate() even if attr->ia_size == inode->i_size
     # for cases like truncation of fallocated space"
@@ -120,6 +127,7 @@ def ext4_setattr(fs, newsize):
     return 0
 
 
+@kernel_function("fs/ext4/inode.c", "3.13")
 def ext4_truncate(fs):
     """``ext4_truncate()``: zero the tail of the EOF block (the return value is
     not checked), then ``ext4_ext_truncate()`` removes every extent past EOF
@@ -133,15 +141,14 @@ def ext4_truncate(fs):
     free_blocks_from(fs, -(-fs.i_size.get() // bs))
 
 
+@kernel_function("fs/xfs/xfs_iops.c", "3.13", dropped=0)
 def xfs_setattr_size(fs, newsize):
     """``xfs_setattr_size()`` (3.13), i_mutex held by the caller (the XFS
     iolock is not modelled). Growing a file does not run ``xfs_zero_eof``
     here."""
-    rt = fs.rt
     yield "oldsize = inode->i_size"
     oldsize = fs.i_size.get()
-    yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
-                     lock=I_DIO_COUNT)
+    yield from inode_dio_wait(fs)
     if fs.dax:
         error = yield from xip_truncate_page(fs, newsize, fs.flavour)
     else:
@@ -183,6 +190,7 @@ def zero_units(fs, first_unit, start, length):
             fs.dev.set(unit, ZERO)
 
 
+@kernel_function("fs/xip.c", "seed 002 patches 17, 22", dropped=0)
 def xip_zero_page_range(fs, from_, length, get_block):
     """fs/xip.c ``xip_zero_page_range()`` (patch 17, patch 22's
     ``buffer_written``). Returns 0, an error, or, as posted, the positive
@@ -204,6 +212,7 @@ def xip_zero_page_range(fs, from_, length, get_block):
     return 0
 
 
+@kernel_function("fs/xip.c", "seed 002 patch 17", dropped=0)
 def xip_truncate_page(fs, from_, get_block):
     """Patch 17's macro: ``xip_zero_page_range(inode, from,
     PAGE_CACHE_ALIGN(from) - from, get_block)``."""
@@ -211,6 +220,7 @@ def xip_truncate_page(fs, from_, get_block):
     return (yield from xip_zero_page_range(fs, from_, (-from_) % ps, get_block))
 
 
+@kernel_function("fs/buffer.c", "3.13", dropped=0)
 def block_truncate_page(fs, from_, get_block):
     """``block_truncate_page()`` for a page-cache file: zero from ``from_`` to
     the end of its block if the block is mapped and written. Modelled on the
@@ -226,6 +236,7 @@ def block_truncate_page(fs, from_, get_block):
     return 0
 
 
+@kernel_function("fs/ext4/inode.c", "3.13 with seed 002 patch 19", dropped=0)
 def ext4_block_zero_page_range(fs, from_, length):
     """``ext4_block_zero_page_range()`` with patch 19: an XIP file goes to
     ``xip_zero_page_range(inode, from, length, ext4_get_block)``, without the
@@ -242,12 +253,14 @@ def ext4_block_zero_page_range(fs, from_, length):
     return 0
 
 
+@kernel_function("fs/ext4/inode.c", "3.13", dropped=0)
 def ext4_block_truncate_page(fs, from_):
     """``ext4_block_truncate_page()``: zero from ``from`` to the end of its block."""
     bs = fs.geo.block_size
     return (yield from ext4_block_zero_page_range(fs, from_, bs - from_ % bs))
 
 
+@kernel_function("fs/ext4/inode.c", "3.13", dropped=0)
 def ext4_zero_partial_blocks(fs, lstart, length):
     """``ext4_zero_partial_blocks()`` (3.13)."""
     bs = fs.geo.block_size
@@ -272,6 +285,7 @@ def ext4_zero_partial_blocks(fs, lstart, length):
 # -- page cache and page tables ------------------------------------------------------------
 
 
+@kernel_function("mm/truncate.c", "3.13")
 def truncate_setsize(fs, newsize):
     """``truncate_setsize()``: ``i_size_write`` then ``truncate_pagecache``."""
     yield "i_size_write(inode, newsize)"
@@ -279,6 +293,7 @@ def truncate_setsize(fs, newsize):
     yield from truncate_pagecache(fs, newsize)
 
 
+@kernel_function("mm/truncate.c", "3.13")
 def truncate_pagecache(fs, newsize):
     """``truncate_pagecache()`` (3.13): unmap every page from the first page
     past ``newsize`` (private COW pages too), drop the cached pages, and unmap
@@ -289,6 +304,7 @@ def truncate_pagecache(fs, newsize):
     yield from unmap_mapping_range(fs, holebegin)
 
 
+@kernel_function("mm/truncate.c", "3.13")
 def truncate_inode_pages_range(fs, first, last):
     """``truncate_inode_pages_range()``: each cached page in ``first..last``
     (to the end if None) is locked (``lock_page`` waits for a fault or a read
@@ -301,6 +317,7 @@ def truncate_inode_pages_range(fs, first, last):
         fs.page_lock[index].unlock()
 
 
+@kernel_function("mm/truncate.c", "3.13")
 def truncate_pagecache_range(fs, lstart, lend):
     """``truncate_pagecache_range()`` (3.13): unmap the whole pages of
     ``[lstart, lend]`` (not private COW pages), then drop them from the cache."""
@@ -311,10 +328,25 @@ def truncate_pagecache_range(fs, lstart, lend):
     yield from truncate_inode_pages_range(fs, first, last)
 
 
-def unmap_mapping_range(fs, first_page, last_page=None, even_cows=True):
+@kernel_function("mm/memory.c", "3.13")
+def unmap_mapping_range(fs, first_page, last_page=None, even_cows=True, of_page=False):
     """Zap the user PTEs of pages ``first_page..last_page`` (to the end if
     None), under i_mmap_mutex. Without ``even_cows``, a private mapping's
-    anonymous COW page stays."""
+    anonymous COW page stays. ``of_page``: called as ``xip_mkwrite`` does,
+    with the hole page's ``page->mapping``, which is NULL once the page left
+    the page cache (models/dax.py)."""
+    if last_page == first_page:  # one page: look at its PTEs only
+        yield fs.i_mmap_mutex.lock(f"unmap_mapping_range(mapping, page {first_page}): mutex_lock(i_mmap_mutex)")
+        if of_page and not fs.page_cache.contains(first_page):
+            fs.i_mmap_mutex.unlock()
+            bug_on(True, f"xip_mkwrite: page {first_page} left the page cache during the fault: "
+                         f"unmap_mapping_range(page->mapping = NULL, ...)")
+        for ptes in fs.ptes.values():
+            pte = ptes.get(first_page)
+            if pte is not None and (even_cows or pte[0] != "anon"):
+                ptes.delete(first_page)
+        fs.i_mmap_mutex.unlock()
+        return
     yield fs.i_mmap_mutex.lock("unmap_mapping_range: mutex_lock(i_mmap_mutex)")
     for ptes in fs.ptes.values():
         for index in ptes.keys():
@@ -329,9 +361,9 @@ def unmap_mapping_range(fs, first_page, last_page=None, even_cows=True):
 # -- hole punch -------------------------------------------------------------------------------
 
 
+@kernel_function("fs/ext4/inode.c", "3.13 with seed 002 patch 19", dropped=0)
 def ext4_punch_hole(fs, offset, length):
     """``ext4_punch_hole()`` (3.13 with patch 19)."""
-    rt = fs.rt
     bs, ps = fs.geo.block_size, fs.geo.page_size
     # (filemap_write_and_wait_range of dirty pages: nothing dirty is modelled)
     yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
@@ -349,8 +381,7 @@ def ext4_punch_hole(fs, offset, length):
         if last_block_offset > first_block_offset:
             yield from truncate_pagecache_range(fs, first_block_offset, last_block_offset)
         # "Wait all existing dio workers, newcomers will block on i_mutex"
-        yield wait_until(rt, lambda: fs.i_dio_count.get() == 0, "inode_dio_wait(inode)",
-                         lock=I_DIO_COUNT)
+        yield from inode_dio_wait(fs)
         ret = yield from ext4_zero_partial_blocks(fs, offset, length)
         first_block = -(-offset // bs)
         stop_block = (offset + length) // bs
@@ -375,6 +406,7 @@ def ext4_punch_hole(fs, offset, length):
            Param("offset", align="unit", help="file offset of the hole"),
            Param("len", align="unit", help="length of the hole"),
            flavours=("ext2", "ext2-nozero", "ext4"))
+@kernel_function("fs/open.c", "3.13", name="vfs_fallocate")
 def punch_hole(fs, ctx, offset, len):
     kind = fs_type(fs)
     if kind != "ext4":

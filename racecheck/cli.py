@@ -468,22 +468,66 @@ def lockgraph(scenario, output, reduction, max_executions, timeout):
     sys.exit(1 if cycles else 3 if out.reason else 0)
 
 
-@main.command(name="list")
-def list_():
-    """The operations, get_block flavours, fixes and invariants available."""
-    from .models.catalogue import FIXES, FLAVOURS, OPERATIONS
+LISTS = ("operations", "filesystems", "functions", "fixes", "invariants")
 
+
+@main.command(name="list")
+@click.argument("what", required=False, type=click.Choice(LISTS))
+def list_(what):
+    """The operations, get_block flavours (filesystems), kernel functions,
+    fixes and invariants available; WHAT lists one of them."""
+    from .models import catalogue
+
+    sections = [what] if what else [w for w in LISTS if w != "functions"]
+    for n, section in enumerate(sections):
+        if n:
+            click.echo("")
+        {"operations": _list_operations, "filesystems": _list_filesystems, "functions": _list_functions,
+         "fixes": _list_fixes, "invariants": _list_invariants}[section](catalogue)
+    if not what:
+        click.echo(f"\nkernel functions: {len(catalogue.FUNCTIONS)} (racecheck list functions shows them, "
+                   f"with what each calls and which locks it takes: what edits can name)")
+
+
+def _list_operations(catalogue):
     click.echo("operations:")
-    for name, op in sorted(OPERATIONS.items()):
+    for name, op in sorted(catalogue.OPERATIONS.items()):
         params = ", ".join(p.name + ("" if p.required else "?") for p in op.params)
         click.echo(f"  {name:16} {op.description} ({params})")
-    click.echo("\nfilesystems (get_block flavours):")
-    for name, (_, desc) in sorted(FLAVOURS.items()):
+
+
+def _list_filesystems(catalogue):
+    click.echo("filesystems (get_block flavours):")
+    for name, (_, desc) in sorted(catalogue.FLAVOURS.items()):
         click.echo(f"  {name:16} {desc}")
-    click.echo("\nfixes:")
-    for name, desc in sorted(FIXES.items()):
+
+
+def _list_functions(catalogue):
+    click.echo("kernel functions (the names edits use: add_lock around them, drop their calls and locks, "
+               "replace them):")
+    for row in catalogue.function_rows():
+        click.echo(f"  {row['name']}  {row['file']}, {row['version']}"
+                   + ("" if row["steps"] else "  (runs within its caller's step)"))
+        if row["calls"] or row["pointers"]:
+            calls = ", ".join(row["calls"])
+            if row["pointers"]:
+                calls += ("; " if calls else "") + "through pointers: " + ", ".join(row["pointers"])
+            click.echo(f"      calls: {calls}")
+        if row["locks"]:
+            click.echo("      locks: " + ", ".join(lock if where == row["name"] else f"{lock} (in {where})"
+                                               for lock, where in row["locks"].items()))
+
+
+def _list_fixes(catalogue):
+    click.echo("fixes:")
+    for name, desc in sorted(catalogue.FIXES.items()):
         click.echo(f"  {name:34} {desc}")
-    click.echo("\ninvariants:")
+        if name in catalogue.PRESETS:
+            click.echo(f"  {'':34} edits: {json.dumps(catalogue.PRESETS[name])}")
+
+
+def _list_invariants(catalogue):
+    click.echo("invariants:")
     for name, cls in sorted(inv.REGISTRY.items()):
         click.echo(f"  {name:24} {cls.description}")
 

@@ -22,7 +22,8 @@ from . import (  # noqa: F401  (they register names)
 from .edits import read_edits
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
 from .operations import FileSpec, FsModel
-from .registry import FIXES, FLAVOURS, OPERATIONS
+from .kernel import FUNCTIONS, all_locks_of, calls_of, pointer_calls_of
+from .registry import FIXES, FLAVOURS, OPERATIONS, PRESETS  # noqa: F401 (racecheck list)
 
 THREAD_KEYS = ("name", "ops")
 
@@ -167,3 +168,13 @@ def _op(root, node, where, spec, flavour, parse_values):
         raise sec.error(length, f"{offset} + {length} = {args[offset] + args[length]} runs past max_size "
                                 f"{geo.max_size}")
     return opname, args
+
+
+def function_rows():
+    """Every kernel function the library models, by name: the kernel file and
+    release it mirrors, what it calls (by name, and through function
+    pointers), and the lock classes it and its callees take (lock -> the
+    function that takes it)."""
+    return [{"name": name, "file": f.file, "version": f.version, "steps": f.steps,
+             "calls": calls_of(name), "pointers": pointer_calls_of(name), "locks": all_locks_of(name)}
+            for name, f in sorted(FUNCTIONS.items())]

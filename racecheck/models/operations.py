@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..model import Model, Unknown
 from .edits import Edits, preset
 from .fs import FileSystem, Geometry
+from .kernel import kernel_function
 from .registry import FLAVOURS, FS_SETUP, OPERATIONS, Param, operation
 from .truncate import setattr_size
 
@@ -32,6 +33,7 @@ MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2", "pri
 
 @operation("truncate", "truncate(2): i_mutex, then the filesystem's setsize path",
            Param("size", help="the new file size"))
+@kernel_function("fs/open.c", "3.13", name="do_truncate")
 def truncate(fs, ctx, size):
     yield fs.i_mutex.lock()
     ret = yield from setattr_size(fs, size)  # ->setattr(ATTR_SIZE) of the flavour

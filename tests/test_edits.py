@@ -1,0 +1,192 @@
+"""Edits: locks added around kernel functions, locks and calls dropped,
+functions replaced by the user's own. Each kind is checked against
+exhaustive exploration (--reduction none): the same verdict with and without
+the reduction, and the verdict the edit must give."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from racecheck.cli import main
+from racecheck.runner import check
+from racecheck.scenario import load
+
+from conftest import SCENARIOS
+
+
+def scenario(tmp_path, base, edits, name="edited", invariants=None, files=None):
+    """``base`` (a corpus scenario) with ``edits`` (YAML text) appended."""
+    text = (SCENARIOS / f"{base}.yaml").read_text()
+    lines = [ln for ln in text.splitlines() if not ln.startswith(("name:", "expect:", "  verdict:", "  invariant:"))]
+    if invariants:
+        lines = [f"invariants: [{', '.join(invariants)}]" if ln.startswith("invariants:") else ln for ln in lines]
+    for fname, body in (files or {}).items():
+        (tmp_path / fname).write_text(body)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\n" + "\n".join(lines) + "\nedits:\n" + edits)
+    return path
+
+
+def verdicts(path):
+    """``{reduction: (verdict, invariant)}`` for dpor and none."""
+    out = {}
+    for reduction in ("dpor", "none"):
+        rep = check(load(path), reduction=reduction, save_trace=False)
+        out[reduction] = (rep.verdict, rep.as_json()["invariant"])
+    assert out["dpor"] == out["none"], out
+    return out["dpor"]
+
+
+ADD_RWSEM = """\
+  add_lock:
+    - lock: i_mmap_sem
+      kind: rwsem
+      shared: [do_xip_fault]
+      exclusive: [notify_change]
+"""
+
+
+def test_added_lock_closes_the_race(tmp_path):
+    # What later kernels did (i_mmap_sem): the fault reads, truncate writes.
+    assert verdicts(scenario(tmp_path, "fault_vs_truncate", ADD_RWSEM)) == ("clean", None)
+
+
+def test_added_lock_is_a_lock_of_the_runtime(tmp_path):
+    from racecheck.execution import Execution
+    model = load(scenario(tmp_path, "fault_vs_truncate", ADD_RWSEM)).model
+    ex = Execution(model)
+    assert "i_mmap_sem" in [ex.rt.names[k] for k in ex.rt.names]
+    assert ex.state.added_locks["i_mmap_sem"].kind == "rwsem"
+
+
+def test_dropped_lock_reopens_the_race(tmp_path):
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", "  drop:\n    - {in: do_xip_fault, lock: i_mmap_mutex}\n")
+    assert verdicts(path) == ("violation", "no_freed_block_mapped")
+
+
+def test_dropped_lock_only_where_named(tmp_path):
+    # truncate's own i_mmap_mutex (in unmap_mapping_range) stays: dropping it
+    # in the fault only must still take it in truncate.
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", "  drop:\n    - {in: do_xip_fault, lock: i_mmap_mutex}\n")
+    rep = check(load(path), save_trace=False)
+    steps = rep.trace["steps"]
+    names = rep.trace["threads"]
+    taken_by = {names[new["held_by"]] for s in steps for name, _, new in s["changes"]
+                if name == "i_mmap_mutex" and new["held_by"] is not None}
+    assert "truncate" in taken_by and "fault" not in taken_by
+
+
+def test_dropped_call(tmp_path):
+    path = scenario(tmp_path, "fault_vs_truncate_fixed",
+                    "  drop:\n    - {in: truncate_setsize, call: truncate_pagecache}\n")
+    assert verdicts(path) == ("violation", "no_freed_block_mapped")
+
+
+def test_dropped_call_only_from_the_named_caller(tmp_path):
+    # truncate_pagecache dropped where ext4_setattr calls it is not dropped
+    # where truncate_setsize (ext2's path) calls it.
+    path = scenario(tmp_path, "fault_vs_truncate_fixed",
+                    "  drop:\n    - {in: ext4_setattr, call: truncate_pagecache}\n")
+    assert verdicts(path) == ("clean", None)
+
+
+COPY = '''\
+from racecheck.models.truncate import unmap_mapping_range, truncate_inode_pages_range
+
+
+def truncate_pagecache(fs, newsize):
+    holebegin = fs.pages(newsize)
+    yield from unmap_mapping_range(fs, holebegin)
+    yield from truncate_inode_pages_range(fs, holebegin, None)
+    yield from unmap_mapping_range(fs, holebegin)
+'''
+
+NO_UNMAP = '''\
+from racecheck.models.truncate import truncate_inode_pages_range
+
+
+def truncate_pagecache(fs, newsize):
+    yield from truncate_inode_pages_range(fs, fs.pages(newsize), None)
+'''
+
+
+def test_replaced_function_runs_wherever_the_library_calls_it(tmp_path):
+    edit = "  replace:\n    - {function: truncate_pagecache, with: ./mine.py:truncate_pagecache}\n"
+    same = scenario(tmp_path, "fault_vs_truncate_fixed", edit, files={"mine.py": COPY})
+    assert verdicts(same) == ("clean", None)
+    library = check(load(SCENARIOS / "fault_vs_truncate_fixed.yaml"), save_trace=False)
+    copied = check(load(same), save_trace=False)
+    assert copied.outcome.stats.executions == library.outcome.stats.executions
+    broken = scenario(tmp_path, "fault_vs_truncate_fixed", edit, name="broken", files={"mine.py": NO_UNMAP})
+    assert verdicts(broken) == ("violation", "no_freed_block_mapped")
+
+
+def test_replacement_file_is_part_of_the_models_digest(tmp_path):
+    edit = "  replace:\n    - {function: truncate_pagecache, with: ./mine.py:truncate_pagecache}\n"
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", edit, files={"mine.py": COPY})
+    before = load(path).models_digest
+    (tmp_path / "mine.py").write_text(COPY + "\n# changed\n")
+    assert load(path).models_digest != before
+
+
+DEADLOCK = """\
+  add_lock:
+    - {lock: fault_lock, kind: mutex, exclusive: [__do_fault, notify_change]}
+    - {lock: i_mutex, kind: mutex, exclusive: [do_xip_fault]}
+"""
+
+
+def test_added_locks_can_deadlock(tmp_path):
+    # fault: fault_lock then i_mutex; truncate: i_mutex then fault_lock.
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", DEADLOCK, invariants=["deadlock_free"])
+    assert verdicts(path) == ("violation", "deadlock_free")
+
+
+def test_added_locks_are_ranked_with_the_models_own(tmp_path):
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", DEADLOCK, invariants=["lock_order"])
+    out = check(load(path), save_trace=False).as_json()
+    assert (out["verdict"], out["invariant"]) == ("violation", "lock_order")
+    assert "i_mutex -> fault_lock" in out["message"] or "fault_lock -> i_mutex" in out["message"]
+
+
+def test_edits_compose_with_fixes_ranges_and_replay(tmp_path):
+    # the fixed scenario, a range of fault offsets, a drop: violation at some
+    # offset; the saved trace records the edits and replays.
+    text = (SCENARIOS / "fault_vs_truncate_fixed.yaml").read_text()
+    text = text.replace("name: fault_vs_truncate_fixed", "name: composed").replace(
+        "{op: mmap_load, offset: 4096}", "{op: mmap_load, offset: {one_of: [0, 4096]}}")
+    text = text.replace("expect:\n  verdict: clean\n", "")
+    path = tmp_path / "composed.yaml"
+    path.write_text(text + "edits:\n  drop:\n    - {in: do_xip_fault, lock: i_mmap_mutex}\n")
+    out = CliRunner().invoke(main, ["run", str(path), "--json", "--trace-out", str(tmp_path / "t.json")])
+    assert out.exit_code == 1, out.output
+    saved = json.loads((tmp_path / "t.json").read_text())
+    assert saved["edits"] == {"drop": [{"in": "do_xip_fault", "lock": "i_mmap_mutex"}]}
+    again = CliRunner().invoke(main, ["replay", str(tmp_path / "t.json")])
+    assert again.exit_code == 1, again.output
+
+
+def test_edits_compose_with_crash_states(tmp_path):
+    path = scenario(tmp_path, "fault_alloc_stale_crash_fixed",
+                    "  drop:\n    - {in: ext4_dax_fault, call: do_dax_fault}\n")
+    rep = check(load(path), save_trace=False)
+    assert rep.verdict == "clean"  # no fault left: nothing can go wrong
+
+
+def test_list_functions_names_what_edits_can_name():
+    out = CliRunner().invoke(main, ["list", "functions"])
+    assert out.exit_code == 0
+    assert "do_xip_fault  fs/xip.c" in out.output
+    assert "locks: i_mmap_mutex" in out.output
+    assert "calls: inode_dio_wait" in out.output
+
+
+def test_list_fixes_shows_presets():
+    from racecheck.models.registry import PRESETS
+    out = CliRunner().invoke(main, ["list", "fixes"])
+    assert out.exit_code == 0
+    for name, edits in PRESETS.items():
+        assert json.dumps(edits) in out.output

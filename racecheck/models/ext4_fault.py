@@ -50,6 +50,7 @@ from .journal import (
     journal_start,
     journal_stop,
 )
+from .kernel import kernel_function
 from .operations import FS_SETUP
 from .registry import fix, flavour, operation
 
@@ -62,6 +63,7 @@ EXT4_DAX_FAULT_HANDLE = fix(
 
 @flavour("ext4-dax", "ext4 on DAX with its jbd2 journal (v4.0): _ext4_get_block starts a transaction for an "
          "allocation when its caller has none; the DAX fault locks the hole page (fs/dax.c)", filesystem="ext4")
+@kernel_function("fs/ext4/inode.c", "v4.0", name="_ext4_get_block")
 def ext4_dax_get_block(fs, block, create):
     return (yield from get_block_with_handle(
         fs, block, create, ext4_get_block,
@@ -82,6 +84,7 @@ def attach_freeze_protection(fs):
 FS_SETUP.append(attach_freeze_protection)
 
 
+@kernel_function("fs/ext4/balloc.c", "v4.0", dropped=0)
 def ext4_should_retry_alloc(fs, retries):
     """fs/ext4/balloc.c (4.0): ``if (!ext4_has_free_clusters(sbi, 1, 0) ||
     (*retries)++ > 3 || !sbi->s_journal) return 0; return
@@ -94,6 +97,7 @@ def ext4_should_retry_alloc(fs, retries):
     return has_free and retries <= 3
 
 
+@kernel_function("fs/ext4/file.c", "v4.0, and seed 001 (Jan Kara, 2015-02-17)")
 def ext4_dax_fault(fs, vma, pgoff, write=False, cow=False):
     """The ->fault and ->page_mkwrite of an ext4 DAX file (see the module
     docstring). Returns what do_dax_fault returns."""
@@ -127,6 +131,7 @@ def ext4_dax_fault(fs, vma, pgoff, write=False, cow=False):
 DAX_FAULT[ext4_dax_get_block] = ext4_dax_fault
 
 
+@kernel_function("fs/ext4/inode.c", "v4.0", dropped=0)
 def ext4_writepages(fs):
     """v4.0 ``ext4_writepages()``: a handle, then each page of the file in
     the page cache locked in turn by ``mpage_prepare_extent_to_map()``. A

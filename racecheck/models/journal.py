@@ -59,6 +59,7 @@ from .buffered import (
 )
 from .fs import HOLE, STALE
 from .get_block import ext2_get_blocks, journal_free_block  # noqa: F401  (free_block calls it)
+from .kernel import kernel_function
 from .registry import FS_SETUP, flavour, operation
 
 T_RUNNING = "T_RUNNING"
@@ -122,24 +123,40 @@ FS_SETUP.append(attach_journal)
 # -- handles ----------------------------------------------------------------------------------
 
 
+@kernel_function("include/linux/jbd.h", "2.6.19")
 def journal_current_handle(fs):
+    """``journal_current_handle()``: whether the task has a handle open
+    (``current->journal_info``)."""
     return fs.journal.handles.get(fs.rt.thread, 0) > 0
 
 
+@kernel_function("fs/jbd/transaction.c", "2.6.19", dropped=0)
+def start_this_handle(fs, label):
+    """``start_this_handle()``: wait while the running transaction is
+    ``T_LOCKED`` (``wait_event(journal->j_wait_transaction_locked, ...)``),
+    then join it (``t_updates++``)."""
+    j, rt = fs.journal, fs.rt
+    yield wait_until(rt, lambda: j.t_state.get() != T_LOCKED, label)
+    j.t_updates.set(j.t_updates.get() + 1)
+    return 0
+
+
+@kernel_function("fs/jbd/transaction.c", "2.6.19")
 def journal_start(fs, label):
-    """``journal_start()``: join the running transaction, waiting while a
-    commit has it locked; nested in the task's own handle, no step."""
+    """``journal_start()``: join the running transaction
+    (:func:`start_this_handle`), waiting while a commit has it locked; nested
+    in the task's own handle, no step."""
     j, rt = fs.journal, fs.rt
     tid = rt.thread
     if j.handles.get(tid):
         j.handles[tid] += 1
         return
-    yield wait_until(rt, lambda: j.t_state.get() != T_LOCKED, label)
-    j.t_updates.set(j.t_updates.get() + 1)
+    yield from start_this_handle(fs, label)
     j.handles[tid] = 1
     rt.lock_map_acquire(JOURNAL_HANDLE, label)
 
 
+@kernel_function("fs/jbd/transaction.c", "2.6.19", dropped=0)
 def journal_stop(fs):
     """``journal_stop()``, inside the caller's step: drop a reference; the
     last one leaves the transaction (``t_updates--``)."""
@@ -153,6 +170,7 @@ def journal_stop(fs):
     rt.lock_map_release(JOURNAL_HANDLE)
 
 
+@kernel_function("fs/jbd/transaction.c", "2.6.19", dropped=0)
 def journal_dirty_data(fs, index, i):
     """``journal_dirty_data(handle, bh)``: buffer ``i`` of page ``index`` is
     ordered data of the running transaction."""
@@ -164,6 +182,7 @@ def journal_dirty_data(fs, index, i):
 # -- the commit ---------------------------------------------------------------------------------
 
 
+@kernel_function("fs/buffer.c", "2.6.19", name="submit_bh", dropped=0)
 def write_buffer(fs, index, i):
     """``submit_bh(WRITE, bh)`` and its completion: buffer ``i`` of page
     ``index`` goes to its device block, and is clean."""
@@ -178,14 +197,24 @@ def write_buffer(fs, index, i):
     set_buffer(fs, index, i, dirty=False)
 
 
+@kernel_function("fs/jbd2/transaction.c", "v5.17")
+def jbd2_journal_wait_updates(fs):
+    """Wait for the handles of the locked transaction to stop (``t_updates``
+    drops to zero). Inline in ``journal_commit_transaction()`` of 2.6.19 and
+    of jbd2 4.0; ``jbd2_journal_wait_updates()`` since v5.17."""
+    j, rt = fs.journal, fs.rt
+    yield wait_until(rt, lambda: j.t_updates.get() == 0,
+                     "wait_event(j_wait_updates, !commit_transaction->t_updates)", lock=JOURNAL_HANDLE)
+
+
+@kernel_function("fs/jbd/commit.c", "2.6.19")
 def journal_commit_transaction(fs):
     """kjournald's ``journal_commit_transaction()`` of the running transaction."""
-    j, rt = fs.journal, fs.rt
+    j = fs.journal
     yield j.kjournald.lock("kjournald: journal_commit_transaction(journal)")
     yield "commit_transaction->t_state = T_LOCKED"
     j.t_state.set(T_LOCKED)
-    yield wait_until(rt, lambda: j.t_updates.get() == 0,
-                     "wait_event(j_wait_updates, !commit_transaction->t_updates)", lock=JOURNAL_HANDLE)
+    yield from jbd2_journal_wait_updates(fs)
     # Closed: it commits what its handles changed; new handles start the next one.
     committing = metadata(fs)
     data, freed = j.t_sync_datalist.get(), j.t_freed.get()
@@ -222,6 +251,7 @@ def journal_commit(fs, ctx):
 # -- fsync -----------------------------------------------------------------------------------------
 
 
+@kernel_function("mm/filemap.c", "2.6.19", dropped=0)
 def filemap_write_and_wait(fs):
     """Write every dirty buffer of the file's cached pages, each page under
     its lock (``->writepage``), and wait for them."""
@@ -267,6 +297,7 @@ def get_block_with_handle(fs, block, create, map_blocks, start, stop):
     return bh
 
 
+@kernel_function("fs/ext3/inode.c", "2.6.19")
 def ext3_get_blocks_handle(fs, block, create):
     """fs/ext3/inode.c ``ext3_get_blocks_handle()`` for one block: ext2's
     allocation, under the caller's handle (the block map change is metadata
@@ -278,6 +309,7 @@ def ext3_get_blocks_handle(fs, block, create):
 
 @flavour("ext3", "ext3, data=ordered (2.6.19): ext2's allocation under a journal handle; the block map "
                  "and i_size commit with the transaction, after the data ext3 filed as ordered")
+@kernel_function("fs/ext3/inode.c", "2.6.19")
 def ext3_get_block(fs, block, create):
     return (yield from get_block_with_handle(
         fs, block, create, ext3_get_blocks_handle,
@@ -290,6 +322,7 @@ JOURNALLED.add(ext3_get_block)
 # -- ext3's address space operations, data=ordered ---------------------------------------------
 
 
+@kernel_function("fs/ext3/inode.c", "2.6.19", dropped=0)
 def ext3_prepare_write(fs, index, from_, to):
     """``ext3_prepare_write()``: a handle, then ``block_prepare_write(page,
     from, to, ext3_get_block)``; the handle stays open until commit_write."""
@@ -301,6 +334,7 @@ def ext3_prepare_write(fs, index, from_, to):
     return ret
 
 
+@kernel_function("fs/ext3/inode.c", "2.6.19", dropped=0)
 def ext3_ordered_commit_write(fs, index, from_, to):
     """``ext3_ordered_commit_write()``: ``walk_page_buffers(handle,
     page_buffers(page), from, to, NULL, ext3_journal_dirty_data)`` (the
@@ -317,6 +351,7 @@ def ext3_ordered_commit_write(fs, index, from_, to):
     return ret
 
 
+@kernel_function("fs/ext3/inode.c", "2.6.19", dropped=0)
 def ext3_readpage(fs, index):
     """``ext3_readpage()``: ``mpage_readpage(page, ext3_get_block)``."""
     return (yield from block_read_full_page(fs, index, ext3_get_block))

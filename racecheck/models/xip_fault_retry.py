@@ -48,6 +48,7 @@ from ..runtime import read_seqcount_begin, read_seqcount_retry, write_seqcount_b
 from .dax import AnonPage, do_wp_page, load_through_pte
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import ext2_get_block
+from .kernel import kernel_function
 from .operations import FS_SETUP
 from .registry import Param, flavour, operation
 
@@ -91,6 +92,7 @@ def get_xip_mem(fs, pgoff, create):
 # -- mm/filemap_xip.c (3.13) --------------------------------------------------------------
 
 
+@kernel_function("mm/filemap_xip.c", "3.13", dropped=SPARSE)
 def xip_sparse_page(fs):
     """Allocate the global zeroed page on first use (it never fails here)."""
     if fs.xip_sparse_page.get() is None:
@@ -98,6 +100,7 @@ def xip_sparse_page(fs):
     return SPARSE
 
 
+@kernel_function("mm/filemap_xip.c", "3.13")
 def __xip_unmap(fs, pgoff):
     """Walk every mapping of the file and remove the sparse page at
     ``pgoff``; walk again under ``xip_sparse_mutex`` if a sparse fault ran
@@ -125,6 +128,7 @@ def __xip_unmap(fs, pgoff):
         locked = True  # goto retry
 
 
+@kernel_function("mm/filemap_xip.c", "3.13 with seed 002 patch 01")
 def xip_file_fault(fs, vma, pgoff, shared_writable):
     """``xip_file_fault()``: the ``VM_FAULT_*`` code."""
     while True:  # again:

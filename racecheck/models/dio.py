@@ -83,7 +83,9 @@ from . import xip_io
 from .extents import ext4_convert_unwritten_extents, ext4_get_block, ext4_get_block_write, fs_type
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import xfs_end_io_direct_write
+from .kernel import kernel_function
 from .registry import Param, fix, operation
+from .xip_io import invalidate_inode_pages2_range, xip_do_io
 
 READ = 0
 WRITE = 1
@@ -163,6 +165,7 @@ def _units_per_dio_block(fs, dio):
 # -- fs/direct-io.c: the zero-block list (seed 003) ----------------------------------
 
 
+@kernel_function("fs/direct-io.c", "seed 003")
 def dio_start_zero_block(fs, dio, zero_block):
     """Seed 003: "Add a filesystem block to the list of blocks we are
     tracking" (the kmalloc failure path is not modelled)."""
@@ -170,6 +173,7 @@ def dio_start_zero_block(fs, dio, zero_block):
     fs.dio_zero_blocks.set(((zero_block, dio.iocb.owner),) + fs.dio_zero_blocks.get())
 
 
+@kernel_function("fs/direct-io.c", "seed 003", dropped=False)
 def dio_wait_zero_block(fs, dio, zero_block):
     """Seed 003: "Check whether a filesystem block is currently being zeroed,
     and if it is wait for it to complete before returning." Returns True if
@@ -187,6 +191,7 @@ def dio_wait_zero_block(fs, dio, zero_block):
     return False
 
 
+@kernel_function("fs/direct-io.c", "seed 003")
 def dio_end_zero_block(fs, dio, zero_block):
     """Seed 003: "Complete a block zeroing and wake up anyone waiting for it."
     Like the patch, it removes the first entry for the inode and block,
@@ -202,6 +207,7 @@ def dio_end_zero_block(fs, dio, zero_block):
 # -- fs/direct-io.c: building and completing the I/O ------------------------------------
 
 
+@kernel_function("fs/direct-io.c", "2.6.36", dropped=0)
 def submit_page_section(fs, dio, what, nblocks, blocknr):
     """Queue ``nblocks`` dio blocks at device dio block ``blocknr`` into the
     I/O's bio: ``what`` is ZERO_PAGE or the user data at ``block_in_file``.
@@ -212,6 +218,7 @@ def submit_page_section(fs, dio, what, nblocks, blocknr):
     dio.bio.append((blocknr * upd, nblocks * upd, what, user))
 
 
+@kernel_function("fs/direct-io.c", "2.6.36")
 def dio_bio_submit(fs, dio):
     """``dio_bio_submit()``: the bio goes to the device; its block has I/O in
     flight until it completes."""
@@ -221,6 +228,7 @@ def dio_bio_submit(fs, dio):
     fs.ghost.in_flight[fs.rt.thread] = dio.bio[0][0] // fs.geo.units_per_block
 
 
+@kernel_function("fs/direct-io.c", "2.6.36")
 def dio_bio_end_io(fs, dio, label):
     """The device performs the bio and its end_io runs: a write's sections
     land on the device, a read's are copied into the user buffer."""
@@ -237,6 +245,7 @@ def dio_bio_end_io(fs, dio, label):
     dio.bio = []
 
 
+@kernel_function("fs/direct-io.c", "2.6.36", dropped=0)
 def get_more_blocks(fs, dio):
     """``get_more_blocks()``: map the filesystem block under
     ``block_in_file``. Returns 0 or an error."""
@@ -255,6 +264,7 @@ def get_more_blocks(fs, dio):
     return 0
 
 
+@kernel_function("fs/direct-io.c", "2.6.36 with seed 003")
 def dio_zero_block(fs, dio, end):
     """``dio_zero_block(dio, end)``: an I/O that is not aligned to the
     filesystem block and maps a new block zeroes the part of the block it
@@ -298,6 +308,7 @@ def dio_zero_block(fs, dio, end):
     dio.next_block_for_io += this_chunk_blocks
 
 
+@kernel_function("fs/direct-io.c", "2.6.36", dropped=0)
 def do_direct_IO(fs, dio):
     """``do_direct_IO()``: walk the request a dio block at a time, map
     blocks, zero the front of a new block, queue the user data. Returns 0 or
@@ -352,6 +363,7 @@ def do_direct_IO(fs, dio):
     return 0
 
 
+@kernel_function("fs/direct-io.c", "2.6.36 with seed 003")
 def dio_complete(fs, dio, offset, ret, is_async):
     """``dio_complete()`` with seed 003's ``dio_end_zero_block`` calls: the
     filesystem's end_io (or ``aio_complete``), the end of the I/O's
@@ -379,6 +391,7 @@ def dio_complete(fs, dio, offset, ret, is_async):
     return ret
 
 
+@kernel_function("fs/direct-io.c", "2.6.36")
 def direct_io_worker(fs, dio):
     """``direct_io_worker()``: build and submit the I/O; a synchronous one
     (or an AIO that cannot be queued) waits for it and completes it."""
@@ -415,6 +428,7 @@ def direct_io_worker(fs, dio):
     return ret
 
 
+@kernel_function("fs/direct-io.c", "2.6.36")
 def __blockdev_direct_IO(fs, iocb, rw, offset, length, get_block, end_io, flags, tag=None, buf=None):
     """``__blockdev_direct_IO()`` (2.6.36). With DIO_LOCKING a read takes
     ``i_mutex`` here (a write's caller holds it). Returns bytes done,
@@ -441,6 +455,7 @@ def __blockdev_direct_IO(fs, iocb, rw, offset, length, get_block, end_io, flags,
     return (yield from direct_io_worker(fs, dio))
 
 
+@kernel_function("fs/direct-io.c", "2.6.36")
 def dio_bio_end_aio(fs, iocb):
     """An AIO's bio completes after the submitter returned: the device does
     the I/O, ``dio_bio_end_aio()`` drops the last reference and calls
@@ -478,6 +493,7 @@ def ext4_get_block_write_io(iocb):
     return get_block
 
 
+@kernel_function("fs/ext4/inode.c", "2.6.36")
 def ext4_end_io_dio(fs, iocb, offset, size, ret, is_async):
     """``ext4_end_io_dio()`` (2.6.36): a synchronous write has no io_end
     (ext4_ext_direct_IO converts after the I/O); an AIO whose io_end needs
@@ -494,6 +510,7 @@ def ext4_end_io_dio(fs, iocb, offset, size, ret, is_async):
     iocb.work = ext4_end_io_work(fs, iocb, io_end)
 
 
+@kernel_function("fs/ext4/inode.c", "2.6.36")
 def ext4_end_io_work(fs, iocb, io_end):
     """``ext4_end_io_work()`` -> ``ext4_end_io_nolock()`` (2.6.36): under
     ``i_mutex``, convert the extents the AIO wrote, then ``aio_complete``."""
@@ -508,11 +525,13 @@ def ext4_end_io_work(fs, iocb, io_end):
     fs.i_mutex.unlock()
 
 
+@kernel_function("fs/ext4/inode.c", "2.6.36")
 def ext4_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
     """``ext4_direct_IO()`` of an extent file: ``ext4_ext_direct_IO()``."""
     return (yield from ext4_ext_direct_IO(fs, iocb, rw, offset, length, tag, buf))
 
 
+@kernel_function("fs/ext4/inode.c", "2.6.36 with seed 002 patch 19")
 def ext4_ext_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
     """``ext4_ext_direct_IO()``: a write inside ``i_size`` maps with
     ``ext4_get_block_write`` (unwritten extents) and converts them after the
@@ -528,7 +547,7 @@ def ext4_ext_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
             # get_block_func, ext4_end_io_dio, dio_flags). The I/O is
             # synchronous, so iocb->private is NULL and ext4_end_io_dio
             # returns at once: no end_io is passed.
-            ret = yield from xip_io.xip_do_io(fs, WRITE, offset, length, get_block, None,
+            ret = yield from xip_do_io(fs, WRITE, offset, length, get_block, None,
                                                DIO_LOCKING, tag=tag)
         else:
             ret = yield from __blockdev_direct_IO(fs, iocb, WRITE, offset, length, get_block,
@@ -545,6 +564,7 @@ def ext4_ext_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
     return (yield from ext4_ind_direct_IO(fs, iocb, rw, offset, length, tag, buf))
 
 
+@kernel_function("fs/ext4/inode.c", "2.6.36 with seed 002 patch 19")
 def ext4_ind_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
     """``ext4_ind_direct_IO()``: ``ext4_get_block`` (written extents), and
     ``i_size`` extended after a write past it (the orphan case)."""
@@ -554,7 +574,7 @@ def ext4_ind_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
         orphan = offset + length > fs.i_size.get()
     if fs.dax:
         # Patch 19: xip_do_io(rw, iocb, inode, iov, offset, nr_segs, ext4_get_block, NULL, 0)
-        ret = yield from xip_io.xip_do_io(fs, rw, offset, length, ext4_get_block, None, 0,
+        ret = yield from xip_do_io(fs, rw, offset, length, ext4_get_block, None, 0,
                                            tag=tag, buf=buf)
     else:
         ret = yield from __blockdev_direct_IO(fs, iocb, rw, offset, length, ext4_get_block, None,
@@ -566,6 +586,7 @@ def ext4_ind_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
     return ret
 
 
+@kernel_function("fs/ext2/inode.c", "2.6.36")
 def ext2_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
     """``ext2_direct_IO()``: ``blockdev_direct_IO(..., ext2_get_block)``
     (DIO_LOCKING | DIO_SKIP_HOLES)."""
@@ -584,6 +605,7 @@ def xfs_get_blocks_direct_io(iocb):
     return get_block
 
 
+@kernel_function("fs/xfs/linux-2.6/xfs_aops.c", "2.6.36")
 def xfs_end_io_direct(fs, iocb, offset, size, ret, is_async):
     """``xfs_end_io_direct()`` (2.6.36): convert unwritten extents (queued for
     an AIO, whose completion is delayed until after the conversion)."""
@@ -604,6 +626,7 @@ def xfs_end_io_direct(fs, iocb, offset, size, ret, is_async):
     iocb.work = work()
 
 
+@kernel_function("fs/xfs/linux-2.6/xfs_aops.c", "2.6.36")
 def xfs_vm_direct_IO(fs, iocb, rw, offset, length, tag=None, buf=None):
     """``xfs_vm_direct_IO()``: ``__blockdev_direct_IO(..., xfs_get_blocks_direct,
     xfs_end_io_direct, 0)`` for writes (no DIO_LOCKING)."""
@@ -635,11 +658,11 @@ def generic_file_direct_write(fs, iocb, pos, count, direct_IO, tag):
     end = (pos + count - 1) // ps
     if fs.dax:
         yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
-        yield from xip_io.invalidate_inode_pages2_range(fs, pos // ps, end)
+        yield from invalidate_inode_pages2_range(fs, pos // ps, end)
     written = yield from direct_IO(fs, iocb, WRITE, pos, count, tag=tag)
     if fs.dax:
         yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
-        yield from xip_io.invalidate_inode_pages2_range(fs, pos // ps, end)
+        yield from invalidate_inode_pages2_range(fs, pos // ps, end)
     if written > 0:
         yield "if (pos + written > i_size_read(inode)) i_size_write(inode, pos + written)"
         if pos + written > fs.i_size.get():
@@ -660,6 +683,7 @@ def generic_file_aio_write(fs, iocb, pos, count, direct_IO, tag, i_mutex=True):
     return written
 
 
+@kernel_function("fs/ext4/file.c", "2.6.38", dropped=0)
 def ext4_unaligned_aio(fs, pos, count):
     """``ext4_unaligned_aio()`` (2.6.38): an AIO inside ``i_size`` that is
     not aligned to the block."""
@@ -670,6 +694,15 @@ def ext4_unaligned_aio(fs, pos, count):
     return bool(pos % bs or (pos + count) % bs)
 
 
+@kernel_function("fs/ext4/file.c", "2.6.38")
+def ext4_aiodio_wait(fs):
+    """``ext4_aiodio_wait()`` (2.6.38): wait until no AIO of the inode has
+    unwritten extents left to convert (``i_aiodio_unwritten`` is 0)."""
+    yield wait_until(fs.rt, lambda: fs.i_aiodio_unwritten.get() == 0,
+                     "ext4_aiodio_wait(inode): wait_event(*wq, i_aiodio_unwritten == 0)")
+
+
+@kernel_function("fs/ext4/file.c", "2.6.36 (2.6.38 with ext4_serialize_unaligned_aio)")
 def ext4_file_write(fs, iocb, pos, count, tag):
     """``ext4_file_write()``: ``generic_file_aio_write()``; with the fix
     ``ext4_serialize_unaligned_aio`` (2.6.38), an unaligned O_DIRECT AIO
@@ -681,8 +714,7 @@ def ext4_file_write(fs, iocb, pos, count, tag):
     if unaligned_aio:
         # "Unaligned direct AIO must be serialized; see comment above"
         yield fs.ext4_aio_mutex.lock("mutex_lock(ext4_aio_mutex(inode))")
-        yield wait_until(fs.rt, lambda: fs.i_aiodio_unwritten.get() == 0,
-                         "ext4_aiodio_wait(inode): wait_event(*wq, i_aiodio_unwritten == 0)")
+        yield from ext4_aiodio_wait(fs)
     ret = yield from generic_file_aio_write(fs, iocb, pos, count, ext4_direct_IO, tag)
     if unaligned_aio:
         yield "mutex_unlock(ext4_aio_mutex(inode))"

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from .buffered import buffered_read, buffered_write
 from .fs import STALE, ZERO, ReadResult, WriteResult, data
 from .get_block import xfs_end_io_direct_write
+from .kernel import kernel_function
 from .registry import FLAVOURS, Param, fix, operation
 
 READ = 0
@@ -123,6 +124,7 @@ def buffer_written(bh):
     return bh.mapped and not bh.unwritten
 
 
+@kernel_function("fs/xip.c", "seed 002 patch 06")
 def xip_get_addr(fs, bh):
     """``xip_get_addr()``: ``direct_access()`` of the buffer's first sector.
     Returns (bytes available at the address, address as a device unit index);
@@ -144,6 +146,7 @@ def _memset_zero(fs, addr, nbytes):
         _dev_set(fs, a, ZERO)
 
 
+@kernel_function("fs/xip.c", "seed 002 patches 06, 22")
 def xip_io(fs, rw, start, end, get_block, dio, tag=None, buf=None):
     """``xip_io()`` of patch 06 with patch 22's unwritten-extent handling, one
     segment. A write copies ``tag`` into the blocks; a read fills ``buf`` (one
@@ -235,6 +238,16 @@ def xip_io(fs, rw, start, end, get_block, dio, tag=None, buf=None):
     return retval if offset == start else offset - start
 
 
+@kernel_function("fs/inode.c", "3.13")
+def inode_dio_done(fs):
+    """``inode_dio_done()``: the direct I/O no longer holds ``i_dio_count``
+    (``inode_dio_wait()`` may return once it drops to 0)."""
+    yield "inode_dio_done(inode)"
+    fs.i_dio_count.set(fs.i_dio_count.get() - 1)
+    fs.rt.lock_map_release("i_dio_count")
+
+
+@kernel_function("fs/xip.c", "seed 002 patch 06")
 def xip_do_io(fs, rw, offset, length, get_block, end_io, flags, tag=None, buf=None):
     """``xip_do_io()`` of patch 06: the locking of ``do_blockdev_direct_IO``.
     With DIO_LOCKING a read takes ``i_mutex`` (a write's caller holds it);
@@ -256,9 +269,7 @@ def xip_do_io(fs, rw, offset, length, get_block, end_io, flags, tag=None, buf=No
         yield "mutex_unlock(&inode->i_mutex)"
         fs.i_mutex.unlock()
 
-    yield "inode_dio_done(inode)"
-    fs.i_dio_count.set(fs.i_dio_count.get() - 1)
-    fs.rt.lock_map_release("i_dio_count")
+    yield from inode_dio_done(fs)
 
     if retval > 0 and end_io is not None:
         yield from end_io(fs, offset, retval)
@@ -277,6 +288,7 @@ def xip_direct_IO(fs, rw, offset, length, tag=None, buf=None):
 # -- mm/filemap.c: the callers (patch 06 makes io_is_direct() true for XIP) ----------
 
 
+@kernel_function("mm/filemap.c", "3.13 with seed 002 patch 06")
 def generic_file_aio_read(fs, pos, count):
     """``generic_file_aio_read()``, the ``io_is_direct()`` branch. Reads at or
     past ``i_size`` return 0. (A short direct read below ``size`` would fall
@@ -297,6 +309,7 @@ def generic_file_aio_read(fs, pos, count):
     return ReadResult(pos, retval, tuple(buf[:retval // us]), "read")
 
 
+@kernel_function("mm/truncate.c", "3.13", dropped=0)
 def invalidate_inode_pages2_range(fs, start, end):
     """Drop the hole pages of ``[start, end]`` from the page cache, unmapping
     them from every user mapping first. Each page is locked first
@@ -314,6 +327,7 @@ def invalidate_inode_pages2_range(fs, start, end):
             fs.page_lock[index].unlock()
 
 
+@kernel_function("mm/filemap.c", "3.13 with seed 002 patch 06")
 def generic_file_direct_write(fs, ctx, pos, count):
     """``generic_file_direct_write()``: invalidate the cached pages of the
     range, ``->direct_IO``, invalidate again, then extend ``i_size``."""
@@ -334,6 +348,7 @@ def generic_file_direct_write(fs, ctx, pos, count):
     return written
 
 
+@kernel_function("mm/filemap.c", "3.13")
 def generic_file_aio_write(fs, ctx, pos, count):
     """``generic_file_aio_write()``: ``i_mutex`` around
     ``__generic_file_aio_write()``, whose checks (generic_write_checks,
@@ -351,6 +366,7 @@ def generic_file_aio_write(fs, ctx, pos, count):
 # -- mm/filemap_xip.c before patch 06: the read path race 13 is about -------------------
 
 
+@kernel_function("fs/ext2/xip.c", "3.13")
 def ext2_get_xip_mem(fs, pgoff, create):
     """``ext2_get_xip_mem()`` (fs/ext2/xip.c, removed by patch 10):
     ``__ext2_get_block()`` then ``__inode_direct_access()``. Returns (error,
@@ -366,6 +382,7 @@ def ext2_get_xip_mem(fs, pgoff, create):
     return 0, bh.blocknr * fs.geo.units_per_block
 
 
+@kernel_function("mm/filemap_xip.c", "3.13")
 def do_xip_mapping_read(fs, pos, length, buf):
     """``do_xip_mapping_read()`` (mm/filemap_xip.c, removed by patch 06): no
     lock against truncate; ``i_size`` is read once, then each page is looked
@@ -421,6 +438,7 @@ def do_xip_mapping_read(fs, pos, length, buf):
     return copied if copied else error
 
 
+@kernel_function("mm/filemap_xip.c", "3.13")
 def xip_file_read(fs, pos, length):
     """``xip_file_read()``: ext2_xip_file_operations.read before patch 06."""
     us = fs.geo.unit_size

@@ -468,6 +468,54 @@ def lockgraph(scenario, output, reduction, max_executions, timeout):
     sys.exit(1 if cycles else 3 if out.reason else 0)
 
 
+@main.command(name="suggest-fix")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--depth", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="How deep below an operation a lock may go: 1 is the first kernel function it calls.")
+@click.option("--max-size", type=click.IntRange(1, 4), default=3, show_default=True,
+              help="The most functions one placement puts the lock around.")
+@click.option("--max-candidates", type=click.IntRange(1), default=2000, show_default=True,
+              help="Stop after trying this many placements.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=300.0, show_default=True,
+              help="Stop trying placements after this many seconds.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default="suggested", show_default=True,
+              help="Where to write each proven placement as a scenario file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def suggest_fix(scenario, depth, max_size, max_candidates, timeout, out_dir, as_json):
+    """Search lock placements that make a violating scenario clean, with no
+    deadlock and no lock-order cycle, each proven by a complete search.
+    Exit 0 when some are found, 1 when none is, 3 when the budget ran out
+    before any was."""
+    from . import suggest
+
+    sc = load_or_fail(scenario)
+    if sc.space is not None:
+        fail(f"{scenario}: suggest-fix takes a scenario with one value per argument, not ranges or sets")
+    shown = Progress(sys.stderr.isatty() and not as_json)
+    started = time.monotonic()
+
+    def progress(n, total, cand):
+        if shown.enabled and time.monotonic() - started > 1:
+            click.echo(f"\r  placement {n + 1} of {total} ", err=True, nl=False)
+            shown.shown = True
+    try:
+        result = suggest.suggest(sc, depth=depth, timeout=timeout, max_candidates=max_candidates,
+                                 max_size=max_size, progress=progress)
+    except BadModel as exc:
+        fail(f"{scenario}: {exc}")
+    shown.done()
+    if result.original.verdict != "violation":
+        fail(f"{scenario}: suggest-fix needs a scenario that violates; this one is "
+             f"{result.original.verdict} ({result.original.as_json()['message'] or 'no counterexample'})",
+             3 if result.original.verdict == "incomplete" else 2)
+    files = suggest.write_scenarios(result, out_dir)
+    if as_json:
+        click.echo(json.dumps(text.suggestions_json(result, files)))
+    else:
+        click.echo(text.suggestions(result))
+    sys.exit(result.exit_status)
+
+
 LISTS = ("operations", "filesystems", "functions", "fixes", "invariants")
 
 

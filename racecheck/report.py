@@ -277,3 +277,75 @@ def _short_line(where):
         return ""
     path, _, line = where.rpartition(":")
     return f"{path.rsplit('/', 1)[-1]}:{line}"
+
+
+# -- suggest-fix --------------------------------------------------------------------------------
+
+
+def _schedule_words(schedule):
+    """``fault x3, truncate x2, fault``: a schedule by runs of one thread."""
+    out = []
+    for name in schedule:
+        if out and out[-1][0] == name:
+            out[-1][1] += 1
+        else:
+            out.append([name, 1])
+    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in out)
+
+
+def suggestions(result, shown=10, near=5):
+    """The text of ``racecheck suggest-fix``: what was searched, the proven
+    placements ranked, the near-misses with what still breaks, and what the
+    budget left untried."""
+    orig = result.original.as_json()
+    lines = [f"{result.scenario.name}: VIOLATION of {orig['invariant']} "
+             f"({orig['executions']:,} executions)"]
+    tried = len(result.tried)
+    proven = result.proven
+    sizes = sorted({t.candidate.size for t in result.tried}) or [0]
+    lines.append(f"  {tried:,} lock placements tried (around 1-{sizes[-1]} functions, to depth {result.depth}), "
+                 f"{len(proven):,} proven clean, {tried - len(proven):,} rejected, "
+                 f"{result.not_reached:,} not reached, {result.elapsed:.1f} s")
+    if result.stopped:
+        lines.append(f"  stopped by {result.stopped}: {result.not_reached:,} placements were not tried")
+    if proven:
+        lines.append("")
+        lines.append("proven clean, with no deadlock and no lock-order cycle (fewest functions first, "
+                     "shared before exclusive):")
+        for n, t in enumerate(proven[:shown], 1):
+            lines.append(f"  {n}. {t.candidate.describe()}")
+            if t.file is not None:
+                lines.append(f"     {t.file}")
+        if len(proven) > shown:
+            lines.append(f"  ... and {len(proven) - shown} more (--json lists them all)")
+    misses = [t for t in result.tried if t.verdict != "clean"]
+    misses.sort(key=lambda t: (t.candidate.size, t.candidate.exclusive, t.invariant != orig["invariant"]))
+    if misses:
+        lines.append("")
+        lines.append("rejected near-misses (each still has a counterexample):")
+        for t in misses[:near]:
+            what = f"{t.verdict}" + (f" of {t.invariant}" if t.invariant else "")
+            lines.append(f"  - {t.candidate.describe()}")
+            lines.append(f"    {what}: {t.message or ''}")
+            if t.schedule:
+                lines.append(f"    schedule: {_schedule_words(t.schedule)}")
+    if not proven:
+        lines.append("")
+        lines.append("no placement of these closes the race: try --depth, --max-size, or a fix that is not "
+                     "a lock placement (a wait, a recheck, zeroing: edits drop and replace)")
+    return "\n".join(lines)
+
+
+def suggestions_json(result, files):
+    def row(t):
+        c = t.candidate
+        return {"lock": c.lock, "kind": c.kind, "new_lock": c.lock == "fix_lock",
+                "shared": [f for f, s in c.placement if s], "exclusive": [f for f, s in c.placement if not s],
+                "verdict": str(t.verdict), "invariant": t.invariant, "message": t.message,
+                "schedule": t.schedule, "file": str(t.file) if t.file else None}
+    orig = result.original.as_json()
+    return {"scenario": result.scenario.name, "invariant": orig["invariant"], "depth": result.depth,
+            "candidates": result.candidates, "tried": len(result.tried), "proven": [row(t) for t in result.proven],
+            "rejected": [row(t) for t in result.tried if t.verdict != "clean"],
+            "not_reached": result.not_reached, "stopped": result.stopped, "elapsed_s": round(result.elapsed, 3),
+            "files": [str(f) for f in files]}

@@ -141,6 +141,20 @@ CASES = [
     ("timeout inf", ("fixes: []", "fixes: []\nbounds: {timeout: .inf}"), 14, "bounds.timeout",
      "a positive number of seconds"),
     ("timeout negative", ("fixes: []", "fixes: []\nbounds: {timeout: -1}"), 14, "bounds.timeout", "positive"),
+    # edits: every name is checked against the library, with a did-you-mean
+    ('edits: unknown key', ("fixes: []", "fixes: []\nedits:\n  dorp: []"), 15, 'edits.dorp', 'did you mean drop'),
+    ('edits: unknown function', ("fixes: []", "fixes: []\nedits:\n  drop:\n    - {in: do_xip_falt, lock: i_mmap_mutex}"), 16, 'edits.drop[0].in', 'did you mean do_xip_fault'),
+    ('edits: a lock the function does not take', ("fixes: []", "fixes: []\nedits:\n  drop:\n    - {in: ext2_setsize, lock: i_mutex}"), 16, 'edits.drop[0].lock', "ext2_setsize takes no lock 'i_mutex'"),
+    ('edits: a call the function does not make', ("fixes: []", "fixes: []\nedits:\n  drop:\n    - {in: ext2_setsize, call: ext4_truncate}"), 16, 'edits.drop[0].call', 'ext2_setsize does not call ext4_truncate'),
+    ('edits: drop with call and lock', ("fixes: []", "fixes: []\nedits:\n  drop:\n    - {in: ext2_setsize, call: inode_dio_wait, lock: i_mutex}"), 16, 'edits.drop[0]', 'give one of call'),
+    ('edits: a shared mutex', ("fixes: []", "fixes: []\nedits:\n  add_lock:\n    - {lock: m, kind: mutex, shared: [do_xip_fault]}"), 16, 'edits.add_lock[0].shared', 'no shared mode'),
+    ("edits: the models' mutex as an rwsem", ("fixes: []", "fixes: []\nedits:\n  add_lock:\n    - {lock: i_mutex, kind: rwsem, exclusive: [do_xip_fault]}"), 16, 'edits.add_lock[0].kind', "is the models' own mutex"),
+    ('edits: a new lock without its kind', ("fixes: []", "fixes: []\nedits:\n  add_lock:\n    - {lock: m, exclusive: [do_xip_fault]}"), 16, 'edits.add_lock[0].kind', 'say its kind'),
+    ('edits: a lock per page', ("fixes: []", "fixes: []\nedits:\n  add_lock:\n    - {lock: page_lock, kind: mutex, exclusive: [do_xip_fault]}"), 16, 'edits.add_lock[0].lock', 'one lock per page'),
+    ('edits: a lock around a function without steps', ("fixes: []", "fixes: []\nedits:\n  add_lock:\n    - {lock: m, kind: mutex, exclusive: [copy_user_bh]}"), 16, 'edits.add_lock[0].exclusive[0]', "runs inside its caller's step"),
+    ('edits: a lock around nothing', ("fixes: []", "fixes: []\nedits:\n  add_lock:\n    - {lock: m, kind: mutex}"), 16, 'edits.add_lock[0]', 'names no function'),
+    ('edits: a replacement file that is not there', ("fixes: []", "fixes: []\nedits:\n  replace:\n    - {function: do_xip_fault, with: ./nowhere.py:do_xip_fault}"), 16, 'edits.replace[0].with', 'no Python file'),
+    ('edits: a replacement without a name', ("fixes: []", "fixes: []\nedits:\n  replace:\n    - {function: do_xip_fault, with: ./mine.py}"), 16, 'edits.replace[0].with', 'FILE.py:NAME'),
 ]
 
 

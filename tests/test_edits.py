@@ -9,12 +9,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import SCENARIOS
 
 from racecheck.cli import main
 from racecheck.runner import check
 from racecheck.scenario import load
-
-from conftest import SCENARIOS
 
 
 def scenario(tmp_path, base, edits, name="edited", invariants=None, files=None):
@@ -190,3 +189,19 @@ def test_list_fixes_shows_presets():
     assert out.exit_code == 0
     for name, edits in PRESETS.items():
         assert json.dumps(edits) in out.output
+
+
+@pytest.mark.parametrize("body,words", [
+    ("def truncate_pagecache(fs, newsize):\n    return 0\n", "must be a step generator"),
+    ("def other(fs, newsize):\n    yield 'x'\n", "defines no 'truncate_pagecache'"),
+    ("truncate_pagecache = 3\n", "is a int, not a function"),
+    ("raise SystemExit(3)\n", "raised SystemExit(3) while being imported"),
+    ("import nowhere_at_all\n", "raised ModuleNotFoundError"),
+])
+def test_bad_replacement_is_refused(tmp_path, body, words):
+    edit = "  replace:\n    - {function: truncate_pagecache, with: ./mine.py:truncate_pagecache}\n"
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", edit, files={"mine.py": body})
+    out = CliRunner().invoke(main, ["run", str(path)])
+    assert out.exit_code == 2, out.output
+    assert f"{path}:" in out.output and "edits.replace[0].with" in out.output
+    assert words in out.output and "Traceback" not in out.output

@@ -21,8 +21,8 @@ from . import (  # noqa: F401  (they register names)
 )
 from .edits import read_edits
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
-from .operations import FileSpec, FsModel
 from .kernel import FUNCTIONS, all_locks_of, calls_of, pointer_calls_of
+from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS, PRESETS  # noqa: F401 (racecheck list)
 
 THREAD_KEYS = ("name", "ops")

@@ -83,6 +83,7 @@ class FsModel(Model):
                         dax=self.file.dax)
         for setup in FS_SETUP:
             setup(fs)
+        fs.kernel = self.table
         if self.edits:
             self.edits.install(fs, self.table)
         return fs

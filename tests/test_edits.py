@@ -205,3 +205,41 @@ def test_bad_replacement_is_refused(tmp_path, body, words):
     assert out.exit_code == 2, out.output
     assert f"{path}:" in out.output and "edits.replace[0].with" in out.output
     assert words in out.output and "Traceback" not in out.output
+
+
+def test_fix_that_is_a_placement_is_a_preset_of_edits(tmp_path):
+    # treat_xip_like_o_direct is patch 06's file_operations change; written as
+    # the edit it stands for, the unfixed scenario runs exactly as the fixed one.
+    from racecheck.models.registry import PRESETS
+    assert PRESETS["treat_xip_like_o_direct"] == {
+        "replace": [{"function": "xip_file_read", "with": "generic_file_aio_read"}]}
+    path = scenario(tmp_path, "xip_read_vs_truncate",
+                    "  replace:\n    - {function: xip_file_read, with: generic_file_aio_read}\n")
+    assert verdicts(path) == ("clean", None)
+    as_edit = check(load(path), save_trace=False).outcome.stats
+    as_fix = check(load(SCENARIOS / "xip_read_vs_truncate_fixed.yaml"), save_trace=False).outcome.stats
+    assert (as_edit.executions, as_edit.steps) == (as_fix.executions, as_fix.steps)
+
+
+def test_every_preset_gives_its_fixed_twin_the_same_verdict():
+    # every corpus scenario whose fixes include a preset, run with the preset's
+    # edits in place of the fix name: same verdict and executions
+    import dataclasses
+
+    from racecheck.models.edits import Edits, parse
+    from racecheck.models.registry import PRESETS
+    checked = 0
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        sc = load(path)
+        used = [f for f in getattr(sc.model, "fixes", []) if f in PRESETS]
+        if not used:
+            continue
+        model = sc.model
+        other = type(model)(model.name, model.file, model.flavour, [f for f in model.fixes if f not in used],
+                            model.threads_spec, edits=Edits().merged(parse(PRESETS[used[0]])))
+        other.invariants = model.invariants
+        a = check(sc, save_trace=False)
+        b = check(dataclasses.replace(sc, model=other), save_trace=False)
+        assert (a.verdict, a.outcome.stats.executions) == (b.verdict, b.outcome.stats.executions), path
+        checked += 1
+    assert checked >= 1

@@ -125,7 +125,7 @@ class Edits:
         return {k: frozenset(v) for k, v in out.items()}
 
     def source_files(self):
-        return sorted({r.path for r in self.replace})
+        return sorted({r.path for r in self.replace if r.path})
 
     def as_data(self):
         """The YAML shape (for traces, ``list fixes`` and suggest-fix's files)."""
@@ -139,7 +139,8 @@ class Edits:
             out["drop"] = [{"in": d.function, **({"call": d.call} if d.call else {"lock": d.lock})}
                            for d in self.drop]
         if self.replace:
-            out["replace"] = [{"function": r.function, "with": f"{r.path}:{r.name}"} for r in self.replace]
+            out["replace"] = [{"function": r.function, "with": f"{r.path}:{r.name}" if r.path else r.name}
+                              for r in self.replace]
         return out
 
     # -- applying them to a fresh filesystem ----------------------------------------
@@ -412,8 +413,15 @@ def _replace(item, where, base, err, edits):
     if any(r.function == fn for r in edits.replace):
         raise err(f"{where}.function", f"{fn} is replaced twice")
     spec = item.get("with")
+    if isinstance(spec, str) and spec in FUNCTIONS:  # another kernel function of the library
+        other = FUNCTIONS[spec]
+        if spec == fn or other.steps != FUNCTIONS[fn].steps:
+            raise err(f"{where}.with", f"{spec} cannot stand for {fn}" + (
+                "" if spec != fn else ": it is the same function"))
+        return Replace(fn, "", spec, other.stub)
     if not isinstance(spec, str) or ":" not in spec:
-        raise err(f"{where}.with", f"must be FILE.py:NAME (a file relative to the scenario), not {spec!r}")
+        raise err(f"{where}.with", f"must be FILE.py:NAME (a file relative to the scenario) or the name of "
+                                   f"another kernel function, not {spec!r}")
     file, _, name = spec.rpartition(":")
     path = (base / file).resolve()
     if not file.endswith(".py") or not path.is_file():

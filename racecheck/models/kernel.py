@@ -42,6 +42,7 @@ class KernelFunction:
     steps: bool  # a step generator; False: it runs inside its caller's step
     dropped: object = None  # what a call left out by ``drop`` returns
     module: str = ""
+    stub: object = None  # what the module's name is: the call through ``fs.kernel``
 
 
 FUNCTIONS: dict[str, KernelFunction] = {}
@@ -73,6 +74,7 @@ def kernel_function(file, version, dropped=None, name=None):
                 return fs.kernel.call_plain(kname, fs, args, kwargs)
         functools.update_wrapper(stub, fn)
         stub.kernel_name = kname
+        FUNCTIONS[kname].stub = stub
         return stub
     return register
 

@@ -71,7 +71,10 @@ TREAT_XIP_LIKE_O_DIRECT = fix(
     "treat_xip_like_o_direct",
     "patch 06 of seed 002: read(2) on an XIP file goes through generic_file_aio_read and ->direct_IO "
     "to xip_do_io, which takes i_mutex for reads (DIO_LOCKING) and holds i_dio_count across the I/O "
-    "(truncate waits in inode_dio_wait), instead of xip_file_read")
+    "(truncate waits in inode_dio_wait), instead of xip_file_read",
+    # a placement: patch 06 sets .aio_read = generic_file_aio_read where
+    # ext2_xip_file_operations had .read = xip_file_read
+    edits={"replace": [{"function": "xip_file_read", "with": "generic_file_aio_read"}]})
 SIZE_MINUS_FIRST = fix(
     "size_minus_first",
     "xip_io subtracts the offset into the block from the size it may copy, so an I/O that starts "
@@ -480,7 +483,6 @@ def write(fs, ctx, offset, len):
                             "treat_xip_like_o_direct fix, patch 06's path (as the read operation)",
            OFFSET, LENGTH)
 def xip_file_read_op(fs, ctx, offset, len):
-    if TREAT_XIP_LIKE_O_DIRECT in fs.fixes:
-        # patch 06: .read = do_sync_read, .aio_read = generic_file_aio_read
-        return (yield from generic_file_aio_read(fs, offset, len))
+    # treat_xip_like_o_direct (patch 06: .aio_read = generic_file_aio_read)
+    # is a preset of edits that replaces xip_file_read
     return (yield from xip_file_read(fs, offset, len))

@@ -235,7 +235,8 @@ def suggest(scenario, depth=2, timeout=120.0, max_candidates=1000, max_size=3, p
         if n >= max_candidates or time.monotonic() - start > timeout:
             out.stopped = (f"the budget of {max_candidates} candidates" if n >= max_candidates
                            else f"the time limit of {timeout:g} s")
-            out.not_reached = len(todo) - n
+            # what is left of the sizes still wanted (none larger than a proven one)
+            out.not_reached = sum(1 for c in todo[n:] if found_size is None or c.size <= found_size)
             break
         if progress:
             progress(n, len(todo), cand)

@@ -30,12 +30,15 @@ def scenario(tmp_path, base, edits, name="edited", invariants=None, files=None):
 
 
 def verdicts(path):
-    """``{reduction: (verdict, invariant)}`` for dpor and none."""
+    """``(verdict, invariant)``, the same with dpor, with no reduction and
+    with bfs (whose state fingerprints take in the edits' own state)."""
     out = {}
     for reduction in ("dpor", "none"):
         rep = check(load(path), reduction=reduction, save_trace=False)
         out[reduction] = (rep.verdict, rep.as_json()["invariant"])
-    assert out["dpor"] == out["none"], out
+    rep = check(load(path), strategy="bfs", save_trace=False)
+    out["bfs"] = (rep.verdict, rep.as_json()["invariant"])
+    assert out["dpor"] == out["none"] == out["bfs"], out
     return out["dpor"]
 
 
@@ -243,3 +246,68 @@ def test_every_preset_gives_its_fixed_twin_the_same_verdict():
         assert (a.verdict, a.outcome.stats.executions) == (b.verdict, b.outcome.stats.executions), path
         checked += 1
     assert checked >= 1
+
+
+SMALL = ["fault_vs_truncate", "fault_vs_truncate_fixed", "xip_read_vs_truncate_fixed", "cow_fault_vs_truncate_fixed",
+         "punch_hole_vs_fault", "mapwrite_unwritten_extent_fixed", "fault_alloc_stale_fixed"]
+
+
+def test_random_edits_agree_with_exhaustive_exploration():
+    """Edits drawn at random (locks added around the functions the threads
+    run, locks and calls dropped where they are taken and made) on corpus
+    scenarios: dpor, no reduction and bfs give one verdict."""
+    import dataclasses
+    import random
+
+    from racecheck.invariants import select
+    from racecheck.models.edits import parse
+    from racecheck.models.kernel import all_locks_of, calls_of
+    from racecheck.search import Bounds
+    from racecheck.suggest import functions_run
+
+    rng = random.Random(14)
+    compared = 0
+    for n in range(30):
+        sc = load(SCENARIOS / f"{rng.choice(SMALL)}.yaml")
+        runs = functions_run(sc.model, [], sc.bounds.max_steps)
+        fns = sorted({f for fs in runs.values() for f in fs})
+        data = {}
+        if rng.random() < 0.6:
+            picked = rng.sample(fns, min(len(fns), rng.randint(1, 3)))
+            kind = rng.choice(["mutex", "rwsem"])
+            modes = [kind == "rwsem" and rng.random() < 0.5 for _ in picked]
+            data["add_lock"] = [{"lock": "rand_lock", "kind": kind,
+                                 "shared": [f for f, s in zip(picked, modes) if s],
+                                 "exclusive": [f for f, s in zip(picked, modes) if not s] or [picked[0]]}]
+            if data["add_lock"][0]["shared"] and picked[0] in data["add_lock"][0]["shared"] \
+                    and data["add_lock"][0]["exclusive"] == [picked[0]]:
+                data["add_lock"][0]["shared"].remove(picked[0])
+            if not data["add_lock"][0]["shared"]:
+                del data["add_lock"][0]["shared"]
+        drops = []
+        for f in rng.sample(fns, min(len(fns), 2)):
+            if rng.random() < 0.5 and calls_of(f):
+                drops.append({"in": f, "call": rng.choice(calls_of(f))})
+            elif all_locks_of(f):
+                drops.append({"in": f, "lock": rng.choice(sorted(all_locks_of(f)))})
+        if drops:
+            data["drop"] = drops
+        if not data:
+            continue
+        model = sc.model
+        other = type(model)(model.name, model.file, model.flavour, model.fixes, model.threads_spec,
+                            edits=parse(data))
+        have = {i.name for i in model.invariants}
+        other.invariants = list(model.invariants) + select([n for n in ["deadlock_free"] if n not in have])
+        edited = dataclasses.replace(sc, model=other, bounds=Bounds(max_executions=5_000))
+        got = {}
+        for name, kw in (("dpor", {"reduction": "dpor"}), ("none", {"reduction": "none"}),
+                         ("bfs", {"strategy": "bfs"})):
+            rep = check(edited, save_trace=False, do_minimise=False, **kw)
+            got[name] = rep.verdict
+        if "incomplete" in got.values():
+            continue
+        assert got["dpor"] == got["none"] == got["bfs"], (n, data, got)
+        compared += 1
+    print(f"{compared} edited scenarios compared")
+    assert compared >= 20

@@ -70,9 +70,15 @@ def _innermost(gen):
     return chain
 
 
+# Generator code that stands in for its caller where a step is shown (the
+# kernel library's wrapper that holds an added lock around a call): the step
+# is located at the caller's line, and the wrapper is left out of the stack.
+GLUE: set = set()
+
+
 def location(gen):
     """(file:line, function, call stack) of where a generator is paused."""
-    chain = _innermost(gen)
+    chain = [g for g in _innermost(gen) if g.gi_code not in GLUE]
     if not chain:
         return None, None, []
     inner = chain[-1]

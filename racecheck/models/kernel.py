@@ -29,6 +29,8 @@ import sys
 import textwrap
 from dataclasses import dataclass, field
 
+from ..execution import GLUE
+
 # The methods that take a lock (racecheck/rt/mutex.py, rwsem.py).
 LOCK_METHODS = {"lock": "mutex", "down_read": "rwsem", "down_write": "rwsem"}
 
@@ -160,6 +162,9 @@ def _holding(fs, name, takes, gen):
         else:
             obj.up_write()
     return result
+
+
+GLUE.add(_holding.__code__)
 
 
 def _verb(obj, shared):

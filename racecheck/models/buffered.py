@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 
 from ..runtime import bug_on
 from .fs import STALE, ZERO, ReadResult, WriteResult, data
+from .kernel import kernel_function
 from .registry import Param, fix, operation
 
 # -- the remedies of the thread ------------------------------------------------
@@ -189,6 +190,8 @@ def add_to_page_cache(fs, index):
 # -- the address space operations ----------------------------------------------------
 
 
+@kernel_function("fs/buffer.c", "2.6.19 with seed 004 (fs-prepare_write-fixes.patch)",
+                 name="__block_prepare_write", dropped=0)
 def block_prepare_write(fs, index, from_, to, get_block):
     """fs/buffer.c: __block_prepare_write() as fs-prepare_write-fixes.patch
     leaves it: map (allocating) the buffers under [from_, to), zero the parts
@@ -241,6 +244,7 @@ def block_prepare_write(fs, index, from_, to, get_block):
     return 0
 
 
+@kernel_function("fs/buffer.c", "2.6.19", name="__block_commit_write")
 def block_commit_write(fs, index, from_, to):
     """fs/buffer.c: __block_commit_write(): the buffers over [from_, to) become
     uptodate and dirty; the page is uptodate when no buffer outside the range
@@ -260,6 +264,7 @@ def block_commit_write(fs, index, from_, to):
         SetPageUptodate(fs, index)
 
 
+@kernel_function("fs/buffer.c", "2.6.19", dropped=0)
 def generic_commit_write(fs, index, from_, to):
     """fs/buffer.c: generic_commit_write(): commit the buffers, then extend
     i_size to the end of the committed range (i_mutex is held)."""
@@ -271,6 +276,7 @@ def generic_commit_write(fs, index, from_, to):
     return 0
 
 
+@kernel_function("fs/buffer.c", "2.6.19", dropped=0)
 def block_read_full_page(fs, index, get_block):
     """fs/buffer.c: block_read_full_page(), called with the page locked: map
     the buffers that are not uptodate, zero the holes, read the mapped ones
@@ -315,6 +321,7 @@ def block_read_full_page(fs, index, get_block):
     return 0
 
 
+@kernel_function("fs/buffer.c", "seed 004 (Nick Piggin's fix; 2.6.24's name)")
 def page_zero_new_buffers(fs, index, from_, to):
     """The stale-holes fix (seed 004), as later fs/buffer.c names it: the new
     buffers under [from_, to) are zeroed there if the page is not uptodate,
@@ -330,11 +337,13 @@ def page_zero_new_buffers(fs, index, from_, to):
             set_buffer(fs, index, i, new=False, dirty=True)
 
 
+@kernel_function("fs/ext2/inode.c", "2.6.19", dropped=0)
 def ext2_prepare_write(fs, index, from_, to):
     """fs/ext2/inode.c: block_prepare_write(page, from, to, ext2_get_block)."""
     return (yield from block_prepare_write(fs, index, from_, to, fs.flavour))
 
 
+@kernel_function("fs/ext2/inode.c", "2.6.19", dropped=0)
 def ext2_readpage(fs, index):
     """fs/ext2/inode.c: mpage_readpage(page, ext2_get_block), which for a page
     with buffers (and in this model always) is block_read_full_page()."""
@@ -354,6 +363,8 @@ def address_space_operations(fs):
 # -- the write -------------------------------------------------------------------------
 
 
+@kernel_function("mm/filemap.c", "2.6.19 with seed 004 (mm-fix-pagecache-write-deadlocks.patch)",
+                 dropped=(0, 0))
 def generic_file_buffered_write(fs, ctx, pos, count, short_copy=None):
     """mm/filemap.c: generic_file_buffered_write() after
     mm-fix-pagecache-write-deadlocks.patch (seed 004), called with i_mutex
@@ -449,6 +460,7 @@ def _nr(fs, isize, index, offset):
     return nr - offset
 
 
+@kernel_function("mm/filemap.c", "2.6.19", dropped=((), 0))
 def do_generic_mapping_read(fs, pos, count):
     """mm/filemap.c: do_generic_mapping_read() (2.6.19) with file_read_actor:
     no i_mutex. A page that is missing is added locked and read; a page that

@@ -65,7 +65,8 @@ block per call).
 from __future__ import annotations
 
 from .fs import HOLE, UNWRITTEN, WRITTEN
-from .get_block import BufferHead, alloc_block, zero_block
+from .get_block import BufferHead, alloc_block, xip_clear_blocks
+from .kernel import kernel_function
 from .registry import FILESYSTEMS, FLAVOURS, Param, fix, operation
 
 # fs/ext4/ext4.h (3.13)
@@ -109,12 +110,7 @@ def is_ext4(fs):
     return fs_type(fs) == "ext4"
 
 
-def xip_clear_blocks(fs, pblk):
-    """fs/xip.c ``xip_clear_blocks()`` (patch 11): zero the block through
-    ``direct_access``."""
-    zero_block(fs, pblk)
-
-
+@kernel_function("fs/ext4/inode.c", "3.13 with seed 002 patch 19")
 def ext4_map_blocks(fs, block, flags):
     """``ext4_map_blocks(handle, inode, map, flags)`` for one block, as in
     3.13 with patch 19 of seed 002 (see the module docstring for what each
@@ -164,12 +160,14 @@ def ext4_map_blocks(fs, block, flags):
     return bh
 
 
+@kernel_function("fs/ext4/inode.c", "3.13")
 def ext4_get_block(fs, block, create):
     """``ext4_get_block()``: ``_ext4_get_block(inode, iblock, bh,
     create ? EXT4_GET_BLOCKS_CREATE : 0)``."""
     return (yield from ext4_map_blocks(fs, block, EXT4_GET_BLOCKS_CREATE if create else 0))
 
 
+@kernel_function("fs/ext4/inode.c", "3.13")
 def ext4_get_block_write(fs, block, create):
     """``ext4_get_block_write()``: the direct write's get_block; it ignores
     ``create`` and always passes ``EXT4_GET_BLOCKS_IO_CREATE_EXT``, so holes
@@ -177,6 +175,7 @@ def ext4_get_block_write(fs, block, create):
     return (yield from ext4_map_blocks(fs, block, EXT4_GET_BLOCKS_IO_CREATE_EXT))
 
 
+@kernel_function("fs/ext4/extents.c", "3.13", dropped=0)
 def ext4_convert_unwritten_extents(fs, offset, length):
     """``ext4_convert_unwritten_extents(inode, offset, len)``: after a direct
     write completed, mark the unwritten extents under it written."""
@@ -188,6 +187,7 @@ def ext4_convert_unwritten_extents(fs, offset, length):
     return 0
 
 
+@kernel_function("fs/ext4/extents.c", "3.13", dropped=0)
 def ext4_fallocate(fs, offset, length, keep_size=False):
     """``ext4_fallocate(file, mode, offset, len)`` for mode 0 or
     ``FALLOC_FL_KEEP_SIZE`` (3.13)."""

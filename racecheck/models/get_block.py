@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .fs import FREE, HOLE, OTHER, STALE, UNWRITTEN, WRITTEN, ZERO
+from .kernel import kernel_function
 from .registry import fix, flavour
 
 
@@ -57,11 +58,27 @@ def journal_free_block(fs, pblk):
     fs.journal.t_freed.set(fs.journal.t_freed.get() + (pblk,))
 
 
-def zero_block(fs, pblk):
+def _clear_block(fs, pblk):
     for unit in fs.block_units(pblk):
         fs.dev.set(unit, ZERO)
 
 
+@kernel_function("fs/dax.c", "4.0", name="dax_clear_blocks")
+def zero_block(fs, pblk):
+    """fs/dax.c ``dax_clear_blocks()`` (4.0, seed 001; seed 002's
+    ``xip_clear_blocks`` under its later name): zero the block through
+    ``direct_access``."""
+    _clear_block(fs, pblk)
+
+
+@kernel_function("fs/xip.c", "seed 002 patch 11")
+def xip_clear_blocks(fs, pblk):
+    """fs/xip.c ``xip_clear_blocks()`` (patch 11): zero the block through
+    ``direct_access``."""
+    _clear_block(fs, pblk)
+
+
+@kernel_function("fs/ext2/inode.c", "seed 002 patch 06")
 def ext2_get_blocks(fs, block, create, zero):
     """The body of ext2_get_blocks() for one block, inside the caller's step:
     look the block up; with ``create``, allocate it, clear it if ``zero``,
@@ -82,6 +99,7 @@ def ext2_get_blocks(fs, block, create, zero):
 
 
 @flavour("ext2", "ext2: allocates a block and zeroes it before linking it into the inode")
+@kernel_function("fs/ext2/inode.c", "seed 002 patch 06")
 def ext2_get_block(fs, block, create):
     """ext2_get_blocks() under IS_XIP: a new block is cleared before it is
     linked into the inode ("we need to clear the block", patch 06)."""
@@ -108,6 +126,7 @@ def ext4_get_block(fs, block, create):
 
 @flavour("xfs", "XFS with its direct-I/O get_blocks (Dave Chinner's XIP port, seed 002, 2014-01-31): "
                 "allocates unwritten extents, not zeroed, marked new; the write's completion converts them")
+@kernel_function("fs/xfs/xfs_aops.c", "3.13")
 def xfs_get_blocks_direct(fs, block, create):
     """__xfs_get_blocks(direct=1), the get_blocks Dave Chinner's XIP port used
     (seed 002, 2014-01-31: "So I changed to use the direct IO version"). An
@@ -134,6 +153,7 @@ def xfs_get_blocks_direct(fs, block, create):
     return BufferHead(mapped=True, new=True, unwritten=True, blocknr=pblk, size=size)
 
 
+@kernel_function("fs/xfs/xfs_aops.c", "3.13")
 def xfs_end_io_direct_write(fs, offset, size):
     """The end_io XFS passes to the direct I/O (here xip_do_io): once the data
     is in, xfs_iomap_write_unwritten() converts the unwritten extents under
@@ -146,6 +166,7 @@ def xfs_end_io_direct_write(fs, offset, size):
             fs.i_blocks.set(block, (WRITTEN, pblk))
 
 
+@kernel_function("fs/xfs/xfs_aops.c", "seed 000 (Dave Chinner, 2014-01-30), seed 002 (2014-02-11)")
 def xfs_get_blocks_xip(fs, block, create):
     """Dave Chinner's xfs_get_blocks_xip, the get_block the XFS fault passes
     once fixed (seed 000, 2014-01-30: "if (hole) transactionally allocate and
@@ -165,7 +186,7 @@ def xfs_get_blocks_xip(fs, block, create):
         pblk = alloc_block(fs, block)
         if pblk is None:
             return None
-    zero_block(fs, pblk)
+    xip_clear_blocks(fs, pblk)
     fs.i_blocks.set(block, (WRITTEN, pblk))
     return BufferHead(mapped=True, new=new, blocknr=pblk, size=size)
 

@@ -13,7 +13,10 @@ least two threads from each other: two of its functions run by different
 threads, or one run by two, not both shared.
 
 Candidates are tried by size (one function, two, three), and within a size
-shared before exclusive. Each runs the scenario with the candidate's edits,
+shared before exclusive. Proven ones are ranked the same way, and then by
+which side reads: a placement whose shared side writes less of the shared
+state (in the counterexample) than its exclusive side comes first, as a
+fault takes i_mmap_sem for read and truncate for write. Each runs the scenario with the candidate's edits,
 checking the scenario's invariants plus ``deadlock_free`` and
 ``lock_order``, with the scenario's bounds; clean and complete is a proven
 fix. Once a size has a proven fix, larger sizes are not tried: the smallest
@@ -49,6 +52,9 @@ class Candidate:
     lock: str
     kind: str
     placement: tuple  # ((function, shared), ...)
+    # how much less the shared side writes than the exclusive side (the
+    # shared side should be the readers: faults, not truncate)
+    readers_write_less: int = 0
 
     @property
     def size(self):
@@ -103,7 +109,7 @@ class Suggestions:
 
 def _rank(t):
     c = t.candidate
-    return (c.size, c.exclusive, c.lock == NEW_LOCK, c.lock, c.placement)
+    return (c.size, c.exclusive, -c.readers_write_less, c.lock == NEW_LOCK, c.lock, c.placement)
 
 
 # -- what the threads run -----------------------------------------------------------------------
@@ -119,16 +125,22 @@ class _Recording(KernelTable):
         return super().call(name, fs, args, kwargs)
 
 
-def functions_run(model, schedules, max_steps):
+def functions_run(model, schedules, max_steps, writes=None):
     """``{thread index: {function: least depth}}`` of the kernel functions the
-    threads run along ``schedules`` (and then each to its end, in order)."""
+    threads run along ``schedules`` (and then each to its end, in order).
+    ``writes``, a dict, gets each function's count of shared objects written
+    by the steps that run inside it along the schedules."""
     rec = _Recording(**{f.name: getattr(model.table, f.name) for f in dataclasses.fields(KernelTable)})
     seen = set()
     rec.note = seen.add
     traced = copy.copy(model)
     traced.table = rec
+    codes = {f.fn.__code__.co_name: name for name, f in FUNCTIONS.items()}
     for schedule in schedules:
-        replay(traced, schedule, max_steps)
+        for record in replay(traced, schedule, max_steps).records:
+            for fn in {codes[c] for c in record.get("stack") or () if c in codes}:
+                if writes is not None:
+                    writes[fn] = writes.get(fn, 0) + len(record.get("writes") or ())
     _run_in_order(traced, max_steps)
     out = {}
     for tid, name, depth in seen:
@@ -220,11 +232,15 @@ def suggest(scenario, depth=2, timeout=120.0, max_candidates=1000, max_size=3, p
         return out
     model = scenario.model
     max_steps = scenario.bounds.max_steps
-    runs = functions_run(model, [original.outcome.violation.schedule], max_steps)
+    writes = {}
+    runs = functions_run(model, [original.outcome.violation.schedule], max_steps, writes)
     taken = {lock for fns in runs.values() for fn in fns for lock in locks_of(fn, model.table)}
     locks = {lock: kind for lock, kind in lock_classes(model).items() if lock in taken}
     locks[NEW_LOCK] = "rwsem"
     todo = candidates(runs, locks, depth, max_size)
+    for c in todo:
+        c.readers_write_less = (sum(writes.get(f, 0) for f, s in c.placement if not s)
+                                - sum(writes.get(f, 0) for f, s in c.placement if s))
     out.candidates = len(todo)
     found_size = None
     for n, cand in enumerate(todo):

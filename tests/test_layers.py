@@ -38,6 +38,7 @@ LAYERS = {
     "racecheck.scenario_file": FRONT,
     "racecheck.ranges": FRONT,
     "racecheck.runner": FRONT,
+    "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,
     "racecheck.viewer": FRONT,

@@ -561,6 +561,8 @@ def _list_functions(catalogue):
             if row["pointers"]:
                 calls += ("; " if calls else "") + "through pointers: " + ", ".join(row["pointers"])
             click.echo(f"      calls: {calls}")
+        for release, file, version in row["releases"]:
+            click.echo(f"      kernel: {release}  {file}, {version}")
         if row["locks"]:
             click.echo("      locks: " + ", ".join(lock if where == row["name"] else f"{lock} (in {where})"
                                                for lock, where in row["locks"].items()))

@@ -47,7 +47,8 @@ from .scheduler import REDUCTIONS, Bounds
 DEFAULT_MODEL = "kernel"
 
 TOP_KEYS = ("name", "description", "model", "filesystem", "file", "threads", "fixes",
-            "invariants", "bounds", "reduction", "expect", "params", "where", "crash", "edits")
+            "invariants", "bounds", "reduction", "expect", "params", "where", "crash", "edits",
+            "kernel")
 FILE_KEYS = ("size", "max_size", "block_size", "unit_size", "page_size", "blocks", "spare_blocks")
 BOUND_KEYS = ("max_preemptions", "max_executions", "max_steps", "timeout")
 EXPECT_KEYS = ("verdict", "invariant")
@@ -198,7 +199,7 @@ def name_problem(name, limit):
     return None
 
 
-BUILTIN_KEYS = ("filesystem", "file", "threads", "fixes", "edits")
+BUILTIN_KEYS = ("filesystem", "file", "threads", "fixes", "edits", "kernel")
 
 
 def _check_builtin(root, path):

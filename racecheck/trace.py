@@ -94,6 +94,7 @@ def _document(scenario, schedule, replayed, reduction, params, verdict, pair):
         "models_digest": scenario.models_digest,
         "fixes": list(scenario.fixes),
         **({"edits": _edits_of(model)} if _edits_of(model) else {}),
+        **({"kernel": model.kernel} if getattr(model, "kernel", None) else {}),
         "threads": names,
         **verdict,
         "schedule": [names[t] for t in schedule],

@@ -48,7 +48,7 @@ def arguments(draw, op):
 @st.composite
 def scenarios(draw):
     flavour = draw(st.sampled_from(sorted(FLAVOURS)))
-    usable = sorted(n for n, op in OPERATIONS.items() if not op.flavours or flavour in op.flavours)
+    usable = sorted(n for n, op in OPERATIONS.items() if op.flavours is None or flavour in op.flavours)
     threads = []
     for t in range(2):
         ops = []

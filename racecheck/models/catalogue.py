@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (they register names)
     dio,
     ext4_fault,
     extents,
+    fallocate,
     get_block,
     journal,
     operations,
@@ -19,9 +20,9 @@ from . import (  # noqa: F401  (they register names)
     xip_fault_retry,  # noqa: F401  (the old XIP fault, for --strategy bfs)
     xip_io,
 )
-from .edits import read_edits
+from .edits import read_edits, read_kernel
 from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
-from .kernel import FUNCTIONS, all_locks_of, calls_of, pointer_calls_of
+from .kernel import FUNCTIONS, RELEASES, all_locks_of, calls_of, pointer_calls_of, release_key
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS, PRESETS  # noqa: F401 (racecheck list)
 
@@ -39,9 +40,12 @@ def build_scenario_model(root, path, name, parse_values):
         raise root.error("filesystem", f"unknown get_block flavour {flavour!r}" + did_you_mean(flavour, FLAVOURS))
     spec = _file_spec(root)
     fixes = _fixes(root)
-    edits = read_edits(root)
+    kernel, releases = read_kernel(root)
+    edits = read_edits(root, releases)
     threads = _threads(root, spec, flavour, parse_values)
-    return FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads, edits=edits)
+    model = FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads, edits=edits)
+    model.kernel = kernel
+    return model
 
 
 def _file_spec(root):
@@ -125,10 +129,10 @@ def _op(root, node, where, spec, flavour, parse_values):
         raise root.error_at(node.value["op"][0], f"{where}.op",
                             f"unknown operation {opname!r}" + root.did_you_mean(opname, OPERATIONS))
     op = OPERATIONS[opname]
-    if op.flavours and flavour not in op.flavours:
+    if op.flavours is not None and flavour not in op.flavours:
         raise root.error_at(node.value["op"][0], f"{where}.op",
                             f"{opname} is not modelled on {flavour} "
-                            f"(it is on: {', '.join(op.flavours)})")
+                            + (f"(it is on: {', '.join(op.flavours)})" if op.flavours else "(on no filesystem yet)"))
     sec = root.item(node, where, ("op",) + tuple(p.name for p in op.params))
     args = {}
     geo = spec.geometry
@@ -176,5 +180,8 @@ def function_rows():
     pointers), and the lock classes it and its callees take (lock -> the
     function that takes it)."""
     return [{"name": name, "file": f.file, "version": f.version, "steps": f.steps,
-             "calls": calls_of(name), "pointers": pointer_calls_of(name), "locks": all_locks_of(name)}
+             "calls": calls_of(name), "pointers": pointer_calls_of(name), "locks": all_locks_of(name),
+             "releases": [(r, kf.file, kf.version) for r, kf in sorted(RELEASES.get(name, {}).items(),
+                                                                      key=lambda item: release_key(item[0]))
+                          if kf is not f]}
             for name, f in sorted(FUNCTIONS.items())]

@@ -39,12 +39,15 @@ from ..lockorder import lock_class
 from .kernel import (
     CODES,
     FUNCTIONS,
+    RELEASES,
     KernelTable,
     all_locks_of,
     calls_of,
     lock_kinds,
+    pick_releases,
     pointer_calls_of,
     pointer_targets,
+    release_key,
 )
 from .registry import FLAVOURS, PRESETS
 
@@ -90,16 +93,21 @@ class Edits:
     add_lock: list = field(default_factory=list)
     drop: list = field(default_factory=list)
     replace: list = field(default_factory=list)
+    # the releases a scenario's ``kernel:`` key picks: name -> KernelFunction
+    releases: dict = field(default_factory=dict)
 
     def __bool__(self):
         return bool(self.add_lock or self.drop or self.replace)
 
     def merged(self, other):
-        return Edits(self.add_lock + other.add_lock, self.drop + other.drop, self.replace + other.replace)
+        return Edits(self.add_lock + other.add_lock, self.drop + other.drop, self.replace + other.replace,
+                     {**self.releases, **other.releases})
 
     def table(self):
-        """The kernel table these edits make."""
+        """The kernel table these edits make (on the releases picked)."""
         t = KernelTable()
+        for name, kf in self.releases.items():
+            t.impl[name] = kf.fn
         for r in self.replace:
             t.impl[r.function] = r.fn
         around = {}
@@ -250,17 +258,49 @@ class DroppedLock:
 # -- reading and checking them -------------------------------------------------------------
 
 
-def read_edits(root, key_prefix="edits"):
+def read_edits(root, releases=None):
     """The ``edits`` of a scenario file (``root`` a scenario_file.Section),
-    checked. Raises the file's ScenarioError naming the line and key."""
+    checked against the functions of the releases picked (``releases``, from
+    :func:`read_kernel`). Raises the file's ScenarioError naming the line and key."""
     if not root.has("edits"):
-        return Edits()
+        return Edits(releases=dict(releases or {}))
     sec = root.section("edits", ("add_lock", "drop", "replace"))
     _SUGGEST[0] = root.did_you_mean
     try:
-        return parse({k: _plain(sec.node(k)) for k in sec.items}, sec.path.parent, _lines(sec))
+        return parse({k: _plain(sec.node(k)) for k in sec.items}, sec.path.parent, _lines(sec), releases)
     except EditError as exc:
         raise root.error_at(exc.line or sec.line_of("edits"), exc.key, exc.message) from None
+
+
+def read_kernel(root):
+    """The scenario's ``kernel:`` key: a release (``kernel: "4.3"``: every
+    function as the newest model at or below it has it) or a mapping of
+    functions to releases (``kernel: {do_dax_fault: "4.3"}``). Returns
+    ``(as given, {name: KernelFunction})``; no key: the seeds' code."""
+    if not root.has("kernel"):
+        return None, {}
+    value = _plain(root.node("kernel"))
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            release_key(value)
+        except ValueError as exc:
+            raise root.error("kernel", str(exc)) from None
+        return str(value), pick_releases(value)
+    if not isinstance(value, dict):
+        raise root.error("kernel", f"must be a release (4.3) or a mapping of functions to releases, not {value!r}")
+    out = {}
+    for name, release in value.items():
+        line = root.node("kernel").value[name][0]
+        if name not in FUNCTIONS:
+            raise root.error_at(line, f"kernel.{name}", f"unknown kernel function {name!r}"
+                                + root.did_you_mean(name, FUNCTIONS))
+        have = RELEASES.get(name, {})
+        if str(release) not in have:
+            known = ", ".join(sorted(have, key=release_key)) or "none but the seeds' model"
+            raise root.error_at(line, f"kernel.{name}", f"{name} is not modelled at release {release!r} "
+                                                        f"(modelled releases: {known})")
+        out[name] = have[str(release)]
+    return {k: str(v) for k, v in value.items()}, out
 
 
 def _lines(sec):
@@ -291,9 +331,10 @@ def _plain(node):
     return value
 
 
-def parse(data, base=Path("."), lines=None):
+def parse(data, base=Path("."), lines=None, releases=None):
     """Check ``data`` (the ``edits`` mapping as plain values) and return its
-    :class:`Edits`. ``lines`` maps key paths (``edits.drop[0].in``) to lines."""
+    :class:`Edits`. ``lines`` maps key paths (``edits.drop[0].in``) to lines;
+    ``releases`` are the functions a ``kernel:`` key picked."""
     lines = lines or {}
 
     def err(where, message):
@@ -306,7 +347,7 @@ def parse(data, base=Path("."), lines=None):
 
     if not isinstance(data, dict):
         raise err("edits", "must be a mapping with add_lock, drop and replace")
-    out = Edits()
+    out = Edits(releases=dict(releases or {}))
     for i, item in enumerate(_items(data, "replace", err)):
         out.replace.append(_replace(item, f"edits.replace[{i}]", base, err, out))
     table = out.table()

@@ -45,6 +45,7 @@ class KernelFunction:
     dropped: object = None  # what a call left out by ``drop`` returns
     module: str = ""
     stub: object = None  # what the module's name is: the call through ``fs.kernel``
+    release: str | None = None  # the ``kernel:`` release it stands for (None: the seeds' code)
 
 
 FUNCTIONS: dict[str, KernelFunction] = {}
@@ -53,20 +54,32 @@ FUNCTIONS: dict[str, KernelFunction] = {}
 # library's code takes them (filled as sources are read: :func:`lock_kinds`).
 LOCK_KINDS: dict[str, str] = {}
 
+# Later releases of a function: name -> {release: KernelFunction}. A
+# scenario's ``kernel:`` key picks, for each name, the newest release at or
+# below the one it names (:func:`pick_releases`); without it, FUNCTIONS.
+RELEASES: dict[str, dict[str, KernelFunction]] = {}
+
 # code object -> the kernel function it implements (the library's, and the
 # replacements scenarios bring: racecheck/models/edits.py registers those).
 CODES: dict = {}
 
 
-def kernel_function(file, version, dropped=None, name=None):
+def kernel_function(file, version, dropped=None, name=None, release=None):
     """Decorator: register a model function as the kernel function it mirrors
     (``name``: the kernel's, if the Python name differs), and return the stub
     that calls it through ``fs.kernel``. ``dropped``: what the call returns
-    when a scenario's ``drop`` leaves it out (the kernel's success value)."""
+    when a scenario's ``drop`` leaves it out (the kernel's success value).
+    ``release`` (``"4.3"``): the function as that kernel release has it, which
+    a scenario's ``kernel:`` key picks; a function no earlier model has is
+    also the default."""
     def register(fn):
         kname = name or fn.__name__
         steps = inspect.isgeneratorfunction(fn)
-        FUNCTIONS[kname] = KernelFunction(kname, fn, file, version, steps, dropped, fn.__module__)
+        kf = KernelFunction(kname, fn, file, version, steps, dropped, fn.__module__, release=release)
+        if release is None or kname not in FUNCTIONS:
+            FUNCTIONS[kname] = kf
+        if release is not None:
+            RELEASES.setdefault(kname, {})[release] = kf
         CODES[fn.__code__] = kname
         if steps:
             def stub(fs, *args, **kwargs):
@@ -76,9 +89,34 @@ def kernel_function(file, version, dropped=None, name=None):
                 return fs.kernel.call_plain(kname, fs, args, kwargs)
         functools.update_wrapper(stub, fn)
         stub.kernel_name = kname
-        FUNCTIONS[kname].stub = stub
+        kf.stub = stub
+        if FUNCTIONS[kname].stub is None:
+            FUNCTIONS[kname].stub = stub
         return stub
     return register
+
+
+def release_key(release):
+    """``"v4.3"``, ``"4.3"``, ``"5.15"`` -> ``(4, 3)``, for ordering; a string that
+    is not a release raises ValueError."""
+    text = str(release).strip()
+    text = text[1:] if text[:1] in "vV" else text
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not a kernel release: {release!r} (write it as 4.3 or v5.15)")
+    return tuple(int(p) for p in parts)
+
+
+def pick_releases(release):
+    """``{name: KernelFunction}``: for each function with later releases, the
+    newest at or below ``release`` (none below it: the seeds' model)."""
+    want = release_key(release)
+    out = {}
+    for name, by_release in RELEASES.items():
+        fitting = [(release_key(r), kf) for r, kf in by_release.items() if release_key(r) <= want]
+        if fitting:
+            out[name] = max(fitting, key=lambda x: x[0])[1]
+    return out
 
 
 def stack_functions(frame):
@@ -186,6 +224,7 @@ def _source_facts(fn):
         return (), (), (), ()
     globs = getattr(fn, "__globals__", {})
     calls, indirect, locks, helpers = [], [], [], []
+    stepped = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.YieldFrom)}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -198,7 +237,7 @@ def _source_facts(fn):
                 LOCK_KINDS[owner.attr] = "many" if many else LOCK_METHODS[f.attr]
             continue
         if not isinstance(f, ast.Name):
-            if isinstance(f, ast.Call):  # fault_handler(fs, handler)(...): through a pointer
+            if isinstance(f, ast.Call) and id(node) in stepped:  # fault_handler(fs, handler)(...)
                 _add(indirect, ast.unparse(f.func))
             continue
         target = globs.get(f.id)
@@ -207,7 +246,7 @@ def _source_facts(fn):
             _add(calls, kname)
         elif inspect.isfunction(target) and target is not fn and _is_model_code(target):
             _add(helpers, target)
-        elif target is None and not hasattr(builtins, f.id):
+        elif target is None and not hasattr(builtins, f.id) and id(node) in stepped:
             _add(indirect, f.id)  # a parameter or local: a function pointer (get_block, direct_IO)
     return tuple(calls), tuple(indirect), tuple(locks), tuple(helpers)
 

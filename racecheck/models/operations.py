@@ -74,6 +74,7 @@ class FsModel(Model):
         # The scenario's edits and those of its fixes that are presets
         # (models/edits.py), and the kernel table they make.
         self.edits = preset(self.fixes).merged(edits or Edits())
+        self.kernel = None  # the scenario's kernel: key, as given (models/edits.py read_kernel)
         self.table = self.edits.table()
         self.source_files = self.edits.source_files()
 

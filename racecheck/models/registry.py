@@ -30,7 +30,14 @@ class Operation:
     fn: object
     description: str
     params: tuple = ()
-    flavours: tuple | None = None  # the get_block flavours it is modelled on (None: all)
+    # the get_block flavours it is modelled on: a tuple, a function giving one, or None (all)
+    flavours_given: object = None
+
+    @property
+    def flavours(self):
+        """The flavours it is modelled on (None: all)."""
+        given = self.flavours_given
+        return tuple(given()) if callable(given) else given
 
     @property
     def byte_range(self):
@@ -55,10 +62,11 @@ FS_SETUP: list = []
 
 def operation(name, description, *params, flavours=None):
     """Decorator: make a step generator ``fn(fs, ctx, **args)`` a scenario
-    operation; ``flavours`` limits it to the filesystems it is modelled on."""
+    operation; ``flavours`` limits it to the filesystems it is modelled on
+    (a function giving them: asked when a scenario is loaded)."""
     def register(fn):
         OPERATIONS[name] = Operation(name, fn, description, tuple(params),
-                                     tuple(flavours) if flavours else None)
+                                     flavours if callable(flavours) or not flavours else tuple(flavours))
         return fn
     return register
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from ..runtime import bug_on, wait_until
 from .extents import ENOSPC, ext4_get_block, fs_type
+from .fallocate import FALLOCATE, PUNCH_HOLE, modelled_on
 from .fs import HOLE, ZERO
 from .get_block import free_block
 from .kernel import kernel_function
@@ -405,10 +406,12 @@ def ext4_punch_hole(fs, offset, length):
                          "-EOPNOTSUPP)",
            Param("offset", align="unit", help="file offset of the hole"),
            Param("len", align="unit", help="length of the hole"),
-           flavours=("ext2", "ext2-nozero", "ext4"))
+           flavours=lambda: ("ext2", "ext2-nozero", "ext4") + modelled_on(PUNCH_HOLE))
 @kernel_function("fs/open.c", "3.13", name="vfs_fallocate")
 def punch_hole(fs, ctx, offset, len):
     kind = fs_type(fs)
+    if (kind, PUNCH_HOLE) in FALLOCATE:  # another filesystem's hole punch (models/fallocate.py)
+        return (yield from FALLOCATE[(kind, PUNCH_HOLE)](fs, offset, len))
     if kind != "ext4":
         yield "->fallocate(FALLOC_FL_PUNCH_HOLE)"
         if kind == "ext2":

@@ -9,14 +9,18 @@ from ..model import Unknown, builder
 from . import (  # noqa: F401  (they register names)
     buffered,
     dax,
+    dax_entry,
     dio,
     ext4_fault,
     extents,
     fallocate,
+    fault_exclusion,
     get_block,
+    iomap_dio,
     journal,
     operations,
     truncate,
+    writeback,
     xip_fault_retry,  # noqa: F401  (the old XIP fault, for --strategy bfs)
     xip_io,
 )

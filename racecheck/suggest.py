@@ -133,8 +133,7 @@ def functions_run(model, schedules, max_steps, writes=None):
     rec = _Recording(**{f.name: getattr(model.table, f.name) for f in dataclasses.fields(KernelTable)})
     seen = set()
     rec.note = seen.add
-    traced = copy.copy(model)
-    traced.table = rec
+    traced = _Traced(model, rec)
     codes = {f.fn.__code__.co_name: name for name, f in FUNCTIONS.items()}
     for schedule in schedules:
         for record in replay(traced, schedule, max_steps).records:
@@ -148,6 +147,22 @@ def functions_run(model, schedules, max_steps, writes=None):
             d = out.setdefault(tid, {})
             d[name] = min(depth, d.get(name, depth))
     return out
+
+
+class _Traced:
+    """``model`` running on the recording table (the rest is the model's)."""
+
+    def __init__(self, model, table):
+        self._model = model
+        self.table = table
+
+    def __getattr__(self, attr):
+        return getattr(self._model, attr)
+
+    def init(self, rt):
+        fs = self._model.init(rt)
+        fs.kernel = self.table
+        return fs
 
 
 def _run_in_order(model, max_steps):
@@ -268,8 +283,7 @@ def with_edit(scenario, cand):
     """``scenario`` with the candidate's lock added and deadlock_free and
     lock_order checked too."""
     model = copy.copy(scenario.model)
-    model.edits = model.edits.merged(Edits(add_lock=[cand.edit()]))
-    model.table = model.edits.table()
+    model.own_edits = model.own_edits.merged(Edits(add_lock=[cand.edit()]))
     have = {i.name for i in model.invariants}
     model.invariants = list(model.invariants) + inv.select([n for n in EXTRA_CHECKS if n not in have])
     return dataclasses.replace(scenario, model=model, expect={"verdict": "clean", "invariant": None})

@@ -36,10 +36,12 @@ def test_scenario_matches_its_expect(path):
 
 @pytest.mark.parametrize("path", FIXED, ids=ids(FIXED))
 def test_fixed_twin_differs_only_in_fixes(path):
+    # ... or in its edits: a pair written with edits drops the protection in
+    # the buggy twin (models/edits.py)
     twin = path.with_name(path.stem[: -len("_fixed")] + ".yaml")
     assert twin.exists(), f"{path.name} has no buggy twin {twin.name}"
     fixed, buggy = yaml.safe_load(path.read_text()), yaml.safe_load(twin.read_text())
-    for key in ("name", "description", "fixes", "expect"):
+    for key in ("name", "description", "fixes", "expect", "edits"):
         fixed.pop(key, None)
         buggy.pop(key, None)
     assert fixed == buggy
@@ -48,10 +50,15 @@ def test_fixed_twin_differs_only_in_fixes(path):
 @pytest.mark.parametrize("path", FIXED, ids=ids(FIXED))
 def test_removing_the_fix_brings_the_violation_back(path):
     sc = load(path)
-    assert sc.fixes, f"{path.name} applies no fix"
+    twin = load(path.with_name(path.stem[: -len("_fixed")] + ".yaml"))
+    assert sc.fixes or twin.model.edits.drop, f"{path.name} applies no fix and its twin drops nothing"
     rep = check(sc, save_trace=False, do_minimise=False)
     assert rep.verdict == "clean"
     assert rep.outcome.stats.executions > 1
+    if not sc.fixes:  # the protection is in the code; the twin's edits drop it
+        broken = check(twin, save_trace=False, do_minimise=False)
+        assert broken.verdict == "violation", f"{twin.path.name} is clean though it drops the protection"
+        return
     sc.model.fixes = []
     broken = check(sc, save_trace=False, do_minimise=False)
     assert broken.verdict == "violation", f"{path.name} is clean even without its fixes"

@@ -73,10 +73,27 @@ class FsModel(Model):
         self.invariants = []
         # The scenario's edits and those of its fixes that are presets
         # (models/edits.py), and the kernel table they make.
-        self.edits = preset(self.fixes).merged(edits or Edits())
+        self.own_edits = edits or Edits()
         self.kernel = None  # the scenario's kernel: key, as given (models/edits.py read_kernel)
-        self.table = self.edits.table()
-        self.source_files = self.edits.source_files()
+        self._made = None
+        self.source_files = self.own_edits.source_files()
+
+    def _make(self):
+        key = (tuple(self.fixes), id(self.own_edits))
+        if self._made is None or self._made[0] != key:
+            edits = preset(self.fixes).merged(self.own_edits)
+            self._made = (key, edits, edits.table())
+        return self._made
+
+    @property
+    def edits(self):
+        """The scenario's own edits with those of its fixes that are presets."""
+        return self._make()[1]
+
+    @property
+    def table(self):
+        """The kernel table the edits make (worked out again when the fixes change)."""
+        return self._make()[2]
 
     def init(self, rt):
         fs = FileSystem(rt, self.file.geometry, self.file.size, self.file.blocks,

@@ -46,8 +46,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import networkx as nx
-
 from .execution import runs
 from .invariants import Invariant, register
 
@@ -87,6 +85,7 @@ def edges_of(execution, start=0):
 def find_cycle_through(graph, a, b):
     """The cycle ``a -> b -> ... -> a`` of ``graph`` (a list of classes,
     starting at ``a``), or None."""
+    import networkx as nx  # only where lock order is checked: it is slow to import
     if a not in graph or b not in graph:
         return None
     try:
@@ -131,6 +130,7 @@ class LockGraph:
     and how far its acquisition log has been read."""
 
     def __init__(self):
+        import networkx as nx  # only where lock order is checked: it is slow to import
         self.graph = nx.DiGraph()  # classes; each edge has its first witness ("witness")
         self.reported = set()  # the cycles reported, as frozensets of edges
         self.pending = []  # edges new to the search since the last check (b)
@@ -141,6 +141,7 @@ class LockGraph:
     def cycles(self):
         """Every elementary cycle of the graph gathered so far, each from
         its least class on."""
+        import networkx as nx  # only where lock order is checked: it is slow to import
         out = []
         for c in nx.simple_cycles(self.graph):
             k = c.index(min(c))
@@ -163,6 +164,7 @@ class LockOrder(Invariant):
         return []  # the acquisition log only: see the module docstring
 
     def after_step(self, state, execution):
+        import networkx as nx  # only where lock order is checked: it is slow to import
         g = execution.gathered(self)
         log = execution.rt.acquisitions
         if execution is not g.execution:
@@ -228,6 +230,7 @@ def _dot_id(text):
 def to_graphml(graph, cycles, path):
     """The graph as GraphML: per edge its witness, and ``cycle`` (true on a
     cycle); per node ``cycle`` too."""
+    import networkx as nx  # only where lock order is checked: it is slow to import
     on_cycle = marked_edges(graph, cycles)
     out = nx.DiGraph()
     for n in graph.nodes:

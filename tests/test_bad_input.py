@@ -142,6 +142,12 @@ CASES = [
      "a positive number of seconds"),
     ("timeout negative", ("fixes: []", "fixes: []\nbounds: {timeout: -1}"), 14, "bounds.timeout", "positive"),
     # edits: every name is checked against the library, with a did-you-mean
+    ("kernel: not a release", ("fixes: []", "fixes: []\nkernel: latest"), 14, "kernel", "not a kernel release"),
+    ("kernel: a list", ("fixes: []", "fixes: []\nkernel: [4.5]"), 14, "kernel", "must be a release"),
+    ("kernel: unknown function", ("fixes: []", "fixes: []\nkernel:\n  do_xip_falt: '4.5'"), 15, "kernel.do_xip_falt",
+     "did you mean do_xip_fault"),
+    ("kernel: a release not modelled", ("fixes: []", "fixes: []\nkernel:\n  do_xip_fault: '9.9'"), 15,
+     "kernel.do_xip_fault", "not modelled at release '9.9'"),
     ('edits: unknown key', ("fixes: []", "fixes: []\nedits:\n  dorp: []"), 15, 'edits.dorp', 'did you mean drop'),
     ('edits: unknown function', ("fixes: []", "fixes: []\nedits:\n  drop:\n    - {in: do_xip_falt, lock: i_mmap_mutex}"), 16, 'edits.drop[0].in', 'did you mean do_xip_fault'),
     ('edits: a lock the function does not take', ("fixes: []", "fixes: []\nedits:\n  drop:\n    - {in: ext2_setsize, lock: i_mutex}"), 16, 'edits.drop[0].lock', "ext2_setsize takes no lock 'i_mutex'"),

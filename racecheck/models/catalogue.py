@@ -25,7 +25,7 @@ from . import (  # noqa: F401  (they register names)
     xip_io,
 )
 from .edits import read_edits, read_kernel
-from .fs import EXTENT_STATES, HOLE, WRITTEN, Geometry
+from .fs import BLOCK_STATES, HOLE, WRITTEN, Geometry
 from .kernel import FUNCTIONS, RELEASES, all_locks_of, calls_of, pointer_calls_of, release_key
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS, PRESETS  # noqa: F401 (racecheck list)
@@ -74,9 +74,9 @@ def _file_spec(root):
     if sec.has("blocks"):
         blocks = []
         for item in sec.node("blocks").value:
-            if item.value not in EXTENT_STATES:
+            if item.value not in BLOCK_STATES:
                 raise root.error_at(item.line, "file.blocks", f"unknown extent state {item.value!r}"
-                                    + root.did_you_mean(item.value, EXTENT_STATES))
+                                    + root.did_you_mean(item.value, BLOCK_STATES))
             blocks.append(item.value)
     else:
         blocks = [WRITTEN] * nblocks

@@ -22,7 +22,13 @@ ZERO = "ZERO"
 HOLE = "hole"
 UNWRITTEN = "unwritten"
 WRITTEN = "written"
+# ``file.blocks`` may also say ``stale``: a block the file maps as written
+# (allocated and linked) whose device block still holds what another file
+# wrote there, never initialised for this one: its units are STALE. It is
+# WRITTEN in the block map; only its initial contents differ.
+STALE_BLOCK = "stale"
 EXTENT_STATES = (HOLE, UNWRITTEN, WRITTEN)
+BLOCK_STATES = EXTENT_STATES + (STALE_BLOCK,)
 
 FREE = "free"
 OTHER = "other file"  # a freed block handed to another file
@@ -75,6 +81,7 @@ class FileSystem:
         self.fixes = frozenset(fixes)
         upb = g.units_per_block
         self.i_size = rt.var("i_size", size)
+        self.initial_size = size  # the scenario's file.size (a constant: eof_zeroed, size_visible_data)
         self.i_mutex = rt.mutex("i_mutex")
         self.i_mmap_mutex = rt.mutex("i_mmap_mutex")
         self.i_dio_count = rt.var("i_dio_count", 0)
@@ -94,6 +101,8 @@ class FileSystem:
                 continue
             pblk = next_free
             next_free += 1
+            if state == STALE_BLOCK:
+                state = WRITTEN  # linked as written; its units stay STALE
             extents.append((state, pblk))
             if state == WRITTEN:
                 units[pblk * upb:(pblk + 1) * upb] = [data("init", 0)] * upb

@@ -8,7 +8,7 @@ crash_consistent is in crash.py.
 from __future__ import annotations
 
 from ..invariants import Invariant, register
-from .fs import STALE, WRITTEN, ZERO, ReadResult, WriteResult
+from .fs import STALE, WRITTEN, ZERO, ReadResult, WriteResult, data
 
 # They read the model's objects through ``.value`` / ``.values`` / ``.items``,
 # never ``get()``: a check must not add to the step's footprint. What the
@@ -240,4 +240,131 @@ class NoMappingBeyondEof(Invariant):
                 if pgoff >= eof_pages:
                     return (f"truncate has returned and i_size is {fs.i_size.value}, "
                             f"but the {vma} mapping still maps page {pgoff}")
+        return None
+
+
+# -- past EOF: eof_zeroed and size_visible_data -------------------------------------------
+
+# Operations that move data within the file: after one, a unit may
+# legitimately hold what was elsewhere, so the two checks below do not judge.
+SHIFTERS = ("collapse_range", "insert_range")
+# Operations that write the data DATA(thread, seq) over [offset, offset + len)
+# and may extend i_size to its end.
+DATA_WRITES = ("write", "dio_write", "buffered_write")
+# Operations that only read.
+READS = ("read", "dio_read", "buffered_read", "xip_file_read", "mmap_load", "xip_file_load")
+
+
+def _covers(o, unit, unit_size):
+    """``o``'s byte range (``offset``, ``len``; one unit without ``len``)
+    holds unit ``unit``."""
+    if "offset" not in o.args:
+        return False
+    lo = o.args["offset"]
+    hi = lo + o.args.get("len", unit_size)
+    return lo < (unit + 1) * unit_size and unit * unit_size < hi
+
+
+def _me(execution, entry, ops):
+    return next(o for o in ops if o.begin and (o.thread, o.seq) ==
+                (execution.threads[entry["thread"]].name, entry["seq"]))
+
+
+@register
+class EofZeroed(Invariant):
+    """A unit that lay at or past EOF (in the initial file, or after a
+    truncate to at or below it returned) reads, once the file has been
+    extended over it, as ZERO or as the data of a write that covers it and
+    had not returned by then: never what it held before (DATA(init,0) of the
+    initial blocks, STALE, or a write that a truncate cut away)."""
+
+    name = "eof_zeroed"
+    description = ("bytes past EOF read as zeros once the file is extended over them, or as data written "
+                   "since; never their old contents")
+
+    def watches(self, fs):
+        return []  # the results and the history only
+
+    def on_return(self, fs, execution, entry):
+        r = entry["result"]
+        if not isinstance(r, ReadResult):
+            return None
+        ops = operations(execution)
+        if any(o.op in SHIFTERS for o in ops):
+            return None
+        me = _me(execution, entry, ops)
+        us = fs.geo.unit_size
+        for i, tag in enumerate(r.units):
+            unit = r.offset // us + i
+            lo = unit * us
+            # when the unit was last known to lie past EOF: the start, or a truncate's return
+            since = 0 if lo >= fs.initial_size else None
+            for o in ops:
+                if (o.op == "truncate" and o.end is not None and o.end < me.begin and o.args["size"] <= lo
+                        and (since is None or o.end > since)):
+                    since = o.end
+            if since is None or tag == ZERO:
+                continue
+            allowed = {data(o.thread, o.seq) for o in ops
+                       if o is not me and _covers(o, unit, us) and (o.end is None or o.end > since)}
+            if tag not in allowed:
+                when = "in the initial file" if since == 0 else "after a truncate returned"
+                return (f"{me.thread}'s {me.op} read {tag} at file offset {lo}, which lay past EOF "
+                        f"{when}: bytes past EOF must read as zeros once the file is extended over them")
+        return None
+
+
+@register
+class SizeVisibleData(Invariant):
+    """A read that returned a unit past the initial EOF observed an i_size
+    beyond it. When every operation begun so far that could have published
+    such an i_size is a data write covering that unit (no truncate, fallocate
+    or write further out could have extended the file over it with zeros),
+    the i_size it saw was published by one of those writes, and the read
+    must see that data (or another of them): a write publishes i_size only
+    once its data is readable below it."""
+
+    name = "size_visible_data"
+    description = ("a reader that saw i_size extended by a write sees that write's data below it, "
+                   "not zeros or old contents")
+
+    def watches(self, fs):
+        return []  # the results and the history only
+
+    def on_return(self, fs, execution, entry):
+        r = entry["result"]
+        if not isinstance(r, ReadResult):
+            return None
+        ops = operations(execution)
+        if any(o.op in SHIFTERS for o in ops):
+            return None
+        me = _me(execution, entry, ops)
+        us = fs.geo.unit_size
+        for i, tag in enumerate(r.units):
+            unit = r.offset // us + i
+            lo = unit * us
+            if lo < fs.initial_size:
+                continue
+            writers, judged = [], True
+            for o in ops:
+                if o is me or o.op in READS:
+                    continue
+                a = o.args
+                if "size" in a and "offset" not in a:  # truncate
+                    if a["size"] > lo:
+                        judged = False
+                    continue
+                if "offset" not in a or "len" not in a or a["offset"] + a["len"] <= lo:
+                    continue  # cannot move i_size past the unit
+                if o.op in DATA_WRITES and _covers(o, unit, us):
+                    writers.append(o)
+                elif not (o.op == "punch_hole" or a.get("keep_size")):
+                    judged = False
+            if not judged or not writers:
+                continue
+            tags = {data(o.thread, o.seq) for o in writers}
+            if tag not in tags:
+                names = ", ".join(f"{o.thread}'s {o.op}" for o in writers)
+                return (f"{me.thread}'s {me.op} saw i_size past file offset {lo}, which only {names} could "
+                        f"have published, but read {tag} there instead of that write's data")
         return None

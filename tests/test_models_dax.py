@@ -25,8 +25,10 @@ def test_cow_fault_copies_a_block_truncate_freed():
 
 
 def test_cow_recheck_alone_does_not_fix_the_copy():
-    """Patch 01's recheck without patch 02: ->fault must drop i_mmap_mutex
-    before returning, so the copy runs unlocked and can still read a freed block."""
+    """The i_size recheck (patch 07 as posted) without the COW under
+    i_mmap_mutex: ->fault must drop i_mmap_mutex before returning when nothing
+    after it unlocks it, so the copy runs unlocked and can still read a freed
+    block. (recheck_isize_under_i_mmap_mutex changes nothing in do_xip_fault.)"""
     rep = counterexample("cow_fault_vs_truncate", fixes=["recheck_isize_under_i_mmap_mutex"])
     assert rep.outcome.violation.invariant == "no_stale_data"
     in_order(rep.trace["steps"],
@@ -227,3 +229,77 @@ def test_fault_beyond_eof_is_sigbus(tmp_path):
     fs, (r, w) = run_alone(tmp_path, ["{op: mmap_load, offset: 4096}", "{op: mmap_store, offset: 4096}"],
                            block="hole, hole")
     assert r == "VM_FAULT_SIGBUS" and w == "VM_FAULT_SIGBUS"
+
+
+# -- race 1: the fault of the rewrite rechecks i_size as posted --------------------------
+
+
+def test_patch_07_fault_rechecks_isize_under_i_mmap_mutex_as_posted():
+    """Patch 07's do_xip_fault has "/* Recheck i_size under i_mmap_mutex */"
+    as posted: with no fix, a DAX fault against truncate is clean. (Patch 01's
+    race is in xip_file_fault, which fault_vs_truncate runs.)"""
+    sc = load(SCENARIOS / "xip_fault_no_i_mmap_mutex_fixed.yaml")
+    assert sc.model.fixes == [] and not sc.model.edits.drop
+    assert check(sc, save_trace=False).verdict == "clean"
+
+
+def test_jan_karas_fault_rechecks_isize_too(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text((SCENARIOS / "xip_fault_no_i_mmap_mutex_fixed.yaml").read_text().replace(
+        "{op: mmap_load, offset: 4096}", "{op: mmap_load, offset: 4096, handler: dax}"))
+    assert "handler: dax" in path.read_text()
+    assert check(load(path), save_trace=False).verdict == "clean"
+
+
+def test_fault_vs_truncate_runs_the_code_patch_01_patches():
+    rep = counterexample("fault_vs_truncate")
+    steps = rep.trace["steps"]
+    assert rep.outcome.violation.invariant == "no_freed_block_mapped"
+    in_order(steps,
+             dict(thread="fault", op="xip_file_load"),
+             dict(thread="truncate", change=("owner[1]", "other file")),
+             dict(thread="fault", label="vm_insert_mixed", change=("pte.shared[1]",)))
+    assert not any(s["thread"] == "fault" and changed_mutex(s) for s in steps)
+    assert check(load(SCENARIOS / "fault_vs_truncate_fixed.yaml"), save_trace=False).verdict == "clean"
+
+
+def changed_mutex(step):
+    return any(name == "i_mmap_mutex" for name, _, _ in step.get("changes", []))
+
+
+# -- race 3: a write fault through ->fault leaves other mappings' hole page ------------
+
+
+@pytest.mark.parametrize("handler", ["xip", "dax"])
+def test_write_fault_through_fault_leaves_another_mappings_hole_page(tmp_path, handler):
+    """The seed's code, with no race: process B loads from the hole (a hole
+    page in shared2); process A stores through its own mapping, which has no
+    PTE, so ->fault (not ->page_mkwrite) allocates and maps the block and
+    nothing unmaps B's hole page. B keeps reading zeros after A's store
+    returned. The hole_page_lock fix evicts it."""
+    ops = [f"{{op: mmap_load, offset: 0, mapping: shared2, handler: {handler}}}",
+           f"{{op: mmap_store, offset: 0, mapping: shared, handler: {handler}}}",
+           f"{{op: mmap_load, offset: 0, mapping: shared2, handler: {handler}}}"]
+    fs, (r1, w, r2) = run_alone(tmp_path, ops)
+    assert w.tag == "DATA(a,2)"
+    assert fs.ptes["shared2"].items == {0: ("page", 0)} and fs.ptes["shared"].items[0][0] == "block"
+    assert r2.units == ("ZERO",)  # a lost write, one thread, no preemption
+    fs, (r1, w, r2) = run_alone(tmp_path, ops, fixes="[hole_page_lock]")
+    assert r2.units == ("DATA(a,2)",)
+    assert 0 not in fs.page_cache.items
+
+
+# -- race 5: the fault's second zeroing with two writers -----------------------------
+
+
+def test_second_zeroing_destroys_another_writers_returned_store():
+    rep = counterexample("fault_alloc_stale_two_writers")
+    steps, v = rep.trace["steps"], rep.outcome.violation
+    assert v.invariant == "no_zero_overwrite"
+    in_order(steps,
+             dict(thread="writer", label="create=1", change=("i_blocks[0]", ["written", 0])),
+             dict(thread="writer2", label="vm_insert_mixed"),
+             dict(thread="writer2", change=("dev[1]", "DATA(writer2,1)")),
+             dict(thread="writer", label="dax_clear_blocks", change=("dev[1]", "ZERO")))
+    # The same two writers on the as-posted ext2 break it too.
+    assert counterexample("fault_alloc_stale_two_writers", fixes=[]).outcome.violation

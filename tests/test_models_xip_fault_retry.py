@@ -76,3 +76,39 @@ def test_incremental_fingerprints_equal_whole_ones():
     sc = load(SCENARIO)
     out = BreadthFirst(sc.model, sc.bounds, verify=True).run()
     assert out.verdict == "clean" and out.stats.distinct_states > 500
+
+
+# -- patch 01 ("Fix XIP fault vs truncate race") is a fix of this code ------------------
+
+SPARSE_VS_TRUNCATE = """\
+name: sparse_vs_truncate
+filesystem: ext2-filemap-xip
+file: {size: 8192, blocks: [written, hole]}
+threads:
+  - name: fault
+    ops: [{op: xip_file_load, offset: 4096, mapping: shared2}]
+  - name: truncate
+    ops: [{op: truncate, size: 0}]
+fixes: FIXES
+invariants: [no_mapping_beyond_eof, no_freed_block_mapped]
+"""
+
+
+@pytest.mark.parametrize("fixes, verdict", [("[]", "violation"),
+                                            ("[recheck_isize_under_i_mmap_mutex]", "clean")])
+def test_sparse_page_branch_rechecks_isize_only_with_patch_01(tmp_path, fixes, verdict):
+    """Before patch 01 the sparse branch maps __xip_sparse_page with no
+    i_mmap_mutex and no recheck: a fault that checked i_size before truncate
+    shrank the file maps the page beyond the new EOF after truncate's unmap.
+    Patch 01's "We must recheck i_size under i_mmap_mutex" closes it."""
+    path = tmp_path / "s.yaml"
+    path.write_text(SPARSE_VS_TRUNCATE.replace("FIXES", fixes))
+    rep = check(load(path), save_trace=False)
+    assert rep.verdict == verdict
+    if verdict == "violation":
+        assert rep.outcome.violation.invariant == "no_mapping_beyond_eof"
+
+
+def test_the_retry_scenario_is_the_code_patch_07_removes():
+    """xip_file_fault_retry runs the removed lines of patch 07: patch 01 in."""
+    assert load(SCENARIO).model.fixes == ["recheck_isize_under_i_mmap_mutex"]

@@ -7,9 +7,16 @@ the DAX fault in 2015, seed 000 Dave Chinner's fsx report on XFS):
 * :func:`do_xip_fault`, :func:`xip_load_hole`, :func:`copy_user_bh`,
   :func:`xip_mkwrite`: fs/xip.c of seed 002, patch 07 ("Rewrite XIP page
   fault handling"), with patch 22's ``buffer_written()`` (the series as
-  posted treats an unwritten extent as a hole on a fault). The ``i_size``
-  recheck under ``i_mmap_mutex`` (patch 01) and the COW under it (patch 02)
-  are fix switches, so that ``fixes: []`` is the code before them.
+  posted treats an unwritten extent as a hole on a fault). Patch 07 as
+  posted rechecks ``i_size`` under ``i_mmap_mutex`` before inserting the
+  PFN ("/* Recheck i_size under i_mmap_mutex */"): the model always does.
+  Patch 01's ``recheck_isize_under_i_mmap_mutex`` is a fix of the code
+  before the rewrite (``xip_file_fault()``, models/xip_fault_retry.py), and
+  changes nothing here. The COW under ``i_mmap_mutex`` until ``__do_fault``
+  has installed the PTE (patches 02 and 07 as posted) is the
+  ``cow_under_i_mmap_mutex`` switch: without it, the fault drops the mutex
+  after the recheck and copies unlocked (what ``->fault`` must do when
+  nothing after it drops the mutex), a variant the series never posted.
 * :func:`__do_fault`: mm/memory.c with patch 02 (``vmf.cow_page``,
   ``VM_FAULT_COWED``, and ``__do_fault`` dropping ``i_mmap_mutex``);
   :func:`do_wp_page` for a store to a read-only PTE (3.13).
@@ -48,7 +55,9 @@ VM_FAULT_ERROR = (VM_FAULT_SIGBUS,)
 
 RECHECK_ISIZE = fix(
     "recheck_isize_under_i_mmap_mutex",
-    "the DAX fault rechecks i_size under i_mmap_mutex before inserting the PTE (seed 002, patch 01)")
+    "xip_file_fault (mm/filemap_xip.c, ext2-filemap-xip) rechecks i_size under i_mmap_mutex before "
+    "inserting the PFN or the sparse page (seed 002, patch 01); patch 07's do_xip_fault and seed 001's "
+    "do_dax_fault have the recheck as posted")
 
 COW_UNDER_I_MMAP_MUTEX = fix(
     "cow_under_i_mmap_mutex",
@@ -169,7 +178,28 @@ def do_xip_fault(fs, vma, pgoff, write=False, cow=False):
     """fs/xip.c ``do_xip_fault()``, patch 07 of seed 002 (with patch 22's
     ``buffer_written``). ``cow``: ``vmf->cow_page`` is set (a write fault on a
     private mapping). Returns ``(VM_FAULT_*, page)``: the locked page-cache
-    index for VM_FAULT_LOCKED, the copied units for VM_FAULT_COWED."""
+    index for VM_FAULT_LOCKED, the copied units for VM_FAULT_COWED.
+
+    As posted, a write fault on a hole that arrives through ``->fault`` (the
+    writer's mapping has no PTE for the page) allocates the block and
+    inserts its PFN, and nothing removes a hole page that another mapping
+    maps: the unmap and ``delete_from_page_cache()`` are in
+    :func:`xip_mkwrite` only, which runs when the writer's own mapping maps
+    the hole page. So with no race at all, a process that loaded from the
+    hole (mapping ``shared2``) keeps reading the hole page's zeros after
+    another process's store through its own unfaulted mapping has returned
+    (``mappings_coherent``, ``no_lost_write``). That is the seed's code::
+
+        if (!buffer_mapped(&bh) && !vmf->cow_page) {
+                if (vmf->flags & FAULT_FLAG_WRITE) {
+                        error = get_block(inode, block, &bh, 1);
+                        ...
+        /* Recheck i_size under i_mmap_mutex */
+        ...
+        error = vm_insert_mixed(vma, vaddr, pfn);
+
+    The ``hole_page_lock`` fix evicts the hole page on that path too
+    (:func:`evict_hole_page`)."""
     get_block = fault_get_block(fs)
     ps = fs.geo.page_size
     page = False  # the fix: we hold the lock of the hole page at pgoff
@@ -236,19 +266,19 @@ def evict_hole_page(fs, pgoff, page):
 def xip_map_block(fs, vma, pgoff, bh, cow):
     """The second half of ``do_xip_fault()`` (patch 07), from the i_size
     recheck on: COW the block into ``vmf->cow_page``, or insert its PFN.
-    Seed 001's fault keeps it (upstream it became ``dax_insert_mapping()``)."""
-    locked = RECHECK_ISIZE in fs.fixes or (cow and COW_UNDER_I_MMAP_MUTEX in fs.fixes)
-    if locked:
-        # Recheck i_size under i_mmap_mutex: truncate takes it after
-        # updating i_size, so either we see the new size here, or truncate's
-        # unmap_mapping_range() will remove the PTE we insert.
-        yield fs.i_mmap_mutex.lock()
-        size = fs.pages(fs.i_size.get())
-        if pgoff >= size:
-            fs.i_mmap_mutex.unlock()
-            return VM_FAULT_SIGBUS, None
+    Seed 001's fault keeps it (it became ``dax_insert_mapping()``, which
+    seed 001 names; fs/dax.c of v4.0 rechecks ``i_size`` there under
+    ``i_mmap_lock_read()``)."""
+    # /* Recheck i_size under i_mmap_mutex */ (patch 07 as posted): truncate
+    # takes it after updating i_size, so either we see the new size here, or
+    # truncate's unmap_mapping_range() will remove the PTE we insert.
+    yield fs.i_mmap_mutex.lock()
+    size = fs.pages(fs.i_size.get())
+    if pgoff >= size:
+        fs.i_mmap_mutex.unlock()
+        return VM_FAULT_SIGBUS, None
     if cow:
-        if locked and COW_UNDER_I_MMAP_MUTEX not in fs.fixes:
+        if COW_UNDER_I_MMAP_MUTEX not in fs.fixes:
             # Without patch 02, ->fault cannot return with i_mmap_mutex
             # held (nothing would drop it): the copy runs unlocked.
             fs.i_mmap_mutex.unlock()
@@ -263,8 +293,7 @@ def xip_map_block(fs, vma, pgoff, bh, cow):
 
     yield "vm_insert_mixed(vma, vaddr, pfn)"
     vm_insert_mixed(fs, vma, pgoff, bh.blocknr)
-    if locked:
-        fs.i_mmap_mutex.unlock()
+    fs.i_mmap_mutex.unlock()
     return VM_FAULT_NOPAGE, None  # -EBUSY is fine, somebody else faulted on the same PTE
 
 

@@ -1,7 +1,13 @@
 """The XIP page fault before the rewrite: ``xip_file_fault()`` of
 mm/filemap_xip.c (3.13), which patch 07 of seed 002 ("Rewrite XIP page fault
-handling") deletes, as that patch's removed lines show it (with patch 01's
-``i_size`` recheck under ``i_mmap_mutex`` already in).
+handling") deletes, as that patch's removed lines show it. Patch 01 ("Fix
+XIP fault vs truncate race") is the ``recheck_isize_under_i_mmap_mutex``
+fix: without it (3.13 as released) the fault checks ``i_size`` once, at the
+top, and inserts the PFN (``found:``) or the sparse page holding no lock;
+with it (the removed lines of patch 07), both ``vm_insert_mixed()`` and
+``vm_insert_page()`` come after a recheck of ``i_size`` under
+``i_mmap_mutex``. ``scenarios/fault_vs_truncate.yaml`` is race 1 on this
+code.
 
 A read fault on a hole in a mapping that is not shared-writable maps one
 global zeroed page, ``__xip_sparse_page``. A write fault on a shared writable
@@ -45,7 +51,7 @@ test.
 from __future__ import annotations
 
 from ..runtime import read_seqcount_begin, read_seqcount_retry, write_seqcount_begin, write_seqcount_end
-from .dax import AnonPage, do_wp_page, load_through_pte
+from .dax import RECHECK_ISIZE, AnonPage, do_wp_page, load_through_pte
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import ext2_get_block
 from .kernel import kernel_function
@@ -128,7 +134,7 @@ def __xip_unmap(fs, pgoff):
         locked = True  # goto retry
 
 
-@kernel_function("mm/filemap_xip.c", "3.13 with seed 002 patch 01")
+@kernel_function("mm/filemap_xip.c", "3.13, seed 002 patch 01 as a fix")
 def xip_file_fault(fs, vma, pgoff, shared_writable):
     """``xip_file_fault()``: the ``VM_FAULT_*`` code."""
     while True:  # again:
@@ -165,7 +171,17 @@ def xip_file_fault(fs, vma, pgoff, shared_writable):
 
 
 def found(fs, vma, pgoff, pfn):
-    """``found:`` recheck ``i_size`` under ``i_mmap_mutex`` and insert the PFN."""
+    """``found:`` insert the PFN; with patch 01, recheck ``i_size`` under
+    ``i_mmap_mutex`` first (truncate takes it, in ``unmap_mapping_range()``,
+    after writing the new size)."""
+    if RECHECK_ISIZE not in fs.fixes:
+        # 3.13: err = vm_insert_mixed(vma, (unsigned long)vmf->virtual_address, xip_pfn);
+        yield "err = vm_insert_mixed(vma, vaddr, xip_pfn)"
+        ptes = fs.ptes[vma]
+        if ptes.get(pgoff) is None:  # -EBUSY: another thread faulted it in
+            ptes.set(pgoff, ("block", pfn))
+        return VM_FAULT_NOPAGE
+    # /* We must recheck i_size under i_mmap_mutex */
     yield fs.i_mmap_mutex.lock()
     if pgoff >= fs.pages(fs.i_size.get()):
         fs.i_mmap_mutex.unlock()
@@ -180,18 +196,22 @@ def found(fs, vma, pgoff, pfn):
 
 def map_sparse_page(fs, vma, pgoff, error):
     """The rest of the sparse branch, ``xip_sparse_mutex`` held and the count
-    odd: map the zeroed page, then ``unlock:`` and ``out:``."""
+    odd: map the zeroed page (with patch 01, after rechecking ``i_size``
+    under ``i_mmap_mutex``), then ``unlock:`` and ``out:``."""
     ret = VM_FAULT_OOM
-    if error == ENODATA:
+    if error == ENODATA and RECHECK_ISIZE not in fs.fixes:
+        # 3.13: page = xip_sparse_page(); if (!page) goto out;
+        #       err = vm_insert_page(vma, ..., page); ... ret = VM_FAULT_NOPAGE;
+        yield "page = xip_sparse_page(); err = vm_insert_page(vma, vaddr, page)"
+        _insert_sparse_page(fs, vma, pgoff)
+        ret = VM_FAULT_NOPAGE
+    elif error == ENODATA:
         yield fs.i_mmap_mutex.lock()
         if pgoff >= fs.pages(fs.i_size.get()):
             ret = VM_FAULT_SIGBUS
         else:
             yield "page = xip_sparse_page(); err = vm_insert_page(vma, vaddr, page)"
-            page = xip_sparse_page(fs)
-            ptes = fs.ptes[vma]
-            if ptes.get(pgoff) is None:
-                ptes.set(pgoff, page)
+            _insert_sparse_page(fs, vma, pgoff)
             ret = VM_FAULT_NOPAGE
         yield "unlock: mutex_unlock(&mapping->i_mmap_mutex)"
         fs.i_mmap_mutex.unlock()
@@ -199,6 +219,13 @@ def map_sparse_page(fs, vma, pgoff, error):
     write_seqcount_end(fs.xip_sparse_seq)
     fs.xip_sparse_mutex.unlock()
     return ret
+
+
+def _insert_sparse_page(fs, vma, pgoff):
+    page = xip_sparse_page(fs)
+    ptes = fs.ptes[vma]
+    if ptes.get(pgoff) is None:
+        ptes.set(pgoff, page)
 
 
 # -- operations -------------------------------------------------------------------------

@@ -101,10 +101,8 @@ class FileSystem:
                 continue
             pblk = next_free
             next_free += 1
-            if state == STALE_BLOCK:
-                state = WRITTEN  # linked as written; its units stay STALE
-            extents.append((state, pblk))
-            if state == WRITTEN:
+            extents.append((WRITTEN if state == STALE_BLOCK else state, pblk))
+            if state == WRITTEN:  # (a stale block's units stay STALE)
                 units[pblk * upb:(pblk + 1) * upb] = [data("init", 0)] * upb
         extents += [(HOLE, None)] * (g.file_blocks - len(extents))
         owner = [FREE] * g.device_blocks

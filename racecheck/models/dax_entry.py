@@ -1,1 +1,692 @@
-"""(being written)"""
+"""DAX as fs/dax.c has it from v4.10: the mapping tree's entries, their lock
+bit and the wait for it, PMD faults with the huge zero page, and the dirty
+tags that fsync writes back (docs/kernels/dax_entry.md).
+
+The design goes back to Jan Kara's "dax: New fault locking" (ac401cc78242,
+v4.7): a DAX file keeps an exceptional entry per page index in
+``mapping->page_tree``, and a fault, ``dax_pfn_mkwrite`` and writeback lock
+that entry (a bit in it, under ``mapping->tree_lock``) instead of a page.
+Ross Zwisler's "dax: add support for PMD faults" / "dax: re-enable DAX PMD
+support" (642261ac995e and its series, v4.10) made an entry either
+PTE-sized or PMD-sized, with empty entries (a lock held before anything is
+mapped) and huge-zero-page entries (a PMD load of a hole).
+
+Mirrored code, fs/dax.c of release 4.10 (the function bodies as the
+kernel had them from v4.10 to v4.12; the text was read from the v4.12 file,
+whose entry code v4.10 already has, with ``bdev_direct_access()`` where
+v4.12 calls ``dax_direct_access()``):
+
+* :func:`get_unlocked_mapping_entry` (with :func:`wait_entry_unlocked`, the
+  ``prepare_to_wait_exclusive(); schedule()`` loop), :func:`lock_slot`,
+  :func:`put_locked_mapping_entry` (``dax_unlock_mapping_entry``),
+  :func:`grab_mapping_entry`: the entry lock.
+* :func:`dax_insert_mapping_entry`, :func:`dax_load_hole`,
+  :func:`dax_iomap_pte_fault`; :func:`dax_pmd_insert_mapping`,
+  :func:`dax_pmd_load_hole`, :func:`dax_iomap_pmd_fault`;
+  :func:`dax_pfn_mkwrite`.
+* :func:`dax_writeback_mapping_range`, :func:`dax_writeback_one`,
+  :func:`dax_mapping_entry_mkclean`, and ``filemap_write_and_wait`` at
+  release 4.10, which sends a DAX file's fsync there (``do_writepages`` ->
+  ``ext2_dax_writepages``).
+* :func:`ext2_iomap_begin`: fs/ext2/inode.c of v4.10, ``ext2_get_blocks()``
+  over a range (a new block is zeroed: ``IS_DAX``'s ``sb_issue_zeroout``).
+
+Geometry: a page is a block (``page_size = block_size``, as DAX requires);
+a PMD is :data:`PG_PMD_NR` = 2 pages, so a file of ``size: 8192`` (2
+blocks) is one PMD. A PMD fault needs the two blocks contiguous on the
+device with the first at an even block (``pfn & PG_PMD_COLOUR``), else it
+falls back to PTEs.
+
+State (made by :func:`attach_mapping_tree` for a file of ext2, the
+filesystem whose v4.10 fault these are): ``fs.mapping_tree`` (index ->
+:class:`Entry`; a PMD entry sits at its first index and covers
+:data:`PG_PMD_NR`), ``fs.tree_tags`` (entry index -> the tags set on it:
+``dirty``, ``towrite``), ``fs.pte_write`` (``(mapping, index)`` -> True when
+the user PTE is writable) and ``fs.pmem_unflushed`` (device unit -> the tag a
+store left in the CPU cache, not yet flushed by ``wb_cache_pmem``). A user
+mapping of the huge zero page or of a hole page is ``("zero", ...)`` in
+``fs.ptes``; a huge PMD mapping of blocks is one ``("block", pblk)`` per page
+it covers, so truncate.py's ``unmap_mapping_range`` zaps either.
+
+Not modelled: ``mapping->nrexceptional`` (writeback always looks), the wait
+queue's exclusive wake-one (``wait_until`` wakes every waiter whose entry is
+unlocked: the same interleavings, since each waiter looks again under the
+tree lock), ``radix_tree_preload`` failing, COW faults (private mappings),
+the filesystem's locks around the fault (ext2's ``dax_sem``), ``iomap_end``,
+``__mark_inode_dirty``, and the page lock of a hole page (its entry's lock
+bit stands for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..invariants import Invariant, register
+from ..runtime import wait_until
+from . import journal  # noqa: F401  (filemap_write_and_wait of the seeds is registered first)
+from .dax import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, vm_insert_mixed
+from .fs import HOLE, WRITTEN, ZERO, ReadResult, WriteResult, data
+from .get_block import alloc_block, ext2_get_block, zero_block
+from .kernel import FUNCTIONS, kernel_function
+from .operations import FS_SETUP
+from .registry import Param, operation
+from .truncate import unmap_mapping_range
+
+RELEASE = "4.10"
+DAX_C = "fs/dax.c"
+V410 = "v4.10 (642261ac995e's series; entry locking of ac401cc78242, v4.7)"
+
+PG_PMD_NR = 2  # PMD_SIZE >> PAGE_SHIFT in the model
+PG_PMD_COLOUR = PG_PMD_NR - 1
+
+VM_FAULT_FALLBACK = "VM_FAULT_FALLBACK"
+EEXIST = "-EEXIST"
+
+IOMAP_HOLE = "IOMAP_HOLE"
+IOMAP_MAPPED = "IOMAP_MAPPED"
+
+DIRTY = "PAGECACHE_TAG_DIRTY"
+TOWRITE = "PAGECACHE_TAG_TOWRITE"
+
+EMPTY = "empty"  # RADIX_DAX_EMPTY: locked while nothing is mapped yet
+ZERO_PMD = "zero"  # RADIX_DAX_HZP: the huge zero page
+PFN = "pfn"  # a DAX entry with storage (its sector)
+PAGE = "page"  # a hole page in the page cache (a PTE load of a hole)
+
+HUGE_ZERO = "huge zero page"  # what ("zero", HUGE_ZERO) in fs.ptes maps
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An entry of the mapping tree."""
+
+    kind: str
+    pmd: bool = False
+    pfn: int | None = None  # first device block (dax_radix_sector)
+    locked: bool = False  # RADIX_DAX_ENTRY_LOCK
+
+    def but(self, **kw):
+        d = dict(kind=self.kind, pmd=self.pmd, pfn=self.pfn, locked=self.locked)
+        d.update(kw)
+        return Entry(**d)
+
+    def __str__(self):
+        size = "PMD" if self.pmd else "PTE"
+        what = f"{self.kind} {size}" + (f" pfn {self.pfn}" if self.pfn is not None else "")
+        return what + (" locked" if self.locked else "")
+
+
+@dataclass(frozen=True)
+class Iomap:
+    type: str
+    blkno: int | None  # first device block
+    length: int  # pages mapped from the start
+    new: bool = False  # IOMAP_F_NEW
+
+
+def attach_mapping_tree(fs):
+    """The mapping tree of a file on ext2, the filesystem these paths are
+    written for (v4.10's ext2_iomap_ops; the operations below run on ext2)."""
+    if fs.flavour is ext2_get_block:
+        rt = fs.rt
+        fs.mapping_tree = rt.map("mapping_tree")
+        fs.tree_tags = rt.map("tree_tags")
+        fs.pte_write = rt.map("pte_write")
+        fs.pmem_unflushed = rt.map("pmem_unflushed")
+
+
+FS_SETUP.append(attach_mapping_tree)
+
+
+def pmd_base(index):
+    return index & ~PG_PMD_COLOUR
+
+
+def lookup(fs, index):
+    """``__radix_tree_lookup(&mapping->page_tree, index, ...)``: ``(slot
+    index, entry)``; a PMD entry answers for every index it covers."""
+    tree = fs.mapping_tree
+    entry = tree.get(index)
+    if entry is not None:
+        return index, entry
+    base = pmd_base(index)
+    if base != index:
+        entry = tree.get(base)
+        if entry is not None and entry.pmd:
+            return base, entry
+    return index, None
+
+
+def pmd_huge(fs, vma, base):
+    """``pmd_trans_huge(*pmd) || pmd_devmap(*pmd)``: the mapping maps the
+    PMD at ``base`` huge (the huge zero page, or the blocks of the PMD entry
+    at ``base``), not through a table of PTEs."""
+    pte = fs.ptes[vma].get(base)
+    if pte is None:
+        return False
+    if pte == ("zero", HUGE_ZERO):
+        return True
+    entry = fs.mapping_tree.get(base)
+    return pte[0] == "block" and entry is not None and entry.pmd and entry.kind == PFN and entry.pfn == pte[1]
+
+
+def _tags(fs, key):
+    return fs.tree_tags.get(key) or frozenset()
+
+
+def tag_set(fs, key, tag):
+    fs.tree_tags.set(key, _tags(fs, key) | {tag})
+
+
+def tag_clear(fs, key, tag):
+    tags = _tags(fs, key) - {tag}
+    if tags:
+        fs.tree_tags.set(key, tags)
+    else:
+        fs.tree_tags.delete(key)
+
+
+# -- the entry lock ---------------------------------------------------------------------------
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def wait_entry_unlocked(fs, index):
+    """The loop of ``get_unlocked_mapping_entry()``: while the entry at
+    ``index`` is locked, ``prepare_to_wait_exclusive(wq, &ewait.wait,
+    TASK_UNINTERRUPTIBLE); spin_unlock_irq(&mapping->tree_lock); schedule();``
+    and look again. The step that finds it unlocked is the lookup."""
+    yield wait_until(fs.rt, lambda: not _locked(lookup(fs, index)[1]),
+                     f"get_unlocked_mapping_entry(mapping, {index}): entry unlocked")
+    return True
+
+
+def _locked(entry):
+    return entry is not None and entry.locked
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def get_unlocked_mapping_entry(fs, index):
+    """``spin_lock_irq(&mapping->tree_lock); entry =
+    get_unlocked_mapping_entry(mapping, index, &slot)``: ``(slot index,
+    entry)`` with the entry unlocked (or None), the tree lock held by the
+    rest of the caller's step."""
+    waited = yield from wait_entry_unlocked(fs, index)
+    if not waited:  # the wait left out by an edit: the lookup is a step of its own
+        yield f"get_unlocked_mapping_entry(mapping, {index}): __radix_tree_lookup()"
+    return lookup(fs, index)
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def lock_slot(fs, key):
+    """``entry = lock_slot(mapping, slot)``: set RADIX_DAX_ENTRY_LOCK (tree
+    lock held). Returns the locked entry."""
+    entry = fs.mapping_tree.get(key).but(locked=True)
+    fs.mapping_tree.set(key, entry)
+    return entry
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def put_locked_mapping_entry(fs, index):
+    """``put_locked_mapping_entry()`` -> ``dax_unlock_mapping_entry()`` (a
+    hole page: ``unlock_page()``): under the tree lock, ``if
+    (WARN_ON_ONCE(!entry || !slot_locked(mapping, slot))) return;
+    unlock_slot(mapping, slot);`` then ``dax_wake_mapping_entry_waiter()``."""
+    yield f"put_locked_mapping_entry(mapping, {index}): unlock_slot(); dax_wake_mapping_entry_waiter()"
+    key, entry = lookup(fs, index)
+    if not _locked(entry):
+        return  # WARN_ON_ONCE
+    fs.mapping_tree.set(key, entry.but(locked=False))
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def grab_mapping_entry(fs, index, pmd):
+    """``grab_mapping_entry(mapping, index, size_flag)`` (v4.10): the entry
+    at ``index`` locked, an empty locked entry inserted if there is none, or
+    ``-EEXIST`` for a PMD request that finds a PTE entry (or a hole page). A
+    PTE request that finds an empty or huge-zero PMD entry downgrades it:
+    locks it, unmaps the huge zero page (``unmap_mapping_range(mapping,
+    (index << PAGE_SHIFT) & PMD_MASK, PMD_SIZE, 0)``), deletes it and inserts
+    an empty PTE entry. Returns ``(slot index, locked entry)`` or EEXIST."""
+    while True:
+        # restart: spin_lock_irq(&mapping->tree_lock);
+        key, entry = yield from get_unlocked_mapping_entry(fs, index)
+        pmd_downgrade = False
+        if entry is not None:
+            if pmd:
+                if entry.kind == PAGE or not entry.pmd:
+                    # put_unlocked_mapping_entry(); entry = ERR_PTR(-EEXIST);
+                    return EEXIST
+            elif entry.pmd and entry.kind in (ZERO_PMD, EMPTY):
+                pmd_downgrade = True
+        if entry is None or pmd_downgrade:
+            if pmd_downgrade:
+                # Make sure 'entry' remains valid while we drop mapping->tree_lock.
+                entry = lock_slot(fs, key) or entry  # (left out by an edit: as it was)
+            # spin_unlock_irq(&mapping->tree_lock);
+            if pmd_downgrade and entry.kind == ZERO_PMD:
+                yield from unmap_mapping_range(fs, key, key + PG_PMD_COLOUR, even_cows=False)
+            yield ("radix_tree_preload(); spin_lock_irq(&mapping->tree_lock)"
+                   + ("; radix_tree_delete(); dax_wake_mapping_entry_waiter(..., true)" if pmd_downgrade else ""))
+            if entry is None:
+                # See if another thread inserted an entry at our index during this time.
+                _, again = lookup(fs, index)
+                if again is not None:
+                    continue  # goto restart
+            if pmd_downgrade:
+                fs.mapping_tree.delete(key)
+                fs.tree_tags.delete(key)
+            new_key = pmd_base(index) if pmd else index
+            if pmd and any(fs.mapping_tree.get(i) is not None for i in range(new_key, new_key + PG_PMD_NR)):
+                # __radix_tree_insert() collided with a PTE entry in the PMD range
+                return EEXIST
+            # entry = dax_radix_locked_entry(0, size_flag | RADIX_DAX_EMPTY); __radix_tree_insert()
+            entry = Entry(EMPTY, pmd, locked=True)
+            fs.mapping_tree.set(new_key, entry)
+            return new_key, entry
+        # (a hole page: lock_page(page), its lock bit here)
+        entry = lock_slot(fs, key) or entry
+        return key, entry
+
+
+# -- inserting entries and mappings ----------------------------------------------------------
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_insert_mapping_entry(fs, index, key, entry, pfn, pmd, zero, write):
+    """``dax_insert_mapping_entry(mapping, vmf, entry, sector, flags)``
+    (v4.10). A hole page is unmapped (``unmap_mapping_range(mapping,
+    vmf->pgoff << PAGE_SHIFT, PAGE_SIZE, 0)``) and replaced; a huge zero
+    page replaced by a PMD of blocks is unmapped over the PMD; an empty or
+    zero entry is replaced by the new locked one; a PTE or PMD entry with
+    storage is left alone. A write fault tags the entry dirty
+    (``radix_tree_tag_set(page_tree, index, PAGECACHE_TAG_DIRTY)``).
+    Returns ``(slot index, entry)``."""
+    hole_fill = entry.kind == PAGE
+    if hole_fill:
+        # Unmap the page now before we remove it from page cache below.
+        yield from unmap_mapping_range(fs, index, index, even_cows=False)
+    elif entry.kind == ZERO_PMD and not zero:
+        # replacing huge zero page with PMD block mapping
+        yield from unmap_mapping_range(fs, key, key + PG_PMD_COLOUR, even_cows=False)
+    yield "spin_lock_irq(&mapping->tree_lock); new_entry = dax_radix_locked_entry(sector, flags)"
+    new = Entry(ZERO_PMD if zero else PFN, pmd, pfn, locked=True)
+    if hole_fill:
+        # __delete_from_page_cache(entry, NULL); __radix_tree_insert(page_tree, index, ...)
+        fs.mapping_tree.set(index, new)
+    elif entry.kind in (ZERO_PMD, EMPTY):
+        fs.mapping_tree.set(key, new)  # __radix_tree_replace()
+    else:
+        key, new = lookup(fs, index)  # a normal PTE or PMD entry is left in the tree
+    if write:
+        tag_set(fs, key, DIRTY)
+    return key, new
+
+
+def _set_ptes(fs, vma, first, n, pte_of, write):
+    ptes = fs.ptes[vma]
+    for i in range(first, first + n):
+        ptes.set(i, pte_of(i - first))
+        if write:
+            fs.pte_write.set((vma, i), True)
+        else:
+            fs.pte_write.delete((vma, i))
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_load_hole(fs, vma, index):
+    """``dax_load_hole(mapping, &entry, vmf)`` (v4.10): ``page =
+    find_or_create_page(mapping, vmf->pgoff, ...)`` replaces the locked empty
+    entry with a (locked) zeroed hole page, and ``finish_fault(vmf)`` maps it
+    read-only."""
+    yield "page = find_or_create_page(mapping, vmf->pgoff, vmf->gfp_mask | __GFP_ZERO)"
+    fs.mapping_tree.set(index, Entry(PAGE, locked=True))
+    yield "vmf->page = page; ret = finish_fault(vmf)"
+    if fs.ptes[vma].get(index) is None:
+        _set_ptes(fs, vma, index, 1, lambda i: ("zero", "hole page"), False)
+    return VM_FAULT_NOPAGE
+
+
+@kernel_function("fs/ext2/inode.c", "v4.10", release=RELEASE)
+def ext2_iomap_begin(fs, first, npages, write):
+    """fs/ext2/inode.c ``ext2_iomap_begin()`` (v4.10): ``ext2_get_blocks(inode,
+    first_block, max_blocks, &bno, &new, &boundary, flags & IOMAP_WRITE)``,
+    under ext2's ``truncate_mutex``: one step. It maps the run of blocks
+    from ``first`` that are all mapped (or, allocating, all holes), and a
+    new block is zeroed (``IS_DAX``: ``sb_issue_zeroout``). The length is
+    the run that is contiguous on the device."""
+    yield (f"ext2_iomap_begin(inode, page {first}, {npages} page{'s' if npages > 1 else ''}, "
+           f"{'IOMAP_WRITE' if write else '0'}): ext2_get_blocks()")
+    state, pblk = fs.i_blocks.get(first)
+    if state == HOLE and not write:
+        n = 1
+        while n < npages and fs.i_blocks.get(first + n)[0] == HOLE:
+            n += 1
+        return Iomap(IOMAP_HOLE, None, n)
+    new = state == HOLE
+    blocks = []
+    for i in range(first, first + npages):
+        st, pb = fs.i_blocks.get(i)
+        if (st == HOLE) != new:
+            break
+        if new:
+            pb = alloc_block(fs, i)
+            if pb is None:
+                break
+            zero_block(fs, pb)
+            fs.i_blocks.set(i, (WRITTEN, pb))
+        blocks.append(pb)
+    if not blocks:
+        return None  # -ENOSPC
+    n = 1
+    while n < len(blocks) and blocks[n] == blocks[0] + n:
+        n += 1
+    return Iomap(IOMAP_MAPPED, blocks[0], n, new)
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_iomap_pte_fault(fs, vma, pgoff, write):
+    """``dax_iomap_pte_fault(vmf, ops)`` (v4.10; a shared mapping). Returns
+    VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""
+    yield "if (pos >= i_size_read(inode)) return VM_FAULT_SIGBUS"
+    if pgoff >= fs.pages(fs.i_size.get()):
+        return VM_FAULT_SIGBUS
+    got = yield from grab_mapping_entry(fs, pgoff, False)
+    if got == EEXIST:
+        return VM_FAULT_SIGBUS  # dax_fault_return(PTR_ERR(entry)): not reached for a PTE
+    key, entry = got
+    # if (pmd_trans_huge(*vmf->pmd) || pmd_devmap(*vmf->pmd)): raced with a PMD fault
+    if pmd_huge(fs, vma, pmd_base(pgoff)):
+        yield from put_locked_mapping_entry(fs, pgoff)
+        return VM_FAULT_NOPAGE
+    iomap = yield from ext2_iomap_begin(fs, pgoff, 1, write)
+    if iomap is None:
+        ret = VM_FAULT_SIGBUS
+    elif iomap.type == IOMAP_MAPPED:
+        # error = dax_insert_mapping(mapping, iomap.bdev, sector, PAGE_SIZE, &entry, vma, vmf);
+        key, entry = yield from dax_insert_mapping_entry(fs, pgoff, key, entry, iomap.blkno, False, False, write)
+        yield "return vm_insert_mixed(vma, vaddr, pfn)"
+        was = fs.ptes[vma].get(pgoff)
+        vm_insert_mixed(fs, vma, pgoff, iomap.blkno)
+        if was is None and write:  # (-EBUSY is fine, somebody else faulted on the same PTE)
+            fs.pte_write.set((vma, pgoff), True)
+        elif was is None:
+            fs.pte_write.delete((vma, pgoff))
+        ret = VM_FAULT_NOPAGE
+    elif not write:
+        ret = yield from dax_load_hole(fs, vma, pgoff)
+    else:
+        ret = VM_FAULT_SIGBUS  # WARN_ON_ONCE(1); error = -EIO
+    yield from put_locked_mapping_entry(fs, pgoff)  # unlock_entry:
+    return ret
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_pmd_insert_mapping(fs, vma, base, key, entry, iomap, write):
+    """``dax_pmd_insert_mapping()`` (v4.10): fall back unless the blocks
+    cover the PMD and the first is PMD-aligned (``pfn_t_to_pfn(pfn) &
+    PG_PMD_COLOUR``); insert the PMD entry; ``vmf_insert_pfn_pmd()``."""
+    if iomap.length < PG_PMD_NR or iomap.blkno & PG_PMD_COLOUR:
+        return VM_FAULT_FALLBACK, key
+    key, entry = yield from dax_insert_mapping_entry(fs, base, key, entry, iomap.blkno, True, False, write)
+    yield "return vmf_insert_pfn_pmd(vma, address, pmd, pfn, write)"
+    _set_ptes(fs, vma, base, PG_PMD_NR, lambda i: ("block", iomap.blkno + i), write)
+    return VM_FAULT_NOPAGE, key
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_pmd_load_hole(fs, vma, base, key, entry):
+    """``dax_pmd_load_hole()`` (v4.10): ``zero_page =
+    mm_get_huge_zero_page(vma->vm_mm)``; insert a huge-zero-page PMD entry
+    (``RADIX_DAX_PMD | RADIX_DAX_HZP``); under the PMD lock, fall back ``if
+    (!pmd_none(*(vmf->pmd)))``, else ``set_pmd_at()`` the huge zero page."""
+    key, entry = yield from dax_insert_mapping_entry(fs, base, key, entry, None, True, True, False)
+    yield "ptl = pmd_lock(vma->vm_mm, pmd); if (!pmd_none(*pmd)) goto fallback; set_pmd_at(...)"
+    ptes = fs.ptes[vma]
+    if any(ptes.get(i) is not None for i in range(base, base + PG_PMD_NR)):
+        return VM_FAULT_FALLBACK, key
+    _set_ptes(fs, vma, base, PG_PMD_NR, lambda i: ("zero", HUGE_ZERO), False)
+    return VM_FAULT_NOPAGE, key
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_iomap_pmd_fault(fs, vma, pgoff, write):
+    """``dax_iomap_pmd_fault(vma, address, pmd, flags, ops)`` (v4.10; a
+    shared mapping). Returns VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, 0 (retry) or
+    VM_FAULT_FALLBACK (the caller then takes a PTE fault)."""
+    base = pmd_base(pgoff)
+    yield "max_pgoff = (i_size_read(inode) - 1) >> PAGE_SHIFT"
+    max_pgoff = (fs.i_size.get() - 1) // fs.geo.page_size
+    if base > max_pgoff:
+        return VM_FAULT_SIGBUS
+    if (base | PG_PMD_COLOUR) > max_pgoff:
+        return VM_FAULT_FALLBACK  # the PMD would extend beyond the file size
+    got = yield from grab_mapping_entry(fs, base, True)
+    if got == EEXIST:
+        return VM_FAULT_FALLBACK
+    key, entry = got
+    result = VM_FAULT_FALLBACK
+    # if (!pmd_none(*vmf->pmd) && !pmd_trans_huge(*vmf->pmd) && !pmd_devmap(*vmf->pmd)): raced with a PTE fault
+    ptes = fs.ptes[vma]
+    if not pmd_huge(fs, vma, base) and any(ptes.get(i) is not None for i in range(base, base + PG_PMD_NR)):
+        yield from put_locked_mapping_entry(fs, base)
+        return 0
+    iomap = yield from ext2_iomap_begin(fs, base, PG_PMD_NR, write)
+    if iomap is not None and iomap.length >= PG_PMD_NR:
+        if iomap.type == IOMAP_MAPPED:
+            result, key = yield from dax_pmd_insert_mapping(fs, vma, base, key, entry, iomap, write)
+        elif not write:
+            result, key = yield from dax_pmd_load_hole(fs, vma, base, key, entry)
+    yield from put_locked_mapping_entry(fs, base)  # unlock_entry:
+    # fallback: split_huge_pmd(vma, pmd, address) (nothing to split in the model)
+    return result
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_pfn_mkwrite(fs, vma, pgoff):
+    """``dax_pfn_mkwrite(vma, vmf)`` (v4.10): the first store to a read-only
+    DAX PTE. Under the tree lock, wait for the entry unlocked; tag it dirty
+    (``radix_tree_tag_set(&mapping->page_tree, index,
+    PAGECACHE_TAG_DIRTY)``) and lock it; then ``finish_mkwrite_fault(vmf)``
+    makes the PTE writable, and the entry is unlocked. The lock keeps
+    writeback from write-protecting and flushing between the two."""
+    key, entry = yield from get_unlocked_mapping_entry(fs, pgoff)
+    if entry is None or entry.kind == PAGE:
+        return VM_FAULT_NOPAGE  # put_unlocked_mapping_entry(); retry the fault
+    tag_set(fs, key, DIRTY)
+    lock_slot(fs, key)
+    yield "finish_mkwrite_fault(vmf): make the PTE writable (if it is still the one we saw)"
+    if fs.ptes[vma].get(pgoff) is not None and fs.ptes[vma].get(pgoff)[0] == "block":
+        fs.pte_write.set((vma, pgoff), True)
+    yield from put_locked_mapping_entry(fs, pgoff)
+    return VM_FAULT_NOPAGE
+
+
+# -- writeback on fsync ----------------------------------------------------------------------
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_mapping_entry_mkclean(fs, key, entry):
+    """``dax_mapping_entry_mkclean(mapping, index, pfn)``: under
+    ``i_mmap_lock_read(mapping)``, write-protect every shared mapping of the
+    entry's pages that maps its pfn (``pte_wrprotect(); pte_mkclean()``)."""
+    yield fs.i_mmap_mutex.lock("dax_mapping_entry_mkclean(): i_mmap_lock_read(mapping); pte_wrprotect(pte)")
+    n = PG_PMD_NR if entry.pmd else 1
+    for vma, ptes in fs.ptes.items():
+        if vma.startswith("private"):
+            continue  # if (!(vma->vm_flags & VM_SHARED)) continue;
+        for i in range(key, key + n):
+            pte = ptes.get(i)
+            if pte is not None and pte[0] == "block" and pte[1] - (i - key) == entry.pfn:
+                fs.pte_write.delete((vma, i))
+    fs.i_mmap_mutex.unlock()
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def wb_cache_pmem(fs, entry):
+    """``wb_cache_pmem(kaddr, size)``: write the CPU cache lines of the
+    entry's blocks back to persistent memory."""
+    upb = fs.geo.units_per_block
+    n = PG_PMD_NR if entry.pmd else 1
+    for unit in range(entry.pfn * upb, (entry.pfn + n) * upb):
+        fs.pmem_unflushed.delete(unit)
+
+
+@kernel_function(DAX_C, V410, release=RELEASE, dropped=0)
+def dax_writeback_one(fs, index, entry):
+    """``dax_writeback_one(bdev, mapping, index, entry)`` (v4.10): under the
+    tree lock, wait for the entry unlocked; skip it if it was punched out,
+    reallocated or already written back (no TOWRITE tag); ``entry =
+    lock_slot(mapping, slot)`` ("Lock the entry to serialize with page
+    faults") and clear TOWRITE; then write-protect its mappings, flush the
+    cache, clear DIRTY ("There cannot be new dirty data in the pfn after
+    the flush has completed as the pfn mappings are writeprotected and
+    fault waits for mapping entry lock"), and unlock it."""
+    key, entry2 = yield from get_unlocked_mapping_entry(fs, index)
+    if entry2 is None or entry2.kind == PAGE or entry2.pfn != entry.pfn:
+        return 0  # put_unlocked: punched out / reallocated
+    if entry.kind != PFN:
+        return "-EIO"  # WARN_ON_ONCE(dax_is_empty_entry(entry) || dax_is_zero_entry(entry))
+    if TOWRITE not in _tags(fs, key):
+        return 0  # Another fsync thread may have already written back this entry
+    entry = lock_slot(fs, key) or entry2
+    tag_clear(fs, key, TOWRITE)
+    yield from dax_mapping_entry_mkclean(fs, key, entry)
+    yield "dax_map_atomic(bdev, &dax); wb_cache_pmem(dax.addr, size)"
+    wb_cache_pmem(fs, entry)
+    yield "spin_lock_irq(&mapping->tree_lock); radix_tree_tag_clear(page_tree, index, PAGECACHE_TAG_DIRTY)"
+    tag_clear(fs, key, DIRTY)
+    yield from put_locked_mapping_entry(fs, index)
+    return 0
+
+
+@kernel_function(DAX_C, V410, release=RELEASE, dropped=0)
+def dax_writeback_mapping_range(fs):
+    """``dax_writeback_mapping_range(mapping, bdev, wbc)`` (v4.10, WB_SYNC_ALL
+    over the whole file): ``tag_pages_for_writeback()`` turns every DIRTY tag
+    into TOWRITE too; then ``find_get_entries_tag(mapping, start_index,
+    PAGECACHE_TAG_TOWRITE, ...)`` and ``dax_writeback_one()`` on each."""
+    yield "tag_pages_for_writeback(mapping, start_index, end_index)"
+    for key in fs.tree_tags.keys():
+        if DIRTY in _tags(fs, key):
+            tag_set(fs, key, TOWRITE)
+    yield "pvec.nr = find_get_entries_tag(mapping, start_index, PAGECACHE_TAG_TOWRITE, ...)"
+    found = [(key, fs.mapping_tree.get(key)) for key in fs.tree_tags.keys() if TOWRITE in _tags(fs, key)]
+    for key, entry in found:
+        if entry is None:
+            continue
+        ret = yield from dax_writeback_one(fs, key, entry)
+        if ret != 0:
+            return ret
+    return 0
+
+
+@kernel_function("mm/filemap.c", "v4.10", name="filemap_write_and_wait", release=RELEASE, dropped=0)
+def filemap_write_and_wait_410(fs):
+    """``filemap_write_and_wait()`` at release 4.10: for a DAX file with a
+    mapping tree, ``filemap_fdatawrite()`` -> ``do_writepages()`` ->
+    ``ext2_dax_writepages()`` -> ``dax_writeback_mapping_range()``; any other
+    file as the seeds' model writes it."""
+    if not fs.dax or not hasattr(fs, "mapping_tree"):
+        return (yield from FUNCTIONS["filemap_write_and_wait"].fn(fs))
+    return (yield from dax_writeback_mapping_range(fs))
+
+
+# -- loads and stores through a shared mapping ---------------------------------------------------
+
+DAX_MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2"),
+                    "which shared user mapping of the file (two processes)")
+PMD = Param("pmd", "bool", False, False, (), "take a PMD fault (2 pages) first, falling back to a PTE fault")
+
+
+def _fault(fs, vma, pgoff, write, pmd):
+    if pmd:
+        ret = yield from dax_iomap_pmd_fault(fs, vma, pgoff, write)
+        if ret != VM_FAULT_FALLBACK:
+            return ret
+    return (yield from dax_iomap_pte_fault(fs, vma, pgoff, write))
+
+
+@operation("dax_mmap_load", "a load of one unit through a shared mapping of a DAX file, with fs/dax.c of "
+                            "v4.10 (mapping-tree entries): a PMD fault (pmd: true) or a PTE fault if "
+                            "the page is not mapped",
+           Param("offset", help="file offset of the load"), DAX_MAPPING, PMD, flavours=("ext2",))
+def dax_mmap_load(fs, ctx, offset, mapping="shared", pmd=False):
+    pgoff = offset // fs.geo.page_size
+    us = fs.geo.unit_size
+    while True:
+        yield "load: walk the page table"
+        pte = fs.ptes[mapping].get(pgoff)
+        if pte is not None:
+            kind, where = pte
+            if kind == "zero":
+                tag = ZERO
+            else:
+                tag = fs.dev.get(where * fs.geo.units_per_block + offset % fs.geo.page_size // us)
+            return ReadResult(offset - offset % us, us, (tag,), "load")
+        ret = yield from _fault(fs, mapping, pgoff, False, pmd)
+        if ret == VM_FAULT_SIGBUS:
+            return ret
+
+
+@operation("dax_mmap_store", "a store of one unit through a shared mapping of a DAX file, with fs/dax.c of "
+                             "v4.10: a write fault (PMD with pmd: true) if the page is not mapped, "
+                             "dax_pfn_mkwrite if its PTE is read-only; the data stays in the CPU cache "
+                             "until writeback flushes it",
+           Param("offset", help="file offset of the store"), DAX_MAPPING, PMD, flavours=("ext2",))
+def dax_mmap_store(fs, ctx, offset, mapping="shared", pmd=False):
+    pgoff = offset // fs.geo.page_size
+    us, upb = fs.geo.unit_size, fs.geo.units_per_block
+    tag = data(ctx.thread, ctx.seq)
+    while True:
+        yield "store: walk the page table"
+        pte = fs.ptes[mapping].get(pgoff)
+        if pte is None:
+            ret = yield from _fault(fs, mapping, pgoff, True, pmd)
+        elif pte[0] == "block" and fs.pte_write.get((mapping, pgoff)):
+            unit = pte[1] * upb + offset % fs.geo.page_size // us
+            fs.dev.set(unit, tag)
+            fs.pmem_unflushed.set(unit, tag)
+            return WriteResult(offset - offset % us, us, tag)
+        elif pte[0] == "block":
+            ret = yield from dax_pfn_mkwrite(fs, mapping, pgoff)  # do_wp_page -> wp_pfn_shared
+        else:
+            # A read-only hole page (do_wp_page -> ->page_mkwrite) or the huge
+            # zero page (wp_huge_pmd -> ->pmd_fault, falling back to PTEs).
+            ret = yield from _fault(fs, mapping, pgoff, True, pte[1] == HUGE_ZERO)
+        if ret == VM_FAULT_SIGBUS:
+            return ret
+
+
+# -- what fsync promises --------------------------------------------------------------------------
+
+
+@register
+class FsyncFlushesStores(Invariant):
+    name = "fsync_flushes_stores"
+    description = ("once fsync returns, no store through a DAX mapping that returned before fsync began "
+                   "is left only in the CPU cache (fs/dax.c's writeback flushed it)")
+
+    def watches(self, fs):
+        return [fs.pmem_unflushed, fs.i_blocks] if hasattr(fs, "pmem_unflushed") else []
+
+    def on_return(self, fs, execution, entry):
+        if entry["op"] != "fsync" or not hasattr(fs, "pmem_unflushed"):
+            return None
+        ops = execution.operations
+        me = next(o for o in ops if o.begin and (o.thread, o.seq) ==
+                  (execution.threads[entry["thread"]].name, entry["seq"]))
+        us, upb = fs.geo.unit_size, fs.geo.units_per_block
+        unflushed = fs.pmem_unflushed.items
+        for w in ops:
+            if w.op != "dax_mmap_store" or not isinstance(w.result, WriteResult) or w.end >= me.begin:
+                continue
+            unit = w.result.offset // us
+            state, pblk = fs.i_blocks.values[unit // upb]
+            if pblk is None:
+                continue
+            dev_unit = pblk * upb + unit % upb
+            if unflushed.get(dev_unit) == w.result.tag:
+                return (f"{me.thread}'s fsync returned, but {w.thread}'s store of {w.result.tag} at file "
+                        f"offset {unit * us}, which returned before the fsync began, is still only in the "
+                        f"CPU cache (device block {pblk} unit {unit % upb} not flushed)")
+        return None

@@ -73,7 +73,7 @@ class FsModel(Model):
         self.invariants = []
         # The scenario's edits and those of its fixes that are presets
         # (models/edits.py), and the kernel table they make.
-        self.own_edits = edits or Edits()
+        self.own_edits = edits if edits is not None else Edits()  # (releases alone are edits too)
         self.kernel = None  # the scenario's kernel: key, as given (models/edits.py read_kernel)
         self._made = None
         self.source_files = self.own_edits.source_files()

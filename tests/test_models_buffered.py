@@ -225,3 +225,38 @@ def test_no_zero_overwrite_reads_the_page_cache_of_a_buffered_file(tmp_path):
     ops = [("t", [{"op": "buffered_write", "offset": 0, "len": 4096}])]
     rep = check(scenario(tmp_path, ops, invariants=["no_zero_overwrite"]), save_trace=False)
     assert rep.verdict == "clean"
+
+
+# -- a read racing truncate: the kernel's behaviour ------------------------------------------
+
+
+def test_read_racing_truncate_returns_what_it_copied_before_the_shrink(tmp_path):
+    """do_generic_mapping_read (2.6.19) reads i_size once before its loop and
+    again only after ->readpage ("i_size must be checked after we have done
+    ->readpage"); it takes no i_mutex. A read that copied a page while i_size
+    was 8192 returns 4096 bytes even if truncate shrank the file to 2048
+    before the read returned: read_within_eof, which compares with i_size at
+    the return, flags it, with every protection of the kernel in place. The
+    kernel does the same (the later page_ok recheck of i_size does not
+    order the copy against truncate either): it is no defect of the model."""
+    sc = scenario(tmp_path, [("reader", [{"op": "buffered_read", "offset": 0, "len": 8192}]),
+                             ("truncate", [{"op": "truncate", "size": 2048}])],
+                  blocks=("written", "written"), size=8192, invariants=("read_within_eof",))
+    rep = check(sc, save_trace=False)
+    assert rep.verdict == "violation" and rep.outcome.violation.invariant == "read_within_eof"
+    steps = rep.trace["steps"]
+    copy = max(i for i, s in enumerate(steps) if "file_read_actor" in (s["label"] or ""))
+    shrink = next(i for i, s in enumerate(steps)
+                  if any(name == "i_size" for name, _, _ in s.get("changes", [])))
+    assert copy < shrink  # the read copied its bytes before truncate wrote the new i_size
+    # The read's i_size checks: once before the loop, then after each ->readpage.
+    mine = [s for s in steps if s["thread"] == "reader"]
+    assert "i_size_read" in mine[0]["label"] and "find_get_page" in mine[1]["label"]
+
+
+def test_read_after_truncate_stops_at_the_new_i_size(tmp_path):
+    sc = scenario(tmp_path, [("t", [{"op": "truncate", "size": 2048},
+                                    {"op": "buffered_read", "offset": 0, "len": 8192}])],
+                  blocks=("written", "written"), size=8192)
+    ex = run_serially(sc)
+    assert results(ex)[1].nbytes == 2048

@@ -333,3 +333,45 @@ def test_punch_hole_vs_fault_counterexample():
     mapped = find(steps, looked, thread="fault", label="vm_insert_mixed")
     find(steps, mapped, thread="punch", label="ext4_ext_remove_space",
          change=lambda c: c[0] == "i_blocks[1]" and c[2][0] == HOLE)
+
+
+# -- direct I/O and the page cache of the same file ---------------------------------------------
+
+
+@pytest.mark.parametrize("fs", ["ext2", "ext4"])
+def test_dio_read_writes_the_page_cache_back_first(tmp_path, fs):
+    """generic_file_aio_read (2.6.36), O_DIRECT: "retval =
+    filemap_write_and_wait_range(mapping, pos, pos + iov_length(iov,
+    nr_segs) - 1)" before ->direct_IO (and __blockdev_direct_IO again under
+    i_mutex with DIO_LOCKING): a direct read after a buffered write that
+    returned sees its data, not the block's older contents."""
+    sc = scenario(tmp_path, [("a", ["{op: buffered_write, offset: 0, len: 1024}",
+                                    "{op: dio_read, offset: 0, len: 1024}"])],
+                  fs=fs, blocks="[written]", dax=False, invariants="[no_lost_write, no_stale_data]")
+    fs_, results, records = run_alone(sc)
+    assert results[1] == ReadResult(0, 1024, ("DATA(a,1)", "DATA(a,1)"))
+    assert any("->writepage" in r["label"] for r in records)
+    assert not any(b.dirty for b in fs_.page_buffers.items[0])  # written back, clean
+
+
+def test_dio_write_invalidates_the_page_cache(tmp_path):
+    """generic_file_direct_write (2.6.36): filemap_write_and_wait_range, then
+    invalidate_inode_pages2_range before and after ->direct_IO ("After a
+    write we want buffered reads to be sure to go to disk to get the new
+    data"): a buffered read after the direct write sees it."""
+    sc = scenario(tmp_path, [("a", ["{op: buffered_write, offset: 0, len: 1024}",
+                                    "{op: dio_write, offset: 0, len: 1024}",
+                                    "{op: buffered_read, offset: 0, len: 2048}"])],
+                  fs="ext2", blocks="[written]", dax=False, invariants="[no_lost_write, no_stale_data]")
+    fs_, results, _ = run_alone(sc)
+    assert results[2] == ReadResult(0, 2048, ("DATA(a,2)",) * 2 + ("DATA(init,0)",) * 2)
+
+
+def test_page_cache_and_direct_io_pass_every_check(tmp_path):
+    from racecheck.runner import check
+    sc = scenario(tmp_path, [("a", ["{op: buffered_write, offset: 0, len: 1024}",
+                                    "{op: dio_read, offset: 0, len: 1024}"]),
+                             ("b", ["{op: dio_write, offset: 1024, len: 1024}",
+                                    "{op: buffered_read, offset: 0, len: 2048}"])],
+                  fs="ext2", blocks="[written]", dax=False, invariants="[no_lost_write, no_stale_data]")
+    assert check(sc, save_trace=False).verdict == "clean"

@@ -34,8 +34,9 @@ State (models/fs.py): ``fs.page_cache[index]`` holds the page's units (a
 page fresh from the allocator holds ``STALE``: its previous user's bytes),
 ``fs.page_lock[index]`` is the page lock, ``fs.page_uptodate[index]``
 PG_uptodate and ``fs.page_buffers[index]`` the buffer heads attached to the
-page. The device is only read here: writeback of dirty buffers is not
-modelled (a written page stays in the page cache).
+page. The device is only read here: a written page stays in the page
+cache, and its dirty buffers reach the device only through fsync
+(models/journal.py) or the write-back before a direct I/O (models/dio.py).
 """
 
 from __future__ import annotations
@@ -466,15 +467,27 @@ def do_generic_mapping_read(fs, pos, count):
     no i_mutex. A page that is missing is added locked and read; a page that
     is not uptodate is locked and, unless somebody filled it meanwhile, read
     with ->readpage(); then its bytes are copied to the user. Returns the
-    units copied, in order."""
+    units copied, in order.
+
+    ``i_size`` is read once, before the loop (``end_index`` comes from it for
+    every page), and again only after ``->readpage()`` ("i_size must be
+    checked after we have done ->readpage"): a page found uptodate in the
+    page cache is copied up to the ``i_size`` read at the start. No lock
+    orders the read against truncate (no ``i_mutex``): a read whose copy
+    ran before truncate wrote the new ``i_size`` returns the bytes it
+    copied, beyond the ``i_size`` that holds when it returns, and one that
+    checked ``i_size`` just before truncate shrank it and zeroed the tail of
+    the page copies that tail. That is the kernel's behaviour, not a gap of
+    the model (tests/test_models_buffered.py)."""
     ps = fs.geo.page_size
     aops = address_space_operations(fs)
     units = []
     done = 0
+    yield "isize = i_size_read(inode)"
+    isize = fs.i_size.get()
     while done < count:
         index, offset = divmod(pos, ps)
-        yield "isize = i_size_read(inode)"
-        nr = _nr(fs, fs.i_size.get(), index, offset)
+        nr = _nr(fs, isize, index, offset)
         if not nr:
             break
         while True:
@@ -504,7 +517,8 @@ def do_generic_mapping_read(fs, pos, count):
             yield from aops.readpage(fs, index)
             # i_size must be checked after we have done ->readpage.
             yield "isize = i_size_read(inode)"
-            nr = _nr(fs, fs.i_size.get(), index, offset)
+            isize = fs.i_size.get()
+            nr = _nr(fs, isize, index, offset)
             if not nr:
                 break
         # page_ok:

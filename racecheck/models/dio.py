@@ -61,10 +61,14 @@ Where the model simplifies:
 * ``i_alloc_sem`` (``down_read_non_owner`` in ``__blockdev_direct_IO``,
   ``up_read_non_owner`` in ``dio_complete``) is modelled by ``i_dio_count``,
   which truncate waits on (``inode_dio_wait``), as in 3.x.
-* A page-cache file's cached pages are not written back nor invalidated
-  around a direct I/O (no scenario mixes the two); ``-ENOTBLK`` (a write into
-  a hole inside ``i_size`` on a ``DIO_SKIP_HOLES`` filesystem falls back to a
-  buffered write) is returned as an error, not carried out.
+* A page-cache file's dirty cached pages of the range are written back
+  before a direct I/O (``filemap_write_and_wait_range()`` in
+  ``generic_file_aio_read``, in ``__blockdev_direct_IO`` for a
+  ``DIO_LOCKING`` read and in ``generic_file_direct_write``), and a direct
+  write invalidates the range's cached pages before and after
+  ``->direct_IO``, as 2.6.36 does; ``-ENOTBLK`` (a write into a hole inside
+  ``i_size`` on a ``DIO_SKIP_HOLES`` filesystem falls back to a buffered
+  write) is returned as an error, not carried out.
 * On a DAX file an AIO is synchronous: ``xip_do_io`` completes the I/O
   before it returns, and the extent conversion runs before the return as for
   a synchronous write (patch 19's ``io_end`` for an AIO is not modelled).
@@ -80,9 +84,11 @@ from dataclasses import dataclass, field
 
 from ..runtime import wait_until
 from . import xip_io
+from .buffered import page_buffers
 from .extents import ext4_convert_unwritten_extents, ext4_get_block, ext4_get_block_write, fs_type
 from .fs import ZERO, ReadResult, WriteResult, data
 from .get_block import xfs_end_io_direct_write
+from .journal import write_buffer
 from .kernel import kernel_function
 from .registry import Param, fix, operation
 from .xip_io import invalidate_inode_pages2_range, xip_do_io
@@ -444,8 +450,13 @@ def __blockdev_direct_IO(fs, iocb, rw, offset, length, get_block, end_io, flags,
     dio = Dio(rw=rw, iocb=iocb, flags=flags, get_block=get_block, end_io=end_io, offset=offset,
               size=length, blkbits=blkbits, blkfactor=blkfactor, tag=tag, buf=buf)
     if flags & DIO_LOCKING and rw == READ:
+        # /* will be released by direct_io_worker */
         yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
-        # filemap_write_and_wait_range(): no dirty page-cache pages are modelled
+        retval = yield from filemap_write_and_wait_range(fs, offset, offset + length - 1)
+        if retval:
+            yield "mutex_unlock(&inode->i_mutex)"
+            fs.i_mutex.unlock()
+            return retval
     yield "down_read_non_owner(&inode->i_alloc_sem); end > i_size_read(inode)?"
     fs.i_dio_count.set(fs.i_dio_count.get() + 1)
     # "For file extending writes updating i_size before data writeouts
@@ -650,18 +661,61 @@ def direct_IO_of(fs):
 # -- mm/filemap.c ---------------------------------------------------------------------------
 
 
+@kernel_function("mm/filemap.c", "2.6.36 (filemap_write_and_wait_range)", name="__filemap_fdatawrite_range",
+                 dropped=0)
+def filemap_write_and_wait_range(fs, lstart, lend):
+    """``filemap_write_and_wait_range(mapping, lstart, lend)`` (2.6.36) on a
+    page-cache file: ``if (mapping->nrpages)``,
+    ``__filemap_fdatawrite_range(..., WB_SYNC_ALL)`` writes each dirty page of
+    the range (``->writepage`` under the page lock: its dirty mapped
+    buffers go to their blocks), then ``filemap_fdatawait_range()`` waits
+    for them (the write and its completion are the page's step here).
+    Direct I/O calls it before ``->direct_IO`` so that it does not read
+    blocks older than the page cache. Registered as
+    ``__filemap_fdatawrite_range``: ``filemap_write_and_wait_range`` is
+    writeback.py's model at 4.4 (ext4 delayed allocation)."""
+    ps = fs.geo.page_size
+    first, last = lstart // ps, lend // ps
+    if not fs.page_cache.keys():  # if (mapping->nrpages)
+        return 0
+    yield "__filemap_fdatawrite_range(mapping, lstart, lend, WB_SYNC_ALL): pagevec_lookup_tag(PAGECACHE_TAG_DIRTY)"
+    for index in fs.page_buffers.keys():
+        if not first <= index <= last or not any(b.dirty for b in page_buffers(fs, index)):
+            continue
+        yield fs.page_lock[index].lock(f"lock_page(page {index}); ->writepage(page)")
+        if fs.page_cache.contains(index):
+            for i, bh in enumerate(page_buffers(fs, index)):
+                if bh.dirty:
+                    write_buffer(fs, index, i)  # submit_bh(WRITE, bh); end_buffer_async_write()
+        fs.page_lock[index].unlock()
+    return 0
+
+
 def generic_file_direct_write(fs, iocb, pos, count, direct_IO, tag):
-    """``generic_file_direct_write()``: ``->direct_IO``, then extend
-    ``i_size``. On a DAX file, hole pages over the range are invalidated
-    before and after (as xip_io.py does)."""
+    """``generic_file_direct_write()`` (2.6.36): on a page-cache file,
+    ``filemap_write_and_wait_range()`` of the range, then
+    ``invalidate_inode_pages2_range()`` of its cached pages ("After a write
+    we want buffered reads to be sure to go to disk to get the new data"),
+    ``->direct_IO``, the invalidation again, then extend ``i_size``. On a
+    DAX file, hole pages over the range are invalidated before and after
+    (as xip_io.py does)."""
     ps = fs.geo.page_size
     end = (pos + count - 1) // ps
     if fs.dax:
         yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
         yield from invalidate_inode_pages2_range(fs, pos // ps, end)
+    else:
+        yield "written = filemap_write_and_wait_range(mapping, pos, pos + write_len - 1)"
+        written = yield from filemap_write_and_wait_range(fs, pos, pos + count - 1)
+        if written:
+            return written
+        # if (mapping->nrpages) (each page a step of its own)
+        yield from invalidate_inode_pages2_range(fs, pos // ps, end)
     written = yield from direct_IO(fs, iocb, WRITE, pos, count, tag=tag)
     if fs.dax:
         yield "if (mapping->nrpages) invalidate_inode_pages2_range(mapping, pos >> PAGE_CACHE_SHIFT, end)"
+        yield from invalidate_inode_pages2_range(fs, pos // ps, end)
+    else:
         yield from invalidate_inode_pages2_range(fs, pos // ps, end)
     if written > 0:
         yield "if (pos + written > i_size_read(inode)) i_size_write(inode, pos + written)"
@@ -723,14 +777,17 @@ def ext4_file_write(fs, iocb, pos, count, tag):
 
 
 def generic_file_aio_read(fs, iocb, pos, count, direct_IO):
-    """``generic_file_aio_read()``, the O_DIRECT branch: ``->direct_IO`` if
-    ``pos < i_size``."""
+    """``generic_file_aio_read()`` (2.6.36), the O_DIRECT branch: if ``pos <
+    i_size``, ``filemap_write_and_wait_range()`` of the range, then
+    ``->direct_IO``."""
     us = fs.geo.unit_size
     buf = [None] * (count // us)
     yield "size = i_size_read(inode); if (pos < size)"
     retval = 0
     if count and pos < fs.i_size.get():
-        retval = yield from direct_IO(fs, iocb, READ, pos, count, buf=buf)
+        retval = yield from filemap_write_and_wait_range(fs, pos, pos + count - 1)
+        if not retval:
+            retval = yield from direct_IO(fs, iocb, READ, pos, count, buf=buf)
     if retval < 0:
         return ERRNO.get(retval, str(retval))
     return ReadResult(pos, retval, tuple(buf[:-(-retval // us)]), "read")

@@ -223,3 +223,63 @@ def test_old_read_path_stops_at_isize(tmp_path):
         ("xip_file_read", {"offset": 0, "len": 8192}),
     ])
     assert results[0].nbytes == 6144 and len(results[0].units) == 12
+
+
+# -- ext4: a DAX read against truncate and hole punch (patch 19 as posted) ---------------------
+
+EXT4_READ_VS = """\
+name: ext4_read_vs
+filesystem: ext4
+file: {size: 8192, blocks: [written, written]}
+threads:
+  - name: reader
+    ops: [{op: read, offset: 4096, len: 4096}]
+  - name: other
+    ops: [OTHER]
+fixes: FIXES
+invariants: [no_freed_block_mapped, no_stale_data]
+"""
+
+
+def ext4_read_vs(tmp_path, other, fixes):
+    path = tmp_path / "r.yaml"
+    path.write_text(EXT4_READ_VS.replace("OTHER", other).replace("FIXES", fixes))
+    return check(load(path), save_trace=False)
+
+
+PUNCH = "{op: punch_hole, offset: 4096, len: 4096}"
+TRUNCATE = "{op: truncate, size: 0}"
+
+
+def test_ext4_dax_read_vs_truncate_needs_the_isize_clamp(tmp_path):
+    """Patch 19 calls xip_do_io(..., ext4_get_block, NULL, 0) where
+    ext4_ind_direct_IO called blockdev_direct_IO (DIO_LOCKING): a DAX read
+    on ext4 takes no i_mutex, only i_dio_count. A read that checked i_size
+    before ext4_setattr wrote the new size, and raised i_dio_count after its
+    inode_dio_wait, copies from the blocks ext4_truncate frees. Ross
+    Zwisler's clamp of the read to i_size (read after raising i_dio_count,
+    so after the new size) closes it."""
+    rep = ext4_read_vs(tmp_path, TRUNCATE, "[]")
+    assert rep.verdict == "violation" and rep.outcome.violation.invariant == "no_freed_block_mapped"
+    assert ext4_read_vs(tmp_path, TRUNCATE, "[clamp_io_to_isize]").verdict == "clean"
+
+
+def test_ext4_dax_read_vs_punch_hole_is_patch_19s_missing_dio_locking(tmp_path, monkeypatch):
+    """ext4_punch_hole (3.13): "Wait all existing dio workers, newcomers will
+    block on i_mutex" -- but with patch 19 a DAX read never takes i_mutex
+    (xip_do_io(..., 0)), and a hole punch leaves i_size alone, so no clamp
+    helps: a read that raises i_dio_count after the punch's inode_dio_wait
+    copies from the block ext4_ext_remove_space frees. The seed's code does
+    this; with the DIO_LOCKING that blockdev_direct_IO passed, the read waits
+    for i_mutex and the race is gone."""
+    from racecheck.models import xip_io
+    rep = ext4_read_vs(tmp_path, PUNCH, "[clamp_io_to_isize]")
+    assert rep.verdict == "violation" and rep.outcome.violation.invariant == "no_freed_block_mapped"
+    in_order(rep.trace["steps"],
+             dict(thread="other", label="inode_dio_wait"),
+             dict(thread="reader", change=("i_dio_count", 1)),
+             dict(thread="reader", label="ext4_get_block(block 1, create=0)"),
+             dict(thread="other", change=("owner[1]", "other file")))
+    monkeypatch.setitem(xip_io.DIRECT_IO, "ext4", xip_io.DirectIO(xip_io.DIO_LOCKING))
+    assert ext4_read_vs(tmp_path, PUNCH, "[clamp_io_to_isize]").verdict == "clean"
+    assert ext4_read_vs(tmp_path, TRUNCATE, "[]").verdict == "clean"

@@ -105,6 +105,15 @@ DIRECT_IO = {
     # ext4_ind_direct_IO(), patch 19, the path reads take: xip_do_io(...,
     # ext4_get_block, NULL, 0). (ext4_ext_direct_IO's writes pass
     # ext4_end_io_dio, the unwritten conversion; the ext4 model registers it.)
+    # In the "locked:" branch patch 19 puts xip_do_io(..., 0) where
+    # blockdev_direct_IO() passed DIO_LOCKING | DIO_SKIP_HOLES: a DAX read on
+    # ext4 takes no i_mutex, only i_dio_count. ext4_punch_hole's "Wait all
+    # existing dio workers, newcomers will block on i_mutex" then does not
+    # hold: a read that raises i_dio_count after the punch's inode_dio_wait
+    # copies from the block ext4_ext_remove_space frees (no_freed_block_mapped,
+    # the seed's code; tests/test_models_xip_io.py). Against truncate the same
+    # read is closed by clamp_io_to_isize, which reads i_size after raising
+    # i_dio_count, so after ext4_setattr's new size.
     "ext4": DirectIO(0),
     # XFS's direct I/O (xfs_vm_direct_IO): xfs_get_blocks_direct, flags 0, and
     # xfs_end_io_direct_write for writes

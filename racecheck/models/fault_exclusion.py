@@ -1,1 +1,941 @@
-"""(being written)"""
+"""The fault-exclusion locks of the kernel's later history: a lock that page
+faults take shared and that truncate, hole punch and the other fallocate
+range operations take exclusive, so that no fault can map a page or a block
+of the range between the operation's removal of the page cache (and page
+tables) and its change of the block map.
+
+Three generations, each a ``kernel:`` release of the functions that changed
+(racecheck/models/kernel.py); without the key, scenarios run the seeds' code:
+
+* ext4's ``i_mmap_sem`` (v4.5, ea3d7209ca01 "ext4: fix races between page
+  faults and hole punching", with its companions for truncate and the
+  fallocate modes in the same series): :func:`ext4_dax_fault_4_5`,
+  :func:`ext4_filemap_fault`, :func:`ext4_setattr_4_5`,
+  :func:`ext4_punch_hole_4_5`, :func:`ext4_collapse_range_4_5`,
+  :func:`ext4_insert_range_4_5`, :func:`ext4_zero_range_4_5`.
+* XFS's ``MMAPLOCK`` (v4.1, 653c60b633a9 "xfs: introduce mmap/truncate
+  lock"): ``xfs_ilock(ip, XFS_MMAPLOCK_SHARED)`` in :func:`xfs_filemap_fault`,
+  ``XFS_MMAPLOCK_EXCL`` in :func:`xfs_setattr_size_4_1` and
+  :func:`xfs_file_fallocate`, which sends each mode to
+  :func:`xfs_free_file_space`, :func:`xfs_collapse_file_space`,
+  :func:`xfs_insert_file_space`, :func:`xfs_zero_file_space`.
+* The VFS's ``invalidate_lock`` (5.15, 730633f0b7f9 "mm: Protect operations
+  adding pages to page cache with invalidate_lock"; d4f5258eae7b "ext4:
+  Convert to use mapping->invalidate_lock"; 2433480a7e1d "xfs: Convert to
+  use invalidate_lock"): :func:`filemap_fault_5_15` takes it shared when it
+  must read the page; ext4 and XFS take it exclusive where they took
+  ``i_mmap_sem`` and ``XFS_MMAPLOCK_EXCL``.
+
+The state (models/fs.py) gains one rwsem per lock, made by an FS_SETUP hook
+(:func:`attach_fault_exclusion_locks`): ``fs.i_mmap_sem`` on ext4,
+``fs.i_mmaplock`` on XFS, ``fs.invalidate_lock`` on both.
+
+How a fault reaches these: ``mmap_load``/``mmap_store`` call ``__do_fault``
+(models/dax.py); at these releases ``__do_fault`` is :func:`do_fault_4_1`,
+:func:`do_fault_4_5` or :func:`do_fault_5_15`, which call the file's
+``vma->vm_ops->fault`` of that release: ext4's DAX fault for an ext4 DAX file
+(whatever ``handler`` says), the scenario's ``handler`` for another DAX file,
+and for a page-cache file (``file.dax: false``) the filesystem's
+page-cache fault over :func:`filemap_fault`, whose page is mapped read-only
+as a ``("page", index)`` PTE.
+
+Left out everywhere: ``->page_mkwrite`` of a page-cache file (a store through
+a page-cache mapping is refused), readahead, ``lock_page_or_retry``'s
+dropping of mmap_sem (``VM_FAULT_RETRY``), ``filemap_write_and_wait_range``
+(writeback is not modelled: nothing is written back before the page cache is
+dropped), the journal handles of the range operations, the extent status
+tree, ``ext4_inode_block_unlocked_dio`` (the dioread_nolock readers),
+``ext4_break_layouts``/``xfs_break_layouts`` (pNFS and DAX layouts), the XFS
+``IOLOCK`` (its place is the model's ``i_mutex``) and ``ILOCK`` (one block-map
+change is one step), multi-block extents (a shift moves one block map entry
+per file block) and huge pages.
+"""
+
+from __future__ import annotations
+
+from .buffered import PageUptodate, add_to_page_cache, address_space_operations
+from .dax import (
+    COW_UNDER_I_MMAP_MUTEX,
+    VM_FAULT_COWED,
+    VM_FAULT_LOCKED,
+    VM_FAULT_NOPAGE,
+    VM_FAULT_RETRY,
+    VM_FAULT_SIGBUS,
+    AnonPage,
+    do_dax_fault,
+    fault_handler,
+    is_private,
+)
+from .extents import fs_type
+from .fallocate import COLLAPSE_RANGE, INSERT_RANGE, PUNCH_HOLE, ZERO_RANGE, mode
+from .fs import HOLE, UNWRITTEN, WRITTEN
+from .get_block import free_block
+from .journal import journal_start, journal_stop
+from .kernel import kernel_function
+from .registry import FS_SETUP
+from .truncate import (
+    block_truncate_page,
+    ext4_block_zero_page_range,
+    ext4_truncate,
+    ext4_zero_partial_blocks,
+    inode_dio_wait,
+    truncate_pagecache,
+    truncate_pagecache_range,
+    truncate_setsize,
+    xip_truncate_page,
+)
+
+EINVAL = "-EINVAL"
+EFBIG = "-EFBIG"
+
+
+def attach_fault_exclusion_locks(fs):
+    """The locks of this module, on the filesystems that have them:
+    ``EXT4_I(inode)->i_mmap_sem`` (ext4, 4.1's ``init_rwsem`` in
+    ``ext4_alloc_inode`` of the 4.5 series), ``ip->i_mmaplock`` (XFS,
+    ``mrlock_init(&ip->i_mmaplock, ...)`` in ``xfs_inode_alloc``, 4.1) and
+    ``mapping->invalidate_lock`` (5.15, ``init_rwsem`` in
+    ``inode_init_always``)."""
+    kind = fs_type(fs)
+    if kind == "ext4":
+        fs.i_mmap_sem = fs.rt.rwsem("i_mmap_sem")
+    elif kind == "xfs":
+        fs.i_mmaplock = fs.rt.rwsem("i_mmaplock")
+    else:
+        return
+    fs.invalidate_lock = fs.rt.rwsem("invalidate_lock")
+
+
+FS_SETUP.append(attach_fault_exclusion_locks)
+
+
+# -- the page-cache fault --------------------------------------------------------------------
+
+
+@kernel_function("mm/filemap.c", "v4.1 (unchanged in this respect to 5.14)", dropped=0)
+def page_cache_read(fs, pgoff):
+    """``page_cache_read(file, offset)``: a new page, added to the page cache
+    locked (``add_to_page_cache_lru``; ``-EEXIST``, somebody added it first,
+    is fine), then ``mapping->a_ops->readpage(file, page)``, whose I/O
+    completion unlocks it."""
+    yield fs.page_lock[pgoff].lock(f"page = page_cache_alloc_cold(mapping); add_to_page_cache_lru(page, "
+                                   f"mapping, {pgoff})")
+    if fs.page_cache.contains(pgoff):  # -EEXIST: "losing race to add is OK"
+        fs.page_lock[pgoff].unlock()
+        return 0
+    add_to_page_cache(fs, pgoff)
+    return (yield from address_space_operations(fs).readpage(fs, pgoff))
+
+
+@kernel_function("mm/filemap.c", "v4.1", release="4.1")
+def filemap_fault(fs, vma, pgoff):
+    """``filemap_fault()`` of mm/filemap.c (v4.1; 4.5 the same in what is
+    modelled): check the offset against ``i_size``; ``find_get_page``; no
+    page: ``page_cache_read`` and ``goto retry_find``; lock the page; a page
+    truncated meanwhile (``page->mapping != mapping``) is looked up again; a
+    page not uptodate is read with ``->readpage`` and looked up again; then
+    ``i_size`` is checked again under the page lock and the page is returned
+    locked (``VM_FAULT_LOCKED``). No lock keeps a hole punch out: that is
+    what the filesystems' wrappers (:func:`ext4_filemap_fault`,
+    :func:`xfs_filemap_fault`) add. Returns ``(VM_FAULT_*, page index)``."""
+    yield "size = round_up(i_size_read(inode), PAGE_CACHE_SIZE); if (offset >= size >> PAGE_CACHE_SHIFT)"
+    if pgoff >= fs.pages(fs.i_size.get()):
+        return VM_FAULT_SIGBUS, None
+    while True:
+        # retry_find:
+        yield f"page = find_get_page(mapping, {pgoff})"
+        if not fs.page_cache.contains(pgoff):
+            # no_cached_page:
+            yield from page_cache_read(fs, pgoff)
+            continue  # "if (error >= 0) goto retry_find"
+        yield fs.page_lock[pgoff].lock(f"lock_page_or_retry(page {pgoff}, vma->vm_mm, vmf->flags)")
+        if not fs.page_cache.contains(pgoff):
+            # "Did it get truncated?": unlock_page(page); page_cache_release(page); goto retry_find
+            fs.page_lock[pgoff].unlock()
+            continue
+        if not PageUptodate(fs, pgoff):
+            # page_not_uptodate: error = mapping->a_ops->readpage(file, page); goto retry_find
+            yield from address_space_operations(fs).readpage(fs, pgoff)
+            continue
+        # "Found the page and have a reference on it. We must recheck i_size under page lock."
+        yield "size = round_up(i_size_read(inode), PAGE_CACHE_SIZE) (under the page lock)"
+        if pgoff >= fs.pages(fs.i_size.get()):
+            fs.page_lock[pgoff].unlock()  # unlock_page(page); page_cache_release(page)
+            return VM_FAULT_SIGBUS, None
+        return VM_FAULT_LOCKED, pgoff  # vmf->page = page; return ret | VM_FAULT_LOCKED
+
+
+@kernel_function("mm/filemap.c", "v5.15 (730633f0b7f9, Jan Kara)", name="filemap_fault", release="5.15")
+def filemap_fault_5_15(fs, vma, pgoff):
+    """``filemap_fault()`` of mm/filemap.c (5.15): as 4.1's, but a fault that
+    must bring the page in holds ``filemap_invalidate_lock_shared(mapping)``
+    from before it creates the page until the page is uptodate ("See comment
+    in filemap_create_page() why we need invalidate_lock"); a page found
+    uptodate is mapped without it. ``pagecache_get_page(FGP_CREAT |
+    FGP_FOR_MMAP)`` adds the page and leaves it unlocked (one step here);
+    ``lock_page_maybe_drop_mmap`` is ``lock_page``."""
+    yield "max_off = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE); if (unlikely(offset >= max_off))"
+    if pgoff >= fs.pages(fs.i_size.get()):
+        return VM_FAULT_SIGBUS, None
+    mapping_locked = False
+    yield f"page = find_get_page(mapping, {pgoff})"
+    find = not fs.page_cache.contains(pgoff)
+    if not find and not PageUptodate(fs, pgoff):
+        yield fs.invalidate_lock.down_read("filemap_invalidate_lock_shared(mapping)")
+        mapping_locked = True
+    while True:
+        if find:
+            # retry_find:
+            if not mapping_locked:
+                yield fs.invalidate_lock.down_read("filemap_invalidate_lock_shared(mapping)")
+                mapping_locked = True
+            yield fs.page_lock[pgoff].lock(
+                f"page = pagecache_get_page(mapping, {pgoff}, FGP_CREAT|FGP_FOR_MMAP, vmf->gfp_mask)")
+            if not fs.page_cache.contains(pgoff):
+                add_to_page_cache(fs, pgoff)
+            fs.page_lock[pgoff].unlock()  # FGP_FOR_MMAP: a page it created is returned unlocked
+        find = True
+        yield fs.page_lock[pgoff].lock(f"lock_page_maybe_drop_mmap(vmf, page {pgoff}, &fpin)")
+        if not fs.page_cache.contains(pgoff):
+            # "Did it get truncated?"
+            fs.page_lock[pgoff].unlock()
+            continue
+        if not PageUptodate(fs, pgoff):
+            if not mapping_locked:
+                # "Let's drop everything get the invalidate lock and try again."
+                fs.page_lock[pgoff].unlock()
+                continue
+            # page_not_uptodate: error = mapping->a_ops->readpage(file, page); goto retry_find
+            yield from address_space_operations(fs).readpage(fs, pgoff)
+            continue
+        if mapping_locked:
+            yield "filemap_invalidate_unlock_shared(mapping)"
+            fs.invalidate_lock.up_read()
+        yield "max_off = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE) (under the page lock)"
+        if pgoff >= fs.pages(fs.i_size.get()):
+            fs.page_lock[pgoff].unlock()
+            return VM_FAULT_SIGBUS, None
+        return VM_FAULT_LOCKED, pgoff
+
+
+@kernel_function("fs/ext4/inode.c", "v4.5 (ea3d7209ca01)", release="4.5")
+def ext4_filemap_fault(fs, vma, pgoff):
+    """``ext4_filemap_fault()`` (4.5, ``ext4_file_vm_ops.fault``)::
+
+        down_read(&EXT4_I(inode)->i_mmap_sem);
+        err = filemap_fault(vma, vmf);
+        up_read(&EXT4_I(inode)->i_mmap_sem);
+
+    Gone in 5.15 (d4f5258eae7b): ``.fault = filemap_fault``, which takes
+    ``invalidate_lock`` itself."""
+    yield fs.i_mmap_sem.down_read("down_read(&EXT4_I(inode)->i_mmap_sem)")
+    ret = yield from filemap_fault(fs, vma, pgoff)
+    yield "up_read(&EXT4_I(inode)->i_mmap_sem)"
+    fs.i_mmap_sem.up_read()
+    return ret
+
+
+@kernel_function("fs/xfs/xfs_file.c", "v4.1 (653c60b633a9)", release="4.1")
+def xfs_filemap_fault(fs, vma, pgoff):
+    """``xfs_filemap_fault()`` (4.1)::
+
+        xfs_ilock(ip, XFS_MMAPLOCK_SHARED);
+        error = filemap_fault(vma, vmf);
+        xfs_iunlock(ip, XFS_MMAPLOCK_SHARED);
+    """
+    yield fs.i_mmaplock.down_read("xfs_ilock(ip, XFS_MMAPLOCK_SHARED)")
+    ret = yield from filemap_fault(fs, vma, pgoff)
+    yield "xfs_iunlock(ip, XFS_MMAPLOCK_SHARED)"
+    fs.i_mmaplock.up_read()
+    return ret
+
+
+@kernel_function("fs/xfs/xfs_file.c", "v5.15 (2433480a7e1d)", name="xfs_filemap_fault", release="5.15")
+def xfs_filemap_fault_5_15(fs, vma, pgoff):
+    """``__xfs_filemap_fault()`` (5.15) for a read fault on a file that is
+    not DAX: ``ret = filemap_fault(vmf)``, which takes ``invalidate_lock``
+    (XFS's MMAPLOCK since 2433480a7e1d) itself."""
+    return (yield from filemap_fault(fs, vma, pgoff))
+
+
+# -- ext4's DAX fault ------------------------------------------------------------------------
+
+
+def _ext4_dax_fault(fs, vma, pgoff, write, cow, down, up, up_label):
+    """The body of 4.5's ``ext4_dax_fault()`` (and 5.15's
+    ``ext4_dax_huge_fault()``), the shared lock given as ``down()`` (the
+    request) and ``up()``."""
+    freeze = getattr(fs, "sb_pagefaults", None) is not None
+    journalled = getattr(fs, "journal", None) is not None
+    if write:
+        if freeze:
+            yield fs.sb_pagefaults.down_read("sb_start_pagefault(sb)")
+        yield down()
+        if journalled:
+            yield from journal_start(fs, "handle = ext4_journal_start_sb(sb, EXT4_HT_WRITE_PAGE, "
+                                         "EXT4_DATA_TRANS_BLOCKS(sb))")
+    else:
+        yield down()
+    # result = __dax_fault(vma, vmf, ext4_dax_mmap_get_block, NULL);
+    ret = yield from do_dax_fault(fs, vma, pgoff, write, cow)
+    if write and journalled:
+        yield "ext4_journal_stop(handle)"
+        journal_stop(fs)
+    yield up_label
+    up()
+    if write and freeze:
+        yield "sb_end_pagefault(sb)"
+        fs.sb_pagefaults.up_read()
+    return ret
+
+
+@kernel_function("fs/ext4/file.c", "v4.5 (ea3d7209ca01)", name="ext4_dax_fault", release="4.5")
+def ext4_dax_fault_4_5(fs, vma, pgoff, write=False, cow=False):
+    """``ext4_dax_fault()`` (4.5): a write fault takes ``sb_start_pagefault``,
+    then ``down_read(&EXT4_I(inode)->i_mmap_sem)``, then a journal handle; a
+    read fault only ``i_mmap_sem``; then ``__dax_fault(vma, vmf,
+    ext4_dax_mmap_get_block, NULL)`` (the model's ``do_dax_fault``), and the
+    same undone in reverse. The handle is modelled where the flavour has a
+    journal (``ext4-dax``), ``sb_start_pagefault`` where it has the freeze
+    lock (models/ext4_fault.py); ``file_update_time`` is not."""
+    return (yield from _ext4_dax_fault(
+        fs, vma, pgoff, write, cow, lambda: fs.i_mmap_sem.down_read("down_read(&EXT4_I(inode)->i_mmap_sem)"),
+        lambda: fs.i_mmap_sem.up_read(), "up_read(&EXT4_I(inode)->i_mmap_sem)"))
+
+
+@kernel_function("fs/ext4/file.c", "v5.15 (d4f5258eae7b)", name="ext4_dax_fault", release="5.15")
+def ext4_dax_fault_5_15(fs, vma, pgoff, write=False, cow=False):
+    """``ext4_dax_huge_fault()`` (5.15) at page size: as 4.5's, with
+    ``filemap_invalidate_lock_shared(mapping)`` where 4.5 took
+    ``i_mmap_sem``. The fault itself is still the model's ``do_dax_fault``
+    (5.15's ``dax_iomap_fault`` and its DAX entry locking are not modelled
+    here)."""
+    return (yield from _ext4_dax_fault(
+        fs, vma, pgoff, write, cow, lambda: fs.invalidate_lock.down_read("filemap_invalidate_lock_shared(mapping)"),
+        lambda: fs.invalidate_lock.up_read(), "filemap_invalidate_unlock_shared(mapping)"))
+
+
+# -- __do_fault: vma->vm_ops->fault of the release ---------------------------------------------
+
+
+def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
+    """``__do_fault()`` and the PTE install of ``do_read_fault`` /
+    ``do_cow_fault`` (mm/memory.c, 4.x): ``vma->vm_ops->fault``, then
+    ``do_set_pte`` of the locked page and ``unlock_page``. What the seeds'
+    ``__do_fault`` does with the result is kept (models/dax.py)."""
+    cow = write and is_private(vma)
+    if fs.dax:
+        # ext4_dax_vm_ops.fault (and .page_mkwrite); another DAX file: the
+        # scenario's handler, as in the seeds.
+        if fs_type(fs) == "ext4":
+            ret, page = yield from ext4_dax_fault(fs, vma, pgoff, write=write, cow=cow)
+        else:
+            ret, page = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=write, cow=cow)
+    else:
+        if write:
+            raise NotImplementedError("a write fault on a page-cache file (->page_mkwrite, "
+                                      "do_shared_fault) is not modelled")
+        ret, page = yield from pagecache_fault(fs, vma, pgoff)
+    if ret in (VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, VM_FAULT_RETRY):
+        return ret
+    ptes = fs.ptes[vma]
+    if ret == VM_FAULT_COWED:
+        yield "cowed: set_pte_at(mm, address, page_table, entry)"
+        if ptes.get(pgoff) is None:
+            ptes.set(pgoff, ("anon", AnonPage(page)))
+        if COW_UNDER_I_MMAP_MUTEX in fs.fixes:
+            fs.i_mmap_mutex.unlock()
+        return ret
+    if ret != VM_FAULT_LOCKED or cow:
+        raise AssertionError(f"{ret} (cow={cow}) is not modelled")
+    yield "do_set_pte(vma, address, fault_page, pte, false, false); unlock_page(fault_page)"
+    if ptes.get(pgoff) is None:  # pte_same(*pte, orig_pte)
+        ptes.set(pgoff, ("page", page))
+    fs.page_lock[page].unlock()
+    return ret
+
+
+def _generic_pagecache_fault(fs):
+    """``vma->vm_ops->fault`` of a page-cache file at 4.1 and 5.15: XFS's
+    ``xfs_filemap_fault``, ext4's (and the others') ``filemap_fault``."""
+    return xfs_filemap_fault if fs_type(fs) == "xfs" else filemap_fault
+
+
+@kernel_function("mm/memory.c", "v4.1; vm_ops of fs/ext4/file.c and fs/xfs/xfs_file.c v4.1",
+                 name="__do_fault", release="4.1")
+def do_fault_4_1(fs, vma, pgoff, write, handler="xip"):
+    """``__do_fault()`` at 4.1: XFS's ``->fault`` is ``xfs_filemap_fault``
+    (653c60b633a9), ext4's is ``filemap_fault``."""
+    return (yield from _do_fault(fs, vma, pgoff, write, handler, _generic_pagecache_fault(fs)))
+
+
+@kernel_function("mm/memory.c", "v4.5; vm_ops of fs/ext4/file.c v4.5 (ea3d7209ca01)",
+                 name="__do_fault", release="4.5")
+def do_fault_4_5(fs, vma, pgoff, write, handler="xip"):
+    """``__do_fault()`` at 4.5: ext4's ``->fault`` is ``ext4_filemap_fault``."""
+    fault = ext4_filemap_fault if fs_type(fs) == "ext4" else _generic_pagecache_fault(fs)
+    return (yield from _do_fault(fs, vma, pgoff, write, handler, fault))
+
+
+@kernel_function("mm/memory.c", "v5.15; vm_ops of fs/ext4/file.c (d4f5258eae7b) and fs/xfs/xfs_file.c",
+                 name="__do_fault", release="5.15")
+def do_fault_5_15(fs, vma, pgoff, write, handler="xip"):
+    """``__do_fault()`` at 5.15: ext4's ``->fault`` is ``filemap_fault`` again
+    (which takes ``invalidate_lock``), XFS's ``xfs_filemap_fault``."""
+    return (yield from _do_fault(fs, vma, pgoff, write, handler, _generic_pagecache_fault(fs)))
+
+
+# -- ext4: truncate, hole punch, collapse, insert and zero range ----------------------------------
+
+
+class _Lock:
+    """The exclusive side of a generation's lock: ``down()`` makes the
+    request, ``up()`` releases it, ``up_label`` names the release. The
+    callers write the lock out (``fs.i_mmap_sem.down_write(...)``), so that
+    what a function takes reads off its source (models/kernel.py)."""
+
+    def __init__(self, down, up, up_label):
+        self.down, self.up, self.up_label = down, up, up_label
+
+
+I_MMAP_SEM_DOWN = "down_write(&EXT4_I(inode)->i_mmap_sem)"
+I_MMAP_SEM_UP = "up_write(&EXT4_I(inode)->i_mmap_sem)"
+INVALIDATE_DOWN = "filemap_invalidate_lock(mapping)"
+INVALIDATE_UP = "filemap_invalidate_unlock(mapping)"
+
+
+def _i_mmap_sem(fs):
+    return _Lock(lambda: fs.i_mmap_sem.down_write(I_MMAP_SEM_DOWN), lambda: fs.i_mmap_sem.up_write(),
+                 I_MMAP_SEM_UP)
+
+
+def _invalidate_lock(fs):
+    return _Lock(lambda: fs.invalidate_lock.down_write(INVALIDATE_DOWN), lambda: fs.invalidate_lock.up_write(),
+                 INVALIDATE_UP)
+
+
+def _ext4_setattr(fs, newsize, lock):
+    yield "if (attr->ia_size != inode->i_size)"
+    oldsize = fs.i_size.get()
+    shrink = newsize <= oldsize
+    orphan = False
+    if newsize != oldsize:
+        orphan = shrink  # "if (ext4_handle_valid(handle) && shrink) ext4_orphan_add(handle, inode)"
+        yield ("down_write(&EXT4_I(inode)->i_data_sem); EXT4_I(inode)->i_disksize = attr->ia_size; "
+               "i_size_write(inode, attr->ia_size); up_write(&EXT4_I(inode)->i_data_sem)")
+        fs.i_size.set(newsize)
+    if orphan:
+        # "Blocks are going to be removed from the inode. Wait for dio in flight."
+        yield from inode_dio_wait(fs)
+    yield lock.down()
+    # "Truncate pagecache after we've waited for commit in data=journal mode to make pages freeable."
+    yield from truncate_pagecache(fs, fs.i_size.get())
+    if shrink:
+        yield from ext4_truncate(fs)
+    yield lock.up_label
+    lock.up()
+    return 0
+
+
+@kernel_function("fs/ext4/inode.c", "v4.5 (ea3d7209ca01)", name="ext4_setattr", dropped=0, release="4.5")
+def ext4_setattr_4_5(fs, newsize):
+    """``ext4_setattr()`` with ``ATTR_SIZE`` (4.5), i_mutex held by the
+    caller: ``i_size_write`` under ``i_data_sem`` (with ``i_disksize``), the
+    orphan's ``inode_dio_wait`` when shrinking, then under
+    ``down_write(&EXT4_I(inode)->i_mmap_sem)``: ``truncate_pagecache(inode,
+    inode->i_size)`` and, when shrinking, ``ext4_truncate(inode)`` (the
+    seeds' model of it: zero the EOF block's tail, remove the extents past
+    EOF). The journal handle and orphan list are not modelled."""
+    return (yield from _ext4_setattr(fs, newsize, _i_mmap_sem(fs)))
+
+
+@kernel_function("fs/ext4/inode.c", "v5.15 (d4f5258eae7b)", name="ext4_setattr", dropped=0, release="5.15")
+def ext4_setattr_5_15(fs, newsize):
+    """``ext4_setattr()`` with ``ATTR_SIZE`` (5.15): as 4.5's, under
+    ``filemap_invalidate_lock(inode->i_mapping)`` where 4.5 took
+    ``i_mmap_sem``."""
+    return (yield from _ext4_setattr(fs, newsize, _invalidate_lock(fs)))
+
+
+def _ext4_punch_hole(fs, offset, length, lock):
+    bs, ps = fs.geo.block_size, fs.geo.page_size
+    yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
+    ret = 0
+    yield "if (offset >= inode->i_size) goto out_mutex"
+    isize = fs.i_size.get()
+    if offset < isize:
+        if offset + length > isize:
+            length = isize + ps - (isize & (ps - 1)) - offset
+        # "Wait all existing dio workers, newcomers will block on i_mutex"
+        yield from inode_dio_wait(fs)
+        # "Prevent page faults from reinstantiating pages we have released from page cache."
+        yield lock.down()
+        first_block_offset = -(-offset // bs) * bs
+        last_block_offset = (offset + length) // bs * bs - 1
+        # "Now release the pages and zero block aligned part of pages"
+        if last_block_offset > first_block_offset:
+            yield from truncate_pagecache_range(fs, first_block_offset, last_block_offset)
+        ret = yield from ext4_zero_partial_blocks(fs, offset, length)
+        first_block = -(-offset // bs)
+        stop_block = (offset + length) // bs
+        if not ret and first_block < stop_block:
+            yield ("down_write(&EXT4_I(inode)->i_data_sem); ext4_es_remove_extent(); "
+                   "ext4_ext_remove_space(inode, first_block, stop_block - 1)")
+            _free_range(fs, first_block, stop_block)
+        # out_stop: ext4_journal_stop(handle); out_dio:
+        yield lock.up_label
+        lock.up()
+    yield "mutex_unlock(&inode->i_mutex)"
+    fs.i_mutex.unlock()
+    return ret
+
+
+def _free_range(fs, first, stop):
+    """Unlink and free the blocks ``first..stop-1`` of the file (one step:
+    under ``i_data_sem``)."""
+    for block in range(first, min(stop, fs.geo.file_blocks)):
+        state, pblk = fs.i_blocks.get(block)
+        if state != HOLE:
+            fs.i_blocks.set(block, (HOLE, None))
+            free_block(fs, pblk)
+
+
+@kernel_function("fs/ext4/inode.c", "v4.5 (ea3d7209ca01)", name="ext4_punch_hole", dropped=0, release="4.5")
+def ext4_punch_hole_4_5(fs, offset, length):
+    """``ext4_punch_hole()`` (4.5): under i_mutex, ``inode_dio_wait``, then
+    ``down_write(&EXT4_I(inode)->i_mmap_sem)`` ("Prevent page faults from
+    reinstantiating pages we have released from page cache") held across
+    ``truncate_pagecache_range``, ``ext4_zero_partial_blocks`` and
+    ``ext4_ext_remove_space``. The second ``truncate_pagecache_range`` of
+    3.13 ("to reduce race window") is gone: the lock closes the window."""
+    return (yield from _ext4_punch_hole(fs, offset, length, _i_mmap_sem(fs)))
+
+
+@kernel_function("fs/ext4/inode.c", "v5.15 (d4f5258eae7b)", name="ext4_punch_hole", dropped=0, release="5.15")
+def ext4_punch_hole_5_15(fs, offset, length):
+    """``ext4_punch_hole()`` (5.15): as 4.5's with
+    ``filemap_invalidate_lock(mapping)`` for ``i_mmap_sem``
+    (``inode_lock`` is the model's ``i_mutex``)."""
+    return (yield from _ext4_punch_hole(fs, offset, length, _invalidate_lock(fs)))
+
+
+def _shift_left(fs, start, count):
+    """``ext4_ext_shift_extents(..., SHIFT_LEFT)``: file block ``b + count``
+    moves to ``b`` for every ``b >= start``."""
+    n = fs.geo.file_blocks
+    for b in range(start, n):
+        src = b + count
+        val = fs.i_blocks.get(src) if src < n else (HOLE, None)
+        fs.i_blocks.set(b, val)
+        if val[1] is not None:
+            fs.owner.set(val[1], b)
+
+
+def _shift_right(fs, start, count):
+    """``ext4_ext_shift_extents(..., SHIFT_RIGHT)``: file block ``b`` moves to
+    ``b + count`` for every ``b >= start``; ``start..start+count-1`` become
+    a hole. Blocks pushed past the file's last block (allocated past EOF)
+    are freed: the model's file has no room for them."""
+    n = fs.geo.file_blocks
+    for b in range(n - 1, start - 1, -1):
+        src = b - count
+        if b + count >= n:
+            state, pblk = fs.i_blocks.get(b)
+            if state != HOLE and b >= n - count:
+                free_block(fs, pblk)
+        val = fs.i_blocks.get(src) if src >= start else (HOLE, None)
+        fs.i_blocks.set(b, val)
+        if val[1] is not None:
+            fs.owner.set(val[1], b)
+
+
+def _ext4_collapse_range(fs, offset, length, lock):
+    bs, ps = fs.geo.block_size, fs.geo.page_size
+    if offset % bs or length % bs:
+        return EINVAL  # "Collapse range works only on fs block size aligned offsets."
+    punch_start, punch_stop = offset // bs, (offset + length) // bs
+    ioffset = offset // ps * ps
+    yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
+    ret = 0
+    yield "if (offset + len >= i_size_read(inode))"
+    if offset + length >= fs.i_size.get():
+        ret = EINVAL  # "effectively a truncate operation"
+    else:
+        yield from inode_dio_wait(fs)  # "Wait for existing dio to complete"
+        yield lock.down()
+        yield from truncate_pagecache(fs, ioffset)
+        yield ("down_write(&EXT4_I(inode)->i_data_sem); ext4_ext_remove_space(inode, punch_start, "
+               "punch_stop - 1); ext4_ext_shift_extents(inode, handle, punch_stop, punch_stop - punch_start, "
+               "SHIFT_LEFT)")
+        _free_range(fs, punch_start, punch_stop)
+        _shift_left(fs, punch_start, punch_stop - punch_start)
+        yield "new_size = i_size_read(inode) - len; i_size_write(inode, new_size); up_write(&EXT4_I(inode)->i_data_sem)"
+        fs.i_size.set(fs.i_size.get() - length)
+        yield lock.up_label
+        lock.up()
+    yield "mutex_unlock(&inode->i_mutex)"
+    fs.i_mutex.unlock()
+    return ret
+
+
+def _ext4_insert_range(fs, offset, length, lock):
+    bs, ps = fs.geo.block_size, fs.geo.page_size
+    if offset % bs or length % bs:
+        return EINVAL  # "Insert range works only on fs block size aligned offsets."
+    ioffset = offset // ps * ps
+    yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
+    ret = 0
+    yield "if (inode->i_size + len > inode->i_sb->s_maxbytes); if (offset >= i_size_read(inode))"
+    isize = fs.i_size.get()
+    if isize + length > fs.geo.max_size:
+        ret = EFBIG  # the model's s_maxbytes is the file's max_size
+    elif offset >= isize:
+        ret = EINVAL
+    else:
+        yield from inode_dio_wait(fs)
+        yield lock.down()
+        yield from truncate_pagecache(fs, ioffset)
+        yield "inode->i_size += len; EXT4_I(inode)->i_disksize += len (\"Expand file to avoid data loss\")"
+        fs.i_size.set(isize + length)
+        yield ("down_write(&EXT4_I(inode)->i_data_sem); ext4_split_extent_at(); "
+               "ext4_ext_shift_extents(inode, handle, offset_lblk, len_lblk, SHIFT_RIGHT); "
+               "up_write(&EXT4_I(inode)->i_data_sem)")
+        _shift_right(fs, offset // bs, length // bs)
+        yield lock.up_label
+        lock.up()
+    yield "mutex_unlock(&inode->i_mutex)"
+    fs.i_mutex.unlock()
+    return ret
+
+
+def _ext4_zero_range(fs, offset, length, lock):
+    bs = fs.geo.block_size
+    start = -(-offset // bs) * bs
+    end = (offset + length) // bs * bs
+    yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
+    ret = 0
+    if end > start:
+        # "Zero range excluding the unaligned edges"
+        yield from inode_dio_wait(fs)
+        yield lock.down()
+        yield from truncate_pagecache_range(fs, start, end - 1)
+        yield ("ext4_alloc_file_blocks(file, lblk, max_blocks, new_size, "
+               "EXT4_GET_BLOCKS_CREATE_UNWRIT_EXT | EXT4_GET_BLOCKS_CONVERT_UNWRITTEN, mode)")
+        for block in range(start // bs, end // bs):
+            state, pblk = fs.i_blocks.get(block)
+            if state == WRITTEN:
+                fs.i_blocks.set(block, (UNWRITTEN, pblk))
+        yield lock.up_label
+        lock.up()
+    # the unaligned edges: ext4_zero_partial_blocks(handle, inode, offset, len)
+    if offset % bs or (offset + length) % bs:
+        if (offset + length) // bs == offset // bs:
+            ret = yield from ext4_block_zero_page_range(fs, offset, length)
+        else:
+            ret = yield from ext4_zero_partial_blocks(fs, offset, length)
+    yield "mutex_unlock(&inode->i_mutex)"
+    fs.i_mutex.unlock()
+    return ret
+
+
+@kernel_function("fs/ext4/extents.c", "v4.5 (ea3d7209ca01 series)", name="ext4_collapse_range", dropped=0,
+                 release="4.5")
+def ext4_collapse_range_4_5(fs, offset, length):
+    """``ext4_collapse_range()`` (4.5): block-aligned only; under i_mutex,
+    ``-EINVAL`` if the range reaches EOF; ``inode_dio_wait``; under
+    ``down_write(&EXT4_I(inode)->i_mmap_sem)``: ``truncate_pagecache(inode,
+    ioffset)``, then under ``i_data_sem`` ``ext4_ext_remove_space`` and
+    ``ext4_ext_shift_extents(SHIFT_LEFT)`` (one step), and ``i_size -= len``."""
+    return (yield from _ext4_collapse_range(fs, offset, length, _i_mmap_sem(fs)))
+
+
+@kernel_function("fs/ext4/extents.c", "v4.5 (ea3d7209ca01 series)", name="ext4_insert_range", dropped=0,
+                 release="4.5")
+def ext4_insert_range_4_5(fs, offset, length):
+    """``ext4_insert_range()`` (4.5): block-aligned only; under i_mutex,
+    ``-EFBIG`` past the limit, ``-EINVAL`` at or past EOF;
+    ``inode_dio_wait``; under ``down_write(&EXT4_I(inode)->i_mmap_sem)``:
+    ``truncate_pagecache(inode, ioffset)``, ``i_size += len``, then the
+    extents from ``offset`` shifted right under ``i_data_sem`` (one step),
+    leaving a hole."""
+    return (yield from _ext4_insert_range(fs, offset, length, _i_mmap_sem(fs)))
+
+
+@kernel_function("fs/ext4/extents.c", "v4.5 (ea3d7209ca01 series)", name="ext4_zero_range", dropped=0,
+                 release="4.5")
+def ext4_zero_range_4_5(fs, offset, length):
+    """``ext4_zero_range()`` (4.5): under i_mutex; the block-aligned middle:
+    ``inode_dio_wait``, ``down_write(&EXT4_I(inode)->i_mmap_sem)``,
+    ``truncate_pagecache_range``, ``ext4_alloc_file_blocks(...
+    EXT4_GET_BLOCKS_CONVERT_UNWRITTEN)`` (written extents become unwritten:
+    they read as zeros; holes stay holes here, the preallocation is not
+    modelled); then the unaligned edges zeroed (``ext4_zero_partial_blocks``)."""
+    return (yield from _ext4_zero_range(fs, offset, length, _i_mmap_sem(fs)))
+
+
+@kernel_function("fs/ext4/extents.c", "v5.15 (d4f5258eae7b)", name="ext4_collapse_range", dropped=0,
+                 release="5.15")
+def ext4_collapse_range_5_15(fs, offset, length):
+    """``ext4_collapse_range()`` (5.15): 4.5's with ``filemap_invalidate_lock``."""
+    return (yield from _ext4_collapse_range(fs, offset, length, _invalidate_lock(fs)))
+
+
+@kernel_function("fs/ext4/extents.c", "v5.15 (d4f5258eae7b)", name="ext4_insert_range", dropped=0,
+                 release="5.15")
+def ext4_insert_range_5_15(fs, offset, length):
+    """``ext4_insert_range()`` (5.15): 4.5's with ``filemap_invalidate_lock``."""
+    return (yield from _ext4_insert_range(fs, offset, length, _invalidate_lock(fs)))
+
+
+@kernel_function("fs/ext4/extents.c", "v5.15 (d4f5258eae7b)", name="ext4_zero_range", dropped=0,
+                 release="5.15")
+def ext4_zero_range_5_15(fs, offset, length):
+    """``ext4_zero_range()`` (5.15): 4.5's with ``filemap_invalidate_lock``."""
+    return (yield from _ext4_zero_range(fs, offset, length, _invalidate_lock(fs)))
+
+
+@mode("ext4", COLLAPSE_RANGE)
+def ext4_fallocate_collapse(fs, offset, length):
+    """``ext4_fallocate()``: ``if (mode & FALLOC_FL_COLLAPSE_RANGE) return
+    ext4_collapse_range(inode, offset, len)``."""
+    return (yield from _errno(ext4_collapse_range(fs, offset, length)))
+
+
+@mode("ext4", INSERT_RANGE)
+def ext4_fallocate_insert(fs, offset, length):
+    """``ext4_fallocate()``: ``if (mode & FALLOC_FL_INSERT_RANGE) return
+    ext4_insert_range(inode, offset, len)``."""
+    return (yield from _errno(ext4_insert_range(fs, offset, length)))
+
+
+@mode("ext4", ZERO_RANGE)
+def ext4_fallocate_zero(fs, offset, length):
+    """``ext4_fallocate()``: ``if (mode & FALLOC_FL_ZERO_RANGE) return
+    ext4_zero_range(file, offset, len, mode)``."""
+    return (yield from _errno(ext4_zero_range(fs, offset, length)))
+
+
+def _errno(gen):
+    ret = yield from gen
+    if isinstance(ret, int) and ret < 0:
+        return str(ret)
+    return ret
+
+
+# -- XFS ----------------------------------------------------------------------------------------
+
+
+def _xfs_setattr_size_locked(fs, newsize):
+    """The seeds' ``xfs_setattr_size()`` body (models/truncate.py, 3.13), as
+    4.1 keeps it: ``inode_dio_wait``, ``block_truncate_page`` (or the DAX
+    one), ``truncate_setsize``, ``xfs_itruncate_extents``."""
+    yield "oldsize = inode->i_size"
+    oldsize = fs.i_size.get()
+    yield from inode_dio_wait(fs)
+    if fs.dax:
+        error = yield from xip_truncate_page(fs, newsize, fs.flavour)
+    else:
+        error = yield from block_truncate_page(fs, newsize, fs.flavour)
+    if error:
+        return error
+    yield from truncate_setsize(fs, newsize)
+    if newsize <= oldsize:
+        yield "xfs_itruncate_extents(&tp, ip, XFS_DATA_FORK, newsize)"
+        _free_range(fs, -(-newsize // fs.geo.block_size), fs.geo.file_blocks)
+    return 0
+
+
+def _xfs_mmaplock(fs, release):
+    """XFS_MMAPLOCK_EXCL: ``ip->i_mmaplock`` (4.1), ``mapping->invalidate_lock`` (5.15)."""
+    if release == "4.1":
+        return _Lock(lambda: fs.i_mmaplock.down_write("xfs_ilock(ip, XFS_MMAPLOCK_EXCL)"),
+                     lambda: fs.i_mmaplock.up_write(), "xfs_iunlock(ip, XFS_MMAPLOCK_EXCL)")
+    return _Lock(lambda: fs.invalidate_lock.down_write(
+                     "xfs_ilock(ip, XFS_MMAPLOCK_EXCL): filemap_invalidate_lock(VFS_I(ip)->i_mapping)"),
+                 lambda: fs.invalidate_lock.up_write(),
+                 "xfs_iunlock(ip, XFS_MMAPLOCK_EXCL): filemap_invalidate_unlock(VFS_I(ip)->i_mapping)")
+
+
+def _xfs_setattr_size(fs, newsize, release):
+    lock = _xfs_mmaplock(fs, release)
+    yield lock.down()
+    ret = yield from _xfs_setattr_size_locked(fs, newsize)
+    yield lock.up_label
+    lock.up()
+    return ret
+
+
+@kernel_function("fs/xfs/xfs_iops.c", "v4.1 (653c60b633a9)", name="xfs_setattr_size", dropped=0, release="4.1")
+def xfs_setattr_size_4_1(fs, newsize):
+    """``xfs_setattr_size()`` (4.1) with the ``XFS_MMAPLOCK_EXCL`` its caller
+    ``xfs_vn_setattr()`` takes around it (``xfs_ilock(ip,
+    XFS_MMAPLOCK_EXCL); error = xfs_setattr_size(ip, iattr);``): held here,
+    so that a scenario can drop it ``in: xfs_setattr_size``."""
+    return (yield from _xfs_setattr_size(fs, newsize, "4.1"))
+
+
+@kernel_function("fs/xfs/xfs_iops.c", "v5.15 (2433480a7e1d)", name="xfs_setattr_size", dropped=0,
+                 release="5.15")
+def xfs_setattr_size_5_15(fs, newsize):
+    """``xfs_setattr_size()`` (5.15): 4.1's, the MMAPLOCK being
+    ``mapping->invalidate_lock``."""
+    return (yield from _xfs_setattr_size(fs, newsize, "5.15"))
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
+def xfs_free_file_space(fs, offset, length):
+    """``xfs_free_file_space()`` (4.1), with the caller's MMAPLOCK held:
+    ``inode_dio_wait``; ``truncate_pagecache_range(VFS_I(ip), ioffset,
+    iendoffset)`` over the range rounded out to blocks; then the partial
+    blocks zeroed on disk (``xfs_zero_remaining_bytes``) and the whole
+    blocks unmapped and freed by ``xfs_bunmapi`` (one step)."""
+    bs = fs.geo.block_size
+    yield from inode_dio_wait(fs)
+    ioffset = offset // bs * bs
+    iendoffset = -(-(offset + length) // bs) * bs - 1
+    yield from truncate_pagecache_range(fs, ioffset, iendoffset)
+    first, stop = -(-offset // bs), (offset + length) // bs
+    if offset % bs or (offset + length) % bs:
+        yield "xfs_zero_remaining_bytes(ip, offset, ...)"
+        from .truncate import zero_units
+        for lo, hi in ((offset, min(offset + length, first * bs)), (max(offset, stop * bs), offset + length)):
+            if hi > lo:
+                state, pblk = fs.i_blocks.get(lo // bs)
+                if state == WRITTEN:
+                    zero_units(fs, pblk * fs.geo.units_per_block, lo % bs, hi - lo)
+    if first < stop:
+        yield "xfs_bunmapi(tp, ip, startoffset_fsb, endoffset_fsb - startoffset_fsb, 0, 2, ...)"
+        _free_range(fs, first, stop)
+    return 0
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
+def xfs_zero_file_space(fs, offset, length):
+    """``xfs_zero_file_space()`` (4.1): "Punch a hole and prealloc the
+    range": ``xfs_free_file_space(ip, offset, len)``, then
+    ``xfs_alloc_file_space(..., XFS_BMAPI_PREALLOC)`` (unwritten extents:
+    not modelled, the range stays a hole, which reads the same)."""
+    ret = yield from xfs_free_file_space(fs, offset, length)
+    if ret:
+        return ret
+    yield "xfs_alloc_file_space(ip, round_down(offset, blksize), ..., XFS_BMAPI_PREALLOC)"
+    return 0
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
+def xfs_collapse_file_space(fs, offset, length):
+    """``xfs_collapse_file_space()`` (4.1): ``xfs_free_file_space(ip, offset,
+    len)``, then ``truncate_pagecache_range(VFS_I(ip), offset, -1)`` and the
+    extents past the range shifted left (``xfs_bmap_shift_extents``; one
+    step). The new size is set by the caller."""
+    bs = fs.geo.block_size
+    ret = yield from xfs_free_file_space(fs, offset, length)
+    if ret:
+        return ret
+    yield from truncate_pagecache(fs, offset)
+    yield "xfs_bmap_shift_extents(tp, ip, &next_fsb, shift_fsb, &done, stop_fsb, ..., SHIFT_LEFT, ...)"
+    _shift_left(fs, offset // bs, length // bs)
+    return 0
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
+def xfs_insert_file_space(fs, offset, length):
+    """``xfs_insert_file_space()`` (4.1): ``truncate_pagecache_range(VFS_I(ip),
+    offset, -1)``, then the extents from ``offset`` shifted right
+    (``xfs_bmap_shift_extents(SHIFT_RIGHT)``; one step). The caller has
+    grown ``i_size`` first."""
+    yield from truncate_pagecache(fs, offset)
+    yield "xfs_bmap_shift_extents(tp, ip, &next_fsb, shift_fsb, &done, stop_fsb, ..., SHIFT_RIGHT, ...)"
+    _shift_right(fs, offset // fs.geo.block_size, length // fs.geo.block_size)
+    return 0
+
+
+def _xfs_file_fallocate(fs, which, offset, length, release):
+    bs = fs.geo.block_size
+    lock = _xfs_mmaplock(fs, release)
+    yield fs.i_mutex.lock("xfs_ilock(ip, XFS_IOLOCK_EXCL)")
+    yield lock.down()
+    ret = 0
+    new_size = None
+    if which == PUNCH_HOLE:
+        ret = yield from xfs_free_file_space(fs, offset, length)
+    elif which == COLLAPSE_RANGE:
+        yield "if (offset + len >= i_size_read(inode)) return -EINVAL"
+        if offset % bs or length % bs or offset + length >= fs.i_size.get():
+            ret = EINVAL
+        else:
+            new_size = fs.i_size.get() - length
+            ret = yield from xfs_collapse_file_space(fs, offset, length)
+    elif which == INSERT_RANGE:
+        yield "new_size = i_size_read(inode) + len; if (offset >= i_size_read(inode)) return -EINVAL"
+        isize = fs.i_size.get()
+        if offset % bs or length % bs or offset >= isize:
+            ret = EINVAL
+        elif isize + length > fs.geo.max_size:
+            ret = EFBIG
+        else:
+            new_size = isize + length
+    else:  # ZERO_RANGE
+        ret = yield from xfs_zero_file_space(fs, offset, length)
+        yield "if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > i_size_read(inode)) new_size = offset + len"
+        if offset + length > fs.i_size.get():
+            new_size = offset + length
+    if not ret and new_size is not None:
+        # "Change file size if needed": xfs_setattr_size(ip, &iattr), MMAPLOCK held.
+        if which == INSERT_RANGE:
+            yield "i_size_write(inode, new_size) (xfs_setattr_size: growing)"
+            fs.i_size.set(new_size)
+            ret = yield from xfs_insert_file_space(fs, offset, length)  # "if (do_file_insert)"
+        else:
+            ret = yield from _xfs_setattr_size_locked(fs, new_size)
+    yield lock.up_label
+    lock.up()
+    yield "xfs_iunlock(ip, XFS_IOLOCK_EXCL)"
+    fs.i_mutex.unlock()
+    return str(ret) if isinstance(ret, int) and ret < 0 else ret
+
+
+@kernel_function("fs/xfs/xfs_file.c", "v4.1 (653c60b633a9)", dropped=0, release="4.1")
+def xfs_file_fallocate(fs, which, offset, length):
+    """``xfs_file_fallocate()`` (4.1): ``xfs_ilock(ip, XFS_IOLOCK_EXCL)`` (the
+    model's i_mutex), then ``xfs_ilock(ip, XFS_MMAPLOCK_EXCL)``, held across
+    the mode: ``xfs_free_file_space`` (punch), ``xfs_collapse_file_space``,
+    ``xfs_zero_file_space``, and for insert the size change then
+    ``xfs_insert_file_space``; the new size by ``xfs_setattr_size`` (its
+    body: the lock is held already)."""
+    return (yield from _xfs_file_fallocate(fs, which, offset, length, "4.1"))
+
+
+@kernel_function("fs/xfs/xfs_file.c", "v5.15 (2433480a7e1d)", name="xfs_file_fallocate", dropped=0,
+                 release="5.15")
+def xfs_file_fallocate_5_15(fs, which, offset, length):
+    """``xfs_file_fallocate()`` (5.15): 4.1's, with ``XFS_MMAPLOCK_EXCL`` now
+    ``filemap_invalidate_lock(VFS_I(ip)->i_mapping)``."""
+    return (yield from _xfs_file_fallocate(fs, which, offset, length, "5.15"))
+
+
+@mode("xfs", PUNCH_HOLE)
+def xfs_fallocate_punch(fs, offset, length):
+    return (yield from xfs_file_fallocate(fs, PUNCH_HOLE, offset, length))
+
+
+@mode("xfs", COLLAPSE_RANGE)
+def xfs_fallocate_collapse(fs, offset, length):
+    return (yield from xfs_file_fallocate(fs, COLLAPSE_RANGE, offset, length))
+
+
+@mode("xfs", INSERT_RANGE)
+def xfs_fallocate_insert(fs, offset, length):
+    return (yield from xfs_file_fallocate(fs, INSERT_RANGE, offset, length))
+
+
+@mode("xfs", ZERO_RANGE)
+def xfs_fallocate_zero(fs, offset, length):
+    return (yield from xfs_file_fallocate(fs, ZERO_RANGE, offset, length))
+
+
+# The stubs of the functions registered above by their kernel names, for the calls above.
+ext4_dax_fault = ext4_dax_fault_4_5
+ext4_collapse_range = ext4_collapse_range_4_5
+ext4_insert_range = ext4_insert_range_4_5
+ext4_zero_range = ext4_zero_range_4_5

@@ -1,0 +1,218 @@
+"""fs/dax.c of v4.10 around mapping-tree entries (racecheck/models/dax_entry.py):
+each path takes the steps the kernel code takes, in order, when it runs
+alone; the three pairs' counterexamples show the racing steps in the order
+the scenario descriptions give, and their fixed twins are clean."""
+
+import pytest
+from conftest import SCENARIOS, counterexample, find, in_order
+
+from racecheck.execution import Execution
+from racecheck.runner import check
+from racecheck.scenario import load
+
+FILE = """name: t
+filesystem: ext2
+kernel: "4.10"
+file:
+  size: {size}
+  blocks: {blocks}
+threads:
+  - name: a
+    ops:
+{ops}
+invariants: []
+"""
+
+
+def run_alone(tmp_path, ops, blocks="[hole, hole]", size=8192):
+    """Run one thread to its end: (fs state, results, the steps' records)."""
+    path = tmp_path / "t.yaml"
+    path.write_text(FILE.format(size=size, blocks=blocks, ops="\n".join(f"      - {op}" for op in ops)))
+    sc = load(path)
+    ex = Execution(sc.model, tracing=True)
+    while ex.enabled():
+        ex.step(ex.enabled()[0])
+    results = [h["result"] for h in ex.rt.history if h["kind"] == "return"]
+    return ex.state, results, ex.records
+
+
+def functions(records):
+    """The kernel function of each step, in order, without repeats in a row."""
+    out = []
+    for r in records:
+        if not out or out[-1] != r["function"]:
+            out.append(r["function"])
+    return out
+
+
+# -- the paths alone ---------------------------------------------------------------------------
+
+
+def test_pte_load_of_a_hole_locks_an_empty_entry_then_maps_a_hole_page(tmp_path):
+    fs, (r,), steps = run_alone(tmp_path, ["{op: dax_mmap_load, offset: 512}"])
+    assert r.units == ("ZERO",)
+    assert functions(steps) == ["dax_mmap_load", "dax_iomap_pte_fault", "wait_entry_unlocked",
+                                "grab_mapping_entry", "ext2_iomap_begin", "dax_load_hole",
+                                "put_locked_mapping_entry", "dax_mmap_load"]
+    in_order(steps,
+             dict(label="if (pos >= i_size_read(inode))"),
+             dict(label="get_unlocked_mapping_entry(mapping, 0)"),
+             dict(label="radix_tree_preload()", change=("mapping_tree[0]",)),
+             dict(label="ext2_iomap_begin(inode, page 0, 1 page, 0)"),
+             dict(label="find_or_create_page"),
+             dict(label="finish_fault", change=("pte.shared[0]",)),
+             dict(label="unlock_slot()"))
+    assert str(fs.mapping_tree.items[0]) == "page PTE"  # the hole page, unlocked
+    assert fs.ptes["shared"].items == {0: ("zero", "hole page")}
+    assert fs.i_blocks.values[0] == ("hole", None)
+
+
+def test_store_to_a_hole_page_replaces_it_with_a_dirty_block_entry(tmp_path):
+    fs, (r, w, r2), steps = run_alone(tmp_path, ["{op: dax_mmap_load, offset: 0}",
+                                                "{op: dax_mmap_store, offset: 0}",
+                                                "{op: dax_mmap_load, offset: 0}"])
+    assert (r.units, w.tag, r2.units) == (("ZERO",), "DATA(a,2)", ("DATA(a,2)",))
+    store = [s for s in steps if s["op"] == "dax_mmap_store"]
+    in_order(store,
+             dict(label="get_unlocked_mapping_entry(mapping, 0)", change=("mapping_tree[0]",)),  # lock_slot
+             dict(label="IOMAP_WRITE", change=("i_blocks[0]", ["written", 0])),
+             dict(function="unmap_mapping_range", change=("pte.shared[0]", None)),  # the hole page
+             dict(label="dax_radix_locked_entry", change=("tree_tags[0]",)),
+             dict(label="vm_insert_mixed", change=("pte.shared[0]", ["block", 0])),
+             dict(label="unlock_slot()"),
+             dict(label="store: walk the page table", change=("dev[0]", "DATA(a,2)")))
+    assert str(fs.mapping_tree.items[0]) == "pfn PTE pfn 0"
+    assert fs.tree_tags.items[0] == {"PAGECACHE_TAG_DIRTY"}
+    assert fs.pmem_unflushed.items == {0: "DATA(a,2)"}  # in the CPU cache until writeback
+
+
+def test_fsync_writes_back_the_dirty_entry_and_write_protects_it(tmp_path):
+    fs, (w, ret, w2), steps = run_alone(tmp_path, ["{op: dax_mmap_store, offset: 0}", "{op: fsync}",
+                                                  "{op: dax_mmap_store, offset: 512}"])
+    sync = [s for s in steps if s["op"] == "fsync"]
+    assert functions(sync) == ["dax_writeback_mapping_range", "wait_entry_unlocked",
+                               "dax_mapping_entry_mkclean", "dax_writeback_one", "put_locked_mapping_entry",
+                               "fsync"]
+    in_order(sync,
+             dict(label="tag_pages_for_writeback", change=("tree_tags[0]",)),
+             dict(label="find_get_entries_tag"),
+             dict(change=("mapping_tree[0]",)),  # lock_slot; TOWRITE cleared
+             dict(label="i_mmap_lock_read", change=("pte_write[('shared', 0)]", None)),
+             dict(label="wb_cache_pmem", change=("pmem_unflushed[0]", None)),
+             dict(label="PAGECACHE_TAG_DIRTY", change=("tree_tags[0]", None)),
+             dict(label="unlock_slot()"))
+    # The next store finds the PTE read-only: dax_pfn_mkwrite tags the entry dirty again.
+    again = [s for s in steps if s["op"] == "dax_mmap_store" and s["tid"] == 0][-4:]
+    in_order(again,
+             dict(function="wait_entry_unlocked", change=("tree_tags[0]",)),
+             dict(label="finish_mkwrite_fault", change=("pte_write[('shared', 0)]", True)),
+             dict(label="unlock_slot()"),
+             dict(label="store: walk the page table", change=("dev[1]", "DATA(a,3)")))
+    assert fs.tree_tags.items == {0: {"PAGECACHE_TAG_DIRTY"}}
+    assert ret == 0 and w2.tag == "DATA(a,3)"
+
+
+def test_pmd_load_of_a_hole_maps_the_huge_zero_page(tmp_path):
+    fs, (r,), steps = run_alone(tmp_path, ["{op: dax_mmap_load, offset: 4096, pmd: true}"])
+    assert r.units == ("ZERO",)
+    assert functions(steps)[:7] == ["dax_mmap_load", "dax_iomap_pmd_fault", "wait_entry_unlocked",
+                                    "grab_mapping_entry", "ext2_iomap_begin", "dax_insert_mapping_entry",
+                                    "dax_pmd_load_hole"]
+    find(steps, label="ext2_iomap_begin(inode, page 0, 2 pages, 0)")
+    assert str(fs.mapping_tree.items[0]) == "zero PMD"
+    assert fs.ptes["shared"].items == {0: ("zero", "huge zero page"), 1: ("zero", "huge zero page")}
+
+
+def test_pmd_store_allocates_an_aligned_pair_and_maps_it_huge(tmp_path):
+    fs, (w, r), steps = run_alone(tmp_path, ["{op: dax_mmap_store, offset: 4096, pmd: true}",
+                                            "{op: dax_mmap_load, offset: 0}"])
+    find(steps, function="dax_pmd_insert_mapping", label="vmf_insert_pfn_pmd")
+    assert str(fs.mapping_tree.items[0]) == "pfn PMD pfn 0"
+    assert fs.ptes["shared"].items == {0: ("block", 0), 1: ("block", 1)}
+    assert fs.tree_tags.items[0] == {"PAGECACHE_TAG_DIRTY"}
+    assert r.units == ("ZERO",)  # the new block was zeroed
+
+
+def test_pmd_fault_falls_back_when_a_pte_entry_is_in_the_range(tmp_path):
+    fs, (r1, r2), steps = run_alone(tmp_path, ["{op: dax_mmap_load, offset: 0, mapping: shared}",
+                                              "{op: dax_mmap_load, offset: 4096, mapping: shared2, pmd: true}"])
+    second = [s for s in steps if s["tid"] == 0 and s["op"] == "dax_mmap_load"][len(steps) // 2:]
+    assert "dax_iomap_pte_fault" in functions(second)  # grab_mapping_entry(PMD) said -EEXIST
+    assert set(fs.mapping_tree.items) == {0, 1}  # two PTE entries, no PMD
+    assert not any(e.pmd for e in fs.mapping_tree.items.values())
+
+
+def test_pte_fault_downgrades_a_huge_zero_page_and_unmaps_it(tmp_path):
+    fs, (r, w), steps = run_alone(tmp_path, ["{op: dax_mmap_load, offset: 0, mapping: shared2, pmd: true}",
+                                            "{op: dax_mmap_store, offset: 0, mapping: shared}"])
+    store = [s for s in steps if s["op"] == "dax_mmap_store"]
+    in_order(store,
+             dict(function="wait_entry_unlocked", change=("mapping_tree[0]",)),  # lock_slot before unmapping
+             dict(function="unmap_mapping_range", change=("pte.shared2[0]", None)),
+             dict(label="radix_tree_delete()", change=("mapping_tree[0]",)),
+             dict(label="IOMAP_WRITE", change=("i_blocks[0]", ["written", 0])))
+    assert fs.ptes["shared2"].items == {}
+    assert str(fs.mapping_tree.items[0]) == "pfn PTE pfn 0"
+
+
+# -- the pairs -----------------------------------------------------------------------------------
+
+
+def test_writeback_without_the_entry_lock_clears_a_dirty_tag_it_did_not_flush():
+    rep = counterexample("dax_writeback_no_entry_lock")
+    steps, v = rep.trace["steps"], rep.outcome.violation
+    assert v.invariant == "fsync_flushes_stores"
+    in_order(steps,
+             dict(thread="syncer", label="i_mmap_lock_read", change=("pte_write[('shared', 0)]", None)),
+             dict(thread="syncer", label="wb_cache_pmem"),
+             dict(thread="writer", function="wait_entry_unlocked", change=("mapping_tree[0]",)),  # mkwrite
+             dict(thread="writer", label="finish_mkwrite_fault", change=("pte_write[('shared', 0)]", True)),
+             dict(thread="writer", change=("dev[1]", "DATA(writer,2)")),
+             dict(thread="syncer", label="PAGECACHE_TAG_DIRTY", change=("tree_tags[0]", None)))
+    assert "DATA(writer,2)" in v.message
+
+
+def test_pmd_downgrade_without_the_unmap_leaves_the_huge_zero_page_mapped():
+    rep = counterexample("dax_pmd_downgrade_no_unmap")
+    steps, v = rep.trace["steps"], rep.outcome.violation
+    assert v.invariant == "no_lost_write"
+    in_order(steps,
+             dict(thread="reader", label="set_pmd_at", change=("pte.shared2[0]", ["zero", "huge zero page"])),
+             dict(thread="writer", label="radix_tree_delete()", change=("mapping_tree[0]",)),
+             dict(thread="writer", change=("i_blocks[0]", ["written", 0])),
+             dict(thread="writer", change=("dev[0]", "DATA(writer,1)")),
+             dict(thread="reader", label="load: walk the page table"))
+    assert not any(s["function"] == "unmap_mapping_range" for s in steps)
+
+
+def test_fault_without_the_entry_wait_overwrites_anothers_entry():
+    rep = counterexample("dax_fault_no_entry_wait")
+    steps, v = rep.trace["steps"], rep.outcome.violation
+    assert v.invariant == "no_lost_write"
+    empty, iomap, downgrade, store, zero = in_order(
+        steps,
+        dict(thread="reader", change=("mapping_tree[0]",)),  # an empty PMD entry, locked
+        dict(thread="reader", label="ext2_iomap_begin(inode, page 0, 2 pages, 0)"),
+        dict(thread="writer", label="radix_tree_delete()"),  # downgrades the locked entry
+        dict(thread="writer", change=("dev[0]", "DATA(writer,1)")),
+        dict(thread="reader", label="dax_radix_locked_entry", change=("mapping_tree[0]",)))
+    assert "empty PMD locked" in str(steps[empty]["changes"])
+    assert "zero PMD locked" in str(steps[zero]["changes"])
+
+
+@pytest.mark.parametrize("name", ["dax_writeback_no_entry_lock_fixed", "dax_pmd_downgrade_no_unmap_fixed",
+                                  "dax_fault_no_entry_wait_fixed"])
+def test_fixed_twins_are_clean(name):
+    assert check(load(SCENARIOS / f"{name}.yaml"), save_trace=False).verdict == "clean"
+
+
+def test_without_the_kernel_key_fsync_runs_the_seeds_code(tmp_path):
+    """Only a scenario that says kernel: "4.10" writes back through the mapping tree."""
+    path = tmp_path / "t.yaml"
+    path.write_text(FILE.replace('kernel: "4.10"\n', "").format(
+        size=4096, blocks="[hole]", ops="      - {op: dax_mmap_store, offset: 0}\n      - {op: fsync}"))
+    ex = Execution(load(path).model, tracing=True)
+    while ex.enabled():
+        ex.step(ex.enabled()[0])
+    assert not any(r["function"] == "dax_writeback_mapping_range" for r in ex.records)
+    assert ex.state.pmem_unflushed.items == {0: "DATA(a,1)"}

@@ -216,3 +216,25 @@ def test_without_the_kernel_key_fsync_runs_the_seeds_code(tmp_path):
         ex.step(ex.enabled()[0])
     assert not any(r["function"] == "dax_writeback_mapping_range" for r in ex.records)
     assert ex.state.pmem_unflushed.items == {0: "DATA(a,1)"}
+
+
+def test_mkclean_misses_a_pte_under_a_pmd_entry_past_its_first_page(tmp_path):
+    """v4.10's dax_mapping_entry_mkclean() looks at the entry's first index
+    only: a second mapping that maps page 1 of a PMD entry with a PTE keeps
+    it writable after fsync, so the next store there is never written back
+    (what the 2022 fix with pfn_mkclean_range(), "Fixes: 4b4bb46d00b3",
+    is about). One thread is enough."""
+    path = tmp_path / "t.yaml"
+    path.write_text(FILE.format(size=8192, blocks="[hole, hole]", ops="\n".join(
+        f"      - {op}" for op in ["{op: dax_mmap_store, offset: 4096, pmd: true}",
+                                   "{op: dax_mmap_store, offset: 4096, mapping: shared2}",
+                                   "{op: fsync}",
+                                   "{op: dax_mmap_store, offset: 4608, mapping: shared2}",
+                                   "{op: fsync}"])).replace("invariants: []", "invariants: [fsync_flushes_stores]"))
+    rep = check(load(path), save_trace=False)
+    assert rep.verdict == "violation"
+    assert "DATA(a,4)" in rep.outcome.violation.message
+    steps = rep.trace["steps"]
+    mkclean = find(steps, label="i_mmap_lock_read")
+    assert [c[0] for c in steps[mkclean]["changes"] if c[0].startswith("pte_write")] == ["pte_write[('shared', 0)]",
+                                                                                        "pte_write[('shared', 1)]"]

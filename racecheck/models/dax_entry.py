@@ -506,18 +506,25 @@ def dax_pfn_mkwrite(fs, vma, pgoff):
 
 @kernel_function(DAX_C, V410, release=RELEASE)
 def dax_mapping_entry_mkclean(fs, key, entry):
-    """``dax_mapping_entry_mkclean(mapping, index, pfn)``: under
-    ``i_mmap_lock_read(mapping)``, write-protect every shared mapping of the
-    entry's pages that maps its pfn (``pte_wrprotect(); pte_mkclean()``)."""
-    yield fs.i_mmap_mutex.lock("dax_mapping_entry_mkclean(): i_mmap_lock_read(mapping); pte_wrprotect(pte)")
-    n = PG_PMD_NR if entry.pmd else 1
+    """``dax_mapping_entry_mkclean(mapping, index, pfn)`` (4b4bb46d00b3, with
+    Ross Zwisler's "dax: wrprotect pmd_t in dax_mapping_entry_mkclean"):
+    under ``i_mmap_lock_read(mapping)``, for each shared mapping,
+    ``follow_pte_pmd(vma->vm_mm, address, &ptep, &pmdp, &ptl)`` at the
+    entry's first index: a huge PMD mapping ``pfn`` is write-protected
+    (``pmd_wrprotect(); pmd_mkclean()``), else the PTE there if it maps
+    ``pfn``. The other pages of a PMD entry that a mapping maps with PTEs
+    are not looked at (pfn_mkclean_range() does that, much later)."""
+    yield fs.i_mmap_mutex.lock("dax_mapping_entry_mkclean(): i_mmap_lock_read(mapping); follow_pte_pmd(); "
+                               "pte_wrprotect() / pmd_wrprotect()")
     for vma, ptes in fs.ptes.items():
         if vma.startswith("private"):
             continue  # if (!(vma->vm_flags & VM_SHARED)) continue;
-        for i in range(key, key + n):
-            pte = ptes.get(i)
-            if pte is not None and pte[0] == "block" and pte[1] - (i - key) == entry.pfn:
-                fs.pte_write.delete((vma, i))
+        pte = ptes.get(key)
+        if pte is None or pte[0] != "block" or pte[1] != entry.pfn:
+            continue  # if (pfn != pte_pfn(*ptep)) / (pfn != pmd_pfn(*pmdp))
+        huge = pmd_huge(fs, vma, key)
+        for i in range(key, key + (PG_PMD_NR if huge else 1)):
+            fs.pte_write.delete((vma, i))
     fs.i_mmap_mutex.unlock()
 
 

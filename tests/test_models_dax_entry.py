@@ -51,7 +51,7 @@ def functions(records):
 def test_pte_load_of_a_hole_locks_an_empty_entry_then_maps_a_hole_page(tmp_path):
     fs, (r,), steps = run_alone(tmp_path, ["{op: dax_mmap_load, offset: 512}"])
     assert r.units == ("ZERO",)
-    assert functions(steps) == ["dax_mmap_load", "dax_iomap_pte_fault", "wait_entry_unlocked",
+    assert functions(steps) == ["dax_mmap_load", "dax_iomap_fault", "wait_entry_unlocked",
                                 "grab_mapping_entry", "ext2_iomap_begin", "dax_load_hole",
                                 "put_locked_mapping_entry", "dax_mmap_load"]
     in_order(steps,
@@ -137,7 +137,7 @@ def test_pmd_fault_falls_back_when_a_pte_entry_is_in_the_range(tmp_path):
     fs, (r1, r2), steps = run_alone(tmp_path, ["{op: dax_mmap_load, offset: 0, mapping: shared}",
                                               "{op: dax_mmap_load, offset: 4096, mapping: shared2, pmd: true}"])
     second = [s for s in steps if s["tid"] == 0 and s["op"] == "dax_mmap_load"][len(steps) // 2:]
-    assert "dax_iomap_pte_fault" in functions(second)  # grab_mapping_entry(PMD) said -EEXIST
+    assert "dax_iomap_fault" in functions(second)  # grab_mapping_entry(PMD) said -EEXIST
     assert set(fs.mapping_tree.items) == {0, 1}  # two PTE entries, no PMD
     assert not any(e.pmd for e in fs.mapping_tree.items.values())
 

@@ -21,11 +21,21 @@ v4.12 calls ``dax_direct_access()``):
   :func:`put_locked_mapping_entry` (``dax_unlock_mapping_entry``),
   :func:`grab_mapping_entry`: the entry lock.
 * :func:`dax_insert_mapping_entry`, :func:`dax_load_hole`,
-  :func:`dax_iomap_pte_fault`; :func:`dax_pmd_insert_mapping`,
-  :func:`dax_pmd_load_hole`, :func:`dax_iomap_pmd_fault`;
-  :func:`dax_pfn_mkwrite`.
+  :func:`dax_iomap_fault` (v4.10's PTE fault; ``dax_iomap_pte_fault`` from
+  v4.11); :func:`dax_pmd_insert_mapping`, :func:`dax_pmd_load_hole`,
+  :func:`dax_iomap_pmd_fault`; :func:`dax_pfn_mkwrite` (with Jan Kara's
+  "dax: protect PTE modification on WP fault by radix tree entry lock",
+  4.10's merge window, and ``finish_mkwrite_fault()``).
+* The PMD fault is ext4's and XFS's in v4.10: ext2 registers no
+  ``.pmd_fault`` for DAX ("allocation in ext2 cannot be reliably aligned to
+  huge page sizes"). The model runs it over ext2's ``->iomap_begin``, whose
+  allocator hands out the device's free blocks in order, so a file of two
+  holes gets an aligned pair.
 * :func:`dax_writeback_mapping_range`, :func:`dax_writeback_one`,
-  :func:`dax_mapping_entry_mkclean`, and ``filemap_write_and_wait`` at
+  :func:`dax_mapping_entry_mkclean` (Jan Kara's "dax: make cache flushing
+  protected by entry lock" and 4b4bb46d00b3 "dax: clear dirty entry tags on
+  cache flush", 4.10's merge window; Ross Zwisler's "dax: wrprotect pmd_t in
+  dax_mapping_entry_mkclean", a fix of 4b4bb46d00b3 in the 4.10 cycle), and ``filemap_write_and_wait`` at
   release 4.10, which sends a DAX file's fsync there (``do_writepages`` ->
   ``ext2_dax_writepages``).
 * :func:`ext2_iomap_begin`: fs/ext2/inode.c of v4.10, ``ext2_get_blocks()``
@@ -333,13 +343,14 @@ def _set_ptes(fs, vma, first, n, pte_of, write):
 
 
 @kernel_function(DAX_C, V410, release=RELEASE)
-def dax_load_hole(fs, vma, index):
-    """``dax_load_hole(mapping, &entry, vmf)`` (v4.10): ``page =
-    find_or_create_page(mapping, vmf->pgoff, ...)`` replaces the locked empty
-    entry with a (locked) zeroed hole page, and ``finish_fault(vmf)`` maps it
-    read-only."""
-    yield "page = find_or_create_page(mapping, vmf->pgoff, vmf->gfp_mask | __GFP_ZERO)"
-    fs.mapping_tree.set(index, Entry(PAGE, locked=True))
+def dax_load_hole(fs, vma, index, entry):
+    """``dax_load_hole(mapping, &entry, vmf)`` (v4.10): "Hole page already
+    exists? Return it..."; else ``page = find_or_create_page(mapping,
+    vmf->pgoff, ...)`` replaces the locked empty entry with a (locked)
+    zeroed hole page. ``finish_fault(vmf)`` maps it read-only."""
+    if entry.kind != PAGE:
+        yield "page = find_or_create_page(mapping, vmf->pgoff, vmf->gfp_mask | __GFP_ZERO)"
+        fs.mapping_tree.set(index, Entry(PAGE, locked=True))
     yield "vmf->page = page; ret = finish_fault(vmf)"
     if fs.ptes[vma].get(index) is None:
         _set_ptes(fs, vma, index, 1, lambda i: ("zero", "hole page"), False)
@@ -384,9 +395,10 @@ def ext2_iomap_begin(fs, first, npages, write):
 
 
 @kernel_function(DAX_C, V410, release=RELEASE)
-def dax_iomap_pte_fault(fs, vma, pgoff, write):
-    """``dax_iomap_pte_fault(vmf, ops)`` (v4.10; a shared mapping). Returns
-    VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""
+def dax_iomap_fault(fs, vma, pgoff, write):
+    """``dax_iomap_fault(vma, vmf, ops)`` of v4.10, the PTE fault (from v4.11
+    ``dax_iomap_pte_fault()``, which ``dax_iomap_fault()`` dispatches to); a
+    shared mapping. Returns VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""
     yield "if (pos >= i_size_read(inode)) return VM_FAULT_SIGBUS"
     if pgoff >= fs.pages(fs.i_size.get()):
         return VM_FAULT_SIGBUS
@@ -413,7 +425,7 @@ def dax_iomap_pte_fault(fs, vma, pgoff, write):
             fs.pte_write.delete((vma, pgoff))
         ret = VM_FAULT_NOPAGE
     elif not write:
-        ret = yield from dax_load_hole(fs, vma, pgoff)
+        ret = yield from dax_load_hole(fs, vma, pgoff, entry)
     else:
         ret = VM_FAULT_SIGBUS  # WARN_ON_ONCE(1); error = -EIO
     yield from put_locked_mapping_entry(fs, pgoff)  # unlock_entry:
@@ -610,7 +622,7 @@ def _fault(fs, vma, pgoff, write, pmd):
         ret = yield from dax_iomap_pmd_fault(fs, vma, pgoff, write)
         if ret != VM_FAULT_FALLBACK:
             return ret
-    return (yield from dax_iomap_pte_fault(fs, vma, pgoff, write))
+    return (yield from dax_iomap_fault(fs, vma, pgoff, write))
 
 
 @operation("dax_mmap_load", "a load of one unit through a shared mapping of a DAX file, with fs/dax.c of "

@@ -40,7 +40,9 @@ page-cache fault over :func:`filemap_fault`, whose page is mapped read-only
 as a ``("page", index)`` PTE.
 
 Left out everywhere: ``->page_mkwrite`` of a page-cache file (a store through
-a page-cache mapping is refused), readahead, ``lock_page_or_retry``'s
+a page-cache mapping is refused) and of an ext4 DAX file (a store to its
+read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
+not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s
 dropping of mmap_sem (``VM_FAULT_RETRY``), ``filemap_write_and_wait_range``
 (writeback is not modelled: nothing is written back before the page cache is
 dropped), the journal handles of the range operations, the extent status

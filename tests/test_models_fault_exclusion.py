@@ -31,6 +31,21 @@ def test_dax_fault_maps_the_block_the_punch_frees_without_i_mmap_sem():
              dict(thread="fault", label="vm_insert_mixed", change=("pte.shared[1]", ["block", 1])))
 
 
+def test_dax_fault_maps_a_block_the_collapse_moves_without_i_mmap_sem():
+    """The collapse unmaps from block 0 on, the fault maps block 1 before the
+    shift, the shift moves block 1 to file block 0 (and frees block 0)."""
+    rep = counterexample("ext4_dax_fault_vs_collapse_no_i_mmap_sem")
+    steps = rep.trace["steps"]
+    assert rep.outcome.violation.invariant == "no_freed_block_mapped"
+    in_order(steps,
+             dict(thread="collapse", label="unmap_mapping_range"),
+             dict(thread="fault", label="down_read(&EXT4_I(inode)->i_mmap_sem)"),
+             dict(thread="fault", label="ext4_get_block(block 1, create=0)"),
+             dict(thread="fault", label="vm_insert_mixed", change=("pte.shared[1]", ["block", 1])),
+             dict(thread="collapse", label="SHIFT_LEFT", change=("owner[1]", 0)))
+    assert "now: 0" in rep.outcome.violation.message
+
+
 @pytest.mark.parametrize("name, fault_fn, dropped_in", [
     ("ext4_filemap_fault_vs_punch_no_i_mmap_sem", "ext4_filemap_fault", "fault"),
     ("xfs_filemap_fault_vs_punch_no_mmaplock", "xfs_filemap_fault", "punch"),
@@ -78,6 +93,7 @@ def test_filemap_fault_5_15_takes_invalidate_lock_only_to_read_the_page():
 
 @pytest.mark.parametrize("name", [
     "ext4_dax_fault_vs_punch_no_i_mmap_sem", "ext4_filemap_fault_vs_punch_no_i_mmap_sem",
+    "ext4_dax_fault_vs_collapse_no_i_mmap_sem",
     "xfs_filemap_fault_vs_punch_no_mmaplock", "xfs_filemap_fault_vs_zero_range_no_mmaplock",
     "filemap_fault_vs_ext4_punch_no_invalidate_lock", "filemap_fault_vs_xfs_punch_no_invalidate_lock"])
 def test_the_twin_with_the_lock_is_clean(name):

@@ -91,9 +91,12 @@ def main():
               help="bfs: stop when the process's resident memory reaches this many MiB "
                    "(incomplete; default 2048, or half the machine's memory).")
 @click.option("--no-minimise", is_flag=True, help="Report the first counterexample as found.")
+@click.option("--jobs", default="1", show_default=True, metavar="N|auto",
+              help="Explore on N processes (auto: the cores there are); dfs only.")
 def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions, max_steps,
-        timeout, strategy, seed, bug_depth, max_states, max_memory_mib, no_minimise):
+        timeout, strategy, seed, bug_depth, max_states, max_memory_mib, no_minimise, jobs):
     """Explore one scenario and report the verdict."""
+    jobs = jobs_of(jobs)
     sc = load_or_fail(scenario)
     bounds = runner.bounds_with(sc.bounds, max_preemptions=max_preemptions,
                                 max_executions=max_executions, max_steps=max_steps, timeout=timeout,
@@ -103,7 +106,7 @@ def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions
     try:
         rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,
                            do_minimise=not no_minimise, strategy=strategy, seed=seed,
-                           bug_depth=bug_depth)
+                           bug_depth=bug_depth, jobs=jobs)
     except (StrategyError, FingerprintError, BadModel) as exc:
         fail(f"{scenario}: {exc}")
     progress.done()
@@ -112,6 +115,20 @@ def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions
     else:
         print_report(rep, color=sys.stdout.isatty())
     sys.exit(rep.exit_status)
+
+
+def jobs_of(value):
+    """``--jobs N|auto`` as a number of processes (exit 2 otherwise)."""
+    if value == "auto":
+        from .parallel import cores
+        return cores()
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        fail(f"--jobs must be a number of processes (1 or more) or auto, not {value!r}")
+    return n
 
 
 def plural(n, word):
@@ -125,6 +142,9 @@ def print_report(rep, color=False):
     click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction, rep.strategy))
     if rep.strategy_reason and rep.strategy != "dfs":  # (dfs's line says "reduction ...")
         click.echo(f"  ({rep.strategy_reason})")
+    if rep.parallel is not None:
+        p = rep.parallel
+        click.echo(f"  on {p['jobs']} processes: {p['units']} work units of {p['unit_depth']} steps")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
         click.echo(f"  crash states: {rep.checks['crash_states']} checked, "
                    f"{rep.checks['crash_points_pruned']} crash points pruned")

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import strategies, symbolic
 from . import trace as tracefile
 from .scheduler import minimise, replay
-from .search import Verdict
+from .search import Stop, Verdict, kind_of
 
 EXIT = {Verdict.clean: 0, Verdict.violation: 1, Verdict.incomplete: 3, Verdict.error: 4}
 
@@ -31,6 +31,7 @@ class Report:
     symbolic: dict | None = None  # classes, z3 queries, values (symbolic.summary)
     checks: dict | None = None  # what invariants counted over the search (crash_states)
     notes: list = dataclasses.field(default_factory=list)  # what went otherwise than planned
+    parallel: dict | None = None  # --jobs: workers, work units and their depth
 
     def error_schedule(self):
         """The schedule that made the model raise, as thread names."""
@@ -69,6 +70,7 @@ class Report:
         })
         if self.symbolic is not None:
             out["symbolic"] = self.symbolic
+        out.update(self.parallel or {"jobs": 1})
         out.update(self.checks or {})
         if self.notes:
             out["notes"] = list(self.notes)
@@ -82,14 +84,33 @@ def bounds_with(base, **overrides):
 
 
 def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
-          save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None):
+          save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None, jobs=1):
     """Search ``scenario`` with ``strategy`` (strategies.py; the classes of
     its values, symbolic.py, when it has ranges or sets); on a violation,
-    minimise it and build its trace, as on a model that raised."""
+    minimise it and build its trace, as on a model that raised. ``jobs``:
+    dfs on that many processes (racecheck/parallel.py)."""
     reduction = reduction or scenario.reduction
     bounds = bounds or scenario.bounds
     run = None
-    if getattr(scenario, "space", None) is not None:  # ranges or sets of values
+    split = None
+    notes = []
+    if jobs > 1:
+        why = _one_process(scenario, strategy)
+        if why is not None:
+            notes.append(f"--jobs {jobs}: {why}, so the search ran in one process")
+            jobs = 1
+    if jobs > 1:
+        from . import parallel
+        split = parallel.explore(scenario.model, reduction, bounds, jobs, progress)
+        outcome, used, why = split.outcome, "dfs", f"dfs with {reduction} on {jobs} processes"
+        model, params, traced = scenario.model, None, scenario
+        if strategy == "auto" and outcome.verdict == "incomplete" and kind_of(outcome.reason) == Stop.step_bound:
+            # a thread loops: auto's bfs, in one process, as without --jobs
+            notes.append(f"--jobs {jobs}: a thread runs past the step bound; bfs ran in one process")
+            split = None
+            outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
+                                                   seed, bug_depth)
+    elif getattr(scenario, "space", None) is not None:  # ranges or sets of values
         run = symbolic.search_space(scenario, reduction, bounds, progress, strategy)
         outcome, used, why = run.outcome, "dfs", run.strategy_reason
         model, params = run.model, run.params
@@ -102,6 +123,9 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
         reduction = "none"  # bfs and the random strategies reduce nothing
     report = Report(scenario, outcome.verdict, outcome, reduction, used, strategy_reason=why,
                     checks=outcome.checks)
+    report.notes.extend(notes)
+    if split is not None:
+        report.parallel = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth}
     if run is not None:
         report.symbolic = run.summary
         if model is None:  # no deciding class, or its schedule does not replay concretely
@@ -121,6 +145,18 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
         path = Path(trace_out) if trace_out else default_trace_path(scenario)
         report.trace_path = tracefile.save(report.trace, path)
     return report
+
+
+def _one_process(scenario, strategy):
+    """Why ``scenario`` cannot be split over processes, or None."""
+    if strategy not in ("auto", "dfs"):
+        return f"--strategy {strategy} runs in one process"
+    if getattr(scenario, "space", None) is not None:
+        return "a scenario with ranges or sets of values runs its classes in one process"
+    across = [i.name for i in scenario.model.invariants if getattr(i, "across", None) is not None]
+    if across:
+        return f"{', '.join(across)} compares every execution with the others"
+    return None
 
 
 def replays_to(model, cex, max_steps):

@@ -49,7 +49,7 @@ class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
 
     __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base",
-                 "wakeup", "follow")
+                 "wakeup", "follow", "inherited")
 
     def __init__(self, enabled, sleep, last, base):
         self.enabled = enabled
@@ -65,6 +65,9 @@ class _Node:
         self.follow = []
         self.chosen = None
         self.event = None
+        # threads asleep here because a work unit started with them asleep
+        # (racecheck/parallel.py): pruned, but no weak initial of a reversal
+        self.inherited = ()
 
     def cost(self, tid):
         """1 if running ``tid`` here preempts the thread that was running."""
@@ -94,7 +97,7 @@ class Explorer(Search):
 
     def __init__(self, model: Model, reduction: str = "dpor", bounds: Bounds | None = None,
                  target: str | None = None, on_execution=None, progress=None,
-                 stop_on_violation: bool = True, should_stop=None):
+                 stop_on_violation: bool = True, should_stop=None, unit=None):
         if reduction not in REDUCTIONS:
             raise ValueError(f"unknown reduction {reduction!r}: use one of {', '.join(REDUCTIONS)}")
         super().__init__(model, bounds, progress, should_stop)
@@ -106,6 +109,12 @@ class Explorer(Search):
         self.stop_on_violation = stop_on_violation
         self.violations = {}  # invariant -> count, when not stopping at the first
         self.nthreads = 0
+        # A work unit (racecheck/parallel.py): explore only the subtree below
+        # its schedule prefix, whose last node starts with the unit's sleep
+        # set; the prefix's own nodes are no choice points here.
+        self.prefix = list(unit.prefix) if unit is not None else []
+        self.root_sleep = dict(unit.sleep) if unit is not None else {}
+        self.floor = len(self.prefix)
 
     # -- the search ------------------------------------------------------------
 
@@ -256,22 +265,39 @@ class Explorer(Search):
 
     def _new_node(self, enabled):
         stack = self.stack
+        depth = len(stack)
+        if depth < self.floor:  # the unit's prefix: one choice, made for it
+            tid = self.prefix[depth]
+            if tid not in enabled:
+                raise ValueError(f"work unit: thread {tid} cannot run at step {depth + 1} of its prefix")
+            parent = stack[-1] if stack else None
+            last = parent.chosen if parent else None
+            base = parent.base + parent.cost(parent.chosen) if parent else 0
+            node = _Node(enabled, {}, last, base)
+            node.chosen = tid
+            return node
         parent = stack[-1] if stack else None
         if parent is None:
             sleep, last, base = {}, None, 0
         else:
             last = parent.chosen
             base = parent.base + parent.cost(parent.chosen)
-            sleep = {}
-            if self.dpor:
+            sleep = dict(self.root_sleep) if depth == self.floor else {}
+            inherited = tuple(sleep)
+            if self.dpor and depth > self.floor:
                 ev = parent.event
                 for q, e in parent.sleep.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
+                inherited = tuple(q for q in parent.inherited if q in sleep)
                 for q, e in parent.done.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
+                        if q in inherited:
+                            inherited = tuple(x for x in inherited if x != q)
         node = _Node(enabled, sleep, last, base)
+        if parent is not None:
+            node.inherited = inherited
         choices = [t for t in enabled if t not in sleep]
         if not choices:
             self.stats.blocked += 1
@@ -304,7 +330,7 @@ class Explorer(Search):
         """Move the stack to the next unexplored choice. False when done."""
         stack = self.stack
         bound = self.bounds.max_preemptions
-        while stack:
+        while len(stack) > self.floor:
             node = stack[-1]
             node.done[node.chosen] = node.event
             if self.dpor:
@@ -384,8 +410,11 @@ class Explorer(Search):
             for key in ev.reads:
                 if key not in ev.writes:
                     accesses.setdefault(key, []).append(j)
+        floor = self.floor
         for i, j in races:
-            if i < len(stack):  # two waiting threads: no choice point between them
+            # Two waiting threads: no choice point between them. Above a work
+            # unit's root: the other orders are other units' prefixes.
+            if floor <= i < len(stack):
                 self._reverse(i, j, events, pos, clocks, conflicts)
 
     def _reverse(self, i, j, events, pos, clocks, conflicts):
@@ -416,6 +445,8 @@ class Explorer(Search):
                 if in_rest.isdisjoint(conflicts[k]):
                     initials.append(tk)
         covered = {**node.sleep, **node.done}
+        for q in node.inherited:
+            covered.pop(q, None)
         if any(q in covered for q in initials):
             return
         if any(not branch[2] and branch[0] in initials for branch in node.wakeup):
@@ -454,7 +485,7 @@ class Explorer(Search):
                 return
             if any(not branch[2] and branch[0] == p for branch in node.wakeup):
                 return
-        runnable = [q for q in initials if q in node.enabled]
+        runnable = [q for q in initials if q in node.enabled and q not in node.inherited]
         if not runnable:
             return
         first.add(p)

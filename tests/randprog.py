@@ -979,3 +979,38 @@ def nth(seed, n, max_steps=8, plain=False):
 def programs(seed, count, max_steps=8, plain=False):
     """Programs 0 to ``count`` - 1 of ``seed``."""
     return [nth(seed, n, max_steps, plain) for n in range(count)]
+
+
+def racecheck_units(prog, reduction, depth):
+    """Explore with racecheck's work units (racecheck/parallel.py), each unit
+    in turn in this process, to the end past violations: what
+    :func:`racecheck_dfs` returns, over all units together."""
+    from racecheck.parallel import units
+    from racecheck.scheduler import Bounds, Explorer, trace_signature
+    from racecheck.search import Outcome, Stats, Verdict
+
+    model = build(prog)
+    finals, traces, unprobed, violations = set(), [], [], set()
+    it = Interpreter(prog)
+    waits = any(h[0] != "label" for thread in prog["threads"] for h, _ in thread)
+    total = Stats()
+    verdicts = set()
+    for unit in units(model, reduction, Bounds(), depth)[0]:
+        def seen(ex, violation):
+            finals.add((canonical(prog, ex.rt.snapshot()), any(not t.finished for t in ex.threads)))
+            traces.append(trace_signature([e for e in ex.events if e.reads or e.writes]))
+            probe = probes(prog, [n.chosen for n in explorer.stack], it) if waits else ()
+            unprobed.append(trace_signature([e for e, p in zip(ex.events, probe or [False] * len(ex.events))
+                                             if (e.reads or e.writes) and not p]))
+
+        explorer = Explorer(model, reduction, Bounds(), on_execution=seen, stop_on_violation=False, unit=unit)
+        outcome = explorer.run()
+        verdicts.add(outcome.verdict)
+        violations |= set(explorer.violations)
+        total.executions += outcome.stats.executions
+        total.blocked += outcome.stats.blocked
+    verdict = Verdict.violation if Verdict.violation in verdicts else (
+        Verdict.clean if verdicts <= {Verdict.clean} else sorted(verdicts)[0])
+    return {"outcome": Outcome(verdict, total), "finals": finals, "violations": violations,
+            "traces": traces, "unprobed": unprobed, "executions": total.executions,
+            "blocked": total.blocked}

@@ -38,6 +38,7 @@ LAYERS = {
     "racecheck.scenario_file": FRONT,
     "racecheck.ranges": FRONT,
     "racecheck.runner": FRONT,
+    "racecheck.parallel": ENGINE,
     "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,

@@ -1,0 +1,229 @@
+"""dfs on several processes: the exploration split into work units.
+
+A work unit is a subtree of the exploration as plain data: the schedule
+prefix that leads to its root, and the sleep set it starts with (empty, see
+below). The units are the nodes at depth ``k`` of the tree that the first
+``k`` steps make, explored with sleep sets alone (every thread not asleep is
+a branch): so every execution's first ``k`` steps are some unit's prefix, or
+it is equivalent to an execution that starts with one (sleep sets are
+sound). A worker explores its unit's subtree with the search's reduction
+(:class:`~racecheck.scheduler.Explorer` with ``unit=``), from the unit's
+root as from an initial state: dpor from a state with nothing asleep
+explores every trace from that state. A race whose reversal belongs above
+the root is left to the unit whose prefix the reversal starts. So the union
+is complete: the same verdict as one process.
+
+Why the units start with nothing asleep: optimal DPOR skips a reversal when
+a thread asleep there could start it (a weak initial), because the race
+above the node that put the thread to sleep handed a wakeup subtree down
+that explores the rest. A unit has no such subtree: with the sleep set of
+its prefix it misses traces (the test of this module shows it on random
+programs). The price is redundancy: a unit explores again the traces an
+earlier unit's sleep entry stood for, and the first ``k`` levels branch on
+every thread not asleep where optimal DPOR branches only on races;
+:class:`Result` counts the executions.
+
+The answer does not depend on the number of workers: units are numbered in
+the order one process would reach them, results are taken in that order, and
+the first unit with a violation (or a model error) decides, as it would
+alone; later units are dropped once it is known.
+
+Invariants that compare executions with each other (``across``, such as
+lock_order) need one search to see every execution: such models run in one
+process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass, field
+
+from .execution import Execution, ModelFailure, StepBoundHit
+from .runtime import Violation
+from .scheduler import Explorer
+from .search import Bounds, Outcome, Reason, Stats, Verdict
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A subtree of the exploration: plain, picklable data."""
+
+    index: int  # the order one process would reach it in
+    prefix: tuple  # thread ids, one per step, from the initial state to the unit's root
+    sleep: dict = field(default_factory=dict)  # thread -> Event at the root, covered elsewhere
+
+
+def units(model, reduction="dpor", bounds=None, depth=2):
+    """The work units at ``depth``: prefixes of ``depth`` steps (shorter when
+    every thread has finished or waits), with their sleep sets under dpor.
+    Returns ``(units, pruned)``: prefixes a preemption bound cut are counted."""
+    bounds = bounds or Bounds()
+    dpor = reduction == "dpor"
+    out, pruned = [], [0]
+
+    def run(prefix):
+        ex = Execution(model, max_steps=bounds.max_steps, plain_checks=None, gathered={})
+        ex.checks = False
+        for tid in prefix:
+            ex.step(tid)
+        return ex
+
+    def visit(prefix, sleep, last, base):
+        try:
+            ex = run(prefix)
+            enabled = ex.enabled()
+        except (ModelFailure, StepBoundHit, Violation):
+            enabled = []  # its unit runs it and reports what happens
+        if len(prefix) >= depth or not enabled:
+            # The sleep set prunes equivalent prefixes, but the unit starts
+            # without it: optimal DPOR skips a reversal whose weak initial is
+            # asleep, trusting the wakeup subtree that the race above the
+            # root would have handed down, which a unit has not got.
+            out.append(Unit(len(out), tuple(prefix), dict(sleep)))
+            return
+        done = {}
+        for tid in enabled:
+            if tid in sleep:
+                continue
+            cost = 1 if last is not None and last != tid and last in enabled else 0
+            if bounds.max_preemptions is not None and base + cost > bounds.max_preemptions:
+                pruned[0] += 1
+                continue
+            child = run(prefix)
+            try:
+                event = child.step(tid)
+            except Violation:
+                event = child.events[-1]
+            except (ModelFailure, StepBoundHit):
+                out.append(Unit(len(out), tuple(prefix) + (tid,), {}))
+                continue
+            child_sleep = {}
+            if dpor:
+                child_sleep = {q: e for q, e in {**sleep, **done}.items() if not e.conflicts(event)}
+            visit(prefix + [tid], child_sleep, tid, base + cost)
+            done[tid] = event
+
+    visit([], {}, None, 0)
+    return out, pruned[0]
+
+
+def split(model, reduction, bounds, jobs, most=8):
+    """Units enough to keep ``jobs`` workers busy: the least depth that
+    gives four units a worker (at most ``most``)."""
+    best = None
+    for depth in range(1, most + 1):
+        found = units(model, reduction, bounds, depth)
+        if best is not None and len(found[0]) == len(best[0]):
+            break  # no thread has a step left to split on
+        best = found
+        if len(found[0]) >= 4 * jobs:
+            break
+    return best
+
+
+# -- the workers ---------------------------------------------------------------------------
+
+_MODEL = {}  # what a worker process explores: set before the pool forks
+
+
+def _explore(args):
+    """Explore one unit (in a worker): its outcome as plain data."""
+    unit, reduction, bounds, deadline = args
+    model = _MODEL["model"]
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return unit.index, Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
+        bounds = dataclasses.replace(bounds, timeout=left)
+    return unit.index, Explorer(model, reduction, bounds, unit=unit).run()
+
+
+@dataclass
+class Result:
+    outcome: Outcome
+    units: int
+    depth: int
+    workers: int
+
+
+def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
+    """dfs over ``jobs`` processes; the outcome of the whole search."""
+    bounds = bounds or Bounds()
+    start = time.monotonic()
+    found_units, pruned = split(model, reduction, bounds, jobs)
+    deadline = start + bounds.timeout if bounds.timeout is not None else None
+    total = Stats()
+    total.pruned = pruned
+    merged = _Merge(total)
+    _MODEL["model"] = model
+    ctx = multiprocessing.get_context("fork")
+    pool = ctx.Pool(jobs)
+    try:
+        tasks = ((u, reduction, bounds, deadline) for u in found_units)
+        for _, outcome in pool.imap(_explore, tasks, chunksize=1):
+            if merged.add(outcome):
+                break  # a violation or an error decides: later units do not count
+            if bounds.max_executions is not None and total.executions >= bounds.max_executions:
+                merged.reason = merged.reason or Reason.max_executions(bounds.max_executions)
+                break
+            if progress is not None:
+                progress(total, total.max_depth, time.monotonic() - start)
+    except KeyboardInterrupt:
+        merged.reason = Reason.interrupted()
+    finally:
+        pool.terminate()
+        pool.join()
+        _MODEL.clear()
+    total.elapsed_s = time.monotonic() - start
+    return Result(merged.outcome(), len(found_units), max((len(u.prefix) for u in found_units), default=0), jobs)
+
+
+class _Merge:
+    """The units' outcomes, taken in unit order, as one search's."""
+
+    def __init__(self, stats):
+        self.stats = stats
+        self.violation = None
+        self.error = None
+        self.reason = None
+        self.checks = {}
+
+    def add(self, outcome):
+        """Take one unit's outcome; True when it decides the search."""
+        s, o = self.stats, outcome.stats
+        for name in ("executions", "blocked", "steps", "pruned", "probes"):
+            setattr(s, name, getattr(s, name) + getattr(o, name))
+        s.max_depth = max(s.max_depth, o.max_depth)
+        for k, v in (outcome.checks or {}).items():
+            self.checks[k] = self.checks.get(k, 0) + v if isinstance(v, (int, float)) else v
+        if outcome.error is not None:
+            self.error = outcome.error
+            return True
+        if outcome.violation is not None:
+            self.violation = outcome.violation
+            return True
+        if outcome.verdict == Verdict.incomplete and self.reason is None:
+            self.reason = outcome.reason
+        return False
+
+    def outcome(self):
+        checks = self.checks or None
+        if self.error is not None:
+            return Outcome(Verdict.error, self.stats, error=self.error, checks=checks)
+        if self.violation is not None:
+            return Outcome(Verdict.violation, self.stats, violation=self.violation, reason=self.reason,
+                           checks=checks)
+        if self.reason is not None:
+            return Outcome(Verdict.incomplete, self.stats, reason=self.reason, checks=checks)
+        return Outcome(Verdict.clean, self.stats, checks=checks)
+
+
+def cores():
+    """The cores this process may use (``--jobs auto``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,89 @@
+"""Work units and --jobs (racecheck/parallel.py): the split explores every
+trace one process explores, on the random programs of tests/randprog.py
+against their independent interpreter, and a pool of processes gives the
+answers of one process on the corpus."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import randprog
+from click.testing import CliRunner
+from conftest import SCENARIOS
+
+from racecheck.cli import main
+from racecheck.parallel import explore, units
+from racecheck.scenario import load
+from racecheck.scheduler import Explorer
+
+SEED = "parallel"
+COUNT = 150
+
+
+@pytest.mark.parametrize("reduction", ["none", "dpor"])
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_units_together_explore_every_trace(reduction, depth, record_property):
+    bad, totals = [], Counter()
+    for n, prog in enumerate(randprog.programs(f"{SEED}-{reduction}-{depth}", COUNT)):
+        expected = randprog.explore(prog)
+        got = randprog.racecheck_units(prog, reduction, depth)
+        diff = [d for d in randprog.differences(prog, got, expected)
+                if not (randprog.initially_false(prog) and d[0].startswith("missed always"))]
+        whole = randprog.racecheck_dfs(prog, "none")
+        missed = set(whole["unprobed"]) - set(got["unprobed"])
+        if reduction == "none":
+            assert Counter(got["traces"]) == Counter(whole["traces"]), f"program {n}: the split is not a partition"
+        if diff or missed:
+            bad.append(f"program {n}: {diff} {len(missed)} traces missed\n{randprog.show(prog)}")
+        seq = randprog.racecheck_dfs(prog, reduction)
+        totals["units"] += got["executions"]
+        totals["one"] += seq["executions"]
+    record_property("executions_split_vs_one", f"{totals['units']} / {totals['one']}")
+    print(f"{reduction} depth {depth}: {totals['units']} executions in units, {totals['one']} in one search")
+    assert not bad, f"{len(bad)} of {COUNT} programs: " + "\n\n".join(bad[:3])
+
+
+def test_units_are_plain_data():
+    import pickle
+    sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
+    found, _ = units(sc.model, "dpor", sc.bounds, 3)
+    assert found and [u.index for u in found] == list(range(len(found)))
+    assert pickle.loads(pickle.dumps(found))[0].prefix == found[0].prefix
+
+
+# (scenario, reductions): none only where exhaustive exploration takes seconds
+SCENARIOS_COMPARED = [("fault_vs_truncate", ("dpor", "none")), ("fault_vs_truncate_fixed", ("dpor", "none")),
+                      ("cow_fault_vs_truncate_fixed", ("dpor", "none")), ("hole_page_vs_write_fault_fixed", ("dpor",)),
+                      ("unaligned_dio_zeroing", ("dpor", "none")), ("unaligned_dio_zeroing_fixed", ("dpor", "none")),
+                      ("buffered_short_copy_fixed", ("dpor", "none")), ("ext4_dax_fault_deadlock", ("dpor",)),
+                      ("ext4_dax_fault_deadlock_fixed", ("dpor",))]
+
+
+@pytest.mark.parametrize("name,reduction", [(n, r) for n, rs in SCENARIOS_COMPARED for r in rs])
+def test_two_workers_give_the_answer_of_one(name, reduction):
+    sc = load(SCENARIOS / f"{name}.yaml")
+    one = Explorer(sc.model, reduction, sc.bounds).run()
+    two = explore(sc.model, reduction, sc.bounds, jobs=2).outcome
+    assert two.verdict == one.verdict
+    if one.violation is not None:
+        assert two.violation.invariant == one.violation.invariant
+    if reduction == "none":
+        assert two.stats.executions == one.stats.executions
+
+
+def test_the_answer_does_not_depend_on_the_number_of_workers():
+    sc = load(SCENARIOS / "unaligned_dio_zeroing.yaml")
+    runs = [explore(sc.model, "dpor", sc.bounds, jobs=j).outcome for j in (2, 3)]
+    assert runs[0].violation.schedule == runs[1].violation.schedule
+    assert runs[0].stats.executions == runs[1].stats.executions
+
+
+def test_run_with_jobs(tmp_path):
+    out = CliRunner().invoke(main, ["run", str(SCENARIOS / "fault_vs_truncate_fixed.yaml"), "--jobs", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    import json
+    doc = json.loads(out.output)
+    assert doc["verdict"] == "clean" and doc["jobs"] == 2 and doc["units"] >= 2
+    bad = CliRunner().invoke(main, ["run", str(SCENARIOS / "fault_vs_truncate_fixed.yaml"), "--jobs", "0"])
+    assert bad.exit_code == 2

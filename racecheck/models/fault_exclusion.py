@@ -55,6 +55,8 @@ per file block) and huge pages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .buffered import PageUptodate, add_to_page_cache, address_space_operations
 from .dax import (
     COW_UNDER_I_MMAP_MUTEX,
@@ -390,14 +392,17 @@ def do_fault_5_15(fs, vma, pgoff, write, handler="xip"):
 # -- ext4: truncate, hole punch, collapse, insert and zero range ----------------------------------
 
 
+@dataclass(frozen=True)
 class _Lock:
     """The exclusive side of a generation's lock: ``down()`` makes the
     request, ``up()`` releases it, ``up_label`` names the release. The
     callers write the lock out (``fs.i_mmap_sem.down_write(...)``), so that
-    what a function takes reads off its source (models/kernel.py)."""
+    what a function takes reads off its source (models/kernel.py). A
+    dataclass, so that bfs can fingerprint a thread that holds one."""
 
-    def __init__(self, down, up, up_label):
-        self.down, self.up, self.up_label = down, up, up_label
+    down: object
+    up: object
+    up_label: str
 
 
 I_MMAP_SEM_DOWN = "down_write(&EXT4_I(inode)->i_mmap_sem)"

@@ -46,7 +46,7 @@ ADD_RWSEM = """\
   add_lock:
     - lock: i_mmap_sem
       kind: rwsem
-      shared: [do_xip_fault]
+      shared: [xip_file_fault]
       exclusive: [notify_change]
 """
 
@@ -65,14 +65,14 @@ def test_added_lock_is_a_lock_of_the_runtime(tmp_path):
 
 
 def test_dropped_lock_reopens_the_race(tmp_path):
-    path = scenario(tmp_path, "fault_vs_truncate_fixed", "  drop:\n    - {in: do_xip_fault, lock: i_mmap_mutex}\n")
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", "  drop:\n    - {in: xip_file_fault, lock: i_mmap_mutex}\n")
     assert verdicts(path) == ("violation", "no_freed_block_mapped")
 
 
 def test_dropped_lock_only_where_named(tmp_path):
     # truncate's own i_mmap_mutex (in unmap_mapping_range) stays: dropping it
     # in the fault only must still take it in truncate.
-    path = scenario(tmp_path, "fault_vs_truncate_fixed", "  drop:\n    - {in: do_xip_fault, lock: i_mmap_mutex}\n")
+    path = scenario(tmp_path, "fault_vs_truncate_fixed", "  drop:\n    - {in: xip_file_fault, lock: i_mmap_mutex}\n")
     rep = check(load(path), save_trace=False)
     steps = rep.trace["steps"]
     names = rep.trace["threads"]
@@ -136,13 +136,13 @@ def test_replacement_file_is_part_of_the_models_digest(tmp_path):
 
 DEADLOCK = """\
   add_lock:
-    - {lock: fault_lock, kind: mutex, exclusive: [__do_fault, notify_change]}
-    - {lock: i_mutex, kind: mutex, exclusive: [do_xip_fault]}
+    - {lock: fault_lock, kind: mutex, exclusive: [xip_file_fault, notify_change]}
+    - {lock: i_mutex, kind: mutex, exclusive: [ext2_get_block]}
 """
 
 
 def test_added_locks_can_deadlock(tmp_path):
-    # fault: fault_lock then i_mutex; truncate: i_mutex then fault_lock.
+    # fault: fault_lock, then i_mutex around its get_block; truncate: i_mutex then fault_lock.
     path = scenario(tmp_path, "fault_vs_truncate_fixed", DEADLOCK, invariants=["deadlock_free"])
     assert verdicts(path) == ("violation", "deadlock_free")
 
@@ -159,14 +159,14 @@ def test_edits_compose_with_fixes_ranges_and_replay(tmp_path):
     # offset; the saved trace records the edits and replays.
     text = (SCENARIOS / "fault_vs_truncate_fixed.yaml").read_text()
     text = text.replace("name: fault_vs_truncate_fixed", "name: composed").replace(
-        "{op: mmap_load, offset: 4096}", "{op: mmap_load, offset: {one_of: [0, 4096]}}")
+        "{op: xip_file_load, offset: 4096}", "{op: xip_file_load, offset: {one_of: [0, 4096]}}")
     text = text.replace("expect:\n  verdict: clean\n", "")
     path = tmp_path / "composed.yaml"
-    path.write_text(text + "edits:\n  drop:\n    - {in: do_xip_fault, lock: i_mmap_mutex}\n")
+    path.write_text(text + "edits:\n  drop:\n    - {in: xip_file_fault, lock: i_mmap_mutex}\n")
     out = CliRunner().invoke(main, ["run", str(path), "--json", "--trace-out", str(tmp_path / "t.json")])
     assert out.exit_code == 1, out.output
     saved = json.loads((tmp_path / "t.json").read_text())
-    assert saved["edits"] == {"drop": [{"in": "do_xip_fault", "lock": "i_mmap_mutex"}]}
+    assert saved["edits"] == {"drop": [{"in": "xip_file_fault", "lock": "i_mmap_mutex"}]}
     again = CliRunner().invoke(main, ["replay", str(tmp_path / "t.json")])
     assert again.exit_code == 1, again.output
 

@@ -23,6 +23,7 @@ from test_vocabulary import scenarios as composed_scenarios
 
 from racecheck import symbolic as S
 from racecheck.cli import main
+from racecheck.models.registry import OPERATIONS
 from racecheck.ranges import instantiate
 from racecheck.scenario import ScenarioError, load
 from racecheck.scheduler import Bounds, Explorer
@@ -194,11 +195,11 @@ def scenario(tmp_path, text, name="s"):
 
 TRUNCATE_VS_FAULT = """\
 name: truncate_sizes
-filesystem: ext2
+filesystem: ext2-filemap-xip
 file: {size: 8192, blocks: [written, written]}
 threads:
   - name: fault
-    ops: [{op: mmap_load, offset: {range: [0, 8191], align: 4096}}]
+    ops: [{op: xip_file_load, offset: {range: [0, 8191], align: 4096}}]
   - name: truncate
     ops: [{op: truncate, size: {range: [0, 8192], align: 1024}}]
 fixes: FIXES
@@ -311,9 +312,13 @@ def composed_spaces(draw):
     slots = [(t, i, k) for t, th in enumerate(spec["threads"]) for i, op in enumerate(th["ops"])
              for k, v in op.items() if k in ("offset", "len", "size")]
     for t, i, k in draw(st.lists(st.sampled_from(slots), min_size=1, max_size=2, unique=True)) if slots else []:
-        v = spec["threads"][t]["ops"][i][k]
-        lo = max(v - 512, 1 if k == "len" else 0)
-        spec["threads"][t]["ops"][i][k] = {"range": [lo, v + 512], "align": 512}
+        op = spec["threads"][t]["ops"][i]
+        v = op[k]
+        # a range keeps the argument's own alignment (collapse_range's are whole blocks)
+        param = next(p for p in OPERATIONS[op["op"]].params if p.name == k)
+        step = 4096 if param.align in ("block", "page") else 512
+        lo = max(v - step, step if k == "len" else 0)
+        op[k] = {"range": [lo, v + step], "align": step}
     spec["fixes"] = spec["fixes"][:0] if draw(st.booleans()) else spec["fixes"]
     return spec
 

@@ -267,7 +267,7 @@ def test_random_edits_agree_with_exhaustive_exploration():
 
     rng = random.Random(14)
     compared = 0
-    for n in range(30):
+    for n in range(22):
         sc = load(SCENARIOS / f"{rng.choice(SMALL)}.yaml")
         runs = functions_run(sc.model, [], sc.bounds.max_steps)
         fns = sorted({f for fs in runs.values() for f in fs})
@@ -310,4 +310,4 @@ def test_random_edits_agree_with_exhaustive_exploration():
         assert got["dpor"] == got["none"] == got["bfs"], (n, data, got)
         compared += 1
     print(f"{compared} edited scenarios compared")
-    assert compared >= 20
+    assert compared >= 15

@@ -270,6 +270,19 @@ def _me(execution, entry, ops):
                 (execution.threads[entry["thread"]].name, entry["seq"]))
 
 
+def _judged_read(execution, entry):
+    """``(result, the read, every operation)`` of a read that returned, for
+    the invariants past EOF; None for another operation, or once a collapse
+    or insert range has begun (they move offsets, which these do not follow)."""
+    r = entry["result"]
+    if not isinstance(r, ReadResult):
+        return None
+    ops = operations(execution)
+    if any(o.op in SHIFTERS for o in ops):
+        return None
+    return r, _me(execution, entry, ops), ops
+
+
 @register
 class EofZeroed(Invariant):
     """A unit that lay at or past EOF (in the initial file, or after a
@@ -286,13 +299,10 @@ class EofZeroed(Invariant):
         return []  # the results and the history only
 
     def on_return(self, fs, execution, entry):
-        r = entry["result"]
-        if not isinstance(r, ReadResult):
+        read = _judged_read(execution, entry)
+        if read is None:
             return None
-        ops = operations(execution)
-        if any(o.op in SHIFTERS for o in ops):
-            return None
-        me = _me(execution, entry, ops)
+        r, me, ops = read
         us = fs.geo.unit_size
         for i, tag in enumerate(r.units):
             unit = r.offset // us + i
@@ -332,13 +342,10 @@ class SizeVisibleData(Invariant):
         return []  # the results and the history only
 
     def on_return(self, fs, execution, entry):
-        r = entry["result"]
-        if not isinstance(r, ReadResult):
+        read = _judged_read(execution, entry)
+        if read is None:
             return None
-        ops = operations(execution)
-        if any(o.op in SHIFTERS for o in ops):
-            return None
-        me = _me(execution, entry, ops)
+        r, me, ops = read
         us = fs.geo.unit_size
         for i, tag in enumerate(r.units):
             unit = r.offset // us + i

@@ -28,7 +28,7 @@ from .edits import read_edits, read_kernel
 from .fs import BLOCK_STATES, HOLE, WRITTEN, Geometry
 from .kernel import FUNCTIONS, RELEASES, all_locks_of, calls_of, pointer_calls_of, release_key
 from .operations import FileSpec, FsModel
-from .registry import FIXES, FLAVOURS, OPERATIONS, PRESETS  # noqa: F401 (racecheck list)
+from .registry import FIXES, FLAVOURS, OPERATIONS, PRESETS, REFUSALS  # noqa: F401 (racecheck list)
 
 THREAD_KEYS = ("name", "ops")
 
@@ -46,7 +46,7 @@ def build_scenario_model(root, path, name, parse_values):
     fixes = _fixes(root)
     kernel, releases = read_kernel(root)
     edits = read_edits(root, releases)
-    threads = _threads(root, spec, flavour, parse_values)
+    threads = _threads(root, spec, flavour, parse_values, releases)
     model = FsModel(name=name, file=spec, flavour=flavour, fixes=fixes, threads_spec=threads, edits=edits)
     model.kernel = kernel
     return model
@@ -106,7 +106,7 @@ def _fixes(root):
     return out
 
 
-def _threads(root, spec, flavour, parse_values):
+def _threads(root, spec, flavour, parse_values, releases=None):
     items = root.get("threads", list, required=True)
     if not items:
         raise root.error("threads", "a scenario needs at least one thread")
@@ -120,12 +120,12 @@ def _threads(root, spec, flavour, parse_values):
         ops = sec.get("ops", list, required=True)
         if not ops:
             raise sec.error("ops", "a thread needs at least one operation")
-        threads.append((tname, [_op(root, op, f"threads[{n}].ops[{i}]", spec, flavour, parse_values)
+        threads.append((tname, [_op(root, op, f"threads[{n}].ops[{i}]", spec, flavour, parse_values, releases)
                                 for i, op in enumerate(ops)]))
     return threads
 
 
-def _op(root, node, where, spec, flavour, parse_values):
+def _op(root, node, where, spec, flavour, parse_values, releases=None):
     if not isinstance(node.value, dict) or "op" not in node.value:
         raise root.error_at(node.line, where, "each operation is a mapping with an 'op' key")
     opname = node.value["op"][1].value
@@ -137,6 +137,10 @@ def _op(root, node, where, spec, flavour, parse_values):
         raise root.error_at(node.value["op"][0], f"{where}.op",
                             f"{opname} is not modelled on {flavour} "
                             + (f"(it is on: {', '.join(op.flavours)})" if op.flavours else "(on no filesystem yet)"))
+    for refuse in REFUSALS:  # what a path of the releases picked does not model
+        reason = refuse(opname, flavour, spec, releases or {})
+        if reason:
+            raise root.error_at(node.value["op"][0], f"{where}.op", reason)
     sec = root.item(node, where, ("op",) + tuple(p.name for p in op.params))
     args = {}
     geo = spec.geometry

@@ -76,7 +76,7 @@ from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import free_block
 from .journal import journal_start, journal_stop
 from .kernel import kernel_function
-from .registry import FS_SETUP
+from .registry import FS_SETUP, REFUSALS
 from .truncate import (
     block_truncate_page,
     ext4_block_zero_page_range,
@@ -336,7 +336,7 @@ def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
         else:
             ret, page = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=write, cow=cow)
     else:
-        if write:
+        if write:  # refused when the scenario is loaded (_page_cache_store below)
             raise NotImplementedError("a write fault on a page-cache file (->page_mkwrite, "
                                       "do_shared_fault) is not modelled")
         ret, page = yield from pagecache_fault(fs, vma, pgoff)
@@ -946,3 +946,18 @@ ext4_dax_fault = ext4_dax_fault_4_5
 ext4_collapse_range = ext4_collapse_range_4_5
 ext4_insert_range = ext4_insert_range_4_5
 ext4_zero_range = ext4_zero_range_4_5
+
+
+def _page_cache_store(opname, flavour, spec, releases):
+    """A store through a mapping of a page-cache file, with this module's
+    ``__do_fault``: its write fault (``->page_mkwrite``) is not modelled."""
+    picked = releases.get("__do_fault")
+    if opname == "mmap_store" and not spec.dax and picked is not None and picked.module == __name__:
+        return (f"mmap_store on a page-cache file (file.dax: false) is not modelled at kernel {picked.release}: "
+                f"the write fault (->page_mkwrite, do_shared_fault) of that release is not in the library "
+                f"(mmap_load is; see docs/kernels/fault_exclusion.md)")
+    return None
+
+
+REFUSALS.append(_page_cache_store)
+

@@ -55,6 +55,11 @@ FIXES: dict[str, str] = {}  # name -> what the remedy is and where it comes from
 # fixes that are a placement of a lock, a wait or a call
 PRESETS: dict[str, dict] = {}
 
+# What a path the scenario's kernel: key picks does not model, refused by
+# name when the scenario is loaded: functions (operation name, flavour,
+# file spec, {function: KernelFunction picked}) -> the reason, or None.
+REFUSALS: list = []
+
 # State that some filesystems add to models/fs.py's (the journal of ext3 and
 # ext4: models/journal.py): functions fs -> None, run on every new FileSystem.
 FS_SETUP: list = []

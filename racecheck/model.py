@@ -74,6 +74,18 @@ class Program(Model):
         return [(name, body(state)) for name, body in self._threads]
 
 
+def did_you_mean(word, options):
+    """`` (did you mean ...?)`` for a name not among ``options`` (or the
+    known ones, when they are few), for the errors of scenario files and of
+    the libraries that read their keys."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(options), n=3, cutoff=0.5)
+    if close:
+        return f" (did you mean {' or '.join(close)}?)"
+    return f" (known: {', '.join(sorted(options))})" if len(options) <= 12 else ""
+
+
 # -- model builders ---------------------------------------------------------------------------
 #
 # A scenario file names its model: a builder of this registry, or a model file

@@ -8,11 +8,12 @@ sections it is given.
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 
 import yaml
+
+from .model import did_you_mean
 
 
 class ScenarioError(Exception):
@@ -20,13 +21,6 @@ class ScenarioError(Exception):
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
         self.path, self.line, self.key, self.message = path, line, key, message
-
-
-def did_you_mean(word, options):
-    close = difflib.get_close_matches(str(word), list(options), n=3, cutoff=0.5)
-    if close:
-        return f" (did you mean {' or '.join(close)}?)"
-    return f" (known: {', '.join(sorted(options))})" if len(options) <= 12 else ""
 
 
 # -- limits -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..lockorder import lock_class
+from ..model import did_you_mean
 from .kernel import (
     CODES,
     FUNCTIONS,
@@ -265,7 +266,6 @@ def read_edits(root, releases=None):
     if not root.has("edits"):
         return Edits(releases=dict(releases or {}))
     sec = root.section("edits", ("add_lock", "drop", "replace"))
-    _SUGGEST[0] = root.did_you_mean
     try:
         return parse({k: _plain(sec.node(k)) for k in sec.items}, sec.path.parent, _lines(sec), releases)
     except EditError as exc:
@@ -370,14 +370,14 @@ def _keys(item, where, allowed, err):
         raise err(where, f"must be a mapping ({', '.join(allowed)}), not {item!r}")
     for k in item:
         if k not in allowed:
-            raise err(f"{where}.{k}", "unknown key" + _did_you_mean(k, allowed))
+            raise err(f"{where}.{k}", "unknown key" + did_you_mean(k, allowed))
 
 
 def _function(name, where, err, steps=None):
     if not isinstance(name, str):
         raise err(where, f"must be a kernel function's name (racecheck list functions), not {name!r}")
     if name not in FUNCTIONS:
-        raise err(where, f"unknown kernel function {name!r}" + _did_you_mean(name, FUNCTIONS)
+        raise err(where, f"unknown kernel function {name!r}" + did_you_mean(name, FUNCTIONS)
                   + " (racecheck list functions shows them)")
     if steps and not FUNCTIONS[name].steps:
         raise err(where, f"{name} runs inside its caller's step (it never yields): a lock cannot be "
@@ -433,13 +433,13 @@ def _drop(item, where, err, table):
         calls = calls_of(fn, table)
         through_pointer = pointer_calls_of(fn, table) and callee in _pointer_targets()
         if callee not in calls and not through_pointer:
-            raise err(f"{where}.call", f"{fn} does not call {callee}" + _did_you_mean(callee, calls)
+            raise err(f"{where}.call", f"{fn} does not call {callee}" + did_you_mean(callee, calls)
                       + (f" (it calls: {', '.join(calls)})" if calls else " (it calls no kernel function)"))
         return Drop(fn, call=callee)
     lock = item["lock"]
     taken = all_locks_of(fn, table)
     if not isinstance(lock, str) or lock not in taken:
-        raise err(f"{where}.lock", f"{fn} takes no lock {lock!r}" + _did_you_mean(str(lock), taken)
+        raise err(f"{where}.lock", f"{fn} takes no lock {lock!r}" + did_you_mean(str(lock), taken)
                   + (f" (it takes: {', '.join(taken)})" if taken else " (it takes none)"))
     return Drop(fn, lock=lock)
 
@@ -472,7 +472,7 @@ def _replace(item, where, base, err, edits):
     new = getattr(module, name, None)
     if new is None:
         raise err(f"{where}.with", f"{path} defines no {name!r}"
-                  + _did_you_mean(name, [n for n in vars(module) if not n.startswith("_")]))
+                  + did_you_mean(name, [n for n in vars(module) if not n.startswith("_")]))
     new = getattr(new, "__wrapped__", new) if getattr(new, "kernel_name", None) else new
     if not inspect.isfunction(new):
         raise err(f"{where}.with", f"{name} in {path} is a {type(new).__name__}, not a function")
@@ -504,15 +504,6 @@ def _load(path, where, err):
         raise err(where, f"{path} raised {what} while being imported") from None
     _MODULES[key] = module
     return module
-
-
-def _did_you_mean(word, options):
-    return _SUGGEST[0](word, options)
-
-
-# " (did you mean ...?)": the scenario file's own (read_edits puts it here), so
-# that the kernel library does not import the front.
-_SUGGEST = [lambda word, options: ""]
 
 
 def preset(fixes):

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from .execution import Execution, ModelFailure, StepBoundHit
 from .runtime import Violation
 from .scheduler import Explorer
-from .search import Bounds, Outcome, Reason, Stats, Verdict
+from .search import Bounds, Outcome, Reason, Stats, Stop, Verdict
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ _MODEL = {}  # what a worker process explores: set before the pool forks
 
 
 def _explore(args):
-    """Explore one unit (in a worker): its outcome as plain data."""
+    """Explore one unit (in a worker): its outcome."""
     unit, reduction, bounds, deadline = args
     model = _MODEL["model"]
     if deadline is not None:
@@ -139,6 +139,20 @@ def _explore(args):
             return unit.index, Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
         bounds = dataclasses.replace(bounds, timeout=left)
     return unit.index, Explorer(model, reduction, bounds, unit=unit).run()
+
+
+def _worker(tasks, results):
+    """A worker process: units from ``tasks`` until None, outcomes to ``results``."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops the workers
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        try:
+            results.put(_explore(task))
+        except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
+            results.put((task[0].index, exc))
 
 
 @dataclass
@@ -159,11 +173,25 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     total.pruned = pruned
     merged = _Merge(total)
     _MODEL["model"] = model
-    ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(jobs)
+    ctx = multiprocessing.get_context("fork")  # the workers inherit the model: nothing to pickle
+    tasks, results = ctx.Queue(), ctx.Queue()
+    workers = [ctx.Process(target=_worker, args=(tasks, results), daemon=True) for _ in range(jobs)]
+    waiting, nxt = {}, 0
     try:
-        tasks = ((u, reduction, bounds, deadline) for u in found_units)
-        for _, outcome in pool.imap(_explore, tasks, chunksize=1):
+        for w in workers:
+            w.start()
+        for u in found_units:
+            tasks.put((u, reduction, bounds, deadline))
+        for _ in workers:
+            tasks.put(None)
+        while nxt < len(found_units):
+            while nxt not in waiting:
+                index, outcome = _result(results, workers)
+                waiting[index] = outcome
+            outcome = waiting.pop(nxt)
+            nxt += 1
+            if isinstance(outcome, BaseException):
+                raise outcome
             if merged.add(outcome):
                 break  # a violation or an error decides: later units do not count
             if bounds.max_executions is not None and total.executions >= bounds.max_executions:
@@ -173,12 +201,41 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
                 progress(total, total.max_depth, time.monotonic() - start)
     except KeyboardInterrupt:
         merged.reason = Reason.interrupted()
+    except _WorkerDied as exc:  # what its units would have found is unknown: incomplete, never clean
+        merged.reason = Reason(Stop.interrupted, str(exc))
     finally:
-        pool.terminate()
-        pool.join()
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
+        for w in workers:
+            if w.pid is not None:
+                w.join(5)
+        for q in (tasks, results):
+            q.cancel_join_thread()  # what is left in them is not wanted
+            q.close()
         _MODEL.clear()
     total.elapsed_s = time.monotonic() - start
     return Result(merged.outcome(), len(found_units), max((len(u.prefix) for u in found_units), default=0), jobs)
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+def _result(results, workers):
+    """The next ``(unit index, outcome)`` a worker sends; a worker that died
+    without one is an error, not a wait without end."""
+    import queue
+    while True:
+        try:
+            return results.get(timeout=1.0)
+        except queue.Empty:
+            dead = [w for w in workers if w.exitcode not in (None, 0)]
+            if not dead and not any(w.is_alive() for w in workers):
+                raise _WorkerDied("every worker process ended before the units were done") from None
+            if dead:
+                raise _WorkerDied(f"a worker process died (exit status {dead[0].exitcode}) "
+                                  f"before its work units were done") from None
 
 
 class _Merge:

@@ -275,6 +275,7 @@ def test_xfs_truncate_4_1_takes_the_mmaplock(tmp_path):
 
 
 def test_store_through_a_page_cache_mapping_is_refused(tmp_path):
-    from racecheck.execution import ModelFailure
-    with pytest.raises(ModelFailure, match="page_mkwrite"):
+    # refused by name when the scenario loads, with the line of the operation
+    from racecheck.scenario import ScenarioError
+    with pytest.raises(ScenarioError, match=r"ops\[0\]\.op: mmap_store on a page-cache file .*page_mkwrite"):
         run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"])

@@ -87,3 +87,22 @@ def test_run_with_jobs(tmp_path):
     assert doc["verdict"] == "clean" and doc["jobs"] == 2 and doc["units"] >= 2
     bad = CliRunner().invoke(main, ["run", str(SCENARIOS / "fault_vs_truncate_fixed.yaml"), "--jobs", "0"])
     assert bad.exit_code == 2
+
+
+def test_a_worker_that_dies_makes_the_run_incomplete(monkeypatch):
+    # a worker killed mid-run: the run says incomplete, never clean, and does not hang
+    import os
+    import signal
+
+    import racecheck.parallel as P
+    real = P._explore
+
+    def dies(args):
+        if args[0].index == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(args)
+
+    monkeypatch.setattr(P, "_explore", dies)
+    sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
+    out = explore(sc.model, "dpor", sc.bounds, jobs=2).outcome
+    assert out.verdict == "incomplete" and "died" in out.reason

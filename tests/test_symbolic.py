@@ -330,8 +330,8 @@ def test_composed_spaces_agree_with_brute_force(tmp_path, spec):
     text = yaml.safe_dump(spec, sort_keys=False)
     try:
         sc = scenario(tmp_path, text)
-    except ScenarioError as exc:  # a range reaching past max_size: the loader refuses it
-        assert "max_size" in str(exc) or "beyond" in str(exc), exc
+    except ScenarioError as exc:  # a range reaching past max_size, or a path its release does not model
+        assert "max_size" in str(exc) or "beyond" in str(exc) or "is not modelled at kernel" in str(exc), exc
         return
     if sc.space is None or sc.space.size() == 0:
         return

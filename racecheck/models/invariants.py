@@ -270,21 +270,38 @@ def _me(execution, entry, ops):
                 (execution.threads[entry["thread"]].name, entry["seq"]))
 
 
-def _judged_read(execution, entry):
-    """``(result, the read, every operation)`` of a read that returned, for
-    the invariants past EOF; None for another operation, or once a collapse
-    or insert range has begun (they move offsets, which these do not follow)."""
-    r = entry["result"]
-    if not isinstance(r, ReadResult):
+class _ReadPastEof(Invariant):
+    """What the invariants past EOF share: they judge each unit a read
+    returned, from the history, once the read has returned; not once a
+    collapse or insert range has begun (they move offsets, which these do
+    not follow)."""
+
+    def watches(self, fs):
+        return []  # the results and the history only
+
+    def on_return(self, fs, execution, entry):
+        r = entry["result"]
+        if not isinstance(r, ReadResult):
+            return None
+        ops = operations(execution)
+        if any(o.op in SHIFTERS for o in ops):
+            return None
+        me = _me(execution, entry, ops)
+        us = fs.geo.unit_size
+        for i, tag in enumerate(r.units):
+            unit = r.offset // us + i
+            problem = self.unit_read(fs, me, ops, unit, unit * us, tag)
+            if problem:
+                return problem
         return None
-    ops = operations(execution)
-    if any(o.op in SHIFTERS for o in ops):
-        return None
-    return r, _me(execution, entry, ops), ops
+
+    def unit_read(self, fs, me, ops, unit, lo, tag):
+        """What is wrong with ``me`` reading ``tag`` at ``unit`` (byte ``lo``), or None."""
+        raise NotImplementedError
 
 
 @register
-class EofZeroed(Invariant):
+class EofZeroed(_ReadPastEof):
     """A unit that lay at or past EOF (in the initial file, or after a
     truncate to at or below it returned) reads, once the file has been
     extended over it, as ZERO or as the data of a write that covers it and
@@ -295,37 +312,27 @@ class EofZeroed(Invariant):
     description = ("bytes past EOF read as zeros once the file is extended over them, or as data written "
                    "since; never their old contents")
 
-    def watches(self, fs):
-        return []  # the results and the history only
-
-    def on_return(self, fs, execution, entry):
-        read = _judged_read(execution, entry)
-        if read is None:
-            return None
-        r, me, ops = read
+    def unit_read(self, fs, me, ops, unit, lo, tag):
         us = fs.geo.unit_size
-        for i, tag in enumerate(r.units):
-            unit = r.offset // us + i
-            lo = unit * us
-            # when the unit was last known to lie past EOF: the start, or a truncate's return
-            since = 0 if lo >= fs.initial_size else None
-            for o in ops:
-                if (o.op == "truncate" and o.end is not None and o.end < me.begin and o.args["size"] <= lo
-                        and (since is None or o.end > since)):
-                    since = o.end
-            if since is None or tag == ZERO:
-                continue
-            allowed = {data(o.thread, o.seq) for o in ops
-                       if o is not me and _covers(o, unit, us) and (o.end is None or o.end > since)}
-            if tag not in allowed:
-                when = "in the initial file" if since == 0 else "after a truncate returned"
-                return (f"{me.thread}'s {me.op} read {tag} at file offset {lo}, which lay past EOF "
-                        f"{when}: bytes past EOF must read as zeros once the file is extended over them")
-        return None
+        # when the unit was last known to lie past EOF: the start, or a truncate's return
+        since = 0 if lo >= fs.initial_size else None
+        for o in ops:
+            if (o.op == "truncate" and o.end is not None and o.end < me.begin and o.args["size"] <= lo
+                    and (since is None or o.end > since)):
+                since = o.end
+        if since is None or tag == ZERO:
+            return None
+        allowed = {data(o.thread, o.seq) for o in ops
+                   if o is not me and _covers(o, unit, us) and (o.end is None or o.end > since)}
+        if tag in allowed:
+            return None
+        when = "in the initial file" if since == 0 else "after a truncate returned"
+        return (f"{me.thread}'s {me.op} read {tag} at file offset {lo}, which lay past EOF "
+                f"{when}: bytes past EOF must read as zeros once the file is extended over them")
 
 
 @register
-class SizeVisibleData(Invariant):
+class SizeVisibleData(_ReadPastEof):
     """A read that returned a unit past the initial EOF observed an i_size
     beyond it. When every operation begun so far that could have published
     such an i_size is a data write covering that unit (no truncate, fallocate
@@ -338,40 +345,26 @@ class SizeVisibleData(Invariant):
     description = ("a reader that saw i_size extended by a write sees that write's data below it, "
                    "not zeros or old contents")
 
-    def watches(self, fs):
-        return []  # the results and the history only
-
-    def on_return(self, fs, execution, entry):
-        read = _judged_read(execution, entry)
-        if read is None:
+    def unit_read(self, fs, me, ops, unit, lo, tag):
+        if lo < fs.initial_size:
             return None
-        r, me, ops = read
-        us = fs.geo.unit_size
-        for i, tag in enumerate(r.units):
-            unit = r.offset // us + i
-            lo = unit * us
-            if lo < fs.initial_size:
+        writers = []
+        for o in ops:
+            if o is me or o.op in READS:
                 continue
-            writers, judged = [], True
-            for o in ops:
-                if o is me or o.op in READS:
-                    continue
-                a = o.args
-                if "size" in a and "offset" not in a:  # truncate
-                    if a["size"] > lo:
-                        judged = False
-                    continue
-                if "offset" not in a or "len" not in a or a["offset"] + a["len"] <= lo:
-                    continue  # cannot move i_size past the unit
-                if o.op in DATA_WRITES and _covers(o, unit, us):
-                    writers.append(o)
-                elif not (o.op == "punch_hole" or a.get("keep_size")):
-                    judged = False
-            if not judged or not writers:
+            a = o.args
+            if "size" in a and "offset" not in a:  # truncate
+                if a["size"] > lo:
+                    return None  # it may have published the i_size the read saw
                 continue
-            tags = {data(o.thread, o.seq) for o in writers}
-            if tag not in tags:
-                names = ", ".join(f"{o.thread}'s {o.op}" for o in writers)
-                return (f"{me.thread}'s {me.op} saw i_size past file offset {lo}, which only {names} could "
-                        f"have published, but read {tag} there instead of that write's data")
-        return None
+            if "offset" not in a or "len" not in a or a["offset"] + a["len"] <= lo:
+                continue  # cannot move i_size past the unit
+            if o.op in DATA_WRITES and _covers(o, unit, fs.geo.unit_size):
+                writers.append(o)
+            elif not (o.op == "punch_hole" or a.get("keep_size")):
+                return None  # it may have extended the file over the unit with zeros
+        if not writers or tag in {data(o.thread, o.seq) for o in writers}:
+            return None
+        names = ", ".join(f"{o.thread}'s {o.op}" for o in writers)
+        return (f"{me.thread}'s {me.op} saw i_size past file offset {lo}, which only {names} could "
+                f"have published, but read {tag} there instead of that write's data")

@@ -177,38 +177,28 @@ def _left_out(name, value):
     yield  # a generator all the same
 
 
+# (kind, shared) -> the lock's method that takes it, the one that lets it go
+_ACQUIRE = {("mutex", False): ("lock", "unlock"), ("rwsem", True): ("down_read", "up_read"),
+            ("rwsem", False): ("down_write", "up_write")}
+
+
 def _holding(fs, name, takes, gen):
     """``gen`` (a call of ``name``) with the locks an ``add_lock`` edit puts
     around it: each taken in order in a step of its own before the function
     runs, released in reverse order with the function's last step."""
     for lock, shared in takes:
         obj = fs.lock_object(lock)
-        label = f"{_verb(obj, shared)}({lock}) [edits: around {name}]"
-        if obj.kind == "mutex":
-            yield obj.lock(label)
-        elif shared:
-            yield obj.down_read(label)
-        else:
-            yield obj.down_write(label)
+        take = _ACQUIRE[obj.kind, shared][0]
+        verb = "mutex_lock" if take == "lock" else take
+        yield getattr(obj, take)(f"{verb}({lock}) [edits: around {name}]")
     result = yield from gen
     for lock, shared in reversed(takes):
         obj = fs.lock_object(lock)
-        if obj.kind == "mutex":
-            obj.unlock()
-        elif shared:
-            obj.up_read()
-        else:
-            obj.up_write()
+        getattr(obj, _ACQUIRE[obj.kind, shared][1])()
     return result
 
 
 GLUE.add(_holding.__code__)
-
-
-def _verb(obj, shared):
-    if obj.kind == "mutex":
-        return "mutex_lock"
-    return "down_read" if shared else "down_write"
 
 
 # -- what the source says: calls and locks -------------------------------------------------
@@ -216,18 +206,21 @@ def _verb(obj, shared):
 
 @functools.lru_cache(maxsize=None)
 def _source_facts(fn):
-    """``(direct calls, indirect call names, locks)`` of ``fn``'s own body, and
-    the plain helpers it calls (searched the same way)."""
+    """``(direct calls, indirect call names, locks, plain helpers called,
+    kernel functions passed as arguments)`` of ``fn``'s own body."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
-        return (), (), (), ()
+        return (), (), (), (), ()
     globs = getattr(fn, "__globals__", {})
-    calls, indirect, locks, helpers = [], [], [], []
+    calls, indirect, locks, helpers, passed = [], [], [], [], []
     stepped = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.YieldFrom)}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
+        for arg in list(node.args) + [k.value for k in node.keywords]:
+            if isinstance(arg, ast.Name) and getattr(globs.get(arg.id), "kernel_name", None):
+                _add(passed, globs[arg.id].kernel_name)
         f = node.func
         if isinstance(f, ast.Attribute) and f.attr in LOCK_METHODS:
             many = isinstance(f.value, ast.Subscript)  # fs.page_lock[index]: one lock per page
@@ -248,7 +241,7 @@ def _source_facts(fn):
             _add(helpers, target)
         elif target is None and not hasattr(builtins, f.id) and id(node) in stepped:
             _add(indirect, f.id)  # a parameter or local: a function pointer (get_block, direct_IO)
-    return tuple(calls), tuple(indirect), tuple(locks), tuple(helpers)
+    return tuple(calls), tuple(indirect), tuple(locks), tuple(helpers), tuple(passed)
 
 
 def _add(seq, item):
@@ -271,7 +264,7 @@ def _own(fn):
         if f in seen:
             continue
         seen.add(f)
-        c, i, lk, helpers = _source_facts(f)
+        c, i, lk, helpers, _ = _source_facts(f)
         for seq, items in ((calls, c), (indirect, i), (locks, lk)):
             for item in items:
                 _add(seq, item)
@@ -309,18 +302,6 @@ def all_locks_of(name, table=None):
     return out
 
 
-def reachable_from(name, table=None):
-    """``name`` and every kernel function it calls by name, further down too."""
-    seen, todo = [], [name]
-    while todo:
-        n = todo.pop(0)
-        if n in seen or n not in FUNCTIONS:
-            continue
-        seen.append(n)
-        todo.extend(calls_of(n, table))
-    return seen
-
-
 def _impl(name, table):
     return (table or LIBRARY).impl.get(name) or FUNCTIONS[name].fn
 
@@ -329,18 +310,7 @@ def pointer_targets():
     """Kernel functions the library passes around as function pointers (the
     get_block flavours, ->direct_IO, end_io): a function that calls through
     a pointer may call any of them."""
-    out = set()
-    for f in FUNCTIONS.values():
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(f.fn)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        globs = f.fn.__globals__
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                for arg in list(node.args) + [k.value for k in node.keywords]:
-                    if isinstance(arg, ast.Name) and getattr(globs.get(arg.id), "kernel_name", None):
-                        out.add(globs[arg.id].kernel_name)
+    out = {name for f in FUNCTIONS.values() for name in _source_facts(f.fn)[4]}
     for module in {sys.modules[f.module] for f in FUNCTIONS.values() if f.module in sys.modules}:
         for value in vars(module).values():  # tables of handlers: HANDLERS, DAX_FAULT
             if isinstance(value, dict):

@@ -32,11 +32,13 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..lockorder import lock_class
 from ..model import did_you_mean
+from ..rt.base import Primitive
 from .kernel import (
     CODES,
     FUNCTIONS,
@@ -49,6 +51,7 @@ from .kernel import (
     pointer_calls_of,
     pointer_targets,
     release_key,
+    stack_functions,
 )
 from .registry import FLAVOURS, PRESETS
 
@@ -180,25 +183,20 @@ def _wrap_dropped(fs, dropped):
     """Put a :class:`DroppedLock` in place of every lock of a dropped class
     that the filesystem's state holds (attributes, lists of locks, and the
     attributes of the plain objects it holds, such as its journal)."""
-    from ..rt.base import Primitive
-
-    def swap(container, get, put):
-        value = get()
+    def wrapped(value):
         if getattr(value, "kind", None) in KINDS and lock_class(value.name) in dropped:
-            put(DroppedLock(value, dropped[lock_class(value.name)],
-                            fs.rt.thread_local(f"dropped {value.name}")))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if getattr(item, "kind", None) in KINDS and lock_class(item.name) in dropped:
-                    value[i] = DroppedLock(item, dropped[lock_class(item.name)],
-                                           fs.rt.thread_local(f"dropped {item.name}"))
+            return DroppedLock(value, dropped[lock_class(value.name)], fs.rt.thread_local(f"dropped {value.name}"))
+        return value
 
     holders = [fs] + [v for v in vars(fs).values()
                       if hasattr(v, "__dict__") and not isinstance(v, (Primitive, type)) and
                       type(v).__module__.startswith("racecheck.models")]
     for holder in holders:
-        for attr in list(vars(holder)):
-            swap(holder, lambda h=holder, a=attr: getattr(h, a), lambda v, h=holder, a=attr: setattr(h, a, v))
+        for attr, value in list(vars(holder).items()):
+            if isinstance(value, list):
+                value[:] = [wrapped(item) for item in value]
+            elif (lock := wrapped(value)) is not value:
+                setattr(holder, attr, lock)
 
 
 class DroppedLock:
@@ -220,9 +218,6 @@ class DroppedLock:
         return getattr(self._lock, attr)
 
     def _take(self, method, label):
-        import sys
-
-        from .kernel import stack_functions
         if self._functions.isdisjoint(stack_functions(sys._getframe(2))):
             return getattr(self._lock, method)(label)
         thread = self._lock.rt.thread

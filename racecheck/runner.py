@@ -11,7 +11,8 @@ from pathlib import Path
 
 from . import strategies, symbolic
 from . import trace as tracefile
-from .scheduler import minimise, replay
+from .minimise import minimise
+from .scheduler import replay
 from .search import Stop, Verdict, kind_of
 
 EXIT = {Verdict.clean: 0, Verdict.violation: 1, Verdict.incomplete: 3, Verdict.error: 4}

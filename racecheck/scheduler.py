@@ -28,7 +28,6 @@ give ``clean``: a search that a bound cut is ``incomplete``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,7 +39,7 @@ if TYPE_CHECKING:  # annotations only
     from .model import Model
 
 __all__ = ["REDUCTIONS", "Bounds", "Counterexample", "Explorer", "Outcome", "Replay", "Stats",
-           "explore", "minimise", "preemptions", "replay", "trace_signature"]
+           "explore", "preemptions", "replay", "trace_signature"]
 
 REDUCTIONS = ("dpor", "none")
 
@@ -604,41 +603,6 @@ def explore(model: Model, reduction: str = "dpor", bounds: Bounds | None = None,
             progress=None) -> Outcome:
     """Explore ``model`` and return an :class:`Outcome` (no minimisation)."""
     return Explorer(model, reduction, bounds, on_execution=on_execution, progress=progress).run()
-
-
-def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
-             budget_executions: int = 20_000, budget_s: float = 20.0) -> Counterexample:
-    """The counterexample with the fewest preemptions, then the fewest steps,
-    for the same invariant (iterative preemption bounding, as CHESS does).
-    Each search is exhaustive within its bound unless the budget runs out, in
-    which case the best schedule found so far is kept."""
-    base = bounds or Bounds()
-    best = cex
-    if not cex.schedule:
-        return cex  # the initial state breaks it: nothing to shorten
-    deadline = time.monotonic() + budget_s
-
-    def search(k, depth):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        b = Bounds(max_preemptions=k, max_steps=base.max_steps,
-                   max_executions=budget_executions, timeout=remaining, max_depth=depth)
-        ex = Explorer(model, "none", b, target=cex.invariant)
-        ex.shortest = True
-        out = ex.run()
-        return out.violation
-
-    for k in range(best.preemptions):
-        found = search(k, len(best.schedule))
-        if found is not None:
-            best = found
-            break
-    shorter = search(best.preemptions, len(best.schedule) - 1)
-    if shorter is not None and len(shorter.schedule) < len(best.schedule):
-        best = shorter
-    best.preemptions = preemptions(model, best.schedule, base.max_steps)
-    return best
 
 
 @dataclass

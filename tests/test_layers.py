@@ -24,6 +24,7 @@ LAYERS = {
     "racecheck.runtime": ENGINE,
     "racecheck.execution": ENGINE,
     "racecheck.scheduler": ENGINE,
+    "racecheck.minimise": ENGINE,
     "racecheck.search": ENGINE,
     "racecheck.happens_before": ENGINE,
     "racecheck.strategies": ENGINE,

@@ -16,6 +16,7 @@ import pytest
 from programs import abba, counter, reader_waits_for_writer
 
 from racecheck.invariants import Always
+from racecheck.minimise import minimise
 from racecheck.model import Program
 from racecheck.runtime import bug_on, check, wait_until
 from racecheck.scheduler import (
@@ -23,7 +24,6 @@ from racecheck.scheduler import (
     Counterexample,
     Explorer,
     explore,
-    minimise,
     preemptions,
     replay,
     trace_signature,

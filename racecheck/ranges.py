@@ -33,7 +33,13 @@ from .model import Unknown, instantiate  # noqa: F401  (racecheck.ranges.instant
 from .models.registry import OPERATIONS
 from .scenario_file import ScenarioError, Section, _plain, did_you_mean
 
-ARG_KEYS = ("range", "align", "one_of")
+# The keys of an argument given as a range or a set of values, with what
+# each says (racecheck/schema.py shows the text in an editor).
+ARG_KEYS = {
+    "range": "[low, high]: every value from low to high (with align: every multiple of align).",
+    "align": "With range: only the multiples of this (a multiple of the size the operation needs).",
+    "one_of": "A list of the values to explore.",
+}
 
 # Limits (README.md, "Limits of scenario files"): a range's values are
 # listed one by one, and a condition is parsed and checked recursively.

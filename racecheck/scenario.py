@@ -46,12 +46,42 @@ from .scheduler import REDUCTIONS, Bounds
 # (racecheck/models/catalogue.py).
 DEFAULT_MODEL = "kernel"
 
-TOP_KEYS = ("name", "description", "model", "filesystem", "file", "threads", "fixes",
-            "invariants", "bounds", "reduction", "expect", "params", "where", "crash", "edits",
-            "kernel")
-FILE_KEYS = ("size", "max_size", "block_size", "unit_size", "page_size", "blocks", "spare_blocks")
-BOUND_KEYS = ("max_preemptions", "max_executions", "max_steps", "timeout")
-EXPECT_KEYS = ("verdict", "invariant")
+# The keys of a scenario file, each with what it says: the loader reads
+# these tables, and racecheck/schema.py makes the file's JSON schema of them
+# (an editor shows the text on hover).
+TOP_KEYS = {
+    "name": "The scenario's name; the trace file is named after it (traces/NAME.json).",
+    "description": "What the scenario shows, in a sentence or two.",
+    "model": "kernel (the built-in model, also named dax; the default) or a .py file of your own, relative "
+             "to the scenario, that defines build(params).",
+    "filesystem": "The get_block flavour the built-in model runs (racecheck list filesystems); default ext2.",
+    "file": "The file's initial state: its size, block geometry and the state of each block.",
+    "threads": "The threads, each a name and the operations it runs in order.",
+    "fixes": "Named fixes to apply (racecheck list fixes); [] is the code as posted.",
+    "invariants": "The invariants to check (racecheck list invariants); a model of your own adds its own.",
+    "bounds": "Limits of the search; a run that hits one reports incomplete, never clean.",
+    "reduction": "dpor (default: one interleaving of each class of equivalent ones) or none (every "
+                 "interleaving).",
+    "expect": "What racecheck check and the pytest plugin compare the run with.",
+    "params": "A mapping handed to build(params) of a model of your own (model: ./my_model.py).",
+    "where": "Conditions between arguments given as ranges or sets of values, in Python syntax over "
+             "<thread>.<argument> names: a string, or a list of them.",
+    "crash": "true: explore a power failure after every step, and check crash_consistent.",
+    "edits": "Locking designs as data: add a lock around kernel functions, drop a call or a lock, replace a "
+             "function (docs/edits.md).",
+    "kernel": "The kernel release the modelled functions run at: one release (4.5) for all, or a mapping of "
+              "functions to releases (racecheck list functions).",
+}
+BOUND_KEYS = {
+    "max_preemptions": "At most this many preemptions in an execution (iterative context bounding).",
+    "max_executions": "Stop after this many executions.",
+    "max_steps": "At most this many steps in a thread.",
+    "timeout": "Stop after this many seconds.",
+}
+EXPECT_KEYS = {
+    "verdict": "clean, violation or incomplete.",
+    "invariant": "The invariant a violation breaks (required with verdict: violation).",
+}
 VERDICTS = ("clean", "violation", "incomplete")
 
 

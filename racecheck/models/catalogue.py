@@ -30,7 +30,24 @@ from .kernel import FUNCTIONS, RELEASES, all_locks_of, calls_of, pointer_calls_o
 from .operations import FileSpec, FsModel
 from .registry import FIXES, FLAVOURS, OPERATIONS, PRESETS, REFUSALS  # noqa: F401 (racecheck list)
 
-THREAD_KEYS = ("name", "ops")
+# The keys of a scenario's file and of each thread, with what each says
+# (racecheck/schema.py shows the text in an editor).
+FILE_KEYS = {
+    "size": "i_size in bytes.",
+    "max_size": "The largest the file may grow to, in bytes: a multiple of block_size (default: the larger of "
+                "size and the blocks listed).",
+    "block_size": "Bytes a block (default 4096).",
+    "unit_size": "Bytes a unit, the grain of the data tags; divides block_size (default 512).",
+    "page_size": "Bytes a page; equal to block_size in this version (default 4096).",
+    "blocks": "The extent state of each block from the first: hole, unwritten or written (default: written "
+              "up to size).",
+    "spare_blocks": "Free device blocks beyond the file's, for allocation (default 2).",
+    "dax": "true (default): DAX, loads and stores reach the device; false: buffered I/O through the page cache.",
+}
+THREAD_KEYS = {
+    "name": "The thread's name: it heads its column and names its arguments in where.",
+    "ops": "The operations the thread runs, in order: each a mapping with op and its arguments.",
+}
 
 
 @builder("kernel", "dax")
@@ -55,8 +72,7 @@ def build_scenario_model(root, path, name, parse_values):
 def _file_spec(root):
     if not root.has("file"):
         raise root.error("file", "missing required key: the file's size and blocks")
-    sec = root.section("file", ("size", "max_size", "block_size", "unit_size",
-                                "page_size", "blocks", "spare_blocks", "dax"))
+    sec = root.section("file", FILE_KEYS)
     bs = sec.get("block_size", int, 4096)
     us = sec.get("unit_size", int, 512)
     ps = sec.get("page_size", int, 4096)

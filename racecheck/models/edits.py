@@ -56,6 +56,29 @@ from .kernel import (
 from .registry import FLAVOURS, PRESETS
 
 KINDS = ("mutex", "rwsem")
+
+# The keys of ``edits`` and of each of its entries, with what each says
+# (racecheck/schema.py shows the text in an editor).
+EDIT_KEYS = {
+    "add_lock": "Locks to hold around kernel functions: a new lock class, or one the models already take.",
+    "drop": "Calls or lock acquisitions to leave out of a kernel function.",
+    "replace": "Kernel functions to run as your own copy (FILE.py:NAME) or as another kernel function.",
+}
+ADD_LOCK_KEYS = {
+    "lock": "The lock class: a new name, or one the models take (i_mutex, i_mmap_mutex, ...).",
+    "kind": "mutex or rwsem (required for a new lock class).",
+    "shared": "Kernel functions around each call of which the rwsem is taken for read.",
+    "exclusive": "Kernel functions around each call of which the lock is taken for write (or the mutex).",
+}
+DROP_KEYS = {
+    "in": "The kernel function the drop applies to.",
+    "call": "A kernel function it calls: the call is left out (it returns the kernel's success value).",
+    "lock": "A lock class it (or what it calls) takes: the acquisitions are left out, with their releases.",
+}
+REPLACE_KEYS = {
+    "function": "The kernel function to replace, wherever the library calls it.",
+    "with": "FILE.py:NAME (a file relative to the scenario) or the name of another kernel function.",
+}
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -260,7 +283,7 @@ def read_edits(root, releases=None):
     :func:`read_kernel`). Raises the file's ScenarioError naming the line and key."""
     if not root.has("edits"):
         return Edits(releases=dict(releases or {}))
-    sec = root.section("edits", ("add_lock", "drop", "replace"))
+    sec = root.section("edits", EDIT_KEYS)
     try:
         return parse({k: _plain(sec.node(k)) for k in sec.items}, sec.path.parent, _lines(sec), releases)
     except EditError as exc:
@@ -381,7 +404,7 @@ def _function(name, where, err, steps=None):
 
 
 def _add_lock(item, where, err, edits):
-    _keys(item, where, ("lock", "kind", "shared", "exclusive"), err)
+    _keys(item, where, ADD_LOCK_KEYS, err)
     lock = item.get("lock")
     if not isinstance(lock, str) or not NAME.match(lock):
         raise err(f"{where}.lock", f"must be a lock class name (letters, digits, _), not {lock!r}")
@@ -417,7 +440,7 @@ def _add_lock(item, where, err, edits):
 
 
 def _drop(item, where, err, table):
-    _keys(item, where, ("in", "call", "lock"), err)
+    _keys(item, where, DROP_KEYS, err)
     if "in" not in item:
         raise err(where, "missing key 'in': the kernel function the drop applies to")
     fn = _function(item["in"], f"{where}.in", err)
@@ -444,7 +467,7 @@ def _pointer_targets():
 
 
 def _replace(item, where, base, err, edits):
-    _keys(item, where, ("function", "with"), err)
+    _keys(item, where, REPLACE_KEYS, err)
     fn = _function(item.get("function"), f"{where}.function", err)
     if any(r.function == fn for r in edits.replace):
         raise err(f"{where}.function", f"{fn} is replaced twice")

@@ -25,6 +25,7 @@ import ast
 import builtins
 import functools
 import inspect
+import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -96,15 +97,17 @@ def kernel_function(file, version, dropped=None, name=None, release=None):
     return register
 
 
+# How a release is written: 4, 4.3, v5.15, 4.9.1.
+RELEASE = re.compile(r"[vV]?[0-9]+(\.[0-9]+){0,2}")
+
+
 def release_key(release):
     """``"v4.3"``, ``"4.3"``, ``"5.15"`` -> ``(4, 3)``, for ordering; a string that
     is not a release raises ValueError."""
     text = str(release).strip()
-    text = text[1:] if text[:1] in "vV" else text
-    parts = text.split(".")
-    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+    if not RELEASE.fullmatch(text):
         raise ValueError(f"not a kernel release: {release!r} (write it as 4.3 or v5.15)")
-    return tuple(int(p) for p in parts)
+    return tuple(int(p) for p in text.lstrip("vV").split("."))
 
 
 def pick_releases(release):

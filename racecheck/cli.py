@@ -603,5 +603,41 @@ def _list_invariants(catalogue):
         click.echo(f"  {name:24} {cls.description}")
 
 
+# -- racecheck schema ------------------------------------------------------------------------
+
+
+@main.command("schema")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the schema to this file instead of printing it.")
+@click.option("--path", "show_path", is_flag=True, help="Print where the package keeps its copy of the schema.")
+@click.option("--stamp", is_flag=True, help="Put the line that names the package's schema, by a path relative to "
+                                            "each file, at the top of the scenario FILES.")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def schema_command(output, show_path, stamp, files):
+    """The JSON schema (draft 2020-12) of scenario files, for an editor: it
+    completes keys and names, shows what each means, and marks mistakes
+    (docs/scenarios.md, "In an editor")."""
+    from . import schema
+
+    if show_path:
+        click.echo(schema.SCHEMA_FILE)
+        return
+    if files and not stamp:
+        fail("FILES go with --stamp: racecheck schema --stamp FILE...")
+    if stamp:
+        for file in files:
+            try:
+                changed = schema.stamp(file)
+            except (OSError, UnicodeDecodeError) as exc:
+                fail(f"{file}: cannot stamp it: {exc}")
+            click.echo(f"{file}: {'stamped' if changed else 'already names the schema'}")
+        return
+    text = schema.schema_text()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -47,6 +47,7 @@ LAYERS = {
     "racecheck.cli": FRONT,
     "racecheck.__main__": FRONT,
     "racecheck.pytest_plugin": FRONT,
+    "racecheck.schema": FRONT,
 }
 
 

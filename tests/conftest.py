@@ -23,6 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
+# pytester runs pytest inside a test (tests/test_pytest_plugin.py)
+pytest_plugins = ["pytester"]
+
 ANY = object()
 
 

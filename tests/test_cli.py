@@ -128,21 +128,6 @@ def test_model_error_exit_4(tmp_path):
     assert replayed.exit_code == 4 and "the same error as saved" in replayed.output
 
 
-def test_pytest_plugin_collects_scenarios(tmp_path):
-    good = tmp_path / "good.yaml"
-    good.write_text(SCENARIO.read_text())
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(FIXED.read_text().replace("fixes: [recheck_isize_under_i_mmap_mutex]", "fixes: []")
-                   .replace("name: fault_vs_truncate_fixed", "name: wrongly_expected"))
-    (tmp_path / "notes.yaml").write_text("just: yaml\n")  # not a scenario: not collected
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "--rootdir", str(tmp_path), str(tmp_path)],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert "1 failed, 1 passed" in out.stdout, out.stdout
-    assert "expected clean, got violation of no_freed_block_mapped" in out.stdout
-    assert "vm_insert_mixed" in out.stdout  # the counterexample is shown
-
-
 LONG = ROOT / "scenarios" / "hole_page_vs_write_fault_fixed.yaml"  # minutes with --reduction none
 
 

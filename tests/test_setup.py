@@ -109,3 +109,18 @@ def test_the_readme_set_up_line_works_in_a_fresh_venv(tmp_path):
     shipped = subprocess.run([python, "-m", "racecheck", "schema", "--path"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, check=True).stdout
     assert Path(shipped.strip()).is_file()
+
+
+def test_a_model_error_saves_a_trace_that_racecheck_view_opens(tmp_path, monkeypatch):
+    text = (ROOT / "docs" / "models.md").read_text()
+    model = _blocks(text, "python")[0].replace("tmp = st.x.get()", "tmp = 1 // st.x.get()")
+    (tmp_path / "broken.py").write_text(model)
+    (tmp_path / "broken.yaml").write_text("name: broken\nmodel: ./broken.py\n")
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke(main, ["run", "broken.yaml"])
+    assert run.exit_code == 4 and "ZeroDivisionError" in run.output, run.output
+    assert "view:   racecheck view traces/broken.json" in run.output
+    view = CliRunner().invoke(main, ["view", "traces/broken.json"])
+    assert view.exit_code == 0, view.output
+    page = (tmp_path / "traces" / "broken.html").read_text()
+    assert "ZeroDivisionError" in page

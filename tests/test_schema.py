@@ -5,6 +5,7 @@ that a schema can judge is refused by both."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ from test_bad_input import CASES, GOOD, MODEL, MODEL_CASES
 
 from racecheck import schema
 from racecheck.cli import main
-from racecheck.scenario import load
+from racecheck.scenario import ScenarioError, load
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted(p for d in ("scenarios", "examples", "docs/examples", "bench") for p in (ROOT / d).glob("*.yaml"))
@@ -158,3 +159,52 @@ def test_files_without_stamp_are_a_usage_error(tmp_path):
     (tmp_path / "s.yaml").write_text(GOOD)
     out = CliRunner().invoke(main, ["schema", str(tmp_path / "s.yaml")])
     assert out.exit_code == 2
+
+
+# Every key of a file, given a value of each kind: what the schema refuses,
+# the loader refuses too (an editor never marks a file racecheck runs).
+EVERY_KEY = yaml.safe_load(GOOD) | {
+    "description": "d", "reduction": "dpor", "crash": False, "fixes": [],
+    "bounds": {"max_preemptions": 2, "max_executions": 100, "max_steps": 100, "timeout": 60},
+    "kernel": "4.5", "edits": {"drop": [{"in": "ext2_setsize", "call": "inode_dio_wait"}]},
+}
+EVERY_KEY["file"] |= {"max_size": 8192, "block_size": 4096, "unit_size": 512, "page_size": 4096,
+                      "spare_blocks": 2, "dax": True}
+KINDS = [["x"], {"a": 1}, "text", 7, True, 2.5, None, 0, -1, ""]
+
+
+def _key_paths(doc, prefix=()):
+    for k, value in doc.items():
+        yield prefix + (k,)
+        if isinstance(value, dict):
+            yield from _key_paths(value, prefix + (k,))
+    if not prefix:
+        yield ("threads", 0, "name")
+        yield ("threads", 0, "ops", 0, "op")
+        yield ("threads", 0, "ops", 0, "offset")
+        yield ("threads", 1, "ops", 0, "size")
+
+
+def test_what_the_schema_refuses_the_loader_refuses(validator, tmp_path):
+    path = tmp_path / "s.yaml"
+
+    def loads(doc):
+        path.write_text(yaml.safe_dump(doc))
+        try:
+            load(path)
+            return True
+        except ScenarioError:
+            return False
+
+    assert loads(EVERY_KEY) and validator.is_valid(EVERY_KEY)
+    wrong = []
+    for keys in _key_paths(EVERY_KEY):
+        for value in KINDS:
+            doc = copy.deepcopy(EVERY_KEY)
+            holder = doc
+            for k in keys[:-1]:
+                holder = holder[k]
+            holder[keys[-1]] = value
+            if not validator.is_valid(doc) and loads(doc):
+                wrong.append(f"{'.'.join(map(str, keys))}: {value!r}")
+    assert not wrong, f"the schema refuses what the loader runs: {wrong}"

@@ -7,6 +7,7 @@ Exit statuses: 0 clean, 1 violation, 2 bad input or usage, 3 incomplete,
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from . import runner
 from . import trace as tracefile
 from .execution import BadModel
 from .fingerprint import FingerprintError
+from .progress import Progress, color_wanted
 from .scenario import ScenarioError, load
 from .scheduler import REDUCTIONS
 from .scheduler import replay as replay_schedule
@@ -35,31 +37,6 @@ def load_or_fail(path):
         return load(path)
     except ScenarioError as exc:
         fail(str(exc))
-
-
-class Progress:
-    """Executions, rate, depth and time on standard error, for a terminal only,
-    once a run has lasted a second."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.last = 0.0
-        self.shown = False
-
-    def __call__(self, stats, depth, elapsed):
-        if not self.enabled or elapsed < 1.0 or elapsed - self.last < 0.25:
-            return
-        self.last = elapsed
-        states = getattr(stats, "distinct_states", None)  # bfs counts states
-        count, what = (stats.executions, "executions") if states is None else (states, "states")
-        rate = count / elapsed if elapsed else 0
-        click.echo(f"\r  {count} {what}, {rate:,.0f}/s, depth {depth}, "
-                   f"{elapsed:.1f} s ", err=True, nl=False)
-        self.shown = True
-
-    def done(self):
-        if self.shown:
-            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
 
 
 @click.group()
@@ -186,90 +163,61 @@ def print_report(rep, color=False):
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per scenario, one per line.")
 @click.option("--reduction", type=click.Choice(REDUCTIONS), help="Override every scenario's reduction.")
-def check(paths, junit, as_json, reduction):
-    """Run every scenario under PATHS and compare each with its expect."""
-    files = find_scenarios(paths)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Wall-clock limit per scenario, in seconds (incomplete past it).")
+@click.option("--jobs", default="1", show_default=True, metavar="N|auto",
+              help="Run N scenarios at a time, each in a process of its own (auto: the cores there are).")
+@click.option("--traces-dir", type=click.Path(file_okay=False),
+              help="Save there the trace of every scenario that does not match its expect.")
+@click.option("--sarif", type=click.Path(dir_okay=False), help="Write SARIF 2.1.0 here (code-scanning views).")
+@click.option("--annotations", type=click.Choice(["github", "none"]),
+              help="Print GitHub Actions error annotations (default: github when GITHUB_ACTIONS=true).")
+def check(paths, junit, as_json, reduction, timeout, jobs, traces_dir, sarif, annotations):
+    """Run every scenario under PATHS and compare each with its expect.
+    Exit 0 when all match, 1 when one does not, 2 when a file does not
+    load, 3 when interrupted."""
+    from . import checkrun, ciformats
+
+    jobs = jobs_of(jobs)
+    files = checkrun.find_scenarios(paths)
     if not files:
         fail(f"no scenario files (*.yaml) under {', '.join(paths)}")
-    scenarios = []
-    for f in files:
-        sc = load_or_fail(f)
-        if sc.expect is None:
-            fail(f"{f}: expect: missing: check compares each scenario with its expect "
-                 f"(add expect: {{verdict: clean}} or run it with racecheck run)")
-        scenarios.append(sc)
-    rows = []
-    if not as_json:
-        click.echo(f"{'scenario':40} {'expected':36} {'got':36} {'executions':>10} {'time':>7}")
-    for sc in scenarios:
+    options = checkrun.Options(reduction=reduction, timeout=timeout)
+    progress = Progress(sys.stderr.isatty() and not as_json)
+    color = color_wanted(sys.stdout.isatty())
+    saved = set()
+    if traces_dir:
         try:
-            rep = runner.check(sc, reduction, save_trace=False)
-        except BadModel as exc:
-            fail(f"{sc.path}: {exc}")
-        ok = matches(sc.expect, rep)
-        rows.append((sc, rep, ok))
+            Path(traces_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"--traces-dir {traces_dir}: cannot make the directory: {exc.strerror}")
+
+    def emit(res):
+        progress.done()
+        if traces_dir:
+            checkrun.save_trace(res, traces_dir, saved)
         if as_json:
-            out = rep.as_json()
-            out["ok"] = ok
-            out["trace"] = None
-            click.echo(json.dumps(out))
+            click.echo(json.dumps(checkrun.result_json(res)))
         else:
-            got = rep.verdict + (f" ({rep.outcome.violation.invariant})" if rep.outcome.violation else "")
-            exp = sc.expect["verdict"] + (f" ({sc.expect['invariant']})" if sc.expect["invariant"] else "")
-            mark = "" if ok else "  MISMATCH"
-            s = rep.outcome.stats
-            click.echo(f"{sc.name:40} {exp:36} {got:36} {s.executions:>10} {s.elapsed_s:>6.2f}s{mark}")
-    bad = [r for r in rows if not r[2]]
+            for line in checkrun.row(res, color):
+                click.echo(line, color=color)
+
     if not as_json:
-        click.echo(f"\n{len(rows) - len(bad)} of {len(rows)} scenarios as expected"
-                   + (f"; mismatched: {', '.join(r[0].name for r in bad)}" if bad else ""))
+        click.echo(checkrun.HEADER)
+    if jobs > 1 and len(files) > 1:
+        results = checkrun.run_parallel(files, options, min(jobs, len(files)), progress, emit)
+    else:
+        results = checkrun.run_serial(files, options, progress, emit)
+    if not as_json:
+        click.echo("\n" + checkrun.summary(results))
+    if annotations == "github" or (annotations is None and not as_json and os.environ.get("GITHUB_ACTIONS") == "true"):
+        for line in ciformats.github_annotations(results):
+            click.echo(line)
     if junit:
-        write_junit(junit, rows)
-    sys.exit(1 if bad else 0)
-
-
-def matches(expect, rep):
-    if rep.verdict != expect["verdict"]:
-        return False
-    if expect["verdict"] == "violation":
-        return rep.outcome.violation.invariant == expect["invariant"]
-    return True
-
-
-def find_scenarios(paths):
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(p.rglob("*.yaml")))
-        else:
-            out.append(p)
-    return out
-
-
-def write_junit(path, rows):
-    from xml.sax.saxutils import quoteattr  # only here: it imports urllib, http and email
-
-    cases = []
-    total_time = 0.0
-    for sc, rep, ok in rows:
-        t = rep.outcome.stats.elapsed_s
-        total_time += t
-        body = ""
-        if not ok:
-            got = rep.verdict + (f" of {rep.outcome.violation.invariant}" if rep.outcome.violation else "")
-            msg = f"expected {sc.expect['verdict']}, got {got}"
-            detail = text.format_trace(rep.trace) if rep.trace else (rep.outcome.reason or "")
-            body = f"<failure message={quoteattr(msg)}>{_xml_text(detail)}</failure>"
-        cases.append(f'  <testcase classname="racecheck" name={quoteattr(sc.name)} '
-                     f'file={quoteattr(str(sc.path))} time="{t:.3f}">{body}</testcase>')
-    failures = sum(1 for r in rows if not r[2])
-    xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="racecheck" tests="{len(rows)}" '
-           f'failures="{failures}" time="{total_time:.3f}">\n' + "\n".join(cases) + "\n</testsuite>\n")
-    Path(path).write_text(xml)
-
-
-def _xml_text(s):
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        ciformats.write_junit(junit, results)
+    if sarif:
+        ciformats.write_sarif(sarif, results)
+    sys.exit(checkrun.exit_status(results))
 
 
 def load_trace_or_fail(trace_file):

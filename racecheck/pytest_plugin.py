@@ -43,7 +43,7 @@ class ScenarioMismatch(Exception):
 
 class ScenarioItem(pytest.Item):
     def runtest(self):
-        from .cli import matches
+        from .checkrun import matches
         from .report import format_trace
         from .runner import check
         from .scenario import ScenarioError, load

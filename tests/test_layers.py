@@ -45,6 +45,9 @@ LAYERS = {
     "racecheck.report": FRONT,
     "racecheck.viewer": FRONT,
     "racecheck.cli": FRONT,
+    "racecheck.checkrun": FRONT,
+    "racecheck.ciformats": FRONT,
+    "racecheck.progress": FRONT,
     "racecheck.__main__": FRONT,
     "racecheck.pytest_plugin": FRONT,
 }

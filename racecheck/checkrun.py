@@ -102,8 +102,6 @@ def run_one(path, options, progress=None):
         return Result(str(path), sc.name, BAD_FILE, key="expect",
                       message=f"{path}: expect: missing: check compares each scenario with its expect "
                               f"(add expect: {{verdict: clean}} or run it with racecheck run)")
-    if progress is not None:
-        progress.bounds = runner.bounds_with(sc.bounds, timeout=options.timeout)
     expected = _verdict_text(sc.expect["verdict"], sc.expect["invariant"])
     try:
         rep = runner.check(sc, options.reduction, runner.bounds_with(sc.bounds, timeout=options.timeout),
@@ -162,9 +160,12 @@ def _why(sc, rep, status, expected, got):
     return message, o.reason or f"the search explored {o.stats.executions:,} executions and found nothing"
 
 
-def not_run(path, why="interrupted before it started"):
-    """The result of a file the run did not reach (Ctrl-C)."""
-    return Result(str(path), Path(path).stem, SKIPPED, message=why, detail=why, interrupted=True)
+def not_run(path, started=False):
+    """The result of a file whose run Ctrl-C stopped before it had one
+    (``started``) or before it began."""
+    why = "interrupted while it ran" if started else "not started: the run was interrupted"
+    return Result(str(path), Path(path).stem, SKIPPED, got="(interrupted)" if started else "(not started)",
+                  message=why, detail=why, interrupted=True)
 
 
 def run_serial(files, options, progress, emit):
@@ -176,7 +177,7 @@ def run_serial(files, options, progress, emit):
         try:
             res = run_one(path, options, progress)
         except KeyboardInterrupt:  # outside the search (loading, minimising): the same stop
-            res = not_run(path, "interrupted")
+            res = not_run(path, started=True)
         progress.done()
         results.append(res)
         emit(res)
@@ -221,8 +222,7 @@ def run_parallel(files, options, jobs, progress, emit):
             proc.join(5)
             reader.close()
         progress.done()
-    results = [done.get(i) or not_run(files[i], "interrupted" if i < started else "interrupted before it started")
-               for i in range(len(files))]
+    results = [done.get(i) or not_run(files[i], started=i < started) for i in range(len(files))]
     for res in results[nxt:]:
         emit(res)
     return results
@@ -300,7 +300,7 @@ def row(res, color=False):
         return [f"{res.name:40} {'-':36} {'(the file does not load)':36} {'':>10} {'':>7}{mark}",
                 f"  {res.message}"]
     if res.status == SKIPPED and not res.expected:
-        return [f"{res.name:40} {'-':36} {'(not run)':36} {'':>10} {'':>7}{mark}"]
+        return [f"{res.name:40} {'-':36} {res.got:36} {'':>10} {'':>7}{mark}"]
     lines = [f"{res.name:40} {res.expected:36} {res.got:36} {res.executions:>10,} {res.elapsed_s:>6.2f}s{mark}"]
     if res.status == SKIPPED:
         lines.append(f"  {res.message}")

@@ -113,9 +113,12 @@ def plural(n, word):
 
 
 def print_report(rep, color=False):
+    """``rep`` as text; ``color``: whether standard output is a terminal
+    (NO_COLOR and FORCE_COLOR have the last word)."""
+    color = color_wanted(color)
     o = rep.outcome
     v = o.violation
-    click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color))
+    click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color), color=color)
     click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction, rep.strategy))
     if rep.strategy_reason and rep.strategy != "dfs":  # (dfs's line says "reduction ...")
         click.echo(f"  ({rep.strategy_reason})")
@@ -149,7 +152,7 @@ def print_report(rep, color=False):
         click.echo(f"  note: {line}")
     if rep.trace is not None:
         click.echo("")
-        click.echo(text.format_trace(rep.trace, color))
+        click.echo(text.format_trace(rep.trace, color), color=color)
         click.echo("")
         if rep.trace_path:
             click.echo(f"trace saved to {rep.trace_path}")
@@ -298,8 +301,9 @@ def replay(trace_file, as_json):
                                "executions": 1, "steps": len(schedule), "elapsed_s": round(elapsed, 3),
                                "same_as_saved": same}))
         sys.exit(status)
-    color = sys.stdout.isatty()
-    click.echo(text.verdict_line(sc.name, verdict, out.violation.invariant if out.violation else None, color))
+    color = color_wanted(sys.stdout.isatty())
+    click.echo(text.verdict_line(sc.name, verdict, out.violation.invariant if out.violation else None, color),
+               color=color)
     if out.violation:
         click.echo(f"  replayed {len(schedule)} steps: the same violation as saved")
         click.echo(f"  {out.violation.message}")
@@ -355,12 +359,12 @@ def _edited_note(doc):
 
 @main.command()
 @click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
-@click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal).")
+@click.option("--color/--no-color", default=None,
+              help="Colour (default: when writing to a terminal, unless NO_COLOR is set, or FORCE_COLOR).")
 def show(trace_file, color):
     """Print a saved counterexample, one column per thread."""
     doc = load_trace_or_fail(trace_file)
-    if color is None:
-        color = sys.stdout.isatty()
+    color = color_wanted(sys.stdout.isatty(), color)
     if doc.get("verdict") == "error":
         what = f"the model raised in thread {doc['error']['thread']}"
     else:
@@ -422,7 +426,7 @@ def lockgraph(scenario, output, reduction, max_executions, timeout):
         sys.exit(4)
     graph, cycles = order.graph, order.cycles()
     click.echo(f"{sc.name}: {graph.number_of_nodes()} lock classes, {graph.number_of_edges()} edges "
-               f"(A -> B: B taken while A held), over {out.stats.executions} executions")
+               f"(A -> B: B taken while A held), over {out.stats.executions:,} executions")
     for cycle in cycles:
         click.echo("cycle: " + " -> ".join(cycle + cycle[:1]))
         for a, b in cycle_edges(cycle):

@@ -335,3 +335,30 @@ def test_progress_shows_time_left_or_share_of_executions(monkeypatch):
     assert line.rstrip().endswith("(25 % of 50,000 executions)")
     line = shown(monkeypatch, 40, Bounds(timeout=60), Stats(executions=12345), 10.0)
     assert len(line) == 39 and line.endswith("...")  # within the terminal, its last column left free
+
+
+def test_run_replay_and_show_follow_no_color_and_force_color(tmp_path):
+    trace = tmp_path / "t.json"
+    forced = CliRunner().invoke(main, ["run", str(GOOD), "--trace-out", str(trace)],
+                                env={"FORCE_COLOR": "1", "NO_COLOR": None})
+    assert forced.exit_code == 1 and "\x1b[31m\x1b[1mVIOLATION" in forced.output
+    assert "\x1b[" in forced.output.split("counterexample:")[1]  # the trace's columns too
+    plain = CliRunner().invoke(main, ["run", str(GOOD), "--trace-out", str(trace)], env={"FORCE_COLOR": None})
+    assert "\x1b[" not in plain.output  # not a terminal
+    for env, want in [({"FORCE_COLOR": "1", "NO_COLOR": None}, True), ({"NO_COLOR": "1"}, False)]:
+        for args in (["replay", str(trace)], ["show", str(trace)]):
+            out = CliRunner().invoke(main, args, env=env)
+            assert ("\x1b[" in out.output) is want, (args, env)
+    shown = CliRunner().invoke(main, ["show", "--color", str(trace)], env={"NO_COLOR": "1"})
+    assert "\x1b[" in shown.output  # the option says more than the environment
+
+
+def test_statistics_have_thousands_separators_in_every_strategy():
+    from racecheck.report import stats_line
+    dfs = {"executions": 12345, "blocked": 1200, "steps": 234567, "max_depth": 30, "elapsed_s": 1.0}
+    assert stats_line(dfs, "dpor").startswith("12,345 executions (+1,200 cut short as redundant), 234,567 steps")
+    rnd = dict(dfs, seed=0, max_depth=1500)
+    assert stats_line(rnd, "none", "random").startswith("12,345 executions, 234,567 steps, longest 1,500")
+    bfs = {"distinct_states": 12345, "states_generated": 23456, "cached_steps": 3456, "depth": 9, "queue": 1000,
+           "elapsed_s": 1.0}
+    assert stats_line(bfs, "none", "bfs").startswith("12,345 distinct states, 23,456 generated (3,456 from")

@@ -362,3 +362,22 @@ def test_statistics_have_thousands_separators_in_every_strategy():
     bfs = {"distinct_states": 12345, "states_generated": 23456, "cached_steps": 3456, "depth": 9, "queue": 1000,
            "elapsed_s": 1.0}
     assert stats_line(bfs, "none", "bfs").startswith("12,345 distinct states, 23,456 generated (3,456 from")
+
+
+def test_the_workflow_in_ci_md_is_valid_yaml_and_its_command_line_parses():
+    import shlex
+
+    import yaml
+
+    text = (ROOT / "docs" / "ci.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    workflow = yaml.safe_load(block)
+    steps = workflow["jobs"]["corpus"]["steps"]
+    (command,) = [s["run"] for s in steps if "racecheck check" in s.get("run", "")]
+    args = shlex.split(command)
+    assert args[:2] == ["racecheck", "check"]
+    ctx = main.commands["check"].make_context("check", args[2:])  # every option exists and its value fits
+    assert ctx.params["sarif"] == "racecheck.sarif" and ctx.params["traces_dir"] == "racecheck-traces"
+    uploads = {s["uses"].split("@")[0]: s for s in steps if "uses" in s}
+    assert uploads["github/codeql-action/upload-sarif"]["with"]["sarif_file"] == ctx.params["sarif"]
+    assert "racecheck-traces/" in uploads["actions/upload-artifact"]["with"]["path"]

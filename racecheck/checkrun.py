@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import traceback
 from dataclasses import dataclass
 from multiprocessing import connection
@@ -109,6 +110,10 @@ def run_one(path, options, progress=None):
     except (BadModel, FingerprintError, StrategyError) as exc:
         return Result(str(path), sc.name, ERROR, expected=expected, got="error", line=sc.expect_line,
                       message=f"{path}: {exc}", detail=str(exc))
+    except Exception as exc:  # noqa: BLE001 - racecheck's own failure: this scenario's error, the run goes on
+        return Result(str(path), sc.name, ERROR, expected=expected, got="error", line=sc.expect_line,
+                      message=f"{path}: racecheck raised {type(exc).__name__}: {exc}",
+                      detail=traceback.format_exc())
     return from_report(sc, rep, expected)
 
 
@@ -172,20 +177,23 @@ def run_serial(files, options, progress, emit):
     """Run ``files`` one after the other; ``emit`` each result as it comes.
     Ctrl-C ends the run: the rest are skipped."""
     results = []
-    for i, path in enumerate(files):
-        progress.start(f"[{i + 1}/{len(files)}] {Path(path).stem}")
-        try:
-            res = run_one(path, options, progress)
-        except KeyboardInterrupt:  # outside the search (loading, minimising): the same stop
-            res = not_run(path, started=True)
+    try:
+        for i, path in enumerate(files):
+            progress.start(f"[{i + 1}/{len(files)}] {Path(path).stem}")
+            try:
+                res = run_one(path, options, progress)
+            except KeyboardInterrupt:  # outside the search (loading, minimising): the same stop
+                res = not_run(path, started=True)
+            progress.done()
+            results.append(res)
+            emit(res)
+            if res.interrupted:
+                break
+    except KeyboardInterrupt:  # between two scenarios
         progress.done()
-        results.append(res)
-        emit(res)
-        if res.interrupted:
-            for rest in files[i + 1:]:
-                results.append(not_run(rest))
-                emit(results[-1])
-            break
+    for path in files[len(results):]:
+        results.append(not_run(path))
+        emit(results[-1])
     return results
 
 
@@ -202,6 +210,8 @@ def run_parallel(files, options, jobs, progress, emit):
         while nxt < len(files):
             while started < len(files) and len(running) < jobs:
                 reader, writer = ctx.Pipe(duplex=False)
+                sys.stdout.flush()  # or the child would write again what is in the buffer
+                sys.stderr.flush()
                 proc = ctx.Process(target=_child, args=(writer, files[started], options), daemon=True)
                 proc.start()
                 writer.close()  # ours: the child has its own copy

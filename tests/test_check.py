@@ -381,3 +381,23 @@ def test_the_workflow_in_ci_md_is_valid_yaml_and_its_command_line_parses():
     uploads = {s["uses"].split("@")[0]: s for s in steps if "uses" in s}
     assert uploads["github/codeql-action/upload-sarif"]["with"]["sarif_file"] == ctx.params["sarif"]
     assert "racecheck-traces/" in uploads["actions/upload-artifact"]["with"]["path"]
+
+
+def test_a_process_that_dies_is_its_scenarios_error(tmp_path):
+    """A --jobs process killed under its scenario (here by the model itself)
+    makes that scenario an error, and the others run."""
+    (tmp_path / "killer.py").write_text(
+        "import os, signal\n"
+        "from types import SimpleNamespace\n"
+        "from racecheck.model import Program\n"
+        "def init(rt):\n    return SimpleNamespace(x=rt.var('x', 0))\n"
+        "def body(st):\n    yield 'step'\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "def build(params):\n    return Program('killer', init, [('t', body)])\n")
+    (tmp_path / "a_killer.yaml").write_text("name: killer\nmodel: ./killer.py\ninvariants: [assertion]\n"
+                                            "expect: {verdict: clean}\n")
+    (tmp_path / "b_good.yaml").write_text(GOOD.read_text())
+    out = invoke(["--json", "--jobs", "2", "a_killer.yaml", "b_good.yaml"], tmp_path)
+    assert out.exit_code == 1
+    killed, good = (json.loads(line) for line in out.output.splitlines())
+    assert killed["status"] == "error" and "died (exit status -9)" in killed["message"]
+    assert good["status"] == "passed"

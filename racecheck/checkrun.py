@@ -291,7 +291,11 @@ def save_trace(res, directory, used):
         n += 1
         stem = f"{res.name}-{n}"
     used.add(stem)
-    res.trace_path = str(tracefile.save(res.trace, Path(directory) / f"{stem}.json"))
+    path = Path(directory) / f"{stem}.json"
+    try:
+        res.trace_path = str(tracefile.save(res.trace, path))
+    except OSError as exc:  # the run goes on; the row says why there is no trace
+        res.message += f" (its trace could not be saved as {path}: {exc.strerror})"
 
 
 # -- for people ----------------------------------------------------------------------

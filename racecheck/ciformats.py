@@ -15,6 +15,7 @@ error).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from junitparser import Attr, Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
@@ -157,6 +158,14 @@ def _data(s):
 
 def _prop(s):
     return _data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotations_wanted(option, as_json):
+    """``--annotations``: github, none, or (not given) github in a GitHub
+    Actions job unless the output is --json."""
+    if option is not None:
+        return option == "github"
+    return not as_json and os.environ.get("GITHUB_ACTIONS") == "true"
 
 
 def github_annotations(results):

@@ -7,7 +7,6 @@ Exit statuses: 0 clean, 1 violation, 2 bad input or usage, 3 incomplete,
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -213,7 +212,7 @@ def check(paths, junit, as_json, reduction, timeout, jobs, traces_dir, sarif, an
         results = checkrun.run_serial(files, options, progress, emit)
     if not as_json:
         click.echo("\n" + checkrun.summary(results))
-    if annotations == "github" or (annotations is None and not as_json and os.environ.get("GITHUB_ACTIONS") == "true"):
+    if ciformats.annotations_wanted(annotations, as_json):
         for line in ciformats.github_annotations(results):
             click.echo(line)
     if junit:

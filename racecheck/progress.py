@@ -72,7 +72,8 @@ class Progress:
         if b is None:
             return ""
         if b.timeout is not None:
-            return f" ({max(b.timeout - elapsed, 0):.0f} s left of {b.timeout:g})"
+            left = max(b.timeout - elapsed, 0)
+            return f" ({left:.0f} s left of {b.timeout:g})" if left >= 10 else f" ({left:.1f} s left of {b.timeout:g})"
         if b.max_executions:
             return f" ({100 * executions / b.max_executions:.0f} % of {b.max_executions:,} executions)"
         return ""

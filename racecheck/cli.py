@@ -125,8 +125,8 @@ def print_report(rep, color=False):
         p = rep.parallel
         click.echo(f"  on {p['jobs']} processes: {p['units']} work units of {p['unit_depth']} steps")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
-        click.echo(f"  crash states: {rep.checks['crash_states']} checked, "
-                   f"{rep.checks['crash_points_pruned']} crash points pruned")
+        click.echo(f"  crash states: {rep.checks['crash_states']:,} checked, "
+                   f"{rep.checks['crash_points_pruned']:,} crash points pruned")
     if rep.symbolic is not None:  # ranges or sets of values: racecheck/symbolic.py
         from .symbolic import report_lines
         for line in report_lines(rep.symbolic, rep.verdict):

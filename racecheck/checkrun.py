@@ -307,16 +307,17 @@ MARKS = {PASSED: ("", None), FAILED: ("MISMATCH", "red"), ERROR: ("ERROR", "mage
 
 
 def row(res, color=False):
-    """The lines that show ``res`` in the table."""
-    mark, fg = MARKS[res.status]
-    mark = "  " + click.style(mark, fg=fg, bold=True) if mark and color else "  " + mark if mark else ""
+    """The lines that show ``res`` in the table: its row, then why it did
+    not pass and where its trace is."""
+    word, fg = MARKS[res.status]
+    mark = "  " + (click.style(word, fg=fg, bold=True) if color else word) if word else ""
     if res.status == BAD_FILE:
         return [f"{res.name:40} {'-':36} {'(the file does not load)':36} {'':>10} {'':>7}{mark}",
                 f"  {res.message}"]
-    if res.status == SKIPPED and not res.expected:
+    if res.status == SKIPPED and not res.expected:  # never ran
         return [f"{res.name:40} {'-':36} {res.got:36} {'':>10} {'':>7}{mark}"]
     lines = [f"{res.name:40} {res.expected:36} {res.got:36} {res.executions:>10,} {res.elapsed_s:>6.2f}s{mark}"]
-    if res.status == SKIPPED:
+    if not res.ok:
         lines.append(f"  {res.message}")
     if res.trace_path:
         lines.append(f"  trace: {res.trace_path}   (racecheck view {res.trace_path})")

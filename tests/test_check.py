@@ -405,3 +405,17 @@ def test_a_process_that_dies_is_its_scenarios_error(tmp_path):
     killed, good = (json.loads(line) for line in out.output.splitlines())
     assert killed["status"] == "error" and "died (exit status -9)" in killed["message"]
     assert good["status"] == "passed"
+
+
+def test_the_search_hands_its_bounds_to_the_progress_line():
+    """run's Progress is made before the bounds are known: runner.check
+    gives them, so that the line can show the time left."""
+    from racecheck import runner
+    from racecheck.scenario import load
+
+    sc = load(GOOD)
+    p = progress.Progress(False)
+    runner.check(sc, bounds=runner.bounds_with(sc.bounds, timeout=7.0), progress=p, save_trace=False)
+    assert p.bounds.timeout == 7.0
+    p.start("next")
+    assert p.bounds is None  # each search its own

@@ -96,6 +96,14 @@ def _verdict_text(verdict, invariant):
 def run_one(path, options, progress=None):
     """Load, run and compare one scenario file: its :class:`Result`."""
     try:
+        return _run_one(path, options, progress)
+    except Exception as exc:  # noqa: BLE001 - racecheck's own failure: this scenario's error, the run goes on
+        return Result(str(path), Path(path).stem, ERROR, got="error",
+                      message=f"{path}: racecheck raised {type(exc).__name__}: {exc}", detail=traceback.format_exc())
+
+
+def _run_one(path, options, progress):
+    try:
         sc = load(path)
     except ScenarioError as exc:
         return Result(str(path), Path(path).stem, BAD_FILE, line=exc.line, key=exc.key, message=str(exc))
@@ -110,10 +118,6 @@ def run_one(path, options, progress=None):
     except (BadModel, FingerprintError, StrategyError) as exc:
         return Result(str(path), sc.name, ERROR, expected=expected, got="error", line=sc.expect_line,
                       message=f"{path}: {exc}", detail=str(exc))
-    except Exception as exc:  # noqa: BLE001 - racecheck's own failure: this scenario's error, the run goes on
-        return Result(str(path), sc.name, ERROR, expected=expected, got="error", line=sc.expect_line,
-                      message=f"{path}: racecheck raised {type(exc).__name__}: {exc}",
-                      detail=traceback.format_exc())
     return from_report(sc, rep, expected)
 
 
@@ -135,7 +139,7 @@ def from_report(sc, rep, expected):
                  invariant=v.invariant if v else None, json=out)
     if status == PASSED:
         return res
-    res.message, res.detail = _why(sc, rep, status, expected, got)
+    res.message, res.detail = _why(rep, status, expected, got)
     if rep.verdict == "error":
         res.schedule = text.schedule_runs(rep.error_schedule())
     elif rep.trace is not None:
@@ -145,7 +149,7 @@ def from_report(sc, rep, expected):
     return res
 
 
-def _why(sc, rep, status, expected, got):
+def _why(rep, status, expected, got):
     """The one-line message and the detail of a result that did not pass."""
     o = rep.outcome
     if status == SKIPPED:

@@ -419,3 +419,20 @@ def test_the_search_hands_its_bounds_to_the_progress_line():
     assert p.bounds.timeout == 7.0
     p.start("next")
     assert p.bounds is None  # each search its own
+
+
+def test_racecheck_s_own_failure_is_that_scenario_s_error(tmp_path, monkeypatch):
+    from racecheck import runner
+
+    real = runner.check
+
+    def check(sc, *args, **kw):
+        if sc.name == "fault_vs_truncate":
+            raise RuntimeError("a bug")
+        return real(sc, *args, **kw)
+    monkeypatch.setattr(runner, "check", check)
+    out = invoke(["--json", str(GOOD), str(FIXED)], tmp_path)
+    first, second = (json.loads(line) for line in out.output.splitlines())
+    assert out.exit_code == 1
+    assert first["status"] == "error" and "racecheck raised RuntimeError: a bug" in first["message"]
+    assert second["status"] == "passed"  # the run went on

@@ -165,8 +165,8 @@ def print_report(rep, color=False):
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per scenario, one per line.")
 @click.option("--reduction", type=click.Choice(REDUCTIONS), help="Override every scenario's reduction.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Wall-clock limit per scenario, in seconds (incomplete past it).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Wall-clock limit per scenario (incomplete past it).")
 @click.option("--jobs", default="1", show_default=True, metavar="N|auto",
               help="Run N scenarios at a time, each in a process of its own (auto: the cores there are).")
 @click.option("--traces-dir", type=click.Path(file_okay=False),

@@ -119,6 +119,36 @@ def _summary(res):
     return "\n".join(lines)
 
 
+def _location(where, text=None):
+    """A SARIF location of ``where`` (``path:line``, as a trace step's
+    ``line``), with a message."""
+    loc = {}
+    path, _, line = (where or "").rpartition(":")
+    if path and line.isdigit():
+        uri, relative = artifact_uri(path)
+        art = {"uri": uri, "uriBaseId": "%SRCROOT%"} if relative else {"uri": uri}
+        loc["physicalLocation"] = {"artifactLocation": art, "region": {"startLine": int(line)}}
+    if text:
+        loc["message"] = {"text": text}
+    return loc
+
+
+def code_flow(trace):
+    """The counterexample's steps as one SARIF code flow: a thread flow per
+    thread, each step at its model source line, ``executionOrder`` giving
+    the interleaving."""
+    flows = {}
+    for step in trace["steps"]:
+        text = f"step {step['step']} ({step['thread']}): {step['label']}"
+        flows.setdefault(step["thread"], []).append(
+            {"location": _location(step.get("line"), text), "executionOrder": step["step"]})
+    what = trace.get("invariant") or "the model raising"
+    n = len(trace["steps"])
+    return {"message": {"text": f"{n} step{'' if n == 1 else 's'} to {what}"},
+            "threadFlows": [{"id": name, "message": {"text": f"thread {name}"}, "locations": steps}
+                            for name, steps in flows.items()]}
+
+
 def sarif(results, version):
     """A SARIF 2.1.0 log of one run: a result per scenario to look at."""
     listed = [r for r in results if r.status in (FAILED, ERROR, BAD_FILE)]
@@ -129,11 +159,13 @@ def sarif(results, version):
         where = {"uri": uri, "uriBaseId": "%SRCROOT%"} if relative else {"uri": uri}
         loc = {"physicalLocation": {"artifactLocation": where, "region": {"startLine": res.line or 1}}}
         rule = _rule(res)
+        flows = {"codeFlows": [code_flow(res.trace)]} if res.trace and res.trace.get("steps") else {}
         out.append({
             "ruleId": rule, "ruleIndex": rules.index(rule), "level": "error",
             "message": {"text": _summary(res)}, "locations": [loc],
             "properties": {"scenario": res.name, "expected": res.expected, "got": res.got,
                            "traceFile": res.trace_path},
+            **flows,
         })
     driver = {"name": "racecheck", "version": version,
               "rules": [{"id": r, "shortDescription": {"text": _rule_text(r)}} for r in rules]}

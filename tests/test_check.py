@@ -160,6 +160,18 @@ def test_sarif_is_valid_and_locates_each_result(corpus, tmp_path):
         (loc,) = r["locations"]
         assert loc["physicalLocation"]["artifactLocation"] == {"uri": f"corpus/{file}", "uriBaseId": "%SRCROOT%"}
         assert loc["physicalLocation"]["region"] == {"startLine": line}
+    (flow,) = found["fault_vs_truncate_fixed"]["codeFlows"]  # the counterexample, thread by thread
+    trace = json.loads((tmp_path / "traces" / "fault_vs_truncate_fixed.json").read_text())
+    assert [t["id"] for t in flow["threadFlows"]] == ["fault", "truncate"]
+    steps = sorted((loc for t in flow["threadFlows"] for loc in t["locations"]), key=lambda loc: loc["executionOrder"])
+    assert [loc["executionOrder"] for loc in steps] == [s["step"] for s in trace["steps"]]
+    for loc, step in zip(steps, trace["steps"]):
+        assert loc["location"]["message"]["text"] == f"step {step['step']} ({step['thread']}): {step['label']}"
+        path, line = step["line"].rsplit(":", 1)
+        assert loc["location"]["physicalLocation"]["artifactLocation"]["uri"] == Path(path).resolve().as_uri()
+        assert loc["location"]["physicalLocation"]["region"]["startLine"] == int(line)
+    assert "vm_insert_mixed" in steps[-1]["location"]["message"]["text"]
+    assert "codeFlows" not in found["c_notes"]
     text = found["fault_vs_truncate_fixed"]["message"]["text"]
     assert "expected clean, got violation (no_freed_block_mapped)" in text
     assert "schedule: fault x3, truncate x" in text

@@ -19,6 +19,7 @@ from . import runner
 from . import trace as tracefile
 from .execution import BadModel
 from .fingerprint import FingerprintError
+from .progress import Progress, color_wanted
 from .scenario import ScenarioError, load
 from .scheduler import REDUCTIONS
 from .scheduler import replay as replay_schedule
@@ -35,31 +36,6 @@ def load_or_fail(path):
         return load(path)
     except ScenarioError as exc:
         fail(str(exc))
-
-
-class Progress:
-    """Executions, rate, depth and time on standard error, for a terminal only,
-    once a run has lasted a second."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.last = 0.0
-        self.shown = False
-
-    def __call__(self, stats, depth, elapsed):
-        if not self.enabled or elapsed < 1.0 or elapsed - self.last < 0.25:
-            return
-        self.last = elapsed
-        states = getattr(stats, "distinct_states", None)  # bfs counts states
-        count, what = (stats.executions, "executions") if states is None else (states, "states")
-        rate = count / elapsed if elapsed else 0
-        click.echo(f"\r  {count} {what}, {rate:,.0f}/s, depth {depth}, "
-                   f"{elapsed:.1f} s ", err=True, nl=False)
-        self.shown = True
-
-    def done(self):
-        if self.shown:
-            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
 
 
 @click.group()
@@ -136,9 +112,12 @@ def plural(n, word):
 
 
 def print_report(rep, color=False):
+    """``rep`` as text; ``color``: whether standard output is a terminal
+    (NO_COLOR and FORCE_COLOR have the last word)."""
+    color = color_wanted(color)
     o = rep.outcome
     v = o.violation
-    click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color))
+    click.echo(text.verdict_line(rep.scenario.name, rep.verdict, v.invariant if v else None, color), color=color)
     click.echo("  " + text.stats_line(o.stats.as_dict(), rep.reduction, rep.strategy))
     if rep.strategy_reason and rep.strategy != "dfs":  # (dfs's line says "reduction ...")
         click.echo(f"  ({rep.strategy_reason})")
@@ -146,8 +125,8 @@ def print_report(rep, color=False):
         p = rep.parallel
         click.echo(f"  on {p['jobs']} processes: {p['units']} work units of {p['unit_depth']} steps")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
-        click.echo(f"  crash states: {rep.checks['crash_states']} checked, "
-                   f"{rep.checks['crash_points_pruned']} crash points pruned")
+        click.echo(f"  crash states: {rep.checks['crash_states']:,} checked, "
+                   f"{rep.checks['crash_points_pruned']:,} crash points pruned")
     if rep.symbolic is not None:  # ranges or sets of values: racecheck/symbolic.py
         from .symbolic import report_lines
         for line in report_lines(rep.symbolic, rep.verdict):
@@ -172,7 +151,7 @@ def print_report(rep, color=False):
         click.echo(f"  note: {line}")
     if rep.trace is not None:
         click.echo("")
-        click.echo(text.format_trace(rep.trace, color))
+        click.echo(text.format_trace(rep.trace, color), color=color)
         click.echo("")
         if rep.trace_path:
             click.echo(f"trace saved to {rep.trace_path}")
@@ -186,90 +165,61 @@ def print_report(rep, color=False):
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per scenario, one per line.")
 @click.option("--reduction", type=click.Choice(REDUCTIONS), help="Override every scenario's reduction.")
-def check(paths, junit, as_json, reduction):
-    """Run every scenario under PATHS and compare each with its expect."""
-    files = find_scenarios(paths)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Wall-clock limit per scenario (incomplete past it).")
+@click.option("--jobs", default="1", show_default=True, metavar="N|auto",
+              help="Run N scenarios at a time, each in a process of its own (auto: the cores there are).")
+@click.option("--traces-dir", type=click.Path(file_okay=False),
+              help="Save there the trace of every scenario that does not match its expect.")
+@click.option("--sarif", type=click.Path(dir_okay=False), help="Write SARIF 2.1.0 here (code-scanning views).")
+@click.option("--annotations", type=click.Choice(["github", "none"]),
+              help="Print GitHub Actions error annotations (default: github when GITHUB_ACTIONS=true).")
+def check(paths, junit, as_json, reduction, timeout, jobs, traces_dir, sarif, annotations):
+    """Run every scenario under PATHS and compare each with its expect.
+    Exit 0 when all match, 1 when one does not, 2 when a file does not
+    load, 3 when interrupted."""
+    from . import checkrun, ciformats
+
+    jobs = jobs_of(jobs)
+    files = checkrun.find_scenarios(paths)
     if not files:
         fail(f"no scenario files (*.yaml) under {', '.join(paths)}")
-    scenarios = []
-    for f in files:
-        sc = load_or_fail(f)
-        if sc.expect is None:
-            fail(f"{f}: expect: missing: check compares each scenario with its expect "
-                 f"(add expect: {{verdict: clean}} or run it with racecheck run)")
-        scenarios.append(sc)
-    rows = []
-    if not as_json:
-        click.echo(f"{'scenario':40} {'expected':36} {'got':36} {'executions':>10} {'time':>7}")
-    for sc in scenarios:
+    options = checkrun.Options(reduction=reduction, timeout=timeout)
+    progress = Progress(sys.stderr.isatty() and not as_json)
+    color = color_wanted(sys.stdout.isatty())
+    saved = set()
+    if traces_dir:
         try:
-            rep = runner.check(sc, reduction, save_trace=False)
-        except BadModel as exc:
-            fail(f"{sc.path}: {exc}")
-        ok = matches(sc.expect, rep)
-        rows.append((sc, rep, ok))
+            Path(traces_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"--traces-dir {traces_dir}: cannot make the directory: {exc.strerror}")
+
+    def emit(res):
+        progress.done()
+        if traces_dir:
+            checkrun.save_trace(res, traces_dir, saved)
         if as_json:
-            out = rep.as_json()
-            out["ok"] = ok
-            out["trace"] = None
-            click.echo(json.dumps(out))
+            click.echo(json.dumps(checkrun.result_json(res)))
         else:
-            got = rep.verdict + (f" ({rep.outcome.violation.invariant})" if rep.outcome.violation else "")
-            exp = sc.expect["verdict"] + (f" ({sc.expect['invariant']})" if sc.expect["invariant"] else "")
-            mark = "" if ok else "  MISMATCH"
-            s = rep.outcome.stats
-            click.echo(f"{sc.name:40} {exp:36} {got:36} {s.executions:>10} {s.elapsed_s:>6.2f}s{mark}")
-    bad = [r for r in rows if not r[2]]
+            for line in checkrun.row(res, color):
+                click.echo(line, color=color)
+
     if not as_json:
-        click.echo(f"\n{len(rows) - len(bad)} of {len(rows)} scenarios as expected"
-                   + (f"; mismatched: {', '.join(r[0].name for r in bad)}" if bad else ""))
+        click.echo(checkrun.HEADER)
+    if jobs > 1 and len(files) > 1:
+        results = checkrun.run_parallel(files, options, min(jobs, len(files)), progress, emit)
+    else:
+        results = checkrun.run_serial(files, options, progress, emit)
+    if not as_json:
+        click.echo("\n" + checkrun.summary(results))
+    if ciformats.annotations_wanted(annotations, as_json):
+        for line in ciformats.github_annotations(results):
+            click.echo(line)
     if junit:
-        write_junit(junit, rows)
-    sys.exit(1 if bad else 0)
-
-
-def matches(expect, rep):
-    if rep.verdict != expect["verdict"]:
-        return False
-    if expect["verdict"] == "violation":
-        return rep.outcome.violation.invariant == expect["invariant"]
-    return True
-
-
-def find_scenarios(paths):
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(p.rglob("*.yaml")))
-        else:
-            out.append(p)
-    return out
-
-
-def write_junit(path, rows):
-    from xml.sax.saxutils import quoteattr  # only here: it imports urllib, http and email
-
-    cases = []
-    total_time = 0.0
-    for sc, rep, ok in rows:
-        t = rep.outcome.stats.elapsed_s
-        total_time += t
-        body = ""
-        if not ok:
-            got = rep.verdict + (f" of {rep.outcome.violation.invariant}" if rep.outcome.violation else "")
-            msg = f"expected {sc.expect['verdict']}, got {got}"
-            detail = text.format_trace(rep.trace) if rep.trace else (rep.outcome.reason or "")
-            body = f"<failure message={quoteattr(msg)}>{_xml_text(detail)}</failure>"
-        cases.append(f'  <testcase classname="racecheck" name={quoteattr(sc.name)} '
-                     f'file={quoteattr(str(sc.path))} time="{t:.3f}">{body}</testcase>')
-    failures = sum(1 for r in rows if not r[2])
-    xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="racecheck" tests="{len(rows)}" '
-           f'failures="{failures}" time="{total_time:.3f}">\n' + "\n".join(cases) + "\n</testsuite>\n")
-    Path(path).write_text(xml)
-
-
-def _xml_text(s):
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        ciformats.write_junit(junit, results)
+    if sarif:
+        ciformats.write_sarif(sarif, results)
+    sys.exit(checkrun.exit_status(results))
 
 
 def load_trace_or_fail(trace_file):
@@ -350,8 +300,9 @@ def replay(trace_file, as_json):
                                "executions": 1, "steps": len(schedule), "elapsed_s": round(elapsed, 3),
                                "same_as_saved": same}))
         sys.exit(status)
-    color = sys.stdout.isatty()
-    click.echo(text.verdict_line(sc.name, verdict, out.violation.invariant if out.violation else None, color))
+    color = color_wanted(sys.stdout.isatty())
+    click.echo(text.verdict_line(sc.name, verdict, out.violation.invariant if out.violation else None, color),
+               color=color)
     if out.violation:
         click.echo(f"  replayed {len(schedule)} steps: the same violation as saved")
         click.echo(f"  {out.violation.message}")
@@ -407,12 +358,12 @@ def _edited_note(doc):
 
 @main.command()
 @click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
-@click.option("--color/--no-color", default=None, help="Colour (default: when writing to a terminal).")
+@click.option("--color/--no-color", default=None,
+              help="Colour (default: when writing to a terminal, unless NO_COLOR is set, or FORCE_COLOR).")
 def show(trace_file, color):
     """Print a saved counterexample, one column per thread."""
     doc = load_trace_or_fail(trace_file)
-    if color is None:
-        color = sys.stdout.isatty()
+    color = color_wanted(sys.stdout.isatty(), color)
     if doc.get("verdict") == "error":
         what = f"the model raised in thread {doc['error']['thread']}"
     else:
@@ -474,7 +425,7 @@ def lockgraph(scenario, output, reduction, max_executions, timeout):
         sys.exit(4)
     graph, cycles = order.graph, order.cycles()
     click.echo(f"{sc.name}: {graph.number_of_nodes()} lock classes, {graph.number_of_edges()} edges "
-               f"(A -> B: B taken while A held), over {out.stats.executions} executions")
+               f"(A -> B: B taken while A held), over {out.stats.executions:,} executions")
     for cycle in cycles:
         click.echo("cycle: " + " -> ".join(cycle + cycle[:1]))
         for a, b in cycle_edges(cycle):

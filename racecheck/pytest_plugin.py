@@ -93,7 +93,7 @@ class ScenarioMismatch(Exception):
 
 class ScenarioItem(pytest.Item):
     def runtest(self):
-        from .cli import matches
+        from .checkrun import matches
         from .execution import BadModel
         from .report import format_trace
         from .runner import check, default_trace_path

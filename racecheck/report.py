@@ -35,11 +35,11 @@ def stats_line(stats, reduction, strategy="dfs"):
     if "seed" in stats:  # random, pct
         d = f", bug depth {stats['bug_depth']}" if "bug_depth" in stats else ""
         n = stats["executions"]
-        return (f"{n} execution{'' if n == 1 else 's'}, {stats['steps']} steps, longest "
-                f"{stats['max_depth']}, {stats['elapsed_s']:.2f} s, strategy {strategy} "
+        return (f"{n:,} execution{'' if n == 1 else 's'}, {stats['steps']:,} steps, longest "
+                f"{stats['max_depth']:,}, {stats['elapsed_s']:.2f} s, strategy {strategy} "
                 f"(seed {stats['seed']}{d})")
-    blocked = f" (+{stats['blocked']} cut short as redundant)" if stats.get("blocked") else ""
-    return (f"{stats['executions']} executions{blocked}, {stats['steps']} steps, "
+    blocked = f" (+{stats['blocked']:,} cut short as redundant)" if stats.get("blocked") else ""
+    return (f"{stats['executions']:,} executions{blocked}, {stats['steps']:,} steps, "
             f"depth {stats['max_depth']}, {stats['elapsed_s']:.2f} s, reduction {reduction}")
 
 

@@ -92,6 +92,8 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     dfs on that many processes (racecheck/parallel.py)."""
     reduction = reduction or scenario.reduction
     bounds = bounds or scenario.bounds
+    if getattr(progress, "bounds", False) is None:  # progress.Progress: the limits it shows the time left to
+        progress.bounds = bounds
     run = None
     split = None
     notes = []

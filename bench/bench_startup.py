@@ -1,0 +1,94 @@
+"""Benchmark the start-up of the command line: a whole process per run.
+
+    python bench/bench_startup.py [--runs N] [--top K]
+
+For each command (``racecheck run`` and ``check`` of fault_vs_truncate, and
+``racecheck --help``), N fresh processes of ``python -m racecheck`` with this
+checkout first on the path: the minimum wall time, the minimum processor time
+(user + system, from the kernel's accounting of the child, steadier than wall
+time on a shared machine) and the peak resident set. Then, for the ``run``
+command, the K slowest imports by cumulative time from ``python -X
+importtime`` (one run, so only a guide: importtime's own bookkeeping inflates
+the figures) and the heavy libraries the run did not import. Python's own
+start-up (``python -c pass``) is measured alongside as the floor. A
+benchmark, not a test: the figures go in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = "scenarios/fault_vs_truncate.yaml"
+COMMANDS = [
+    ("python -c pass", ["-c", "pass"]),
+    ("racecheck run", ["-m", "racecheck", "run", SCENARIO]),
+    ("racecheck --help", ["-m", "racecheck", "--help"]),
+    ("racecheck check", ["-m", "racecheck", "check", SCENARIO]),
+]
+HEAVY = ("z3", "networkx", "xml", "email", "http", "urllib", "inspect", "ast", "click", "yaml")
+
+
+def environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
+def one_run(args, env):
+    """(wall seconds, processor seconds, peak RSS in KiB) of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = 0  # reaped by wait4: keep Popen from waiting again
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def measure(args, env, runs):
+    samples = [one_run(args, env) for _ in range(runs)]
+    return min(s[0] for s in samples), min(s[1] for s in samples), max(s[2] for s in samples)
+
+
+def import_profile(env, top):
+    """The slowest imports (cumulative microseconds) of one ``racecheck run``."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "racecheck", "run", SCENARIO],
+                         cwd=ROOT, env=env, capture_output=True, text=True).stderr
+    rows = []
+    for line in out.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, self_us, cumulative, name = (part.strip() for part in line.replace("import time:", "|").split("|"))
+        rows.append((int(cumulative), int(self_us), name))
+    names = {name for _, _, name in rows}
+    absent = [m for m in HEAVY if m not in names]
+    return sorted(rows, reverse=True)[:top], absent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="processes per command (the minimum is kept)")
+    parser.add_argument("--top", type=int, default=15, help="imports listed from -X importtime")
+    opts = parser.parse_args()
+    env = environment()
+    print(f"Python {sys.version.split()[0]}, {opts.runs} processes per command, minimum of each\n")
+    print("| command | wall (s) | processor (s) | peak RSS (MiB) |")
+    print("| --- | --: | --: | --: |")
+    for label, args in COMMANDS:
+        wall, cpu, rss = measure(args, env, opts.runs)
+        print(f"| `{label}` | {wall:.3f} | {cpu:.3f} | {rss / 1024:.1f} |")
+    rows, absent = import_profile(env, opts.top)
+    print(f"\n`racecheck run {SCENARIO}` under -X importtime, the {opts.top} slowest (cumulative, ms):\n")
+    for cumulative, self_us, name in rows:
+        print(f"  {cumulative / 1000:7.1f}  {self_us / 1000:6.1f}  {name}")
+    print(f"\nnot imported: {', '.join(absent) or 'none of ' + ', '.join(HEAVY)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,6 @@ from . import runner
 from . import trace as tracefile
 from .execution import BadModel
 from .fingerprint import FingerprintError
-from .scenario import ScenarioError, load
 from .scheduler import REDUCTIONS
 from .scheduler import replay as replay_schedule
 from .strategies import PCT_DEPTH, STRATEGIES, StrategyError
@@ -31,6 +30,10 @@ def fail(message, status=2):
 
 
 def load_or_fail(path):
+    # Here, not at the top: the scenario reader brings PyYAML and the whole
+    # kernel library, which --help, show and view do not need.
+    from .scenario import ScenarioError, load
+
     try:
         return load(path)
     except ScenarioError as exc:

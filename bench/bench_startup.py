@@ -10,8 +10,11 @@ time on a shared machine) and the peak resident set. Then, for the ``run``
 command, the K slowest imports by cumulative time from ``python -X
 importtime`` (one run, so only a guide: importtime's own bookkeeping inflates
 the figures) and the heavy libraries the run did not import. Python's own
-start-up (``python -c pass``) is measured alongside as the floor. A
-benchmark, not a test: the figures go in docs/benchmarks.md.
+start-up (``python -c pass``) is measured alongside as the floor. Both with
+compiled modules cached between runs (as an installed package has them) and
+without (``--bytecode source``: every module compiled at every start, as a
+source checkout runs under PYTHONDONTWRITEBYTECODE=1). A benchmark, not a
+test: the figures go in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,9 +38,20 @@ COMMANDS = [
 HEAVY = ("z3", "networkx", "xml", "email", "http", "urllib", "inspect", "ast", "click", "yaml")
 
 
-def environment():
+def environment(bytecode, cache_dir):
+    """The child's environment: this checkout first on the path; with
+    ``bytecode``, compiled modules cached in ``cache_dir`` (as an installed
+    package has them), without, every racecheck module compiled from source
+    at every start (PYTHONDONTWRITEBYTECODE=1 and a source tree: how an
+    editable install runs on a machine that sets that variable)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = cache_dir
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
     return env
 
 
@@ -71,23 +86,36 @@ def import_profile(env, top):
     return sorted(rows, reverse=True)[:top], absent
 
 
+def report(env, runs, top):
+    print("| command | wall (s) | processor (s) | peak RSS (MiB) |")
+    print("| --- | --: | --: | --: |")
+    for label, args in COMMANDS:
+        wall, cpu, rss = measure(args, env, runs)
+        print(f"| `{label}` | {wall:.3f} | {cpu:.3f} | {rss / 1024:.1f} |")
+    rows, absent = import_profile(env, top)
+    print(f"\n`racecheck run {SCENARIO}` under -X importtime, the {top} slowest (cumulative and own, ms):\n")
+    for cumulative, self_us, name in rows:
+        print(f"  {cumulative / 1000:7.1f}  {self_us / 1000:6.1f}  {name}")
+    print(f"\nnot imported: {', '.join(absent) or 'none of ' + ', '.join(HEAVY)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="processes per command (the minimum is kept)")
     parser.add_argument("--top", type=int, default=15, help="imports listed from -X importtime")
+    parser.add_argument("--bytecode", choices=("cached", "source", "both"), default="both",
+                        help="cached: compiled modules kept between runs; source: compiled at every start")
     opts = parser.parse_args()
-    env = environment()
-    print(f"Python {sys.version.split()[0]}, {opts.runs} processes per command, minimum of each\n")
-    print("| command | wall (s) | processor (s) | peak RSS (MiB) |")
-    print("| --- | --: | --: | --: |")
-    for label, args in COMMANDS:
-        wall, cpu, rss = measure(args, env, opts.runs)
-        print(f"| `{label}` | {wall:.3f} | {cpu:.3f} | {rss / 1024:.1f} |")
-    rows, absent = import_profile(env, opts.top)
-    print(f"\n`racecheck run {SCENARIO}` under -X importtime, the {opts.top} slowest (cumulative, ms):\n")
-    for cumulative, self_us, name in rows:
-        print(f"  {cumulative / 1000:7.1f}  {self_us / 1000:6.1f}  {name}")
-    print(f"\nnot imported: {', '.join(absent) or 'none of ' + ', '.join(HEAVY)}")
+    if (ROOT / "racecheck" / "__pycache__").exists():
+        print("note: racecheck/__pycache__ exists, so 'source' reads compiled modules too\n")
+    print(f"Python {sys.version.split()[0]}, {opts.runs} processes per command, minimum of each")
+    with tempfile.TemporaryDirectory(prefix="racecheck-pyc-") as cache_dir:
+        for mode in (("cached", "source") if opts.bytecode == "both" else (opts.bytecode,)):
+            env = environment(mode == "cached", cache_dir)
+            if mode == "cached":
+                one_run(COMMANDS[1][1], env)  # fills the cache
+            print(f"\n### bytecode: {mode}\n")
+            report(env, opts.runs, opts.top)
 
 
 if __name__ == "__main__":

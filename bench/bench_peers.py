@@ -6,13 +6,13 @@ over their bytecode) and SPIN (Promela models compiled to a C verifier).
 
 The programs: lastzero(N) of bench/programs.py (correct: every tool must
 explore it whole and say it holds), and fault_vs_truncate and
-unaligned_dio_zeroing with their fixed twins. racecheck runs the scenario
-files, its full kernel models, as ``racecheck run`` does (minimisation
-included, no trace written); frontrun and SPIN run reductions of them to
-their locking (bench/peers/: frontrun_models.py and the .pml files, each
-saying what it leaves out), so their counts are not racecheck's: compare
-verdicts and the order of magnitude of the work. A "unit" is an execution
-for racecheck and frontrun and a stored state for SPIN.
+unaligned_dio_zeroing with their fixed twins, reduced to their locking
+(bench/peers/: reduced.py for racecheck, frontrun_models.py and the .pml
+files, each saying what it leaves out). All three tools run the same
+program; racecheck also runs the scenario files, its full kernel models, as
+``racecheck run`` does (minimisation included, no trace written), in the
+last column. Executions are racecheck's and frontrun's unit of work, stored
+states SPIN's.
 
 racecheck runs in this process; frontrun in a child process under its
 launcher (``python -m frontrun.cli``, which its ``explore`` requires), with
@@ -40,9 +40,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / "bench" / "peers"
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(PEERS)]
 
 import programs  # noqa: E402  (bench/programs.py)
+import reduced  # noqa: E402  (bench/peers/reduced.py)
 
 from racecheck import FinalState, Program, __version__  # noqa: E402
 from racecheck.runner import check  # noqa: E402
@@ -64,16 +65,18 @@ def lastzero_checked(n):
     return Program(plain.name, plain.init, plain._threads, [FinalState("lastzero", holds, "lastzero broken")])
 
 
-def racecheck_lastzero(n, repeat):
+def racecheck_program(model, repeat):
+    """Explore ``model`` with dpor (best time of ``repeat``)."""
     best = None
     for _ in range(repeat):
         start = time.perf_counter()
-        out = Explorer(lastzero_checked(n), "dpor").run()
+        out = Explorer(model, "dpor").run()
         best = min(best or 1e9, time.perf_counter() - start)
     return {"units": out.stats.executions, "seconds": best, "verdict": str(out.verdict)}
 
 
 def racecheck_scenario(name, repeat):
+    """``racecheck run`` of a scenario file, minimisation included, no trace written."""
     scenario = load(ROOT / "scenarios" / f"{name}.yaml")
     best = None
     for _ in range(repeat):
@@ -140,14 +143,17 @@ def spin_run(model, defines, repeat):
 
 
 def cases(max_n):
+    """(name, racecheck on the peers' program, racecheck on the scenario file
+    or None, frontrun's arguments, SPIN's model and defines)."""
     for n in range(2, max_n + 1):
-        yield (f"lastzero({n})", lambda r, n=n: racecheck_lastzero(n, r), ("lastzero", n),
-               ("lastzero.pml", [f"-DN={n}"]))
+        yield (f"lastzero({n})", lambda r, n=n: racecheck_program(lastzero_checked(n), r), None,
+               ("lastzero", n), ("lastzero.pml", [f"-DN={n}"]))
     for race in ("fault_vs_truncate", "unaligned_dio_zeroing"):
         for fixed in (False, True):
             name = race + ("_fixed" if fixed else "")
-            yield (name, lambda r, name=name: racecheck_scenario(name, r), (race, "fixed" if fixed else "buggy"),
-                   (f"{race}.pml", ["-DFIXED"] if fixed else []))
+            yield (name, lambda r, race=race, fixed=fixed: racecheck_program(getattr(reduced, race)(fixed), r),
+                   lambda r, name=name: racecheck_scenario(name, r),
+                   (race, "fixed" if fixed else "buggy"), (f"{race}.pml", ["-DFIXED"] if fixed else []))
 
 
 def versions(have_frontrun, have_spin):
@@ -193,19 +199,22 @@ def main():
     print()
     print("| program | racecheck executions | frontrun executions | SPIN states | racecheck ms | frontrun ms "
           "| SPIN check ms | SPIN build ms | frontrun / racecheck executions | frontrun / racecheck time "
-          "| SPIN / racecheck time | verdicts: racecheck, frontrun, SPIN |")
-    print("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
-    for name, ours, fr_args, spin_args in cases(opts.max_n):
+          "| SPIN / racecheck time | verdicts: racecheck, frontrun, SPIN | racecheck on the scenario file |")
+    print("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |")
+    for name, ours, scenario, fr_args, spin_args in cases(opts.max_n):
         if opts.only and opts.only not in name:
             continue
         rc = ours(opts.repeat)
         fr = frontrun_run(*fr_args, opts.frontrun_budget) if have_frontrun else None
         sp = spin_run(*spin_args, opts.repeat) if have_spin else None
         verdicts = ", ".join(r["verdict"] if r else "skipped" for r in (rc, fr, sp))
+        full = "-"
+        if scenario is not None:
+            sc = scenario(opts.repeat)
+            full = f"{sc['units']:,} executions, {sc['seconds'] * 1000:,.1f} ms, {sc['verdict']}"
         print(f"| {name} | {cell(rc)} | {cell(fr)} | {cell(sp)} | {cell(rc, 'seconds')} | {cell(fr, 'seconds')} "
               f"| {cell(sp, 'seconds')} | {cell(sp, 'build')} | {ratio(fr, rc, 'units')} "
-              f"| {ratio(fr, rc, 'seconds')} | {ratio(sp, rc, 'seconds')} | {verdicts} |", flush=True)
-
+              f"| {ratio(fr, rc, 'seconds')} | {ratio(sp, rc, 'seconds')} | {verdicts} | {full} |", flush=True)
 
 if __name__ == "__main__":
     main()

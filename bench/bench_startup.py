@@ -38,14 +38,14 @@ COMMANDS = [
 HEAVY = ("z3", "networkx", "xml", "email", "http", "urllib", "inspect", "ast", "click", "yaml")
 
 
-def environment(bytecode, cache_dir):
-    """The child's environment: this checkout first on the path; with
+def environment(root, bytecode, cache_dir):
+    """The child's environment: the checkout ``root`` first on the path; with
     ``bytecode``, compiled modules cached in ``cache_dir`` (as an installed
     package has them), without, every racecheck module compiled from source
     at every start (PYTHONDONTWRITEBYTECODE=1 and a source tree: how an
     editable install runs on a machine that sets that variable)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in [env.get("PYTHONPATH")] if p])
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = cache_dir
@@ -55,10 +55,10 @@ def environment(bytecode, cache_dir):
     return env
 
 
-def one_run(args, env):
+def one_run(args, env, root):
     """(wall seconds, processor seconds, peak RSS in KiB) of one process."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, *args], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, _, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -66,15 +66,15 @@ def one_run(args, env):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def measure(args, env, runs):
-    samples = [one_run(args, env) for _ in range(runs)]
+def measure(args, env, root, runs):
+    samples = [one_run(args, env, root) for _ in range(runs)]
     return min(s[0] for s in samples), min(s[1] for s in samples), max(s[2] for s in samples)
 
 
-def import_profile(env, top):
+def import_profile(env, root, top):
     """The slowest imports (cumulative microseconds) of one ``racecheck run``."""
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "racecheck", "run", SCENARIO],
-                         cwd=ROOT, env=env, capture_output=True, text=True).stderr
+                         cwd=root, env=env, capture_output=True, text=True).stderr
     rows = []
     for line in out.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -86,13 +86,13 @@ def import_profile(env, top):
     return sorted(rows, reverse=True)[:top], absent
 
 
-def report(env, runs, top):
+def report(env, root, runs, top):
     print("| command | wall (s) | processor (s) | peak RSS (MiB) |")
     print("| --- | --: | --: | --: |")
     for label, args in COMMANDS:
-        wall, cpu, rss = measure(args, env, runs)
+        wall, cpu, rss = measure(args, env, root, runs)
         print(f"| `{label}` | {wall:.3f} | {cpu:.3f} | {rss / 1024:.1f} |")
-    rows, absent = import_profile(env, top)
+    rows, absent = import_profile(env, root, top)
     print(f"\n`racecheck run {SCENARIO}` under -X importtime, the {top} slowest (cumulative and own, ms):\n")
     for cumulative, self_us, name in rows:
         print(f"  {cumulative / 1000:7.1f}  {self_us / 1000:6.1f}  {name}")
@@ -105,17 +105,20 @@ def main():
     parser.add_argument("--top", type=int, default=15, help="imports listed from -X importtime")
     parser.add_argument("--bytecode", choices=("cached", "source", "both"), default="both",
                         help="cached: compiled modules kept between runs; source: compiled at every start")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="the racecheck tree to measure (default: this one), e.g. an older commit's")
     opts = parser.parse_args()
-    if (ROOT / "racecheck" / "__pycache__").exists():
+    root = opts.checkout.resolve()
+    if (root / "racecheck" / "__pycache__").exists():
         print("note: racecheck/__pycache__ exists, so 'source' reads compiled modules too\n")
-    print(f"Python {sys.version.split()[0]}, {opts.runs} processes per command, minimum of each")
+    print(f"{root}: Python {sys.version.split()[0]}, {opts.runs} processes per command, minimum of each")
     with tempfile.TemporaryDirectory(prefix="racecheck-pyc-") as cache_dir:
         for mode in (("cached", "source") if opts.bytecode == "both" else (opts.bytecode,)):
-            env = environment(mode == "cached", cache_dir)
+            env = environment(root, mode == "cached", cache_dir)
             if mode == "cached":
-                one_run(COMMANDS[1][1], env)  # fills the cache
+                one_run(COMMANDS[1][1], env, root)  # fills the cache
             print(f"\n### bytecode: {mode}\n")
-            report(env, opts.runs, opts.top)
+            report(env, root, opts.runs, opts.top)
 
 
 if __name__ == "__main__":

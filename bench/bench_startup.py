@@ -29,9 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = "scenarios/fault_vs_truncate.yaml"
+# The counterexample's trace goes to a temporary directory, not the checkout's traces/.
+TRACE = Path(tempfile.mkdtemp(prefix="racecheck-startup-")) / "fault_vs_truncate.json"
 COMMANDS = [
     ("python -c pass", ["-c", "pass"]),
-    ("racecheck run", ["-m", "racecheck", "run", SCENARIO]),
+    ("racecheck run", ["-m", "racecheck", "run", SCENARIO, "--trace-out", str(TRACE)]),
     ("racecheck --help", ["-m", "racecheck", "--help"]),
     ("racecheck check", ["-m", "racecheck", "check", SCENARIO]),
 ]
@@ -73,7 +75,7 @@ def measure(args, env, root, runs):
 
 def import_profile(env, root, top):
     """The slowest imports (cumulative microseconds) of one ``racecheck run``."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "racecheck", "run", SCENARIO],
+    out = subprocess.run([sys.executable, "-X", "importtime", *COMMANDS[1][1]],
                          cwd=root, env=env, capture_output=True, text=True).stderr
     rows = []
     for line in out.splitlines():
@@ -119,6 +121,8 @@ def main():
                 one_run(COMMANDS[1][1], env, root)  # fills the cache
             print(f"\n### bytecode: {mode}\n")
             report(env, root, opts.runs, opts.top)
+    TRACE.unlink(missing_ok=True)
+    TRACE.parent.rmdir()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,8 @@
-"""What ``racecheck check`` writes for CI systems, from its results
-(racecheck/checkrun.py): JUnit XML (through junitparser), SARIF 2.1.0 for
-code-scanning views, and GitHub Actions workflow commands that annotate the
-scenario files.
+"""What ``racecheck check`` writes for code-scanning views and CI logs, from
+its results (racecheck/checkrun.py): SARIF 2.1.0, and GitHub Actions workflow
+commands that annotate the scenario files (JUnit XML is racecheck/junit.py).
 
-Every scenario is a JUnit test case: a mismatch is a ``failure`` with the
-counterexample as text, a model that raised (or a file that does not load)
-an ``error`` with its traceback or message, an interrupted scenario
-``skipped``. SARIF and the annotations list only what needs a look: one
+SARIF and the annotations list only what needs a look: one
 result per scenario that did not match its expect, per model error and per
 file that does not load, at the ``expect`` line (or the line of the file's
 error).
@@ -18,61 +14,10 @@ import json
 import os
 from pathlib import Path
 
-from junitparser import Attr, Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
-
 from . import invariants as inv
 from .checkrun import BAD_FILE, ERROR, FAILED, SKIPPED
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-
-# -- JUnit --------------------------------------------------------------------------
-
-
-class ScenarioCase(TestCase):
-    """A JUnit test case with the scenario file and its expect line, as
-    pytest and most CI systems' readers take them."""
-
-    file = Attr()
-    line = Attr()
-
-
-def junit(results):
-    """The results as a ``testsuites`` document of one suite, ``racecheck``."""
-    suite = TestSuite("racecheck")
-    for res in results:
-        case = ScenarioCase(res.name, classname="racecheck", time=round(res.elapsed_s, 3))
-        case.file = res.path
-        if res.line is not None:
-            case.line = str(res.line)
-        outcome = _junit_outcome(res)
-        if outcome is not None:
-            case.result = [outcome]
-        suite.add_testcase(case)
-    suite.update_statistics()
-    doc = JUnitXml("racecheck")
-    doc.add_testsuite(suite)
-    doc.update_statistics()
-    return doc
-
-
-def _junit_outcome(res):
-    if res.status == FAILED:
-        out = Failure(res.message, "mismatch")
-    elif res.status == ERROR:
-        out = Error(res.message, "model error")
-    elif res.status == BAD_FILE:
-        out = Error(res.message, "bad scenario file")
-    elif res.status == SKIPPED:
-        out = Skipped(res.message)
-    else:
-        return None
-    out.text = res.detail or res.message
-    return out
-
-
-def write_junit(path, results):
-    junit(results).write(str(path), pretty=True)
-
 
 # -- SARIF --------------------------------------------------------------------------
 

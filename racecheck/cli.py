@@ -20,7 +20,6 @@ from . import trace as tracefile
 from .execution import BadModel
 from .fingerprint import FingerprintError
 from .progress import Progress, color_wanted
-from .scenario import ScenarioError, load
 from .scheduler import REDUCTIONS
 from .scheduler import replay as replay_schedule
 from .strategies import PCT_DEPTH, STRATEGIES, StrategyError
@@ -32,6 +31,10 @@ def fail(message, status=2):
 
 
 def load_or_fail(path):
+    # Here, not at the top: the scenario reader brings PyYAML and the whole
+    # kernel library, which --help, show and view do not need.
+    from .scenario import ScenarioError, load
+
     try:
         return load(path)
     except ScenarioError as exc:
@@ -216,7 +219,8 @@ def check(paths, junit, as_json, reduction, timeout, jobs, traces_dir, sarif, an
         for line in ciformats.github_annotations(results):
             click.echo(line)
     if junit:
-        ciformats.write_junit(junit, results)
+        from .junit import write_junit
+        write_junit(junit, results)
     if sarif:
         ciformats.write_sarif(sarif, results)
     sys.exit(checkrun.exit_status(results))

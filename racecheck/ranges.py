@@ -28,7 +28,6 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from . import symbolic
 from .model import Unknown, instantiate  # noqa: F401  (racecheck.ranges.instantiate for the front and tests)
 from .models.registry import OPERATIONS
 from .scenario_file import ScenarioError, Section, _plain, did_you_mean
@@ -158,6 +157,8 @@ class Space:
     def empty(self):
         """True when no assignment satisfies the space (z3 decides)."""
         import z3
+
+        from . import symbolic
         solver = z3.Solver(ctx=symbolic.z3_context())
         solver.add(*self.z3_domain())
         return solver.check() == z3.unsat
@@ -174,6 +175,8 @@ class Space:
     def z3_domain(self):
         """The space as z3 constraints."""
         import z3
+
+        from . import symbolic
         ctx = symbolic.z3_context()
         env = {u.name: z3.Int(u.name, ctx) for u in self.unknowns}
         out = []
@@ -369,6 +372,7 @@ def _check(node, names, path, line, text):
 
 def _eval(node, env):
     """Evaluate a checked condition over ints (Python) or z3 integers."""
+    from . import symbolic  # only scenarios with ranges get here: keep it out of a plain run's imports
     name = dotted(node)
     if name is not None:
         return env[name]
@@ -400,6 +404,8 @@ def _eval(node, env):
 
 def _z3_bool(fn, vals):
     import z3
+
+    from . import symbolic
     ctx = symbolic.z3_context()
     vals = [z3.BoolVal(v, ctx) if isinstance(v, bool) else v for v in vals]
     return getattr(z3, fn)(*vals) if fn == "Not" else getattr(z3, fn)(*vals, ctx)

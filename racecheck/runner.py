@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import strategies, symbolic
+from . import strategies
 from . import trace as tracefile
 from .minimise import minimise
 from .scheduler import replay
@@ -114,6 +114,7 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
             outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
                                                    seed, bug_depth)
     elif getattr(scenario, "space", None) is not None:  # ranges or sets of values
+        from . import symbolic  # here only: a run without ranges does not need it
         run = symbolic.search_space(scenario, reduction, bounds, progress, strategy)
         outcome, used, why = run.outcome, "dfs", run.strategy_reason
         model, params = run.model, run.params

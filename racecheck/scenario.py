@@ -9,6 +9,7 @@ builder it names in racecheck.model.BUILDERS (the kernel library registers
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import math
@@ -106,13 +107,25 @@ class Scenario:
 
 def models_digest(extra_files=()):
     """A digest of the racecheck code a counterexample depends on."""
-    root = Path(__file__).parent
-    h = hashlib.sha256()
-    files = sorted(root.glob("*.py")) + sorted((root / "models").glob("*.py"))
-    for p in list(files) + [Path(f) for f in extra_files]:
+    h = _library_hash().copy()
+    for p in [Path(f) for f in extra_files]:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
+
+
+@functools.cache
+def _library_hash():
+    """racecheck's own source, hashed once a process (3 ms, at every
+    scenario load of a ``check`` otherwise): a process runs the code it
+    imported, whatever happens to the files later. A scenario's own files
+    (``models_digest``'s ``extra_files``) are read at every load."""
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for p in sorted(root.glob("*.py")) + sorted((root / "models").glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h
 
 
 def load(path):

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from racecheck import checkrun, progress
-from racecheck.ciformats import ScenarioCase
 from racecheck.cli import main
+from racecheck.junit import ScenarioCase
 from racecheck.search import Bounds, Stats
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -47,6 +47,7 @@ LAYERS = {
     "racecheck.cli": FRONT,
     "racecheck.checkrun": FRONT,
     "racecheck.ciformats": FRONT,
+    "racecheck.junit": FRONT,
     "racecheck.progress": FRONT,
     "racecheck.__main__": FRONT,
     "racecheck.pytest_plugin": FRONT,

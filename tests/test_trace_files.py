@@ -101,6 +101,16 @@ def rename_thread(doc):
         for w in s["waiting"]:
             w["thread"] = swap(w["thread"])
             w["held_by"] = [swap(h) for h in w["held_by"]]
+    rev = doc["race_reversed"]
+    rev["schedule"] = [swap(t) for t in rev["schedule"]]
+    for s in rev["steps"]:
+        s["thread"] = swap(s["thread"])
+        for w in s["waiting"]:
+            w["thread"] = swap(w["thread"])
+    for t in doc["final_threads"]:
+        t["thread"] = swap(t["thread"])
+        if t["waits_for"]:
+            t["waits_for"]["on"] = [swap(h) for h in t["waits_for"]["on"]]
     return doc
 
 

@@ -40,15 +40,11 @@ def view_data(doc):
     doc = page_doc(doc)
     threads = doc["threads"]
     geometry = doc.get("geometry")
-    steps = []
-    for s in doc["steps"]:
-        steps.append({
-            "where": report._short_line(s.get("line")),
-            "changes_text": report.change_text(s["changes"], threads, geometry),
-            "reads_text": report.compress_names(s.get("reads") or []),
-            "writes_text": report.compress_names(s.get("writes") or []),
-            "waits_text": report.wait_text(s.get("waiting") or []),
-        })
+    steps = [_step_text(s, threads, geometry) for s in doc["steps"]]
+    reversed_run = doc.get("race_reversed")
+    if reversed_run:
+        reversed_run = dict(reversed_run, texts=[_step_text(s, threads, geometry)
+                                                 for s in reversed_run["steps"]])
     race = doc.get("race")
     race_words = None
     if race:
@@ -63,7 +59,18 @@ def view_data(doc):
         "race_text": report.race_text(doc),
         "race_words": race_words,
         "reversed_runs": report.schedule_runs(doc.get("race_reversed_schedule") or []),
+        "reversed_run": reversed_run,
         "racecheck_version": __version__,
+    }
+
+
+def _step_text(s, threads, geometry):
+    return {
+        "where": report._short_line(s.get("line")),
+        "changes_text": report.change_text(s["changes"], threads, geometry),
+        "reads_text": report.compress_names(s.get("reads") or []),
+        "writes_text": report.compress_names(s.get("writes") or []),
+        "waits_text": report.wait_text(s.get("waiting") or []),
     }
 
 

@@ -134,9 +134,9 @@ def test_viewer_in_headless_chromium(page_file, tmp_path):
             page.wait_for_selector(".step")
 
             # One swimlane per thread, one box per step, in schedule order.
-            assert page.locator(".lane-head").count() == len(doc["threads"])
-            assert page.locator(".lane-head").all_inner_texts()[0].startswith(doc["threads"][0])
-            boxes = page.locator(".step")
+            assert page.locator("#lanes .lane-head").count() == len(doc["threads"])
+            assert page.locator("#lanes .lane-head").all_inner_texts()[0].startswith(doc["threads"][0])
+            boxes = page.locator("#lanes .step")
             assert boxes.count() == n
             assert [int(x) for x in boxes.evaluate_all("bs => bs.map(b => b.dataset.step)")] == list(range(1, n + 1))
             assert boxes.evaluate_all("bs => bs.map(b => b.dataset.thread)") == [s["thread"] for s in steps]
@@ -144,7 +144,7 @@ def test_viewer_in_headless_chromium(page_file, tmp_path):
 
             # The racing pair and the happens-before edges are drawn.
             i, j = doc["race"]
-            assert page.locator(".step.race").evaluate_all("bs => bs.map(b => +b.dataset.step)") == [i, j]
+            assert page.locator("#lanes .step.race").evaluate_all("bs => bs.map(b => +b.dataset.step)") == [i, j]
             paths = page.locator("svg.edges path[data-from]")
             assert paths.count() == len(doc["happens_before"])
             race_edge = page.locator(f'svg.edges path.race-edge[data-from="{i}"][data-to="{j}"]')
@@ -155,7 +155,7 @@ def test_viewer_in_headless_chromium(page_file, tmp_path):
             for _ in range(n):
                 page.keyboard.press("ArrowDown")
             assert page.get_attribute("body", "data-cursor") == str(n)
-            assert page.get_attribute(".step.cursor", "data-step") == str(n)
+            assert page.get_attribute("#lanes .step.cursor", "data-step") == str(n)
             page.keyboard.press("ArrowDown")  # no step past the last
             assert page.get_attribute("body", "data-cursor") == str(n)
             ptes = page.inner_text("#page-tables")

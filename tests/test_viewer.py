@@ -206,3 +206,263 @@ def test_viewer_in_headless_chromium(page_file, tmp_path):
     assert all(u.startswith(("file:", "data:", "about:")) for u in requests), requests
     if os.environ.get("RACECHECK_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, ROOT / "docs" / "viewer.png")
+
+
+# -- each interaction, in one browser for the module ---------------------------------
+
+
+DEADLOCK = ROOT / "scenarios" / "ext4_dax_fault_deadlock.yaml"
+
+
+@pytest.fixture(scope="module")
+def deadlock_file(tmp_path_factory):
+    """A 3-thread deadlock's counterexample and its page: (page path, trace)."""
+    where = tmp_path_factory.mktemp("deadlock")
+    trace = where / "deadlock.json"
+    rep = runner.check(load(DEADLOCK), trace_out=trace)
+    assert rep.verdict == "violation"
+    doc = json.loads(trace.read_text())
+    assert doc["invariant"] == "deadlock_free" and len(doc["threads"]) == 3
+    return viewer.write(doc, where / "deadlock.html"), doc
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(path, width, height, fragment): a page with no script errors."""
+    pages, errors = [], []
+
+    def opened(path, width=1500, height=1000, fragment=""):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+        page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}")
+                if msg.type in ("error", "warning") else None)
+        page.goto(path.resolve().as_uri() + fragment)
+        page.wait_for_selector("#lanes .step")
+        pages.append(page)
+        return page
+
+    yield opened
+    for page in pages:
+        page.close()
+    assert not errors, errors
+
+
+def cursor(page):
+    return int(page.get_attribute("body", "data-cursor"))
+
+
+def test_address_follows_the_cursor(page_file, open_page):
+    path, doc = page_file
+    page = open_page(path, fragment="#5")
+    assert cursor(page) == 5  # opening page.html#5 selects step 5
+    assert page.get_attribute('#lanes [data-step="5"]', "aria-selected") == "true"
+    page.keyboard.press("ArrowDown")
+    assert cursor(page) == 6 and page.url.endswith("#6")
+    page.click('#lanes .step[data-step="2"]')
+    assert page.url.endswith("#2")
+    page.evaluate("location.hash = '#9'")  # a link to a step, followed in the open page
+    page.wait_for_function("document.body.dataset.cursor === '9'")
+    page.keyboard.press("End")
+    assert page.url.endswith(f"#{len(doc['steps'])}")
+
+
+def test_steps_are_a_listbox_reached_with_tab(page_file, open_page):
+    path, doc = page_file
+    n = len(doc["steps"])
+    page = open_page(path, fragment="#3")
+    assert page.get_attribute("#lanes", "role") == "listbox"
+    options = page.locator('#lanes [role="option"]')
+    assert options.count() == n + 1  # the initial state and each step
+    labels = page.locator('#lanes .step[role="option"]').evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
+    for k, (label, step) in enumerate(zip(labels, doc["steps"]), 1):
+        assert label.startswith(f"Step {k} of {n}, {step['thread']}")
+        assert step["label"] in label
+    # One tab stop: the selected step.
+    assert page.locator('#lanes [tabindex="0"]').evaluate_all("bs => bs.map(b => b.dataset.step)") == ["3"]
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.getAttribute('role')") == "option":
+            break
+    assert page.evaluate("document.activeElement.dataset.step") == "3"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.step") == "4"  # focus moves with the cursor
+    assert page.get_attribute('#lanes [data-step="4"]', "aria-selected") == "true"
+    assert page.get_attribute('#lanes [data-step="3"]', "aria-selected") == "false"
+    assert page.get_attribute("#live", "aria-live") == "polite"
+    assert page.inner_text("#live").startswith(f"Step 4 of {n}, {doc['steps'][3]['thread']}")
+    page.keyboard.press("End")
+    assert doc["message"][:30] in page.inner_text("#live")
+
+
+def _overlaps(a, b):
+    return a["x"] < b["x"] + b["width"] - 0.5 and b["x"] < a["x"] + a["width"] - 0.5 and \
+        a["y"] < b["y"] + b["height"] - 0.5 and b["y"] < a["y"] + a["height"] - 0.5
+
+
+RECTS = "els => els.map(e => { const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height, text: e.textContent}; })"
+
+
+def _check_layout(page):
+    cards = page.locator("#lanes .step").evaluate_all(RECTS)
+    labels = page.locator("#edge-labels .edge-label").evaluate_all(RECTS)
+    assert labels and cards
+    for label in labels:
+        for card in cards:
+            assert not _overlaps(label, card), (label, card)
+    for i, a in enumerate(cards):
+        for b in cards[i + 1:]:
+            assert not _overlaps(a, b), (a, b)
+    # Code breaks between identifiers only: every identifier is on one line.
+    split = page.locator("#lanes .id, #panel .id").evaluate_all(
+        "ids => ids.filter(e => e.getClientRects().length > 1).map(e => e.textContent)")
+    assert not split, split
+    assert page.locator("#lanes .id").count() > len(cards)
+
+
+def test_three_threads_at_900px_stay_readable(deadlock_file, open_page):
+    path, doc = deadlock_file
+    page = open_page(path, width=900, height=900)
+    assert page.locator("#lanes .lane-head").count() == 3
+    for k in (0, 13, len(doc["steps"])):
+        page.evaluate(f"location.hash = '#{k}'")
+        page.wait_for_function(f"document.body.dataset.cursor === '{k}'")
+        _check_layout(page)
+    # Every lane fits the window: no sideways scrolling to read a thread.
+    assert page.evaluate("document.getElementById('lanes').scrollWidth <= "
+                         "document.getElementById('lanes-wrap').clientWidth")
+    # The state panel is below the lanes, not squeezed beside them.
+    lanes, panel = (page.locator(s).bounding_box() for s in ("#lanes-wrap", "#panel"))
+    assert panel["y"] >= lanes["y"] + lanes["height"] - 1
+
+
+def test_labels_never_cover_cards_at_1500px(page_file, open_page):
+    path, _ = page_file
+    page = open_page(path)
+    _check_layout(page)
+    page.keyboard.press("End")
+    _check_layout(page)
+    race_label = page.locator("#edge-labels .edge-label.race-edge")
+    assert race_label.count() == 1 and race_label.inner_text().startswith("race")
+
+
+def test_deadlock_shows_its_wait_for_graph(deadlock_file, open_page, page_file):
+    path, doc = deadlock_file
+    final = {t["thread"]: t for t in doc["final_threads"]}
+    # What the trace carries: who holds what, who waits for what, at the end.
+    assert final["fault"]["holds"] == ["page_lock[0]"]
+    assert final["writeback"]["waits_for"] == {"kind": "lock", "name": "page_lock[0]", "on": ["fault"]}
+    assert final["kjournald"]["waits_for"]["kind"] == "condition"
+    assert final["kjournald"]["waits_for"]["on"] == ["writeback"]
+    assert final["fault"]["waits_for"]["on"] == ["kjournald"]
+    page = open_page(path, fragment=f"#{len(doc['steps'])}")
+    graph = page.locator("#wait-graph")
+    assert graph.count() == 1
+    for t in doc["threads"]:
+        assert page.locator(f'#wait-graph [data-node="t:{t}"]').count() == 1
+    assert page.locator('#wait-graph [data-node="l:page_lock[0]"]').count() == 1
+    # The cycle: each node of it has one cycle edge out, to the next.
+    edges = page.locator("#wait-graph path.wf-edge.cycle").evaluate_all(
+        "ps => ps.map(p => [p.dataset.from, p.dataset.to])")
+    nxt = dict(edges)
+    assert len(nxt) == len(edges) == 6
+    node, seen = edges[0][0], []
+    while node not in seen:
+        seen.append(node)
+        node = nxt[node]
+    assert node == edges[0][0] and len(seen) == 6
+    assert {f"t:{t}" for t in doc["threads"]} <= set(seen)
+    assert ["t:writeback", "l:page_lock[0]"] in edges and ["l:page_lock[0]", "t:fault"] in edges
+    assert page.inner_text("#wf-cycle").startswith("Cycle: ")
+    nodes = page.locator("#wait-graph .wf-node rect").evaluate_all(RECTS)
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            assert not _overlaps(a, b), (a, b)
+    # A violation that is no deadlock draws none.
+    other = open_page(page_file[0], fragment="#1")
+    other.keyboard.press("End")
+    assert other.locator("#wait-graph").count() == 0
+
+
+def test_racing_pair_other_order_opens_beside(page_file, open_page):
+    path, doc = page_file
+    rev = doc["race_reversed"]
+    i, j = doc["race"]
+    # Stored when the trace was written: the reversed schedule, replayed.
+    assert rev["schedule"] == doc["race_reversed_schedule"] and rev["outcome"] == "clean"
+    assert [s["thread"] for s in rev["steps"]] == rev["schedule"]
+
+    def nth(steps, k):  # (thread, how many of its steps up to k)
+        t = steps[k - 1]["thread"]
+        return t, sum(1 for s in steps[:k] if s["thread"] == t)
+
+    where = {nth(rev["steps"], k): k for k in range(1, len(rev["steps"]) + 1)}
+    ri, rj = where[nth(doc["steps"], i)], where[nth(doc["steps"], j)]
+    assert rj < ri  # the pair the other way round
+    page = open_page(path, fragment=f"#{j}")
+    assert not page.locator("#other-order").is_visible()
+    page.click("#other-toggle")
+    assert page.locator("#other-order").is_visible()
+    assert page.get_attribute("#other-toggle", "aria-pressed") == "true"
+    assert page.locator("#other-order .step").count() == len(rev["steps"])
+    assert "no invariant breaks" in page.inner_text("#other-outcome")
+    assert page.locator("#other-order .step.race").evaluate_all("bs => bs.map(b => +b.dataset.step)") == sorted([ri, rj])
+    assert page.get_attribute("#other-order .step.same", "data-step") == str(rj)  # the cursor's step, there
+    main, beside, panel = (page.locator(s).bounding_box() for s in ("#lanes-wrap", "#other-order", "#panel"))
+    assert main["x"] + main["width"] <= beside["x"] + 1 and beside["x"] + beside["width"] <= panel["x"] + 1
+    page.click(f'#other-order .step[data-step="{ri}"]')  # back to that step as found
+    assert cursor(page) == i
+    page.click("#other-toggle")
+    assert not page.locator("#other-order").is_visible()
+
+
+def _touches(step, q):
+    base = q.rpartition("[")[0]
+    names = set(step["reads"]) | set(step["writes"]) | {c[0] for c in step["changes"]}
+    return any(n == q or n.startswith(q + "[") or (base and n == base + "['*']") for n in names)
+
+
+def test_watch_filters_steps_by_object(page_file, open_page):
+    path, doc = page_file
+    steps = doc["steps"]
+    page = open_page(path)
+    visible = "bs => bs.filter(b => b.offsetParent !== null).map(b => +b.dataset.step)"
+    for q in ("i_size", "pte.shared[1]", "pte.shared"):
+        page.fill("#watch", q)
+        want = [k for k, s in enumerate(steps, 1) if _touches(s, q)]
+        assert want and len(want) < len(steps)
+        assert page.locator("#lanes .step").evaluate_all(visible) == want
+        assert page.inner_text("#watch-note") == f"{len(want)} of {len(steps)} steps touch {q}"
+    # A step that reads the whole map touches each entry of it.
+    assert any("pte.shared['*']" in s["reads"] + s["writes"] and "pte.shared[1]" not in s["reads"] + s["writes"]
+               for s in steps)
+    # The value after each step: i_size's, from the initial state and the changes.
+    page.fill("#watch", "i_size")
+    cells = page.locator("#lanes .watch-cell").evaluate_all(
+        "cs => cs.filter(c => c.offsetParent !== null).map(c => [c.style.gridRow, c.textContent, c.classList.contains('changed')])")
+    size = doc["initial"]["i_size"]
+    assert cells[0][1] == str(size)
+    for (row, text, changed), k in zip(cells[1:], [k for k, s in enumerate(steps, 1) if _touches(s, "i_size")]):
+        new = [c[2] for c in steps[k - 1]["changes"] if c[0] == "i_size"]
+        size = new[-1] if new else size
+        assert int(row) == k + 2 and text == str(size) and changed == bool(new)
+    # The arrow keys move through the steps shown; the edges drawn join them.
+    page.click("#lanes .initial")
+    page.keyboard.press("ArrowDown")
+    first = next(k for k, s in enumerate(steps, 1) if _touches(s, "i_size"))
+    assert cursor(page) == first
+    shown = set(page.locator("#lanes .step").evaluate_all(visible))
+    for a, b in page.locator("svg.edges path[data-from]").evaluate_all("ps => ps.map(p => [+p.dataset.from, +p.dataset.to])"):
+        assert a in shown and b in shown
+    page.fill("#watch", "")
+    assert page.locator("#lanes .step").evaluate_all(visible) == list(range(1, len(steps) + 1))

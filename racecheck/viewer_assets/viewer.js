@@ -266,7 +266,7 @@
     var edgeLayer = svg("svg", { class: "edges", "aria-hidden": "true" });
     var labelLayer = el("div", { class: "edge-labels", "aria-hidden": "true" });
     var inner = el("div", { class: "lanes-inner" }, edgeLayer, lanes, labelLayer);
-    var out = { lanes: lanes, inner: inner, edgeLayer: edgeLayer, labelLayer: labelLayer,
+    var out = { prefix: run.main ? "" : "other-", lanes: lanes, inner: inner, edgeLayer: edgeLayer, labelLayer: labelLayer,
                 boxes: {}, rows: [], watchCells: [], run: run };
     var raceAt = {};
     if (run.race) { raceAt[run.race[0]] = "first"; raceAt[run.race[1]] = "second"; }
@@ -414,7 +414,7 @@
     otherRun = drawLanes({ steps: other.steps, texts: other.texts, race: pair, edges: [], main: false });
     otherRun.inner.id = "other-lanes";
     var outcome = other.outcome === "clean" ? "no invariant breaks" : other.outcome + ": " + names(other.message);
-    otherWrap = el("section", { class: "lanes-wrap other", id: "other", "aria-label": "The racing pair the other way round" },
+    otherWrap = el("section", { class: "lanes-wrap other", id: "other-order", "aria-label": "The racing pair the other way round" },
       el("h2", { class: "pane-title" }, "Had steps " + race[0] + " and " + race[1] + " gone the other way"),
       el("p", { class: "pane-note", id: "other-outcome" }, other.steps.length + " steps (schedule " + DATA.reversed_runs +
         "): " + outcome + ". Click a step to find it in the trace as found."),
@@ -446,7 +446,7 @@
     layer.setAttribute("height", inner.scrollHeight);
     var defs = svg("defs", {});
     ["plain", "race", "near"].forEach(function (kind) {
-      var m = svg("marker", { id: "arrow-" + kind, class: kind, viewBox: "0 0 10 10", refX: "9", refY: "5",
+      var m = svg("marker", { id: view.prefix + "arrow-" + kind, class: kind, viewBox: "0 0 10 10", refX: "9", refY: "5",
                               markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
       m.appendChild(svg("path", { d: "M0,0 L10,5 L0,10 z" }));
       defs.appendChild(m);
@@ -468,7 +468,7 @@
       var cls = isRace ? "race-edge" : near ? "near" : "";
       var path = svg("path", {
         d: "M" + x1 + "," + y1 + " C" + (x1 + dx) + "," + y1 + " " + (x2 - dx) + "," + y2 + " " + x2 + "," + y2,
-        class: cls, "marker-end": "url(#arrow-" + (isRace ? "race" : near ? "near" : "plain") + ")",
+        class: cls, "marker-end": "url(#" + view.prefix + "arrow-" + (isRace ? "race" : near ? "near" : "plain") + ")",
         "data-from": String(e.from), "data-to": String(e.to)
       });
       var title = svg("title", {});
@@ -816,7 +816,7 @@
                            role: "img", "aria-label": "Wait-for graph at the end of the trace" });
     var defs = svg("defs", {});
     ["waits", "held", "cycle"].forEach(function (kind) {
-      var m = svg("marker", { id: "wf-" + kind, class: kind, viewBox: "0 0 10 10", refX: "9", refY: "5",
+      var m = svg("marker", { id: "wfm-" + kind, class: kind, viewBox: "0 0 10 10", refX: "9", refY: "5",
                               markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
       m.appendChild(svg("path", { d: "M0,0 L10,5 L0,10 z" }));
       defs.appendChild(m);
@@ -842,7 +842,7 @@
       var line = svg("path", { d: "M" + p1.x + "," + p1.y + " L" + p2.x + "," + p2.y,
                                class: "wf-edge " + e.kind + (cyc ? " cycle" : ""),
                                "data-from": e.from, "data-to": e.to,
-                               "marker-end": "url(#wf-" + (cyc ? "cycle" : e.kind === "waits" ? "waits" : "held") + ")" });
+                               "marker-end": "url(#wfm-" + (cyc ? "cycle" : e.kind === "waits" ? "waits" : "held") + ")" });
       var title = svg("title", {});
       title.textContent = g.nodes[e.from].text + (e.kind === "waits" ? " waits for " : e.kind === "held" ? " is held by " : " was last set by ") + g.nodes[e.to].text;
       line.appendChild(title);

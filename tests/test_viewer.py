@@ -4,14 +4,12 @@ real browser (headless Chromium driven by Playwright, opened from disk).
 The browser test needs Debian's ``chromium`` (``.ci/run`` installs it) and the
 ``playwright`` package of the ``test`` extra; it never downloads a browser.
 Without them it is skipped, unless ``RACECHECK_REQUIRE_BROWSER=1`` (as in CI),
-where it fails. ``RACECHECK_UPDATE_SCREENSHOT=1`` also copies its screenshot
-to docs/viewer.png, the picture in the README.
+where it fails. docs/screenshots.py makes the pictures in the docs the same way.
 """
 
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -204,8 +202,6 @@ def test_viewer_in_headless_chromium(page_file, tmp_path):
     print(f"browser test: {elapsed:.1f} s, screenshot {shot}")
     assert not errors, errors
     assert all(u.startswith(("file:", "data:", "about:")) for u in requests), requests
-    if os.environ.get("RACECHECK_UPDATE_SCREENSHOT") == "1":
-        shutil.copyfile(shot, ROOT / "docs" / "viewer.png")
 
 
 # -- each interaction, in one browser for the module ---------------------------------

@@ -462,3 +462,12 @@ def test_watch_filters_steps_by_object(page_file, open_page):
         assert a in shown and b in shown
     page.fill("#watch", "")
     assert page.locator("#lanes .step").evaluate_all(visible) == list(range(1, len(steps) + 1))
+
+
+def test_a_trace_saved_before_the_other_order_and_the_wait_for_graph(deadlock_file, open_page, tmp_path):
+    _, doc = deadlock_file
+    old = {k: v for k, v in doc.items() if k not in ("race_reversed", "final_threads")}
+    page = open_page(viewer.write(old, tmp_path / "old.html"), fragment=f"#{len(doc['steps'])}")
+    assert page.locator("#other-toggle").count() == 0 and page.locator("#other-order").count() == 0
+    assert page.locator("#wait-graph").count() == 0
+    assert "Racing pair: steps" in page.inner_text("#race")

@@ -284,6 +284,17 @@ def test_steps_are_a_listbox_reached_with_tab(page_file, open_page):
     for k, (label, step) in enumerate(zip(labels, doc["steps"]), 1):
         assert label.startswith(f"Step {k} of {n}, {step['thread']}")
         assert step["label"] in label
+    # In the listbox only the options speak: all other text is hidden from
+    # screen readers (it repeats, for the eye, what the labels say).
+    loose = page.evaluate("""() => {
+        const out = [], walk = document.createTreeWalker(document.getElementById('lanes'), NodeFilter.SHOW_TEXT);
+        while (walk.nextNode()) {
+            const e = walk.currentNode.parentElement;
+            if (walk.currentNode.textContent.trim() && !e.closest('[role=option], [aria-hidden=true]'))
+                out.push(walk.currentNode.textContent);
+        }
+        return out; }""")
+    assert not loose, loose
     # One tab stop: the selected step.
     assert page.locator('#lanes [tabindex="0"]').evaluate_all("bs => bs.map(b => b.dataset.step)") == ["3"]
     for _ in range(10):
@@ -362,6 +373,10 @@ def test_deadlock_shows_its_wait_for_graph(deadlock_file, open_page, page_file):
     assert final["kjournald"]["waits_for"]["on"] == ["writeback"]
     assert final["fault"]["waits_for"]["on"] == ["kjournald"]
     page = open_page(path, fragment=f"#{len(doc['steps'])}")
+    # A step after which a thread waits says so to a screen reader too.
+    k = next(k for k, s in enumerate(doc["steps"], 1) if s["waiting"])
+    assert "writeback waits for page_lock[0] (held by fault)" in page.get_attribute(
+        f'#lanes [data-step="{k}"]', "aria-label")
     graph = page.locator("#wait-graph")
     assert graph.count() == 1
     for t in doc["threads"]:
@@ -460,6 +475,7 @@ def test_watch_filters_steps_by_object(page_file, open_page):
     shown = set(page.locator("#lanes .step").evaluate_all(visible))
     for a, b in page.locator("svg.edges path[data-from]").evaluate_all("ps => ps.map(p => [+p.dataset.from, +p.dataset.to])"):
         assert a in shown and b in shown
+    assert page.inner_text("#live").endswith(f"i_size after it: {cells[1][1]}")
     page.fill("#watch", "")
     assert page.locator("#lanes .step").evaluate_all(visible) == list(range(1, len(steps) + 1))
 

@@ -351,6 +351,7 @@
             add(b, ch);
             words.push("changes " + info.changes_text.join("; "));
           }
+          if (info.waits_text.length) words.push(info.waits_text.join("; "));
           b.setAttribute("aria-label", words.join(", "));
           out.boxes[k] = b;
           add(cell, b);
@@ -372,6 +373,17 @@
       out.rows.push(row);
     });
     return out;
+  }
+
+  // In the listbox only the options speak: the lane heads, step numbers,
+  // waits and watched values say again, for the eye, what the options'
+  // labels say.
+  function quietAround(lanes) {
+    Array.prototype.forEach.call(lanes.children, function (child) {
+      if (child.getAttribute("role") !== "option" && !child.querySelector('[role="option"]')) {
+        child.setAttribute("aria-hidden", "true");
+      }
+    });
   }
 
   // The step of ``run`` that is the other run's (the main trace's) same
@@ -400,6 +412,7 @@
   add(mainRun.lanes, el("div", { class: "violation-row", id: "violation-row", onclick: function () { move(N); },
                                style: "grid-row: " + (N + 3) + "; grid-column: 2 / " + (2 * threads.length + 1) },
                         el("strong", null, "The invariant breaks after step " + N + ". "), code(violationText)));
+  quietAround(mainRun.lanes);
   var lanesWrap = el("section", { class: "lanes-wrap", id: "lanes-wrap", "aria-label": "The counterexample" },
                      el("h2", { class: "pane-title" }, "As found: the invariant breaks"), mainRun.inner);
 
@@ -974,8 +987,9 @@
     if (window.location.hash !== "#" + k) {
       try { history.replaceState(null, "", "#" + k); } catch (err) { /* a page opened from disk may refuse */ }
     }
-    live.textContent = k === 0 ? "Initial state, before the first step"
-      : stepBoxes[k].getAttribute("aria-label") + (k === N ? ". " + violationText : "");
+    live.textContent = (k === 0 ? "Initial state, before the first step"
+      : stepBoxes[k].getAttribute("aria-label") + (k === N ? ". " + violationText : "")) +
+      (watched ? ". " + watched + " after it: " + watchValue(states[k], watched) : "");
     markSame(k);
     renderPanel(k);
     redraw();

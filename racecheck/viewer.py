@@ -5,8 +5,11 @@ network: the style sheet, the script (``viewer_assets/``) and the trace itself
 are inline, and the page's content security policy forbids every fetch. The
 script draws one swimlane per thread with the steps in schedule order, the
 happens-before edges between threads, and, at a cursor moved with the arrow
-keys or by clicking, the state after that step, rebuilt from the trace's
-``initial`` state and each step's ``changes``.
+keys or by clicking (the address's ``#N`` follows it), the state after that
+step, rebuilt from the trace's ``initial`` state and each step's ``changes``.
+It also draws what the trace carries for it: the racing pair's other order
+(``race_reversed``) beside the trace, and a deadlock's wait-for graph
+(``final_threads``); and it filters the steps by the object they touch.
 
 What text can be worked out once is worked out here, with the same functions
 as ``racecheck show`` (:mod:`racecheck.report`), so that both say the same.

@@ -487,3 +487,6 @@ def test_a_trace_saved_before_the_other_order_and_the_wait_for_graph(deadlock_fi
     assert page.locator("#other-toggle").count() == 0 and page.locator("#other-order").count() == 0
     assert page.locator("#wait-graph").count() == 0
     assert "Racing pair: steps" in page.inner_text("#race")
+    # The other order without a racing pair to name (a trace edited by hand) is left out.
+    odd = open_page(viewer.write(dict(doc, race=None), tmp_path / "odd.html"))
+    assert odd.locator("#other-toggle").count() == 0

@@ -1,7 +1,9 @@
 /* racecheck counterexample viewer. Reads the trace embedded in the page
    (script#trace-data), draws one swimlane per thread, and shows the state
    after the step at the cursor: the trace's initial state with the changes
-   of every step up to the cursor applied. No network, no libraries. */
+   of every step up to the cursor applied. Beside it, when the trace carries
+   them: the racing pair's other order and a deadlock's wait-for graph.
+   No network, no libraries. */
 (function () {
   "use strict";
 
@@ -203,7 +205,7 @@
   var cursor = 0;
   var violationText = doc.invariant + ": " + names(doc.message);
   var finalThreads = doc.final_threads || null;
-  var other = DATA.reversed_run || null;
+  var other = race && DATA.reversed_run || null;
 
   var header = el("header", { class: "top" },
     el("div", { class: "keys" },
@@ -228,7 +230,7 @@
       .forEach(function (n) { touchedNames[n] = true; if (splitName(n)) touchedNames[splitName(n).base] = true; });
   });
   var watchInput = el("input", { type: "search", id: "watch", list: "watch-names", autocomplete: "off",
-                                 spellcheck: "false", placeholder: "i_size, pte.shared[1], page_lock[0] \u2026",
+                                 spellcheck: "false", placeholder: "i_size, pte.shared[1] \u2026",
                                  "aria-label": "Watch an object: show only the steps that touch it, and its value after each" });
   var watchNote = el("span", { id: "watch-note", class: "watch-note" });
   var otherButton = other ? el("button", { type: "button", id: "other-toggle", "aria-pressed": "false",
@@ -792,7 +794,7 @@
   function findCycle(order, edges) {
     var out = {}, colour = {}, stack = [];
     order.forEach(function (id) { out[id] = []; });
-    edges.forEach(function (e) { out[e.from].push(e.to); });
+    edges.forEach(function (e) { if (out[e.to]) out[e.from].push(e.to); });
     var found = [];
     function visit(id) {
       colour[id] = 1; stack.push(id);
@@ -850,6 +852,7 @@
     }
     g.edges.forEach(function (e) {
       var a = boxes[e.from], b = boxes[e.to];
+      if (!a || !b) return;
       var p1 = border(a, b.x + b.w / 2, b.y + b.h / 2), p2 = border(b, a.x + a.w / 2, a.y + a.h / 2);
       var cyc = inCycle[e.from] === e.to;
       var line = svg("path", { d: "M" + p1.x + "," + p1.y + " L" + p2.x + "," + p2.y,

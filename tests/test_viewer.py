@@ -428,6 +428,8 @@ def test_racing_pair_other_order_opens_beside(page_file, open_page):
     assert page.locator("#other-order .step").count() == len(rev["steps"])
     assert "no invariant breaks" in page.inner_text("#other-outcome")
     assert page.locator("#other-order .step.race").evaluate_all("bs => bs.map(b => +b.dataset.step)") == sorted([ri, rj])
+    assert page.locator("#other-order .step.race .badge").all_inner_texts() == [
+        f"race: step {j} as found", f"race: step {i} as found"]
     assert page.get_attribute("#other-order .step.same", "data-step") == str(rj)  # the cursor's step, there
     main, beside, panel = (page.locator(s).bounding_box() for s in ("#lanes-wrap", "#other-order", "#panel"))
     assert main["x"] + main["width"] <= beside["x"] + 1 and beside["x"] + beside["width"] <= panel["x"] + 1

@@ -335,7 +335,8 @@
           if (raceAt[k]) {
             b.classList.add("race");
             add(label, el("span", { class: "badge race", title: "one of the two conflicting steps that decide the race" },
-                          raceAt[k] === "first" ? "race 1st" : "race 2nd"));
+                          run.main ? (raceAt[k] === "first" ? "race 1st" : "race 2nd")
+                                   : "race: step " + race[raceAt[k] === "first" ? 0 : 1] + " as found"));
             words.push("one of the racing pair");
           }
           if (run.main && k === n) {
@@ -445,6 +446,7 @@
     document.body.classList.toggle("split", on);
     otherButton.setAttribute("aria-pressed", on ? "true" : "false");
     otherButton.textContent = on ? "Hide the other order" : "Show the other order beside";
+    markSame(cursor);
     redraw();
   }
 
@@ -1003,7 +1005,10 @@
     if (!otherRun) return;
     Object.keys(otherRun.boxes).forEach(function (j) { otherRun.boxes[j].classList.remove("same"); });
     var j = k ? findNth(other.steps, nthOf(steps, k)) : 0;
-    if (j !== null && otherRun.boxes[j]) otherRun.boxes[j].classList.add("same");
+    var box = j !== null ? otherRun.boxes[j] : null;
+    if (!box) return;
+    box.classList.add("same");
+    if (box.offsetParent !== null) box.scrollIntoView({ block: "nearest", inline: "nearest" });
   }
 
   function redraw() {

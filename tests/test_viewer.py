@@ -327,9 +327,10 @@ def _check_layout(page):
     for label in labels:
         for card in cards:
             assert not _overlaps(label, card), (label, card)
-    for i, a in enumerate(cards):
-        for b in cards[i + 1:]:
-            assert not _overlaps(a, b), (a, b)
+    for group in (cards, labels):
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                assert not _overlaps(a, b), (a, b)
     # Code breaks between identifiers only: every identifier is on one line.
     split = page.locator("#lanes .id, #panel .id").evaluate_all(
         "ids => ids.filter(e => e.getClientRects().length > 1).map(e => e.textContent)")
@@ -433,6 +434,8 @@ def test_racing_pair_other_order_opens_beside(page_file, open_page):
     assert page.get_attribute("#other-order .step.same", "data-step") == str(rj)  # the cursor's step, there
     main, beside, panel = (page.locator(s).bounding_box() for s in ("#lanes-wrap", "#other-order", "#panel"))
     assert main["x"] + main["width"] <= beside["x"] + 1 and beside["x"] + beside["width"] <= panel["x"] + 1
+    page.keyboard.press("ArrowUp")  # the keys still move the cursor after a click on the button
+    assert cursor(page) == j - 1
     page.click(f'#other-order .step[data-step="{ri}"]')  # back to that step as found
     assert cursor(page) == i
     page.click("#other-toggle")

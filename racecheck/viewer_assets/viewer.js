@@ -469,7 +469,7 @@
       defs.appendChild(m);
     });
     layer.appendChild(defs);
-    var r = view.run.race;
+    var r = view.run.race, placed = {};
     view.run.edges.forEach(function (e) {
       var a = view.boxes[e.from], b = view.boxes[e.to];
       if (!a || !b || hidden(a) || hidden(b)) return;
@@ -494,11 +494,19 @@
       layer.appendChild(path);
       // The gutter beside the target card, on the side the edge comes from.
       var left = rightward ? rc.left - base.left - GUTTER + 4 : rc.right - base.left + 4;
-      labels.appendChild(el("div", {
+      var label = el("div", {
         class: "edge-label" + (isRace ? " race-edge" : "") + (rightward ? " rightward" : ""),
         "data-from": String(e.from), "data-to": String(e.to), title: title.textContent,
         style: "left:" + left + "px; top:" + (y2 - 4) + "px; width:" + (GUTTER - 8) + "px"
-      }, isRace ? el("strong", null, "race ") : null, code(e.label)));
+      }, isRace ? el("strong", null, "race ") : null, code(e.label));
+      labels.appendChild(label);
+      // Labels in one gutter do not cover each other: a later one moves down.
+      var top = y2 - 4, h = label.offsetHeight, taken = placed[left] || (placed[left] = []);
+      taken.sort(function (p, q) { return p[0] - q[0]; }).forEach(function (span) {
+        if (top < span[1] && span[0] < top + h) top = span[1] + 1;
+      });
+      label.style.top = top + "px";
+      taken.push([top, top + h]);
     });
   }
   function hidden(node) { return node.offsetParent === null; }
@@ -1019,7 +1027,7 @@
   document.addEventListener("keydown", function (e) {
     if (e.altKey || e.ctrlKey || e.metaKey) return;
     var t = e.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "BUTTON")) return;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) return;  // the arrows edit text there
     var k = null;
     switch (e.key) {
       case "ArrowDown": case "ArrowRight": case "j": case "n": k = visibleStep(cursor + 1, 1); break;

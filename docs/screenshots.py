@@ -9,7 +9,8 @@ Debian's headless Chromium (``/usr/bin/chromium``, driven by Playwright; it
 never downloads a browser) and driven as tests/test_viewer.py drives it:
 
 * viewer.png: fault_vs_truncate at its violating step, 1500 x 1000;
-* viewer-other-order.png: the same, with the racing pair's other order beside;
+* viewer-other-order.png: the same, with the racing pair's other order
+  beside, the panel at that run's last step;
 * viewer-watch.png: fault_vs_truncate's steps that touch ``pte.shared[1]``,
   and its value after each;
 * viewer-deadlock.png: ext4_dax_fault_deadlock at its last step, the
@@ -50,6 +51,7 @@ def at_the_end(page):
 def other_order(page):
     page.keyboard.press("End")
     page.click("#other-toggle")
+    page.locator("#other-order .step").last.click()
 
 
 def watch(page):

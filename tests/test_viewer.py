@@ -430,14 +430,26 @@ def test_racing_pair_other_order_opens_beside(page_file, open_page):
     assert "no invariant breaks" in page.inner_text("#other-outcome")
     assert page.locator("#other-order .step.race").evaluate_all("bs => bs.map(b => +b.dataset.step)") == sorted([ri, rj])
     assert page.locator("#other-order .step.race .badge").all_inner_texts() == [
-        f"race: step {j} as found", f"race: step {i} as found"]
+        f"race: was step {j}", f"race: was step {i}"]
     assert page.get_attribute("#other-order .step.same", "data-step") == str(rj)  # the cursor's step, there
     main, beside, panel = (page.locator(s).bounding_box() for s in ("#lanes-wrap", "#other-order", "#panel"))
     assert main["x"] + main["width"] <= beside["x"] + 1 and beside["x"] + beside["width"] <= panel["x"] + 1
     page.keyboard.press("ArrowUp")  # the keys still move the cursor after a click on the button
     assert cursor(page) == j - 1
-    page.click(f'#other-order .step[data-step="{ri}"]')  # back to that step as found
-    assert cursor(page) == i
+    # A click there shows that run's state after the step, in the panel.
+    page.click(f'#other-order .step[data-step="{ri}"]')
+    assert page.get_attribute("body", "data-other-cursor") == str(ri) and cursor(page) == j - 1
+    assert page.inner_text("#cursor-title").startswith(f"The other order: Step {ri} of {len(rev['steps'])}")
+    assert "it ends with no invariant broken" in page.inner_text("#other-box")
+    page.click(f'#other-order .step[data-step="{len(rev["steps"])}"]')
+    assert "freed block still mapped" not in page.inner_text("#page-tables")  # the violation's state is not there
+    page.click("#back-as-found")
+    assert cursor(page) == j - 1 and page.get_attribute("body", "data-other-cursor") is None
+    page.click(f'#other-order .step[data-step="{ri}"]')
+    page.click("#find-as-found")  # the same step, as found
+    assert cursor(page) == i and page.inner_text("#cursor-title").startswith(f"Step {i} of")
+    page.keyboard.press("End")
+    assert "freed block still mapped" in page.inner_text("#page-tables")
     page.click("#other-toggle")
     assert not page.locator("#other-order").is_visible()
 

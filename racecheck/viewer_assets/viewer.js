@@ -102,8 +102,9 @@
 
   // -- the state after every step -------------------------------------------
 
-  var states = [];
-  (function build() {
+  // The states of a run of ``list`` steps: [0] initial, [k] after step k.
+  function buildStates(list) {
+    var states = [];
     var values = {}, locks = {};
     Object.keys(objects).forEach(function (name) {
       var k = objects[name].kind;
@@ -113,7 +114,7 @@
       if (!locks[name]) values[name] = doc.initial[name];
     });
     states.push({ values: values, locks: locks, changed: {} });
-    steps.forEach(function (step) {
+    list.forEach(function (step) {
       var prev = states[states.length - 1];
       var v = Object.assign({}, prev.values), l = Object.assign({}, prev.locks), changed = {};
       step.changes.forEach(function (c) {
@@ -130,7 +131,9 @@
       });
       states.push({ values: v, locks: l, changed: changed });
     });
-  })();
+    return states;
+  }
+  var states = buildStates(steps);
 
   // Entries of a map or array object in a state, as [key, value] sorted.
   function entries(state, base) {
@@ -293,7 +296,7 @@
         attrs.onclick = function () { move(k); };
         attrs.onfocus = function () { if (cursor !== k) move(k, true); };
       } else {
-        attrs.onclick = function () { var m = matching(run, k); if (m) move(m); };
+        attrs.onclick = function () { selectOther(k); };
       }
       return el("div", attrs);
     }
@@ -336,7 +339,7 @@
             b.classList.add("race");
             add(label, el("span", { class: "badge race", title: "one of the two conflicting steps that decide the race" },
                           run.main ? (raceAt[k] === "first" ? "race 1st" : "race 2nd")
-                                   : "race: step " + race[raceAt[k] === "first" ? 0 : 1] + " as found"));
+                                   : "race: was step " + race[raceAt[k] === "first" ? 0 : 1]));
             words.push("one of the racing pair");
           }
           if (run.main && k === n) {
@@ -405,7 +408,21 @@
   }
   function matching(run, k) { return k ? findNth(steps, nthOf(run.steps, k)) : 0; }
 
+  // A click in the other order selects its step there: the panel shows that
+  // run's state after it, until the cursor of the trace as found moves again.
+  var otherCursor = null;
+  function selectOther(k) {
+    if (otherCursor !== null) otherRun.boxes[otherCursor].classList.remove("other-cursor");
+    otherCursor = k;
+    otherRun.boxes[k].classList.add("other-cursor");
+    document.body.setAttribute("data-other-cursor", String(k));
+    renderPanel(k, otherView);
+    live.textContent = "The other order: " + (k ? otherRun.boxes[k].getAttribute("aria-label") : "initial state");
+  }
+
   var mainRun = drawLanes({ steps: steps, texts: DATA.steps, race: race, edges: DATA.edges, main: true });
+  var mainView = { steps: steps, texts: DATA.steps, states: states, main: true };
+  var otherView = other ? { steps: other.steps, texts: other.texts, states: buildStates(other.steps), main: false } : null;
   var stepBoxes = mainRun.boxes, rowCells = mainRun.rows;
   mainRun.lanes.id = "lanes";
   mainRun.edgeLayer.id = "edges";
@@ -433,7 +450,7 @@
     otherWrap = el("section", { class: "lanes-wrap other", id: "other-order", "aria-label": "The racing pair the other way round" },
       el("h2", { class: "pane-title" }, "Had steps " + race[0] + " and " + race[1] + " gone the other way"),
       el("p", { class: "pane-note", id: "other-outcome" }, other.steps.length + " steps (schedule " + DATA.reversed_runs +
-        "): " + outcome + ". Click a step to find it in the trace as found."),
+        "): " + outcome + ". Click a step to see the state after it there."),
       otherRun.inner);
   }
 
@@ -647,13 +664,10 @@
     return section("Page cache", body.length ? body : el("div", { class: "none" }, "empty"), "page-cache");
   }
 
-  function lockSection(st, k) {
+  function lockSection(st, k, view) {
     var names_ = Object.keys(st.locks);
     if (!names_.length) return null;
-    var waiting = k > 0 ? (steps[k - 1].waiting || []) : [];
-    var used = {};
-    steps.forEach(function (s) { s.changes.forEach(function (c) { used[c[0]] = true; }); });
-    waiting.forEach(function (w) { used[w["for"]] = true; });
+    var waiting = k > 0 ? (view.steps[k - 1].waiting || []) : [];
     var busy = [], idle = [];
     names_.forEach(function (n) {
       var holders = st.locks[n];
@@ -700,12 +714,14 @@
     return el("div", { class: "legend" }, items);
   }
 
-  function stepSection(k) {
+  function stepSection(k, view) {
+    var which = view.main ? "" : "The other order: ";
     if (k === 0) {
-      return el("section", { class: "stepinfo" }, el("h2", { id: "cursor-title" }, "Initial state"),
-                el("div", { class: "none" }, "before the first step; press \u2193 to run step 1"));
+      return el("section", { class: "stepinfo" }, el("h2", { id: "cursor-title" }, which + "Initial state"),
+                el("div", { class: "none" }, "before the first step" +
+                   (view.main ? "; press \u2193 to run step 1" : "")));
     }
-    var step = steps[k - 1], info = DATA.steps[k - 1];
+    var step = view.steps[k - 1], info = view.texts[k - 1];
     var rows = [
       el("span", { class: "k" }, "where"), el("span", { class: "mono" }, (info.where || "?") +
         (step["function"] ? " in " + step["function"] + "()" : "")),
@@ -716,7 +732,7 @@
       ? el("ul", { class: "mono", style: "font-size:12px" }, info.changes_text.map(function (c) { return el("li", null, code(c)); }))
       : el("div", { class: "none" }, "no state changed");
     return el("section", { class: "stepinfo" },
-      el("h2", { id: "cursor-title" }, "Step " + k + " of " + N + " \u00b7 " + step.thread +
+      el("h2", { id: "cursor-title" }, which + "Step " + k + " of " + view.steps.length + " \u00b7 " + step.thread +
          (step.op ? " \u00b7 " + step.op : "")),
       el("div", { class: "label" }, code(step.label || "")),
       el("div", { class: "kv", style: "margin-top:6px" }, rows),
@@ -743,22 +759,39 @@
                    "show that run beside") : null));
   }
 
-  function renderPanel(k) {
+  function renderPanel(k, view) {
     if (!panel) return;
-    var st = states[k];
+    var st = view.states[k];
     while (panel.firstChild) panel.removeChild(panel.firstChild);
-    add(panel, stepSection(k));
-    if (k === N) {
+    add(panel, stepSection(k, view));
+    if (!view.main) {
+      add(panel, otherBox(k));
+    } else if (k === N) {
       add(panel, el("div", { class: "breaks", id: "breaks" },
         el("strong", null, "The invariant breaks here. "), violationText,
         doc.invariant_description ? el("div", { style: "font-size:12px;color:var(--muted)" },
                                        doc.invariant + " holds when " + doc.invariant_description) : null));
     }
-    if (k === N) add(panel, waitForSection());
-    add(panel, raceSection(k));
+    if (view.main && k === N) add(panel, waitForSection());
+    if (view.main) add(panel, raceSection(k));
     add(panel, [fileSection(st), deviceSection(st), pteSection(st), pageCacheSection(st),
-                lockSection(st, k), otherSection(st)]);
+                lockSection(st, k, view), otherSection(st)]);
     add(panel, section("Legend", legend()));
+  }
+
+  // What the panel says at a step of the other order: how that run ends,
+  // and the way back to the trace as found.
+  function otherBox(k) {
+    var found = matching(otherView, k);
+    var end = other.outcome === "clean" ? "it ends with no invariant broken" : "it ends: " + names(other.message);
+    return el("div", { class: "racebox", id: "other-box" },
+      el("strong", null, "The racing pair the other way round. "),
+      "Step " + k + " of " + other.steps.length + " of that run; " + end + ".",
+      el("div", null,
+        found !== null ? el("button", { type: "button", id: "find-as-found", onclick: function () { move(found); } },
+                            "this step as found (step " + found + ")") : null,
+        el("button", { type: "button", id: "back-as-found", onclick: function () { move(cursor); } },
+           "back to the trace as found")));
   }
 
   // -- the wait-for graph at the end ----------------------------------------------
@@ -981,6 +1014,11 @@
 
   function move(k, fromFocus) {
     k = Math.max(0, Math.min(N, k));
+    if (otherCursor !== null) {
+      otherRun.boxes[otherCursor].classList.remove("other-cursor");
+      otherCursor = null;
+      document.body.removeAttribute("data-other-cursor");
+    }
     rowCells[cursor].forEach(function (c) { c.classList.remove("at-cursor"); });
     var before = stepBoxes[cursor];
     before.classList.remove("cursor");
@@ -1004,7 +1042,7 @@
       : stepBoxes[k].getAttribute("aria-label") + (k === N ? ". " + violationText : "")) +
       (watched ? ". " + watched + " after it: " + watchValue(states[k], watched) : "");
     markSame(k);
-    renderPanel(k);
+    renderPanel(k, mainView);
     redraw();
   }
 

@@ -443,6 +443,14 @@ def test_racing_pair_other_order_opens_beside(page_file, open_page):
     assert "it ends with no invariant broken" in page.inner_text("#other-box")
     page.click(f'#other-order .step[data-step="{len(rev["steps"])}"]')
     assert "freed block still mapped" not in page.inner_text("#page-tables")  # the violation's state is not there
+    # The other order's steps are a list box of their own, for the keyboard.
+    page.focus('#other-order .step[data-step="1"]')
+    page.keyboard.press("ArrowDown")
+    assert page.get_attribute("body", "data-other-cursor") == "2" and cursor(page) == j - 1
+    assert page.evaluate("[document.activeElement.closest('#other-order') !== null, document.activeElement.dataset.step]") \
+        == [True, "2"]
+    assert page.get_attribute('#other-order [data-step="2"]', "aria-selected") == "true"
+    assert page.inner_text("#live").startswith(f"The other order: Step 2 of {len(rev['steps'])}")
     page.click("#back-as-found")
     assert cursor(page) == j - 1 and page.get_attribute("body", "data-other-cursor") is None
     page.click(f'#other-order .step[data-step="{ri}"]')

@@ -289,14 +289,15 @@
     out.watchHead = watchHead;
 
     function box(attrs, k) {
+      attrs.role = "option";
+      attrs.tabindex = run.main || k ? "-1" : "0";
+      attrs["aria-selected"] = "false";
       if (run.main) {
-        attrs.role = "option";
-        attrs.tabindex = "-1";
-        attrs["aria-selected"] = "false";
         attrs.onclick = function () { move(k); };
         attrs.onfocus = function () { if (cursor !== k) move(k, true); };
       } else {
         attrs.onclick = function () { selectOther(k); };
+        attrs.onfocus = function () { if (otherCursor !== k) selectOther(k, true); };
       }
       return el("div", attrs);
     }
@@ -411,10 +412,19 @@
   // A click in the other order selects its step there: the panel shows that
   // run's state after it, until the cursor of the trace as found moves again.
   var otherCursor = null;
-  function selectOther(k) {
-    if (otherCursor !== null) otherRun.boxes[otherCursor].classList.remove("other-cursor");
+  function selectOther(k, fromFocus) {
+    k = Math.max(0, Math.min(other.steps.length, k));
+    if (otherCursor !== null) unselect(otherRun.boxes[otherCursor], "other-cursor");
     otherCursor = k;
-    otherRun.boxes[k].classList.add("other-cursor");
+    var box = otherRun.boxes[k];
+    otherRun.boxes[0].setAttribute("tabindex", "-1");
+    box.classList.add("other-cursor");
+    box.setAttribute("aria-selected", "true");
+    box.setAttribute("tabindex", "0");
+    if (!fromFocus && document.activeElement && otherRun.lanes.contains(document.activeElement)) {
+      box.focus({ preventScroll: true });
+    }
+    box.scrollIntoView({ block: "nearest", inline: "nearest" });
     document.body.setAttribute("data-other-cursor", String(k));
     renderPanel(k, otherView);
     live.textContent = "The other order: " + (k ? otherRun.boxes[k].getAttribute("aria-label") : "initial state");
@@ -446,6 +456,9 @@
     }
     otherRun = drawLanes({ steps: other.steps, texts: other.texts, race: pair, edges: [], main: false });
     otherRun.inner.id = "other-lanes";
+    otherRun.lanes.setAttribute("role", "listbox");
+    otherRun.lanes.setAttribute("aria-label", "The other order's steps");
+    quietAround(otherRun.lanes);
     var outcome = other.outcome === "clean" ? "no invariant breaks" : other.outcome + ": " + names(other.message);
     otherWrap = el("section", { class: "lanes-wrap other", id: "other-order", "aria-label": "The racing pair the other way round" },
       el("h2", { class: "pane-title" }, "Had steps " + race[0] + " and " + race[1] + " gone the other way"),
@@ -1007,6 +1020,12 @@
     return Math.max(0, Math.min(N, k));
   }
 
+  function unselect(box, cls) {
+    box.classList.remove(cls);
+    box.setAttribute("aria-selected", "false");
+    box.setAttribute("tabindex", "-1");
+  }
+
   // -- the cursor ---------------------------------------------------------------
   // The main trace's steps are a listbox: the selected step is its one tab
   // stop (roving tabindex), arrow keys move the selection, the live region
@@ -1015,7 +1034,8 @@
   function move(k, fromFocus) {
     k = Math.max(0, Math.min(N, k));
     if (otherCursor !== null) {
-      otherRun.boxes[otherCursor].classList.remove("other-cursor");
+      unselect(otherRun.boxes[otherCursor], "other-cursor");
+      otherRun.boxes[otherCursor].setAttribute("tabindex", "0");  // the other list's tab stop stays
       otherCursor = null;
       document.body.removeAttribute("data-other-cursor");
     }
@@ -1067,6 +1087,19 @@
     var t = e.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) return;  // the arrows edit text there
     var k = null;
+    if (otherRun && t && otherRun.lanes.contains(t)) {  // moving in the other order's list
+      var at = otherCursor === null ? 0 : otherCursor, last = other.steps.length;
+      switch (e.key) {
+        case "ArrowDown": case "ArrowRight": case "j": case "n": k = at + 1; break;
+        case "ArrowUp": case "ArrowLeft": case "k": case "p": k = at - 1; break;
+        case "Home": k = 0; break;
+        case "End": k = last; break;
+        default: return;
+      }
+      e.preventDefault();
+      selectOther(k);
+      return;
+    }
     switch (e.key) {
       case "ArrowDown": case "ArrowRight": case "j": case "n": k = visibleStep(cursor + 1, 1); break;
       case "ArrowUp": case "ArrowLeft": case "k": case "p": k = visibleStep(cursor - 1, -1); break;

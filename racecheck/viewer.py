@@ -36,7 +36,8 @@ def _asset(name):
 
 
 def view_data(doc):
-    """What the page's script reads: the trace, and the text of each step."""
+    """What the page's script reads: the trace, and the text of each step
+    (of the trace, and of the racing pair's other order)."""
     if "initial" not in doc:
         raise ViewerError("the trace has no initial state (it was saved by an older racecheck): "
                           "run the scenario again to save a new one")
@@ -44,10 +45,7 @@ def view_data(doc):
     threads = doc["threads"]
     geometry = doc.get("geometry")
     steps = [_step_text(s, threads, geometry) for s in doc["steps"]]
-    reversed_run = doc.get("race_reversed")
-    if reversed_run:
-        reversed_run = dict(reversed_run, texts=[_step_text(s, threads, geometry)
-                                                 for s in reversed_run["steps"]])
+    reversed_run = doc.get("race_reversed") or {"steps": []}
     race = doc.get("race")
     race_words = None
     if race:
@@ -62,7 +60,7 @@ def view_data(doc):
         "race_text": report.race_text(doc),
         "race_words": race_words,
         "reversed_runs": report.schedule_runs(doc.get("race_reversed_schedule") or []),
-        "reversed_run": reversed_run,
+        "reversed_steps": [_step_text(s, threads, geometry) for s in reversed_run["steps"]],
         "racecheck_version": __version__,
     }
 

@@ -208,7 +208,9 @@
   var cursor = 0;
   var violationText = doc.invariant + ": " + names(doc.message);
   var finalThreads = doc.final_threads || null;
-  var other = race && DATA.reversed_run || null;
+  // The racing pair's other order, replayed when the trace was saved, with
+  // the text of its steps worked out as the trace's.
+  var other = race && doc.race_reversed ? Object.assign({ texts: DATA.reversed_steps }, doc.race_reversed) : null;
 
   var header = el("header", { class: "top" },
     el("div", { class: "keys" },
@@ -250,7 +252,7 @@
   // after it for the happens-before arrows and their labels, a column of
   // step numbers before and, while an object is watched, its value after.
   // Every cell is placed explicitly. ``run``: {steps, texts, race, edges,
-  // id, main}; the main trace's steps are the cursor's listbox.
+  // main}; the main trace's steps are the cursor's list box.
   var GUTTER = 88;
   function drawLanes(run) {
     var columns = ["2.6em"];

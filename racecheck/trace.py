@@ -229,7 +229,7 @@ def final_threads(model, schedule, steps, max_steps=10_000):
     names = [t.name for t in ex.threads]
     holds = {name: [] for name in names}
     for obj in ex.rt.objects:
-        for h in obj.holders() if hasattr(obj, "holders") else ():
+        for h in obj.holders() if hasattr(obj, "holders") else ():  # the locks
             if h is not None and 0 <= h < len(names) and obj.name not in holds[names[h]]:
                 holds[names[h]].append(obj.name)
     return [{"thread": t.name, "finished": bool(t.finished), "holds": holds[t.name],
@@ -253,11 +253,6 @@ def _waits_for(ex, thread, names, steps):
 def last_writers(steps, objects):
     """The threads of the last steps that wrote each of ``objects`` (a
     map's ``m['*']`` counts for all its entries), in the order of the objects."""
-    wanted = set(objects)
-    for o in objects:
-        base = o.rpartition("[")[0]
-        if base:
-            wanted.add(f"{base}['*']")
     out = []
     for o in objects:
         base = o.rpartition("[")[0]

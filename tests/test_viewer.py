@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from racecheck import runner, viewer
+from racecheck import runner, trace, viewer
 from racecheck.cli import main
 from racecheck.scenario import load
+from racecheck.scheduler import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "fault_vs_truncate.yaml"
@@ -364,15 +365,47 @@ def test_labels_never_cover_cards_at_1500px(page_file, open_page):
     assert race_label.count() == 1 and race_label.inner_text().startswith("race")
 
 
-def test_deadlock_shows_its_wait_for_graph(deadlock_file, open_page, page_file):
-    path, doc = deadlock_file
+def test_a_deadlock_trace_carries_who_holds_and_waits_for_what(deadlock_file):
+    _, doc = deadlock_file
     final = {t["thread"]: t for t in doc["final_threads"]}
-    # What the trace carries: who holds what, who waits for what, at the end.
+    assert list(final) == doc["threads"]
     assert final["fault"]["holds"] == ["page_lock[0]"]
     assert final["writeback"]["waits_for"] == {"kind": "lock", "name": "page_lock[0]", "on": ["fault"]}
-    assert final["kjournald"]["waits_for"]["kind"] == "condition"
-    assert final["kjournald"]["waits_for"]["on"] == ["writeback"]
-    assert final["fault"]["waits_for"]["on"] == ["kjournald"]
+    fault, kjournald = final["fault"]["waits_for"], final["kjournald"]["waits_for"]
+    assert fault["kind"] == kjournald["kind"] == "condition"
+    assert fault["objects"] == ["transaction.t_state"] and fault["on"] == ["kjournald"]
+    assert kjournald["objects"] == ["transaction.t_updates"] and kjournald["on"] == ["writeback"]
+    # Against the trace's own state after the last step (its changes applied):
+    # each thread holds exactly the locks whose state names it.
+    end = trace.state_at(doc, len(doc["steps"]))
+    for tid, name in enumerate(doc["threads"]):
+        held = {lock for lock, o in doc["objects"].items() if o["kind"] in ("mutex", "rwsem")
+                and (end[lock].get("held_by") == tid or end[lock].get("writer") == tid
+                     or tid in end[lock].get("readers", []))}
+        assert set(final[name]["holds"]) == held, name
+        assert not final[name]["finished"]
+    # ... and waits as the last step's waits say.
+    waits = {w["thread"]: w["for"] for w in doc["steps"][-1]["waiting"]}
+    assert {t: final[t]["waits_for"]["name"] for t in final} == waits
+
+
+def test_the_reversed_schedule_is_replayed_into_the_trace(page_file):
+    _, doc = page_file
+    rev = doc["race_reversed"]
+    assert rev["schedule"] == doc["race_reversed_schedule"]
+    assert rev["outcome"] == "clean" and rev["message"] == "no invariant breaks"
+    assert [s["thread"] for s in rev["steps"]] == rev["schedule"]
+    assert [s["step"] for s in rev["steps"]] == list(range(1, len(rev["steps"]) + 1))
+    # Replayed independently, the schedule runs the same steps and ends clean.
+    model = load(SCENARIO).model
+    got = replay(model, trace.schedule_ids({"schedule": rev["schedule"]}, doc["threads"]))
+    assert got.violation is None and got.mismatch is None and got.error is None
+    assert [(r["thread"], r["label"], json.loads(json.dumps(r["changes"]))) for r in got.records] == \
+        [(s["thread"], s["label"], s["changes"]) for s in rev["steps"]]
+
+
+def test_deadlock_shows_its_wait_for_graph(deadlock_file, open_page, page_file):
+    path, doc = deadlock_file
     page = open_page(path, fragment=f"#{len(doc['steps'])}")
     # A step after which a thread waits says so to a screen reader too.
     k = next(k for k, s in enumerate(doc["steps"], 1) if s["waiting"])

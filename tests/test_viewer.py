@@ -534,6 +534,19 @@ def test_watch_filters_steps_by_object(page_file, open_page):
     for a, b in page.locator("svg.edges path[data-from]").evaluate_all("ps => ps.map(p => [+p.dataset.from, +p.dataset.to])"):
         assert a in shown and b in shown
     assert page.inner_text("#live").endswith(f"i_size after it: {cells[1][1]}")
+    # A lock's value is who holds it.
+    page.fill("#watch", "i_mutex")
+    held, want = "free", []
+    for k, s in enumerate(steps, 1):
+        if _touches(s, "i_mutex"):
+            for name, _, new in s["changes"]:
+                if name == "i_mutex":
+                    held = "free" if new["held_by"] is None else "held by " + doc["threads"][new["held_by"]]
+            want.append(held)
+    assert "held by truncate" in want
+    got = page.locator("#lanes .watch-cell").evaluate_all(
+        "cs => cs.filter(c => c.offsetParent !== null).map(c => c.textContent)")
+    assert got == ["free"] + want
     page.fill("#watch", "")
     assert page.locator("#lanes .step").evaluate_all(visible) == list(range(1, len(steps) + 1))
 

@@ -99,9 +99,12 @@ def shoot(names, out_dir=ROOT / "docs"):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("names", nargs="*", choices=[[]] + list(PICTURES), metavar="NAME",
+    ap.add_argument("names", nargs="*", metavar="NAME",
                     help=f"pictures to make ({', '.join(PICTURES)}); default all")
     opts = ap.parse_args(argv)
+    unknown = [n for n in opts.names if n not in PICTURES]
+    if unknown:
+        ap.error(f"no picture named {', '.join(unknown)} (pictures: {', '.join(PICTURES)})")
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"screenshots: {CHROMIUM} is missing (apt-get install chromium)")
     shoot(opts.names or list(PICTURES))

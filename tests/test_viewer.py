@@ -363,6 +363,10 @@ def test_labels_never_cover_cards_at_1500px(page_file, open_page):
     _check_layout(page)
     race_label = page.locator("#edge-labels .edge-label.race-edge")
     assert race_label.count() == 1 and race_label.inner_text().startswith("race")
+    # Each label fits its gap whole (a longer one would be cut short, whole on hover).
+    cut = page.locator("#edge-labels .edge-label").evaluate_all(
+        "ls => ls.filter(l => l.scrollWidth > l.clientWidth).map(l => l.textContent)")
+    assert not cut, cut
 
 
 def test_a_deadlock_trace_carries_who_holds_and_waits_for_what(deadlock_file):

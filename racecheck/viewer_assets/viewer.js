@@ -525,11 +525,11 @@
       path.appendChild(title);
       layer.appendChild(path);
       // The gutter beside the target card, on the side the edge comes from.
-      var left = rightward ? rc.left - base.left - GUTTER + 4 : rc.right - base.left + 4;
+      var left = rightward ? rc.left - base.left - GUTTER + 3 : rc.right - base.left + 3;
       var label = el("div", {
         class: "edge-label" + (isRace ? " race-edge" : "") + (rightward ? " rightward" : ""),
         "data-from": String(e.from), "data-to": String(e.to), title: title.textContent,
-        style: "left:" + left + "px; top:" + (y2 - 4) + "px; width:" + (GUTTER - 8) + "px"
+        style: "left:" + left + "px; top:" + (y2 - 4) + "px; width:" + (GUTTER - 6) + "px"
       }, isRace ? el("strong", null, "race ") : null, code(e.label));
       labels.appendChild(label);
       // Labels in one gutter do not cover each other: a later one moves down.

@@ -241,12 +241,14 @@
   var otherButton = other ? el("button", { type: "button", id: "other-toggle", "aria-pressed": "false",
                                           onclick: function () { showOther(!document.body.classList.contains("split")); } },
                                "Show the other order beside") : null;
-  var toolbar = el("div", { class: "toolbar", role: "search" },
-    el("label", { for: "watch" }, "Watch"), watchInput,
-    el("datalist", { id: "watch-names" }, Object.keys(touchedNames).sort().map(function (n) {
-      return el("option", { value: n });
-    })),
-    watchNote, otherButton);
+  var toolbar = el("div", { class: "toolbar" },
+    el("div", { class: "watch", role: "search" },
+      el("label", { for: "watch" }, "Watch"), watchInput,
+      el("datalist", { id: "watch-names" }, Object.keys(touchedNames).sort().map(function (n) {
+        return el("option", { value: n });
+      })),
+      watchNote),
+    otherButton);
 
   // One trace drawn as swimlanes: one grid column per thread with a gutter
   // after it for the happens-before arrows and their labels, a column of

@@ -16,7 +16,7 @@ output and standard error as a terminal shows them, in full.
     python docs/samples.py               # run every command, rewrite the blocks in place
     python docs/samples.py --check       # run every command, compare; exit 1 and a diff if one differs
     python docs/samples.py --subprocess  # run each as its own process instead of in this one
-    python docs/samples.py --viewer-png  # also regenerate docs/viewer.png (Debian's chromium, playwright)
+    python docs/samples.py --viewer-png  # also the viewer's pictures (docs/screenshots.py)
 
 Each command runs with the repository's root as its working directory and
 writes nothing there: a command that saves a trace or a graph in ``traces/``
@@ -219,40 +219,20 @@ def rewrite(runner):
     return changed
 
 
-# -- docs/viewer.png -----------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# -- docs/viewer*.png: docs/screenshots.py -------------------------------------------------
 
 
-def viewer_png(runner, out=ROOT / "docs" / "viewer.png"):
-    """The viewer page of fault_vs_truncate's counterexample at its last (the
-    violating) step, in headless Chromium, 1500 x 1000, as tests/test_viewer.py
-    drives it."""
-    from playwright.sync_api import sync_playwright
+def viewer_png():
+    import screenshots  # docs/screenshots.py, beside this file
 
-    runner.output("racecheck view traces/fault_vs_truncate.json")
-    page_file = runner.tmp / "traces" / "fault_vs_truncate.html"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(page_file.as_uri())
-            page.wait_for_selector(".step")
-            page.keyboard.press("End")
-            page.wait_for_selector("#breaks")
-            page.screenshot(path=str(out))
-        finally:
-            browser.close()
-    print(f"wrote {out}")
+    screenshots.main([])
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="compare only; exit 1 and print a diff on a mismatch")
     ap.add_argument("--subprocess", action="store_true", help="run each command as its own process")
-    ap.add_argument("--viewer-png", action="store_true", help="also regenerate docs/viewer.png")
+    ap.add_argument("--viewer-png", action="store_true", help="also the viewer's pictures (docs/screenshots.py)")
     opts = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="racecheck-samples.")
     try:
@@ -267,9 +247,7 @@ def main(argv=None):
         changed = rewrite(runner)
         print(f"{changed} sample(s) rewritten")
         if opts.viewer_png:
-            if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
-                raise SystemExit("samples: --viewer-png needs Debian's chromium (apt-get install chromium)")
-            viewer_png(runner)
+            viewer_png()
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,11 @@ schedule; the rest is for reading:
   vector clocks: racecheck/happens_before.py);
 * ``race``: the two conflicting steps (1-based) that decide the violation
   (:func:`racing_pair`), and ``race_reversed_schedule``, the schedule that runs
-  them the other way round without breaking any invariant.
+  them the other way round without breaking any invariant; ``race_reversed``,
+  that schedule replayed (:func:`reversed_run`): its steps, as far as it
+  replays, and how it ends, for the viewer to draw beside the trace;
+* ``final_threads``: per thread at the end, the locks it holds and what it
+  waits for (:func:`final_threads`): a deadlock's wait-for graph.
 """
 
 from __future__ import annotations
@@ -105,6 +109,8 @@ def _document(scenario, schedule, replayed, reduction, params, verdict, pair):
         "happens_before": cross_thread_edges(graph, steps),
         "race": list(race[0]) if race else None,
         "race_reversed_schedule": [names[t] for t in race[1]] if race else None,
+        **({"race_reversed": reversed_run(model, race[1], max_steps)} if race else {}),
+        "final_threads": final_threads(model, schedule, steps, max_steps),
         "reduction": reduction,
         **({"params": dict(params)} if params is not None else {}),
     }
@@ -199,6 +205,87 @@ def waits(model, schedule, max_steps=10_000):
                 row.append({"thread": t.name, "for": p.label or "a condition", "held_by": []})
         out.append(row)
     return out
+
+
+# -- what the viewer draws beside the steps --------------------------------------------
+
+
+def final_threads(model, schedule, steps, max_steps=10_000):
+    """Per thread after the last step of ``schedule``: ``{"thread", "finished",
+    "holds", "waits_for"}``. ``holds`` names the locks the thread holds (a
+    reader-writer semaphore read-held too); ``waits_for`` is None for a
+    thread that can run or has finished, else ``{"kind": "lock", "name",
+    "on"}`` with the lock's holders, or ``{"kind": "condition", "name"
+    (its label), "objects" (what its predicate reads), "on"}`` with the
+    threads that last wrote those objects (``steps``: the trace's steps), the
+    ones whose change keeps it false. Together they are the wait-for graph of
+    a deadlock."""
+    ex = Execution(model, max_steps=max_steps)
+    for tid in schedule:
+        try:
+            ex.step(tid)
+        except (Violation, ModelFailure, StepBoundHit):
+            break
+    names = [t.name for t in ex.threads]
+    holds = {name: [] for name in names}
+    for obj in ex.rt.objects:
+        for h in obj.holders() if hasattr(obj, "holders") else ():  # the locks
+            if h is not None and 0 <= h < len(names) and obj.name not in holds[names[h]]:
+                holds[names[h]].append(obj.name)
+    return [{"thread": t.name, "finished": bool(t.finished), "holds": holds[t.name],
+             "waits_for": _waits_for(ex, t, names, steps)} for t in ex.threads]
+
+
+def _waits_for(ex, thread, names, steps):
+    p = thread.pending
+    if thread.finished or not isinstance(p, Request) or p.enabled():
+        return None
+    lock = p.waits_for()
+    if lock is not None:
+        on = [names[h] for h in lock.holders() if h is not None and 0 <= h < len(names)]
+        return {"kind": "lock", "name": lock.name, "on": on}
+    reads = sorted(ex.rt.name_of(k) for k in p.footprint(ex.rt)[0])
+    reads = [o for o in reads if o not in SYNTHETIC]
+    return {"kind": "condition", "name": p.label or "a condition", "objects": reads,
+            "on": last_writers(steps, reads)}
+
+
+def last_writers(steps, objects):
+    """The threads of the last steps that wrote each of ``objects`` (a
+    map's ``m['*']`` counts for all its entries), in the order of the objects."""
+    out = []
+    for o in objects:
+        base = o.rpartition("[")[0]
+        for step in reversed(steps):
+            written = set(step.get("writes") or []) | {c[0] for c in step.get("changes") or []}
+            if o in written or (base and f"{base}['*']" in written):
+                if step["thread"] not in out:
+                    out.append(step["thread"])
+                break
+    return out
+
+
+def reversed_run(model, schedule, max_steps=10_000):
+    """``schedule`` (thread ids: the racing pair's reversed schedule) replayed
+    with :func:`racecheck.scheduler.replay`: ``{"schedule", "steps" (as the
+    trace's, as far as the schedule replays), "outcome", "message"}``;
+    outcome ``clean`` (no invariant breaks), ``violation``, ``error`` or
+    ``mismatch`` (the schedule stopped fitting the model)."""
+    got = replay(model, schedule, max_steps)
+    names = [t.name for t in got.execution.threads] if got.execution else []
+    steps = [_step(n, r) for n, r in enumerate(got.records, 1)]
+    for step, waiting in zip(steps, waits(model, schedule[:len(steps)], max_steps)):
+        step["waiting"] = waiting
+    if got.error is not None:
+        outcome, message = "error", got.error.get("exception", "")
+    elif got.mismatch is not None:
+        outcome, message = "mismatch", got.mismatch
+    elif got.violation is not None:
+        outcome, message = "violation", f"{got.violation.invariant}: {got.violation.message}"
+    else:
+        outcome, message = "clean", "no invariant breaks"
+    return {"schedule": [names[t] for t in schedule] if names else [],
+            "steps": steps, "outcome": outcome, "message": message}
 
 
 # -- happens-before and the racing pair -------------------------------------------
@@ -531,6 +618,37 @@ def validate(doc):
         i = _step_number(race[0], "race[0]", len(steps))
         _step_number(race[1], "race[1]", len(steps), after=i, what="race")
     _names(doc.get("race_reversed_schedule"), "race_reversed_schedule", threads, nullable=True)
+    _viewer_fields(top, threads)
+
+
+OUTCOMES = ("clean", "violation", "error", "mismatch")
+
+
+def _viewer_fields(top, threads):
+    """``race_reversed`` and ``final_threads``: optional (traces saved
+    before them lack them), right when present."""
+    rev = top.get("race_reversed", "object", required=False, nullable=True)
+    if rev is not None:
+        run = _Check(rev, "race_reversed")
+        _names(run.get("schedule", "list"), run.sub("schedule"), threads)
+        for n, step in enumerate(run.get("steps", "list")):
+            _step_fields(step, f"{run.sub('steps')}[{n}]", n + 1, threads)
+        run.get("outcome", "str", among=OUTCOMES)
+        run.get("message", "str")
+    for n, t in enumerate(top.get("final_threads", "list", required=False, nullable=True) or []):
+        field = f"final_threads[{n}]"
+        row = _Check(_typed(t, field, "object"), field)
+        row.get("thread", "str", among=threads)
+        row.get("finished", "bool")
+        _names(row.get("holds", "list"), row.sub("holds"))
+        wait = row.get("waits_for", "object", nullable=True)
+        if wait is not None:
+            w = _Check(wait, row.sub("waits_for"))
+            w.get("kind", "str", among=("lock", "condition"))
+            w.get("name", "str")
+            _names(w.get("on", "list"), w.sub("on"), threads)
+            if "objects" in wait:
+                _names(wait["objects"], w.sub("objects"))
 
 
 def _step_number(value, field, nsteps, after=0, what=None):

@@ -5,8 +5,11 @@ network: the style sheet, the script (``viewer_assets/``) and the trace itself
 are inline, and the page's content security policy forbids every fetch. The
 script draws one swimlane per thread with the steps in schedule order, the
 happens-before edges between threads, and, at a cursor moved with the arrow
-keys or by clicking, the state after that step, rebuilt from the trace's
-``initial`` state and each step's ``changes``.
+keys or by clicking (the address's ``#N`` follows it), the state after that
+step, rebuilt from the trace's ``initial`` state and each step's ``changes``.
+It also draws what the trace carries for it: the racing pair's other order
+(``race_reversed``) beside the trace, and a deadlock's wait-for graph
+(``final_threads``); and it filters the steps by the object they touch.
 
 What text can be worked out once is worked out here, with the same functions
 as ``racecheck show`` (:mod:`racecheck.report`), so that both say the same.
@@ -33,22 +36,16 @@ def _asset(name):
 
 
 def view_data(doc):
-    """What the page's script reads: the trace, and the text of each step."""
+    """What the page's script reads: the trace, and the text of each step
+    (of the trace, and of the racing pair's other order)."""
     if "initial" not in doc:
         raise ViewerError("the trace has no initial state (it was saved by an older racecheck): "
                           "run the scenario again to save a new one")
     doc = page_doc(doc)
     threads = doc["threads"]
     geometry = doc.get("geometry")
-    steps = []
-    for s in doc["steps"]:
-        steps.append({
-            "where": report._short_line(s.get("line")),
-            "changes_text": report.change_text(s["changes"], threads, geometry),
-            "reads_text": report.compress_names(s.get("reads") or []),
-            "writes_text": report.compress_names(s.get("writes") or []),
-            "waits_text": report.wait_text(s.get("waiting") or []),
-        })
+    steps = [_step_text(s, threads, geometry) for s in doc["steps"]]
+    reversed_run = doc.get("race_reversed") or {"steps": []}
     race = doc.get("race")
     race_words = None
     if race:
@@ -63,7 +60,18 @@ def view_data(doc):
         "race_text": report.race_text(doc),
         "race_words": race_words,
         "reversed_runs": report.schedule_runs(doc.get("race_reversed_schedule") or []),
+        "reversed_steps": [_step_text(s, threads, geometry) for s in reversed_run["steps"]],
         "racecheck_version": __version__,
+    }
+
+
+def _step_text(s, threads, geometry):
+    return {
+        "where": report._short_line(s.get("line")),
+        "changes_text": report.change_text(s["changes"], threads, geometry),
+        "reads_text": report.compress_names(s.get("reads") or []),
+        "writes_text": report.compress_names(s.get("writes") or []),
+        "waits_text": report.wait_text(s.get("waiting") or []),
     }
 
 

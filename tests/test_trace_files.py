@@ -101,6 +101,16 @@ def rename_thread(doc):
         for w in s["waiting"]:
             w["thread"] = swap(w["thread"])
             w["held_by"] = [swap(h) for h in w["held_by"]]
+    rev = doc["race_reversed"]
+    rev["schedule"] = [swap(t) for t in rev["schedule"]]
+    for s in rev["steps"]:
+        s["thread"] = swap(s["thread"])
+        for w in s["waiting"]:
+            w["thread"] = swap(w["thread"])
+    for t in doc["final_threads"]:
+        t["thread"] = swap(t["thread"])
+        if t["waits_for"]:
+            t["waits_for"]["on"] = [swap(h) for h in t["waits_for"]["on"]]
     return doc
 
 
@@ -219,6 +229,24 @@ FIELD_ERRORS = [
     ("race_reversed_schedule_string", put(["race_reversed_schedule"], "fault"), "race_reversed_schedule"),
     ("race_reversed_schedule_unknown", put(["race_reversed_schedule", 0], "nobody"),
      "race_reversed_schedule[0]"),
+    ("race_reversed_string", put(["race_reversed"], "fault"), "race_reversed"),
+    ("race_reversed_without_steps", drop(["race_reversed", "steps"]), "race_reversed.steps"),
+    ("race_reversed_step_misnumbered", put(["race_reversed", "steps", 0, "step"], 2),
+     "race_reversed.steps[0].step"),
+    ("race_reversed_outcome_unknown", put(["race_reversed", "outcome"], "fine"), "race_reversed.outcome"),
+    ("race_reversed_schedule_unknown_thread", put(["race_reversed", "schedule", 0], "nobody"),
+     "race_reversed.schedule[0]"),
+    # final_threads
+    ("final_threads_object", put(["final_threads"], {}), "final_threads"),
+    ("final_threads_unknown_thread", put(["final_threads", 0, "thread"], "nobody"), "final_threads[0].thread"),
+    ("final_threads_holds_string", put(["final_threads", 0, "holds"], "i_mutex"), "final_threads[0].holds"),
+    ("final_threads_waits_for_string", put(["final_threads", 0, "waits_for"], "i_mutex"),
+     "final_threads[0].waits_for"),
+    ("final_threads_waits_for_kind", put(["final_threads", 0, "waits_for"], {"kind": "x", "name": "m", "on": []}),
+     "final_threads[0].waits_for.kind"),
+    ("final_threads_waits_on_unknown",
+     put(["final_threads", 0, "waits_for"], {"kind": "lock", "name": "m", "on": ["nobody"]}),
+     "final_threads[0].waits_for.on[0]"),
     # happens_before
     ("happens_before_object", put(["happens_before"], {}), "happens_before"),
     ("happens_before_number", put(["happens_before", 0], 5), "happens_before[0]"),

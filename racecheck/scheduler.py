@@ -101,6 +101,9 @@ class Explorer(Search):
             raise ValueError(f"unknown reduction {reduction!r}: use one of {', '.join(REDUCTIONS)}")
         super().__init__(model, bounds, progress, should_stop)
         self.dpor = reduction == "dpor"
+        # dpor under a preemption bound: bounded partial-order reduction
+        # (see _reverse_bounded), without sleep sets.
+        self.bounded = self.dpor and self.bounds.max_preemptions is not None
         self.target = target  # stop only on this invariant (minimisation)
         self.on_execution = on_execution
         self.stack = []
@@ -283,7 +286,7 @@ class Explorer(Search):
             base = parent.base + parent.cost(parent.chosen)
             sleep = dict(self.root_sleep) if depth == self.floor else {}
             inherited = tuple(sleep)
-            if self.dpor and depth > self.floor:
+            if self.dpor and depth > self.floor and not self.bounded:
                 ev = parent.event
                 for q, e in parent.sleep.items():
                     if not e.conflicts(ev):
@@ -414,7 +417,34 @@ class Explorer(Search):
             # Two waiting threads: no choice point between them. Above a work
             # unit's root: the other orders are other units' prefixes.
             if floor <= i < len(stack):
-                self._reverse(i, j, events, pos, clocks, conflicts)
+                if self.bounded:
+                    self._reverse_bounded(i, j, events)
+                else:
+                    self._reverse(i, j, events, pos, clocks, conflicts)
+
+    def _reverse_bounded(self, i, j, events):
+        """Reverse the race between steps ``i`` and ``j`` under a preemption
+        bound, as bounded partial-order reduction does (Coons, Musuvathi,
+        McKinley, OOPSLA 2013): schedule step ``j``'s thread before step
+        ``i``, and also at the start of the block step ``i`` belongs to (the
+        run of its thread's steps that step ``i`` ends), where switching
+        to it may cost a preemption fewer; where that thread cannot run,
+        every thread that can. Optimal DPOR's shortcuts are left out here:
+        a branch explored, or a thread asleep, stands for the traces that
+        start with its step, but only for those the bound let it reach,
+        and the trace wanted may fit the bound only in another order."""
+        if _held_across(events, i, j):
+            return
+        stack = self.stack
+        p = events[j].tid
+        ti = stack[i].chosen
+        start = i
+        while start > self.floor and stack[start - 1].chosen == ti:
+            start -= 1
+        for node in (stack[start], stack[i]) if start != i else (stack[i],):
+            for q in [p] if p in node.enabled else node.enabled:
+                if q != node.chosen and q not in node.done and all(b[0] != q for b in node.wakeup):
+                    node.wakeup.append([q, None, []])
 
     def _reverse(self, i, j, events, pos, clocks, conflicts):
         """Reverse the race between steps ``i`` and ``j``: insert into the

@@ -12,9 +12,10 @@ import pytest
 from racecheck.execution import BadModel
 from racecheck.invariants import Always, FinalState, Invariant
 from racecheck.lockorder import LockOrder
+from racecheck.minimise import minimise
 from racecheck.model import Program
 from racecheck.runtime import check
-from racecheck.scheduler import Bounds, Explorer, minimise, replay, trace_signature
+from racecheck.scheduler import Bounds, Explorer, replay, trace_signature
 
 
 def run_all(model, reduction):

@@ -15,8 +15,12 @@ It runs after a search has found a violation (runner.py), in three stages:
    CHESS does, with bounded partial-order reduction (the explorer's dpor
    under a preemption bound), each stopping at the first violation of the
    invariant. Each search within its bound is exhaustive; the first bound
-   with a violation is the fewest preemptions there are.
-3. A search for a shorter schedule with as many preemptions.
+   with a violation is the fewest preemptions there are. (In a model whose
+   threads loop, whose executions the step bound cuts, the search is the
+   exhaustive one over schedules no longer than the counterexample.)
+3. A search for a shorter schedule with as many preemptions (dpor under a
+   depth bound: it may miss one, as races with steps past the depth are
+   not seen).
 
 The searches share a budget (time, and executions per search). When it
 runs out, the counterexample is the best found so far, and ``notes`` says
@@ -52,26 +56,43 @@ def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
     best = Counterexample(list(cex.schedule), cex.invariant, cex.message, found)
     best = _reordered(model, best, base.max_steps) or best
     unsettled = None  # the lowest bound whose search the budget cut
+    # A thread that runs several times as many steps as the whole
+    # counterexample is taken to loop (a spin): dpor stops there and the
+    # search falls back on the schedules no longer than the counterexample.
+    loop_steps = max(4 * len(cex.schedule), 256)
 
-    def search(k, depth=None, share=1.0):
+    def search(k, reduction, depth=None, share=1.0, shortest=False):
         remaining = (deadline - time.monotonic()) * share
         if remaining <= 0:
-            return None, False
-        b = Bounds(max_preemptions=k, max_steps=base.max_steps,
+            return None, False, None
+        steps = base.max_steps if reduction == "none" else min(base.max_steps, loop_steps)
+        b = Bounds(max_preemptions=k, max_steps=steps,
                    max_executions=budget_executions, timeout=remaining, max_depth=depth)
-        ex = Explorer(model, "dpor", b, target=cex.invariant)
-        ex.shortest = depth is not None
+        ex = Explorer(model, reduction, b, target=cex.invariant, should_stop=_looping)
+        ex.shortest = shortest
         out = ex.run()
         # A bound cut is what a bounded search is; any other reason (time,
         # executions, the step bound) or a model error leaves it unfinished.
         done = out.error is None and kind_of(out.reason) in (None, Stop.bound_cut)
-        return out.violation, done
+        return out.violation, done, kind_of(out.reason)
+
+    def fewer(k, share):
+        """A violation with ``k`` preemptions or fewer, and whether the
+        search for one finished."""
+        violation, done, why = search(k, "dpor", share=share)
+        if violation is None and why == Stop.step_bound:
+            # A thread loops (a spin): no execution ends within the step
+            # bound. Every schedule up to the counterexample's length, as
+            # the bound is exhaustive there; dpor's races would not show
+            # what lies past a depth cut.
+            violation, done, _ = search(k, "none", len(best.schedule), share)
+        return violation, done
 
     k = 0
     while k < best.preemptions:
         # Later bounds get a share of the time too: a search cut at a low
         # bound settles nothing, and one at a higher bound may still find less.
-        violation, done = search(k, share=1.0 / (best.preemptions - k))
+        violation, done = fewer(k, 1.0 / (best.preemptions - k))
         if violation is not None and violation.preemptions < best.preemptions:
             best = violation
             break
@@ -80,13 +101,21 @@ def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
         if time.monotonic() >= deadline:
             break
         k += 1
-    shorter, done = search(best.preemptions, depth=len(best.schedule) - 1)
+    # Shorter: dpor under a depth bound misses races with the steps past it,
+    # so this search may miss a shorter schedule; it never lengthens one.
+    shorter, _, _ = search(best.preemptions, "dpor", len(best.schedule) - 1, shortest=True)
     if shorter is not None and len(shorter.schedule) < len(best.schedule):
         best = shorter
     best.preemptions = preemptions(model, best.schedule, base.max_steps)
     if notes is not None and unsettled is not None and unsettled < best.preemptions:
         notes.append(_budget_note(budget_s, budget_executions, found, best.preemptions, unsettled))
     return best
+
+
+def _looping(search):
+    """Stop a search at the first execution the step bound cut: a thread
+    loops, and each execution would spin to the bound."""
+    return search.incomplete if kind_of(search.incomplete) == Stop.step_bound else None
 
 
 def _budget_note(budget_s, budget_executions, start, reached, unsettled):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .execution import BadModel, Event, Execution, ModelFailure, StepBoundHit
+from .happens_before import Growing
 from .runtime import ACQUIRE, Request, Violation
 from .search import Bounds, Counterexample, Outcome, Reason, Search, Stats, Stop, failure_record
 
@@ -48,7 +49,7 @@ class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
 
     __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base",
-                 "wakeup", "follow", "inherited")
+                 "wakeup", "follow", "inherited", "probed")
 
     def __init__(self, enabled, sleep, last, base):
         self.enabled = enabled
@@ -67,6 +68,9 @@ class _Node:
         # threads asleep here because a work unit started with them asleep
         # (racecheck/parallel.py): pruned, but no weak initial of a reversal
         self.inherited = ()
+        # dpor: race (first step) -> what this step's thread did when probed
+        # where the reversal put it (see Explorer._probed)
+        self.probed = {}
 
     def cost(self, tid):
         """1 if running ``tid`` here preempts the thread that was running."""
@@ -117,6 +121,8 @@ class Explorer(Search):
         self.prefix = list(unit.prefix) if unit is not None else []
         self.root_sleep = dict(unit.sleep) if unit is not None else {}
         self.floor = len(self.prefix)
+        self._hb = None  # the current execution's happens-before (dpor)
+        self._fresh = 0  # the first step of the current execution that no earlier one ran
 
     # -- the search ------------------------------------------------------------
 
@@ -143,6 +149,7 @@ class Explorer(Search):
         stats = self.stats
         stack = self.stack
         fresh = max(len(stack) - 1, 0)  # steps before this one ran in earlier executions
+        self._fresh = fresh
         self._ended = "finished"
         self._last_violation = None
         try:
@@ -349,6 +356,7 @@ class Explorer(Search):
                     continue
                 node.chosen = q
                 node.event = None
+                node.probed = {}
                 return True
             stack.pop()
         return False
@@ -364,63 +372,39 @@ class Explorer(Search):
                 self.stats.pruned += 1
                 continue
             node.chosen, node.follow, node.event = tid, subtree, None
+            node.probed = {}
             return True
         return False
 
     # -- race detection (optimal DPOR: source sets and wakeup trees) --------------
 
     def _add_backtracks(self, pending=()):
+        """Reverse every race of the execution that just ended. Its
+        happens-before is kept from the execution before: the steps it
+        replayed keep theirs (they did the same), and only the steps from
+        the one where it took another branch on are added."""
         stack = self.stack
-        events = [n.event for n in stack] + list(pending)
-        nthreads = self.nthreads
-        pos = [0] * len(events)
-        clocks = [None] * len(events)
-        thread_clock = {}
-        accesses = {}
-        zero = [0] * nthreads
-        races = []
-        conflicts = [None] * len(events)  # step -> the earlier steps it conflicts with
-        for j, ev in enumerate(events):
-            t = ev.tid
-            prior = thread_clock.get(t, zero)
-            clock = list(prior)
-            clock[t] += 1
-            pos[j] = clock[t]
-            deps = set()
-            for key in ev.writes:
-                for i in accesses.get(key, ()):
-                    deps.add(i)
-            for key in ev.reads:
-                for i in accesses.get(key, ()):
-                    if events[i].writes.__contains__(key):
-                        deps.add(i)
-            conflicts[j] = deps
-            for i in sorted(deps):
-                ti = events[i].tid
-                if ti == t:
-                    continue
-                if prior[ti] < pos[i]:
-                    races.append((i, j))
-                ci = clocks[i]
-                for s in range(nthreads):
-                    if ci[s] > clock[s]:
-                        clock[s] = ci[s]
-            clocks[j] = clock
-            thread_clock[t] = clock
-            for key in ev.writes:
-                accesses.setdefault(key, []).append(j)
-            for key in ev.reads:
-                if key not in ev.writes:
-                    accesses.setdefault(key, []).append(j)
+        hb = self._hb
+        if hb is None:
+            hb = self._hb = Growing(self.nthreads)
+        hb.truncate(min(self._fresh, len(stack)))
+        for node in stack[len(hb):]:
+            hb.add(node.event)
+        ran = len(hb)
+        for ev in pending:
+            hb.add(ev)
+        events, races = hb.events, hb.races
         floor = self.floor
-        for i, j in races:
-            # Two waiting threads: no choice point between them. Above a work
-            # unit's root: the other orders are other units' prefixes.
-            if floor <= i < len(stack):
-                if self.bounded:
-                    self._reverse_bounded(i, j, events)
-                else:
-                    self._reverse(i, j, events, pos, clocks, conflicts)
+        for j in range(len(events)):
+            for i in races[j]:
+                # Two waiting threads: no choice point between them. Above a work
+                # unit's root: the other orders are other units' prefixes.
+                if floor <= i < ran:
+                    if self.bounded:
+                        self._reverse_bounded(i, j, events)
+                    else:
+                        self._reverse(i, j, hb)
+        hb.truncate(ran)  # the pending steps never ran
 
     def _reverse_bounded(self, i, j, events):
         """Reverse the race between steps ``i`` and ``j`` under a preemption
@@ -446,13 +430,14 @@ class Explorer(Search):
                 if q != node.chosen and q not in node.done and all(b[0] != q for b in node.wakeup):
                     node.wakeup.append([q, None, []])
 
-    def _reverse(self, i, j, events, pos, clocks, conflicts):
+    def _reverse(self, i, j, hb):
         """Reverse the race between steps ``i`` and ``j``: insert into the
         wakeup tree before step ``i`` the steps that ran after it without
         depending on it, then step ``j`` (notdep(e, E).e'), unless a branch
         explored or asleep there already starts that sequence."""
         node = self.stack[i]
-        ti, pi = events[i].tid, pos[i]
+        events, clocks, conflicts = hb.events, hb.clocks, hb.conflicts
+        ti, pi = events[i].tid, hb.pos[i]
         if _held_across(events, i, j):
             return
         # Step j happens after step i (their conflict orders them), and so
@@ -489,9 +474,22 @@ class Explorer(Search):
         # step is found by running it where v puts it.
         ej = events[j]
         p = ej.tid
+        # What follows returns whatever thread p's step turns out to be, in
+        # these cases: decided before running it (see _probe).
+        if p not in first:
+            # Thread p comes in as an initial (as it does when rest is
+            # empty), and then there is nothing to do if it cannot run here
+            # or a branch explored, asleep or to explore starts with it;
+            # else nothing either if no other initial can run here.
+            taken = (p not in node.enabled or p in covered
+                     or any(not branch[2] and branch[0] == p for branch in node.wakeup))
+            if taken and (not rest or not _runnable(initials, node)):
+                return
+        elif not _runnable(initials, node):
+            return
         if j >= ran or any(k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(ej.reads)
                            for k in conflicts[j]):
-            ej = self._probe(i, rest, p)
+            ej = self._probed(i, j, rest, in_rest, hb)
             if ej is None:
                 return  # p cannot run there: no order puts its step before step i
             if not _depends(ej, events[i]):
@@ -514,7 +512,7 @@ class Explorer(Search):
                 return
             if any(not branch[2] and branch[0] == p for branch in node.wakeup):
                 return
-        runnable = [q for q in initials if q in node.enabled and q not in node.inherited]
+        runnable = _runnable(initials, node)
         if not runnable:
             return
         first.add(p)
@@ -530,6 +528,32 @@ class Explorer(Search):
         n0 = next(n for n, (q, _) in enumerate(sequence) if q == lead)
         sequence.insert(0, sequence.pop(n0))
         _insert(node.wakeup, sequence)
+
+    def _probed(self, i, j, rest, in_rest, hb):
+        """What step ``j``'s thread does where the reversal of the race
+        (``i``, ``j``) puts it: after the first ``i`` steps and then the
+        steps ``rest``. A step does what it did before when every object it
+        read (or wrote) holds what it held then: its thread is where it was
+        (its steps before step ``j`` all run first, as before), and its code
+        branches on nothing else. So the step a probe found is kept on step
+        ``j``'s choice point with the step that last wrote each of those
+        objects, and a later execution that replays step ``j`` takes it
+        again instead of probing when those are the same steps (steps up to
+        step ``j``, which it replays)."""
+        p = hb.events[j].tid
+        node = self.stack[j] if j < len(self.stack) else None
+        if node is not None:
+            kept = node.probed.get(i)
+            if kept is not None:
+                ev, writers = kept
+                if all(hb.last_writer(key, i, in_rest) == k for key, k in writers.items()):
+                    return ev
+        ev = self._probe(i, rest, p)
+        if node is not None and ev is not None and ev.__class__ is not _Unknown:
+            writers = {key: hb.last_writer(key, i, in_rest) for key in ev.reads | ev.writes}
+            if all(k <= j for k in writers.values()):
+                node.probed[i] = (ev, writers)
+        return ev
 
     def _probe(self, i, rest, p):
         """What thread ``p`` does when it runs after the first ``i`` steps of
@@ -555,6 +579,11 @@ class Explorer(Search):
                 return ex.events[-1]
         except (ModelFailure, StepBoundHit):
             return _Unknown(p)
+
+
+def _runnable(initials, node):
+    """The initials that can run at ``node`` and were not handed down asleep."""
+    return [q for q in initials if q in node.enabled and q not in node.inherited]
 
 
 def _insert(tree, sequence):

@@ -149,10 +149,7 @@ class Growing:
                 continue
             if prior[ti] < pos[i]:
                 races.append(i)
-            ci = clocks[i]
-            for s, c in enumerate(ci):
-                if c > clock[s]:
-                    clock[s] = c
+            clock = list(map(max, clock, clocks[i]))
         events.append(ev)
         pos.append(clock[t])
         clocks.append(clock)

@@ -49,7 +49,7 @@ class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
 
     __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base",
-                 "wakeup", "follow", "inherited", "probed")
+                 "wakeup", "follow", "inherited", "probed", "reversed")
 
     def __init__(self, enabled, sleep, last, base):
         self.enabled = enabled
@@ -71,6 +71,25 @@ class _Node:
         # dpor: race (first step) -> what this step's thread did when probed
         # where the reversal put it (see Explorer._probed)
         self.probed = {}
+        # dpor: race (first step) -> the steps v took, the last time the race
+        # was reversed. Node i's branch stays while this node is on the stack,
+        # so its done and sleep sets stay as they were and its wakeup tree
+        # only grows: reversing the same v again changes nothing.
+        self.reversed = {}
+
+    def covered(self):
+        """thread -> Event: the branches explored or asleep here, which a
+        reversal need not start again (those asleep because the work unit
+        started so are not: see Explorer._reverse)."""
+        if not self.inherited:
+            if not self.sleep:
+                return self.done
+            if not self.done:
+                return self.sleep
+        covered = {**self.sleep, **self.done}
+        for q in self.inherited:
+            covered.pop(q, None)
+        return covered
 
     def cost(self, tid):
         """1 if running ``tid`` here preempts the thread that was running."""
@@ -123,6 +142,7 @@ class Explorer(Search):
         self.floor = len(self.prefix)
         self._hb = None  # the current execution's happens-before (dpor)
         self._fresh = 0  # the first step of the current execution that no earlier one ran
+        self._contexts = {}
 
     # -- the search ------------------------------------------------------------
 
@@ -356,7 +376,7 @@ class Explorer(Search):
                     continue
                 node.chosen = q
                 node.event = None
-                node.probed = {}
+                node.probed, node.reversed = {}, {}
                 return True
             stack.pop()
         return False
@@ -372,7 +392,7 @@ class Explorer(Search):
                 self.stats.pruned += 1
                 continue
             node.chosen, node.follow, node.event = tid, subtree, None
-            node.probed = {}
+            node.probed, node.reversed = {}, {}
             return True
         return False
 
@@ -395,6 +415,7 @@ class Explorer(Search):
             hb.add(ev)
         events, races = hb.events, hb.races
         floor = self.floor
+        self._contexts = {}  # first step of a race -> Explorer._context
         for j in range(len(events)):
             for i in races[j]:
                 # Two waiting threads: no choice point between them. Above a work
@@ -440,27 +461,21 @@ class Explorer(Search):
         ti, pi = events[i].tid, hb.pos[i]
         if _held_across(events, i, j):
             return
-        # Step j happens after step i (their conflict orders them), and so
-        # does whatever depends on it; the steps that ran after step i
-        # without depending on it come along (pending steps of waiting
-        # threads did not run).
         ran = len(self.stack)
-        rest = [k for k in range(i + 1, ran) if k != j and clocks[k][ti] < pi]
-        # The initials of rest: threads whose first step in it conflicts
-        # with no step before it there (in its own order: what orders them
-        # in this execution through steps left out does not count).
-        in_rest = set(rest)
-        first = set()
-        initials = []
-        for k in rest:
-            tk = events[k].tid
-            if tk not in first:
-                first.add(tk)
-                if in_rest.isdisjoint(conflicts[k]):
-                    initials.append(tk)
-        covered = {**node.sleep, **node.done}
-        for q in node.inherited:
-            covered.pop(q, None)
+        context = self._contexts.get(i)
+        if context is None:
+            context = self._contexts[i] = self._context(i, hb)
+        rest, in_rest, first, initials, all_rest = context
+        if j < self._fresh and (not rest or rest[-1] < self._fresh):
+            # The race and v are where an earlier execution left them (every
+            # step of v is one it replayed): reversed again, v would go
+            # where it went then, or into a branch since explored (see
+            # _Node.reversed).
+            kept = self.stack[j].reversed
+            if kept.get(i) == rest:
+                return
+            kept[i] = rest
+        covered = node.covered()
         if any(q in covered for q in initials):
             return
         if any(not branch[2] and branch[0] in initials for branch in node.wakeup):
@@ -499,8 +514,8 @@ class Explorer(Search):
                 # a race to reverse (and treating it as one would hand the
                 # trace to branches that rely on it being one).
                 return
-        if p not in first and not any(ej.conflicts(events[k]) for k in rest):
-            initials.append(p)
+        if p not in first and not (rest and ej.conflicts(all_rest)):
+            initials = initials + [p]
             if p not in node.enabled:
                 # The second step is its thread's next one and cannot run
                 # before the first: the first (or what follows it) enables
@@ -515,9 +530,8 @@ class Explorer(Search):
         runnable = _runnable(initials, node)
         if not runnable:
             return
-        first.add(p)
-        whole = Event(None, set(ej.reads).union(*(events[k].reads for k in rest)),
-                      set(ej.writes).union(*(events[k].writes for k in rest)))  # all of v as one step
+        first = first | {p}
+        whole = Event(None, ej.reads | all_rest.reads, ej.writes | all_rest.writes)  # all of v as one step
         for q, ev in covered.items() if ej.__class__ is not _Unknown else ():
             if q not in first and not ev.conflicts(whole):
                 return  # q's step commutes with all of v: a weak initial, explored
@@ -528,6 +542,34 @@ class Explorer(Search):
         n0 = next(n for n, (q, _) in enumerate(sequence) if q == lead)
         sequence.insert(0, sequence.pop(n0))
         _insert(node.wakeup, sequence)
+
+    def _context(self, i, hb):
+        """What the reversals of every race with step ``i`` as its first step
+        share: the steps that ran after step ``i`` without depending on it
+        (rest: the second step, which its conflict orders after step ``i``,
+        is not among them, and pending steps of waiting threads did not
+        run), as a list and a set, the threads with a step in it, and its
+        initials: threads whose first step in it conflicts with no step
+        before it there (in its own order: what orders them in this
+        execution through steps left out does not count); and all of it as
+        one Event."""
+        clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
+        ti, pi = events[i].tid, hb.pos[i]
+        rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
+        in_rest = set(rest)
+        first = set()
+        initials = []
+        for k in rest:
+            tk = events[k].tid
+            if tk not in first:
+                first.add(tk)
+                if in_rest.isdisjoint(conflicts[k]):
+                    initials.append(tk)
+        # all of rest as one step: a step conflicts with it when it
+        # conflicts with one of its steps
+        all_rest = Event(None, set().union(*(events[k].reads for k in rest)),
+                         set().union(*(events[k].writes for k in rest)))
+        return rest, in_rest, first, initials, all_rest
 
     def _probed(self, i, j, rest, in_rest, hb):
         """What step ``j``'s thread does where the reversal of the race
@@ -615,11 +657,13 @@ def _after(tid, event, sequence):
     if it cannot run first without changing the sequence's outcome."""
     for n, (q, ev) in enumerate(sequence):
         if q == tid:
-            if any(_depends(ev, e) for _, e in sequence[:n]):
-                return None
+            for _, e in sequence[:n]:
+                if ev.conflicts(e) or e.__class__ is _Unknown:
+                    return None
             return sequence[:n] + sequence[n + 1:]
-    if any(_depends(event, e) for _, e in sequence):
-        return None
+    for _, e in sequence:
+        if event.conflicts(e) or e.__class__ is _Unknown:
+            return None
     return sequence
 
 

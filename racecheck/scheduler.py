@@ -609,10 +609,7 @@ class Explorer(Search):
         schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
             for tid in schedule:
-                try:
-                    ex.step(tid)
-                except Violation:
-                    pass  # the step ran, as it did in the execution; go on as it did
+                ex.rerun(tid)  # as it ran in the execution, violations too
             if not ex.is_enabled(p):
                 return None
             try:

@@ -143,6 +143,7 @@ class Explorer(Search):
         self._hb = None  # the current execution's happens-before (dpor)
         self._fresh = 0  # the first step of the current execution that no earlier one ran
         self._contexts = {}
+        self._started = set()
 
     # -- the search ------------------------------------------------------------
 
@@ -416,6 +417,7 @@ class Explorer(Search):
         events, races = hb.events, hb.races
         floor = self.floor
         self._contexts = {}  # first step of a race -> Explorer._context
+        self._started = set()  # first steps whose rest an explored branch starts
         for j in range(len(events)):
             for i in races[j]:
                 # Two waiting threads: no choice point between them. Above a work
@@ -475,11 +477,17 @@ class Explorer(Search):
             if kept.get(i) == rest:
                 return
             kept[i] = rest
-        covered = node.covered()
-        if any(q in covered for q in initials):
+        if i in self._started:
             return
-        if any(not branch[2] and branch[0] in initials for branch in node.wakeup):
-            return  # a branch to explore is that initial alone: it starts v
+        covered = node.covered()
+        if any(q in covered for q in initials) or any(
+                not branch[2] and branch[0] in initials for branch in node.wakeup):
+            # A branch explored, asleep or to explore alone there starts
+            # with an initial of rest, so v, whatever its last step: so for
+            # every race with step i, as the choice point keeps its done
+            # and sleep sets and its wakeup tree keeps its leaves.
+            self._started.add(i)
+            return
         # v = rest.e', with e' what thread p does next after rest. That is
         # step j itself only if it reads what it read here: a step's code
         # branches on the values it reads (a compare-and-swap writes or

@@ -461,7 +461,7 @@ class Explorer(Search):
         node = self.stack[i]
         events, clocks, conflicts = hb.events, hb.clocks, hb.conflicts
         ti, pi = events[i].tid, hb.pos[i]
-        if _held_across(events, i, j):
+        if events[j].locks and _held_across(events, i, j):
             return
         ran = len(self.stack)
         context = self._contexts.get(i)
@@ -480,8 +480,8 @@ class Explorer(Search):
         if i in self._started:
             return
         covered = node.covered()
-        if any(q in covered for q in initials) or any(
-                not branch[2] and branch[0] in initials for branch in node.wakeup):
+        if initials and (any(q in covered for q in initials) or any(
+                not branch[2] and branch[0] in initials for branch in node.wakeup)):
             # A branch explored, asleep or to explore alone there starts
             # with an initial of rest, so v, whatever its last step: so for
             # every race with step i, as the choice point keeps its done

@@ -11,7 +11,9 @@ Each step gets a vector clock: for every thread, how many of its steps
 happen before it or are it. Then ``a`` happens before ``b`` exactly when
 ``b``'s clock counts ``a``'s thread up to ``a`` at least. Traces
 (racecheck/trace.py) build their happens-before edges, the race candidates
-and the reversal of a racing pair on it.
+and the reversal of a racing pair on it. :class:`Growing` is the same order
+for the stateless search (racecheck/scheduler.py), over its Events, kept
+from one execution to the next.
 """
 
 from __future__ import annotations

@@ -20,7 +20,11 @@ Reductions:
     one, are inserted into the wakeup tree of the choice point before the
     first step, unless a branch explored or asleep there already starts
     that sequence; the choice points below follow the tree's branch, so that
-    an execution is not started only to be found redundant.
+    an execution is not started only to be found redundant. The
+    happens-before of the prefix an execution replays is kept from the one
+    before (happens_before.Growing). Under a preemption bound it is bounded
+    partial-order reduction instead (Coons, Musuvathi, McKinley, OOPSLA
+    2013; see Explorer._reverse_bounded): complete within the bound.
 
 Bounds (preemptions, steps per thread, executions, wall clock, depth) never
 give ``clean``: a search that a bound cut is ``incomplete``.

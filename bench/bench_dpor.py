@@ -20,9 +20,13 @@ For each program and N it prints one row of a Markdown table:
 * 1 exec per trace?: whether dpor's executions are pairwise in distinct traces
   and cover every trace (against ``none`` when it finished, else against the
   expected count, else only the first half can be checked);
-* steps/s and wall: steps executed (replayed prefixes included) per second of
-  the dpor run, and its wall time, measured without tracing (a second dpor
-  run computes the trace signatures, a third one the memory);
+* probes: steps dpor ran to learn what a reversed step does in its new place
+  (each a fresh execution replaying a prefix; not counted in the steps);
+* steps/s, CPU and wall: steps executed (replayed prefixes included) per
+  second of the dpor run's process CPU time (the machine may be shared: CPU
+  time is what the run itself took), its CPU time and its wall time,
+  measured without tracing (a second dpor run computes the trace
+  signatures, a third one the memory);
 * peak mem: tracemalloc's peak of Python memory during a dpor run under
   tracemalloc, over its first --trace-cap executions (tracemalloc makes the
   search several times slower).
@@ -70,7 +74,7 @@ EXPECTED = {
 # (program, N values, N values on which to run the exhaustive search)
 DEFAULT = [
     ("lastzero", [2, 3, 4, 6, 8, 10], [2, 3, 4]),
-    ("readers", [2, 4, 6, 10, 14], [2, 4, 6]),
+    ("readers", [2, 4, 6, 10, 12, 14], [2, 4, 6]),
     ("indexer", [2, 3, 11, 12, 13, 14, 15], [2, 3]),
     ("filesystem", [2, 13, 14, 16, 18, 20], [2]),
     ("philosophers", [2, 3, 4, 6, 8], [2, 3]),
@@ -114,13 +118,13 @@ def run_dpor_timed(model, timeout):
         if violation is not None and violation.invariant == "deadlock_free":
             deadlocks[0] += 1
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = Explorer(model, "dpor", Bounds(timeout=timeout), on_execution=on_execution,
                    stop_on_violation=False).run()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = out.stats
-    return {"executions": s.executions, "blocked": s.blocked, "steps": s.steps,
-            "wall": wall, "deadlocks": deadlocks[0], "verdict": out.verdict,
+    return {"executions": s.executions, "blocked": s.blocked, "steps": s.steps, "probes": s.probes,
+            "wall": wall, "cpu": cpu, "deadlocks": deadlocks[0], "verdict": out.verdict,
             "complete": out.verdict in ("clean", "violation") and out.reason is None}
 
 
@@ -262,7 +266,7 @@ def main(argv=None):
             fn, valid = EXPECTED.get(name, (None, ()))
             expected = fn(n) if fn is not None and n in valid else None
             total_steps += dpor["steps"]
-            total_time += dpor["wall"]
+            total_time += dpor["cpu"]
             row = {"name": name, "n": n, "threads": nthreads, "dpor": dpor,
                    "signed": signed, "peak": peak, "none": none, "expected": expected,
                    "check": verdict(dpor, signed, none, expected), "model": model}
@@ -272,9 +276,9 @@ def main(argv=None):
                 biggest = row
 
     print("| program | N | threads | none execs | none time | traces (none) | expected traces "
-          "| dpor execs | dpor blocked | deadlocks | 1 exec per trace? | steps/s | wall "
+          "| dpor execs | dpor blocked | deadlocks | 1 exec per trace? | probes | steps/s | CPU | wall "
           f"| peak mem (≤ {args.trace_cap} execs) |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|")
     for r in rows:
         none, dpor = r["none"], r["dpor"]
         if none is None:
@@ -284,15 +288,15 @@ def main(argv=None):
         else:
             ne, nt, tr = f"≥ {none['executions']} (cap)", f"{none['wall']:.1f} s", "-"
         dex = str(dpor["executions"]) + ("" if dpor["complete"] else " (cut)")
-        rate = dpor["steps"] / dpor["wall"] if dpor["wall"] > 0 else float("nan")
+        rate = dpor["steps"] / dpor["cpu"] if dpor["cpu"] > 0 else float("nan")
         print(f"| {r['name']} | {r['n']} | {r['threads']} | {ne} | {nt} | {tr} "
               f"| {r['expected'] if r['expected'] is not None else '-'} | {dex} "
-              f"| {dpor['blocked']} | {dpor['deadlocks']} | {r['check']} "
-              f"| {rate:,.0f} | {dpor['wall']:.2f} s | {mib(r['peak'])} |")
+              f"| {dpor['blocked']} | {dpor['deadlocks']} | {r['check']} | {dpor['probes']} "
+              f"| {rate:,.0f} | {dpor['cpu']:.2f} s | {dpor['wall']:.2f} s | {mib(r['peak'])} |")
 
     print()
-    print(f"dpor overall: {total_steps:,.0f} steps in {total_time:.1f} s = "
-          f"{total_steps / total_time:,.0f} steps/s (replayed prefixes included).")
+    print(f"dpor overall: {total_steps:,.0f} steps in {total_time:.1f} s of CPU time = "
+          f"{total_steps / total_time:,.0f} steps/s (replayed prefixes included, probes not).")
     if biggest is not None:
         b = biggest
         log(f"{b['model'].name}: dpor under tracemalloc, all executions ...")

@@ -11,7 +11,9 @@ Each step gets a vector clock: for every thread, how many of its steps
 happen before it or are it. Then ``a`` happens before ``b`` exactly when
 ``b``'s clock counts ``a``'s thread up to ``a`` at least. Traces
 (racecheck/trace.py) build their happens-before edges, the race candidates
-and the reversal of a racing pair on it.
+and the reversal of a racing pair on it. :class:`Growing` is the same order
+for the stateless search (racecheck/scheduler.py), over its Events, kept
+from one execution to the next.
 """
 
 from __future__ import annotations
@@ -94,3 +96,99 @@ class HappensBefore:
             if not any(self.before(i, k) and self.before(k, j) for k in range(i + 1, j)):
                 out.append((i, j))
         return out
+
+
+class Growing:
+    """The happens-before order of a stateless search's current execution
+    (racecheck/scheduler.py), kept from one execution to the next: the
+    steps of the prefix an execution replays keep their vector clocks, their
+    conflicts and their races, and only the steps after it are added.
+
+    Steps are the scheduler's Events (``tid``, ``reads``, ``writes``:
+    sets of object keys). Per step ``j``: ``pos[j]``, its number in its
+    thread (1-based); ``clocks[j]``, its vector clock (a list, one count per
+    thread); ``conflicts[j]``, the earlier steps it conflicts with;
+    ``races[j]``, those of other threads that do not happen before its
+    thread's previous step (in increasing order). ``written[key]``: the
+    steps that write ``key``, in order."""
+
+    def __init__(self, nthreads):
+        self.zero = [0] * nthreads
+        self.events = []
+        self.pos = []
+        self.clocks = []
+        self.conflicts = []
+        self.races = []
+        self.written = {}
+        self._accesses = {}  # key -> the steps that read or write it, in order
+        self._keys = []  # step -> the keys it was added under in _accesses
+        self._previous = []  # step -> its thread's step before it, or -1
+        self._last = {}  # thread -> its last step
+
+    def __len__(self):
+        return len(self.events)
+
+    def add(self, ev):
+        """Add the step ``ev`` after the others."""
+        j = len(self.events)
+        t = ev.tid
+        previous = self._last.get(t, -1)
+        prior = self.clocks[previous] if previous >= 0 else self.zero
+        clock = list(prior)
+        clock[t] += 1
+        accesses, events, pos, clocks = self._accesses, self.events, self.pos, self.clocks
+        deps = set()
+        for key in ev.writes:
+            deps.update(accesses.get(key, ()))
+        for key in ev.reads:
+            for i in accesses.get(key, ()):
+                if key in events[i].writes:
+                    deps.add(i)
+        races = []
+        for i in sorted(deps):
+            ti = events[i].tid
+            if ti == t:
+                continue
+            if prior[ti] < pos[i]:
+                races.append(i)
+            clock = list(map(max, clock, clocks[i]))
+        events.append(ev)
+        pos.append(clock[t])
+        clocks.append(clock)
+        self.conflicts.append(deps)
+        self.races.append(races)
+        self._previous.append(previous)
+        self._last[t] = j
+        keys = list(ev.writes)
+        keys += [key for key in ev.reads if key not in ev.writes]
+        for key in keys:
+            accesses.setdefault(key, []).append(j)
+        for key in ev.writes:
+            self.written.setdefault(key, []).append(j)
+        self._keys.append(keys)
+
+    def truncate(self, n):
+        """Keep the first ``n`` steps only."""
+        while len(self.events) > n:
+            ev = self.events.pop()
+            for key in self._keys.pop():
+                self._accesses[key].pop()
+            for key in ev.writes:
+                self.written[key].pop()
+            previous = self._previous.pop()
+            if previous < 0:
+                del self._last[ev.tid]
+            else:
+                self._last[ev.tid] = previous
+            self.pos.pop()
+            self.clocks.pop()
+            self.conflicts.pop()
+            self.races.pop()
+
+    def last_writer(self, key, before, among):
+        """The last step that writes ``key`` among the steps before step
+        ``before`` and the steps ``among`` (a set); -1 if none does."""
+        for k in reversed(self.written.get(key, ())):
+            if k < before or k in among:
+                return k
+        return -1

@@ -197,7 +197,7 @@ def _replayable(model, found, bounds, used, do_minimise, notes):
         cex = found
         if used in ("random", "pct"):
             cex = strategies.shortest(model, cex, bounds)
-        cex = minimise(model, cex, bounds)
+        cex = minimise(model, cex, bounds, notes=notes)
         replayed = replays_to(model, cex, bounds.max_steps)
         if replayed is not None:
             return cex, replayed

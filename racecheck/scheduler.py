@@ -20,7 +20,11 @@ Reductions:
     one, are inserted into the wakeup tree of the choice point before the
     first step, unless a branch explored or asleep there already starts
     that sequence; the choice points below follow the tree's branch, so that
-    an execution is not started only to be found redundant.
+    an execution is not started only to be found redundant. The
+    happens-before of the prefix an execution replays is kept from the one
+    before (happens_before.Growing). Under a preemption bound it is bounded
+    partial-order reduction instead (Coons, Musuvathi, McKinley, OOPSLA
+    2013; see Explorer._reverse_bounded): complete within the bound.
 
 Bounds (preemptions, steps per thread, executions, wall clock, depth) never
 give ``clean``: a search that a bound cut is ``incomplete``.
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .execution import BadModel, Event, Execution, ModelFailure, StepBoundHit
+from .happens_before import Growing
 from .runtime import ACQUIRE, Request, Violation
 from .search import Bounds, Counterexample, Outcome, Reason, Search, Stats, Stop, failure_record
 
@@ -48,7 +53,7 @@ class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
 
     __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base",
-                 "wakeup", "follow", "inherited")
+                 "wakeup", "follow", "inherited", "probed", "reversed")
 
     def __init__(self, enabled, sleep, last, base):
         self.enabled = enabled
@@ -67,6 +72,28 @@ class _Node:
         # threads asleep here because a work unit started with them asleep
         # (racecheck/parallel.py): pruned, but no weak initial of a reversal
         self.inherited = ()
+        # dpor: race (first step) -> what this step's thread did when probed
+        # where the reversal put it (see Explorer._probed)
+        self.probed = {}
+        # dpor: race (first step) -> the steps v took, the last time the race
+        # was reversed. Node i's branch stays while this node is on the stack,
+        # so its done and sleep sets stay as they were and its wakeup tree
+        # only grows: reversing the same v again changes nothing.
+        self.reversed = {}
+
+    def covered(self):
+        """thread -> Event: the branches explored or asleep here, which a
+        reversal need not start again (those asleep because the work unit
+        started so are not: see Explorer._reverse)."""
+        if not self.inherited:
+            if not self.sleep:
+                return self.done
+            if not self.done:
+                return self.sleep
+        covered = {**self.sleep, **self.done}
+        for q in self.inherited:
+            covered.pop(q, None)
+        return covered
 
     def cost(self, tid):
         """1 if running ``tid`` here preempts the thread that was running."""
@@ -101,6 +128,9 @@ class Explorer(Search):
             raise ValueError(f"unknown reduction {reduction!r}: use one of {', '.join(REDUCTIONS)}")
         super().__init__(model, bounds, progress, should_stop)
         self.dpor = reduction == "dpor"
+        # dpor under a preemption bound: bounded partial-order reduction
+        # (see _reverse_bounded), without sleep sets.
+        self.bounded = self.dpor and self.bounds.max_preemptions is not None
         self.target = target  # stop only on this invariant (minimisation)
         self.on_execution = on_execution
         self.stack = []
@@ -114,6 +144,10 @@ class Explorer(Search):
         self.prefix = list(unit.prefix) if unit is not None else []
         self.root_sleep = dict(unit.sleep) if unit is not None else {}
         self.floor = len(self.prefix)
+        self._hb = None  # the current execution's happens-before (dpor)
+        self._fresh = 0  # the first step of the current execution that no earlier one ran
+        self._contexts = {}
+        self._started = set()
 
     # -- the search ------------------------------------------------------------
 
@@ -140,6 +174,7 @@ class Explorer(Search):
         stats = self.stats
         stack = self.stack
         fresh = max(len(stack) - 1, 0)  # steps before this one ran in earlier executions
+        self._fresh = fresh
         self._ended = "finished"
         self._last_violation = None
         try:
@@ -283,7 +318,7 @@ class Explorer(Search):
             base = parent.base + parent.cost(parent.chosen)
             sleep = dict(self.root_sleep) if depth == self.floor else {}
             inherited = tuple(sleep)
-            if self.dpor and depth > self.floor:
+            if self.dpor and depth > self.floor and not self.bounded:
                 ev = parent.event
                 for q, e in parent.sleep.items():
                     if not e.conflicts(ev):
@@ -346,6 +381,7 @@ class Explorer(Search):
                     continue
                 node.chosen = q
                 node.event = None
+                node.probed, node.reversed = {}, {}
                 return True
             stack.pop()
         return False
@@ -361,95 +397,101 @@ class Explorer(Search):
                 self.stats.pruned += 1
                 continue
             node.chosen, node.follow, node.event = tid, subtree, None
+            node.probed, node.reversed = {}, {}
             return True
         return False
 
     # -- race detection (optimal DPOR: source sets and wakeup trees) --------------
 
     def _add_backtracks(self, pending=()):
+        """Reverse every race of the execution that just ended. Its
+        happens-before is kept from the execution before: the steps it
+        replayed keep theirs (they did the same), and only the steps from
+        the one where it took another branch on are added."""
         stack = self.stack
-        events = [n.event for n in stack] + list(pending)
-        nthreads = self.nthreads
-        pos = [0] * len(events)
-        clocks = [None] * len(events)
-        thread_clock = {}
-        accesses = {}
-        zero = [0] * nthreads
-        races = []
-        conflicts = [None] * len(events)  # step -> the earlier steps it conflicts with
-        for j, ev in enumerate(events):
-            t = ev.tid
-            prior = thread_clock.get(t, zero)
-            clock = list(prior)
-            clock[t] += 1
-            pos[j] = clock[t]
-            deps = set()
-            for key in ev.writes:
-                for i in accesses.get(key, ()):
-                    deps.add(i)
-            for key in ev.reads:
-                for i in accesses.get(key, ()):
-                    if events[i].writes.__contains__(key):
-                        deps.add(i)
-            conflicts[j] = deps
-            for i in sorted(deps):
-                ti = events[i].tid
-                if ti == t:
-                    continue
-                if prior[ti] < pos[i]:
-                    races.append((i, j))
-                ci = clocks[i]
-                for s in range(nthreads):
-                    if ci[s] > clock[s]:
-                        clock[s] = ci[s]
-            clocks[j] = clock
-            thread_clock[t] = clock
-            for key in ev.writes:
-                accesses.setdefault(key, []).append(j)
-            for key in ev.reads:
-                if key not in ev.writes:
-                    accesses.setdefault(key, []).append(j)
+        hb = self._hb
+        if hb is None:
+            hb = self._hb = Growing(self.nthreads)
+        hb.truncate(min(self._fresh, len(stack)))
+        for node in stack[len(hb):]:
+            hb.add(node.event)
+        ran = len(hb)
+        for ev in pending:
+            hb.add(ev)
+        events, races = hb.events, hb.races
         floor = self.floor
-        for i, j in races:
-            # Two waiting threads: no choice point between them. Above a work
-            # unit's root: the other orders are other units' prefixes.
-            if floor <= i < len(stack):
-                self._reverse(i, j, events, pos, clocks, conflicts)
+        self._contexts = {}  # first step of a race -> Explorer._context
+        self._started = set()  # first steps whose rest an explored branch starts
+        for j in range(len(events)):
+            for i in races[j]:
+                # Two waiting threads: no choice point between them. Above a work
+                # unit's root: the other orders are other units' prefixes.
+                if floor <= i < ran:
+                    if self.bounded:
+                        self._reverse_bounded(i, j, events)
+                    else:
+                        self._reverse(i, j, hb)
+        hb.truncate(ran)  # the pending steps never ran
 
-    def _reverse(self, i, j, events, pos, clocks, conflicts):
+    def _reverse_bounded(self, i, j, events):
+        """Reverse the race between steps ``i`` and ``j`` under a preemption
+        bound, as bounded partial-order reduction does (Coons, Musuvathi,
+        McKinley, OOPSLA 2013): schedule step ``j``'s thread before step
+        ``i``, and also at the start of the block step ``i`` belongs to (the
+        run of its thread's steps that step ``i`` ends), where switching
+        to it may cost a preemption fewer; where that thread cannot run,
+        every thread that can. Optimal DPOR's shortcuts are left out here:
+        a branch explored, or a thread asleep, stands for the traces that
+        start with its step, but only for those the bound let it reach,
+        and the trace wanted may fit the bound only in another order."""
+        if _held_across(events, i, j):
+            return
+        stack = self.stack
+        p = events[j].tid
+        ti = stack[i].chosen
+        start = i
+        while start > self.floor and stack[start - 1].chosen == ti:
+            start -= 1
+        for node in (stack[start], stack[i]) if start != i else (stack[i],):
+            for q in [p] if p in node.enabled else node.enabled:
+                if q != node.chosen and q not in node.done and all(b[0] != q for b in node.wakeup):
+                    node.wakeup.append([q, None, []])
+
+    def _reverse(self, i, j, hb):
         """Reverse the race between steps ``i`` and ``j``: insert into the
         wakeup tree before step ``i`` the steps that ran after it without
         depending on it, then step ``j`` (notdep(e, E).e'), unless a branch
         explored or asleep there already starts that sequence."""
         node = self.stack[i]
-        ti, pi = events[i].tid, pos[i]
-        if _held_across(events, i, j):
+        events, clocks, conflicts = hb.events, hb.clocks, hb.conflicts
+        ti, pi = events[i].tid, hb.pos[i]
+        if events[j].locks and _held_across(events, i, j):
             return
-        # Step j happens after step i (their conflict orders them), and so
-        # does whatever depends on it; the steps that ran after step i
-        # without depending on it come along (pending steps of waiting
-        # threads did not run).
         ran = len(self.stack)
-        rest = [k for k in range(i + 1, ran) if k != j and clocks[k][ti] < pi]
-        # The initials of rest: threads whose first step in it conflicts
-        # with no step before it there (in its own order: what orders them
-        # in this execution through steps left out does not count).
-        in_rest = set(rest)
-        first = set()
-        initials = []
-        for k in rest:
-            tk = events[k].tid
-            if tk not in first:
-                first.add(tk)
-                if in_rest.isdisjoint(conflicts[k]):
-                    initials.append(tk)
-        covered = {**node.sleep, **node.done}
-        for q in node.inherited:
-            covered.pop(q, None)
-        if any(q in covered for q in initials):
+        context = self._contexts.get(i)
+        if context is None:
+            context = self._contexts[i] = self._context(i, hb)
+        rest, in_rest, first, initials, all_rest = context
+        if j < self._fresh and (not rest or rest[-1] < self._fresh):
+            # The race and v are where an earlier execution left them (every
+            # step of v is one it replayed): reversed again, v would go
+            # where it went then, or into a branch since explored (see
+            # _Node.reversed).
+            kept = self.stack[j].reversed
+            if kept.get(i) == rest:
+                return
+            kept[i] = rest
+        if i in self._started:
             return
-        if any(not branch[2] and branch[0] in initials for branch in node.wakeup):
-            return  # a branch to explore is that initial alone: it starts v
+        covered = node.covered()
+        if initials and (any(q in covered for q in initials) or any(
+                not branch[2] and branch[0] in initials for branch in node.wakeup)):
+            # A branch explored, asleep or to explore alone there starts
+            # with an initial of rest, so v, whatever its last step: so for
+            # every race with step i, as the choice point keeps its done
+            # and sleep sets and its wakeup tree keeps its leaves.
+            self._started.add(i)
+            return
         # v = rest.e', with e' what thread p does next after rest. That is
         # step j itself only if it reads what it read here: a step's code
         # branches on the values it reads (a compare-and-swap writes or
@@ -459,9 +501,22 @@ class Explorer(Search):
         # step is found by running it where v puts it.
         ej = events[j]
         p = ej.tid
+        # What follows returns whatever thread p's step turns out to be, in
+        # these cases: decided before running it (see _probe).
+        if p not in first:
+            # Thread p comes in as an initial (as it does when rest is
+            # empty), and then there is nothing to do if it cannot run here
+            # or a branch explored, asleep or to explore starts with it;
+            # else nothing either if no other initial can run here.
+            taken = (p not in node.enabled or p in covered
+                     or any(not branch[2] and branch[0] == p for branch in node.wakeup))
+            if taken and (not rest or not _runnable(initials, node)):
+                return
+        elif not _runnable(initials, node):
+            return
         if j >= ran or any(k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(ej.reads)
                            for k in conflicts[j]):
-            ej = self._probe(i, rest, p)
+            ej = self._probed(i, j, rest, in_rest, hb)
             if ej is None:
                 return  # p cannot run there: no order puts its step before step i
             if not _depends(ej, events[i]):
@@ -471,8 +526,8 @@ class Explorer(Search):
                 # a race to reverse (and treating it as one would hand the
                 # trace to branches that rely on it being one).
                 return
-        if p not in first and not any(ej.conflicts(events[k]) for k in rest):
-            initials.append(p)
+        if p not in first and not (rest and ej.conflicts(all_rest)):
+            initials = initials + [p]
             if p not in node.enabled:
                 # The second step is its thread's next one and cannot run
                 # before the first: the first (or what follows it) enables
@@ -484,12 +539,11 @@ class Explorer(Search):
                 return
             if any(not branch[2] and branch[0] == p for branch in node.wakeup):
                 return
-        runnable = [q for q in initials if q in node.enabled and q not in node.inherited]
+        runnable = _runnable(initials, node)
         if not runnable:
             return
-        first.add(p)
-        whole = Event(None, set(ej.reads).union(*(events[k].reads for k in rest)),
-                      set(ej.writes).union(*(events[k].writes for k in rest)))  # all of v as one step
+        first = first | {p}
+        whole = Event(None, ej.reads | all_rest.reads, ej.writes | all_rest.writes)  # all of v as one step
         for q, ev in covered.items() if ej.__class__ is not _Unknown else ():
             if q not in first and not ev.conflicts(whole):
                 return  # q's step commutes with all of v: a weak initial, explored
@@ -500,6 +554,60 @@ class Explorer(Search):
         n0 = next(n for n, (q, _) in enumerate(sequence) if q == lead)
         sequence.insert(0, sequence.pop(n0))
         _insert(node.wakeup, sequence)
+
+    def _context(self, i, hb):
+        """What the reversals of every race with step ``i`` as its first step
+        share: the steps that ran after step ``i`` without depending on it
+        (rest: the second step, which its conflict orders after step ``i``,
+        is not among them, and pending steps of waiting threads did not
+        run), as a list and a set, the threads with a step in it, and its
+        initials: threads whose first step in it conflicts with no step
+        before it there (in its own order: what orders them in this
+        execution through steps left out does not count); and all of it as
+        one Event."""
+        clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
+        ti, pi = events[i].tid, hb.pos[i]
+        rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
+        in_rest = set(rest)
+        first = set()
+        initials = []
+        for k in rest:
+            tk = events[k].tid
+            if tk not in first:
+                first.add(tk)
+                if in_rest.isdisjoint(conflicts[k]):
+                    initials.append(tk)
+        # all of rest as one step: a step conflicts with it when it
+        # conflicts with one of its steps
+        all_rest = Event(None, set().union(*(events[k].reads for k in rest)),
+                         set().union(*(events[k].writes for k in rest)))
+        return rest, in_rest, first, initials, all_rest
+
+    def _probed(self, i, j, rest, in_rest, hb):
+        """What step ``j``'s thread does where the reversal of the race
+        (``i``, ``j``) puts it: after the first ``i`` steps and then the
+        steps ``rest``. A step does what it did before when every object it
+        read (or wrote) holds what it held then: its thread is where it was
+        (its steps before step ``j`` all run first, as before), and its code
+        branches on nothing else. So the step a probe found is kept on step
+        ``j``'s choice point with the step that last wrote each of those
+        objects, and a later execution that replays step ``j`` takes it
+        again instead of probing when those are the same steps (steps up to
+        step ``j``, which it replays)."""
+        p = hb.events[j].tid
+        node = self.stack[j] if j < len(self.stack) else None
+        if node is not None:
+            kept = node.probed.get(i)
+            if kept is not None:
+                ev, writers = kept
+                if all(hb.last_writer(key, i, in_rest) == k for key, k in writers.items()):
+                    return ev
+        ev = self._probe(i, rest, p)
+        if node is not None and ev is not None and ev.__class__ is not _Unknown:
+            writers = {key: hb.last_writer(key, i, in_rest) for key in ev.reads | ev.writes}
+            if all(k <= j for k in writers.values()):
+                node.probed[i] = (ev, writers)
+        return ev
 
     def _probe(self, i, rest, p):
         """What thread ``p`` does when it runs after the first ``i`` steps of
@@ -513,10 +621,7 @@ class Explorer(Search):
         schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
             for tid in schedule:
-                try:
-                    ex.step(tid)
-                except Violation:
-                    pass  # the step ran, as it did in the execution; go on as it did
+                ex.rerun(tid)  # as it ran in the execution, violations too
             if not ex.is_enabled(p):
                 return None
             try:
@@ -525,6 +630,11 @@ class Explorer(Search):
                 return ex.events[-1]
         except (ModelFailure, StepBoundHit):
             return _Unknown(p)
+
+
+def _runnable(initials, node):
+    """The initials that can run at ``node`` and were not handed down asleep."""
+    return [q for q in initials if q in node.enabled and q not in node.inherited]
 
 
 def _insert(tree, sequence):
@@ -556,11 +666,13 @@ def _after(tid, event, sequence):
     if it cannot run first without changing the sequence's outcome."""
     for n, (q, ev) in enumerate(sequence):
         if q == tid:
-            if any(_depends(ev, e) for _, e in sequence[:n]):
-                return None
+            for _, e in sequence[:n]:
+                if ev.conflicts(e) or e.__class__ is _Unknown:
+                    return None
             return sequence[:n] + sequence[n + 1:]
-    if any(_depends(event, e) for _, e in sequence):
-        return None
+    for _, e in sequence:
+        if event.conflicts(e) or e.__class__ is _Unknown:
+            return None
     return sequence
 
 

@@ -279,3 +279,43 @@ def test_store_through_a_page_cache_mapping_is_refused(tmp_path):
     from racecheck.scenario import ScenarioError
     with pytest.raises(ScenarioError, match=r"ops\[0\]\.op: mmap_store on a page-cache file .*page_mkwrite"):
         run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"])
+
+
+# -- XFS 4.1 as read against the v4.1 text --------------------------------------------------------
+
+
+def _labels_of(tmp_path, ops, fs_="xfs", kernel='kernel: "4.1"', size=8192, blocks="[written, written]"):
+    """Run one thread alone; (fs state, results, the labels of its steps)."""
+    text = FILE.format(fs=fs_, kernel=kernel, dax="false", ops="\n".join(f"      - {op}" for op in ops)).replace(
+        "size: 8192\n  blocks: [written, written]", f"size: {size}\n  blocks: {blocks}")
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    ex = Execution(load(path).model, tracing=True)
+    while ex.enabled():
+        ex.step(ex.enabled()[0])
+    return ex.state, [h["result"] for h in ex.rt.history if h["kind"] == "return"], [r["label"] for r in ex.records]
+
+
+def test_xfs_free_file_space_writes_back_then_drops_the_page_cache_before_freeing(tmp_path):
+    """v4.1: inode_dio_wait, filemap_write_and_wait_range, truncate_pagecache_range,
+    then xfs_bunmapi; a dirty page of the range reaches its block first."""
+    fs, (w, ret), labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}",
+                                                 "{op: punch_hole, offset: 4096, len: 4096}"])
+    assert ret == 0 and fs.i_blocks.values[1] == ("hole", None)
+    order = [next(i for i, lb in enumerate(labels) if lb.startswith(p)) for p in
+             ("xfs_ilock(ip, XFS_MMAPLOCK_EXCL)", "filemap_write_and_wait_range", "lock_page(page 1); xfs_vm_writepage",
+              "pagevec_lookup(", "xfs_bunmapi")]
+    assert order == sorted(order)
+    assert 1 not in fs.page_cache.items
+
+
+def test_xfs_zero_remaining_bytes_stops_at_i_size(tmp_path):
+    """xfs_zero_remaining_bytes() clamps the end to XFS_ISIZE: of a punch
+    of the second half of block 1 in a file of 6144 bytes, the units up to
+    EOF are zeroed on the device and those past it are left as they were."""
+    fs, (ret,), labels = _labels_of(tmp_path, ["{op: punch_hole, offset: 5120, len: 3072}"], size=6144)
+    assert ret == 0 and any(lb.startswith("xfs_zero_remaining_bytes") for lb in labels)
+    pblk = fs.i_blocks.values[1][1]
+    units = fs.dev.values[pblk * 8:(pblk + 1) * 8]
+    assert units == ["DATA(init,0)"] * 2 + ["ZERO"] * 2 + ["DATA(init,0)"] * 4
+

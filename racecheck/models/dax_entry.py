@@ -85,6 +85,8 @@ from .truncate import unmap_mapping_range
 RELEASE = "4.10"
 DAX_C = "fs/dax.c"
 V410 = "v4.10 (642261ac995e's series; entry locking of ac401cc78242, v4.7)"
+V410_TEXT = "v4.10 (read from the v4.10 text: iomap_begin before the entry lock)"
+V412 = "v4.12 (iomap_begin under the entry lock, v4.11; colliding PMD and PTE entries, v4.12)"
 
 PG_PMD_NR = 2  # PMD_SIZE >> PAGE_SHIFT in the model
 PG_PMD_COLOUR = PG_PMD_NR - 1
@@ -394,11 +396,65 @@ def ext2_iomap_begin(fs, first, npages, write):
     return Iomap(IOMAP_MAPPED, blocks[0], n, new)
 
 
-@kernel_function(DAX_C, V410, release=RELEASE)
+@kernel_function(DAX_C, V410_TEXT, release=RELEASE)
 def dax_iomap_fault(fs, vma, pgoff, write):
-    """``dax_iomap_fault(vma, vmf, ops)`` of v4.10, the PTE fault (from v4.11
-    ``dax_iomap_pte_fault()``, which ``dax_iomap_fault()`` dispatches to); a
-    shared mapping. Returns VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""
+    """``dax_iomap_fault(vma, vmf, ops)`` as v4.10 has it (the PTE fault; a
+    shared mapping): ``ops->iomap_begin()`` first, without the entry lock,
+    then ``grab_mapping_entry(mapping, vmf->pgoff, 0)``, then the mapping
+    as the extent found before the entry was locked says. Between the two a
+    write fault of another thread can allocate the block and insert its
+    entry: a read fault that saw a hole then puts a hole page over that
+    entry (``dax_load_hole`` -> ``find_or_create_page``, whose
+    ``page_cache_tree_insert`` replaces a DAX entry with only a
+    ``WARN_ON_ONCE``). Jan Kara's "dax: fix data corruption when fault
+    races with write" (v4.11) moved ``iomap_begin`` back under the entry
+    lock: :func:`dax_iomap_fault_4_12`. Returns VM_FAULT_NOPAGE or
+    VM_FAULT_SIGBUS."""
+    yield "if (pos >= i_size_read(inode)) return VM_FAULT_SIGBUS"
+    if pgoff >= fs.pages(fs.i_size.get()):
+        return VM_FAULT_SIGBUS
+    iomap = yield from ext2_iomap_begin(fs, pgoff, 1, write)
+    if iomap is None:
+        return VM_FAULT_SIGBUS  # dax_fault_return(error)
+    got = yield from grab_mapping_entry(fs, pgoff, False)
+    if got == EEXIST:
+        return VM_FAULT_SIGBUS  # dax_fault_return(PTR_ERR(entry))
+    key, entry = got
+    if iomap.type == IOMAP_MAPPED:
+        yield from dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write)
+        ret = VM_FAULT_NOPAGE
+    elif not write:
+        ret = yield from dax_load_hole(fs, vma, pgoff, entry)
+    else:
+        ret = VM_FAULT_SIGBUS  # WARN_ON_ONCE(1); error = -EIO
+    yield from put_locked_mapping_entry(fs, pgoff)  # unlock_entry:
+    return ret
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write):
+    """``dax_insert_mapping(mapping, iomap.bdev, sector, PAGE_SIZE, &entry,
+    vma, vmf)`` (v4.10): the entry, then ``vm_insert_mixed()`` (-EBUSY,
+    somebody else faulted on the same PTE, is fine)."""
+    key, entry = yield from dax_insert_mapping_entry(fs, pgoff, key, entry, iomap.blkno, False, False, write)
+    yield "return vm_insert_mixed(vma, vaddr, pfn)"
+    was = fs.ptes[vma].get(pgoff)
+    vm_insert_mixed(fs, vma, pgoff, iomap.blkno)
+    if was is None and write:
+        fs.pte_write.set((vma, pgoff), True)
+    elif was is None:
+        fs.pte_write.delete((vma, pgoff))
+
+
+@kernel_function(DAX_C, V412, name="dax_iomap_fault", release="4.12")
+def dax_iomap_fault_4_12(fs, vma, pgoff, write):
+    """``dax_iomap_pte_fault()`` of v4.12 (``dax_iomap_fault()`` dispatches
+    to it), a shared mapping: the entry is grabbed first and
+    ``ops->iomap_begin()`` runs under its lock (v4.11's "dax: fix data
+    corruption when fault races with write"); a PMD mapping that a racing
+    PMD fault installed meanwhile makes it retry (Ross Zwisler's "dax: fix
+    race between colliding PMD & PTE entries", v4.12). Returns
+    VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""
     yield "if (pos >= i_size_read(inode)) return VM_FAULT_SIGBUS"
     if pgoff >= fs.pages(fs.i_size.get()):
         return VM_FAULT_SIGBUS
@@ -414,15 +470,7 @@ def dax_iomap_fault(fs, vma, pgoff, write):
     if iomap is None:
         ret = VM_FAULT_SIGBUS
     elif iomap.type == IOMAP_MAPPED:
-        # error = dax_insert_mapping(mapping, iomap.bdev, sector, PAGE_SIZE, &entry, vma, vmf);
-        key, entry = yield from dax_insert_mapping_entry(fs, pgoff, key, entry, iomap.blkno, False, False, write)
-        yield "return vm_insert_mixed(vma, vaddr, pfn)"
-        was = fs.ptes[vma].get(pgoff)
-        vm_insert_mixed(fs, vma, pgoff, iomap.blkno)
-        if was is None and write:  # (-EBUSY is fine, somebody else faulted on the same PTE)
-            fs.pte_write.set((vma, pgoff), True)
-        elif was is None:
-            fs.pte_write.delete((vma, pgoff))
+        yield from dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write)
         ret = VM_FAULT_NOPAGE
     elif not write:
         ret = yield from dax_load_hole(fs, vma, pgoff, entry)
@@ -460,11 +508,45 @@ def dax_pmd_load_hole(fs, vma, base, key, entry):
     return VM_FAULT_NOPAGE, key
 
 
-@kernel_function(DAX_C, V410, release=RELEASE)
+@kernel_function(DAX_C, V410_TEXT, release=RELEASE)
 def dax_iomap_pmd_fault(fs, vma, pgoff, write):
-    """``dax_iomap_pmd_fault(vma, address, pmd, flags, ops)`` (v4.10; a
-    shared mapping). Returns VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, 0 (retry) or
-    VM_FAULT_FALLBACK (the caller then takes a PTE fault)."""
+    """``dax_iomap_pmd_fault(vma, address, pmd, flags, ops)`` as v4.10 has it
+    (a shared mapping): the size checks, ``ops->iomap_begin(inode, pos,
+    PMD_SIZE, ...)`` without the entry lock, fall back unless it maps the
+    whole PMD, then ``grab_mapping_entry(mapping, pgoff, RADIX_DAX_PMD)``
+    (-EEXIST: fall back) and the PMD mapping or the huge zero page as the
+    extent found before said. Returns VM_FAULT_NOPAGE, VM_FAULT_SIGBUS or
+    VM_FAULT_FALLBACK."""
+    base = pmd_base(pgoff)
+    yield "max_pgoff = (i_size_read(inode) - 1) >> PAGE_SHIFT"
+    max_pgoff = (fs.i_size.get() - 1) // fs.geo.page_size
+    if base > max_pgoff:
+        return VM_FAULT_SIGBUS
+    if (base | PG_PMD_COLOUR) > max_pgoff:
+        return VM_FAULT_FALLBACK  # the PMD would extend beyond the file size
+    iomap = yield from ext2_iomap_begin(fs, base, PG_PMD_NR, write)
+    if iomap is None or iomap.length < PG_PMD_NR:
+        return VM_FAULT_FALLBACK  # "if (iomap.offset + iomap.length < pos + PMD_SIZE) goto finish_iomap"
+    got = yield from grab_mapping_entry(fs, base, True)
+    if got == EEXIST:
+        return VM_FAULT_FALLBACK
+    key, entry = got
+    result = VM_FAULT_FALLBACK
+    if iomap.type == IOMAP_MAPPED:
+        result, key = yield from dax_pmd_insert_mapping(fs, vma, base, key, entry, iomap, write)
+    elif not write:  # "if (WARN_ON_ONCE(write)) goto unlock_entry"
+        result, key = yield from dax_pmd_load_hole(fs, vma, base, key, entry)
+    yield from put_locked_mapping_entry(fs, base)  # unlock_entry:
+    return result
+
+
+@kernel_function(DAX_C, V412, name="dax_iomap_pmd_fault", release="4.12")
+def dax_iomap_pmd_fault_4_12(fs, vma, pgoff, write):
+    """``dax_iomap_pmd_fault()`` of v4.12 (a shared mapping): the entry is
+    grabbed before ``ops->iomap_begin()``, and a PTE mapping a racing PTE
+    fault installed in the range makes it retry. Returns VM_FAULT_NOPAGE,
+    VM_FAULT_SIGBUS, 0 (retry) or VM_FAULT_FALLBACK (the caller then takes a
+    PTE fault)."""
     base = pmd_base(pgoff)
     yield "max_pgoff = (i_size_read(inode) - 1) >> PAGE_SHIFT"
     max_pgoff = (fs.i_size.get() - 1) // fs.geo.page_size

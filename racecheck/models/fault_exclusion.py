@@ -57,7 +57,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .buffered import PageUptodate, add_to_page_cache, address_space_operations
+from .buffered import PageUptodate, add_to_page_cache, address_space_operations, page_buffers
 from .dax import (
     COW_UNDER_I_MMAP_MUTEX,
     VM_FAULT_COWED,
@@ -74,7 +74,7 @@ from .extents import fs_type
 from .fallocate import COLLAPSE_RANGE, INSERT_RANGE, PUNCH_HOLE, ZERO_RANGE, mode
 from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import free_block
-from .journal import journal_start, journal_stop
+from .journal import journal_start, journal_stop, write_buffer
 from .kernel import kernel_function
 from .registry import FS_SETUP, REFUSALS
 from .truncate import (
@@ -87,6 +87,7 @@ from .truncate import (
     truncate_pagecache_range,
     truncate_setsize,
     xip_truncate_page,
+    zero_units,
 )
 
 EINVAL = "-EINVAL"
@@ -789,26 +790,57 @@ def xfs_setattr_size_5_15(fs, newsize):
     return (yield from _xfs_setattr_size(fs, newsize, "5.15"))
 
 
+@kernel_function("fs/xfs/xfs_aops.c", "v4.1", dropped=0)
+def xfs_vm_writepages(fs, lstart, lend):
+    """``filemap_write_and_wait_range(VFS_I(ip)->i_mapping, lstart, lend)``
+    of an XFS page-cache file (mm/filemap.c and fs/xfs/xfs_aops.c, v4.1):
+    ``do_writepages`` -> ``xfs_vm_writepages`` -> ``generic_writepages``,
+    then ``filemap_fdatawait_range``. Each dirty page of the range is
+    locked and its dirty mapped buffers are written (``xfs_vm_writepage``);
+    the write completes within the page's step (the model's write-out is
+    synchronous, as the seeds' ``filemap_write_and_wait``), so the wait has
+    nothing left to wait for."""
+    ps = fs.geo.page_size
+    first, last = lstart // ps, lend // ps
+    yield "filemap_write_and_wait_range(mapping, lstart, lend): pagevec_lookup_tag(PAGECACHE_TAG_DIRTY)"
+    for index in fs.page_buffers.keys():
+        if not first <= index <= last or not any(b.dirty for b in page_buffers(fs, index)):
+            continue
+        yield fs.page_lock[index].lock(f"lock_page(page {index}); xfs_vm_writepage(page, wbc)")
+        for i, bh in enumerate(page_buffers(fs, index)):
+            if bh.dirty and fs.page_cache.contains(index):
+                write_buffer(fs, index, i)
+        fs.page_lock[index].unlock()
+    return 0
+
+
 @kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
 def xfs_free_file_space(fs, offset, length):
-    """``xfs_free_file_space()`` (4.1), with the caller's MMAPLOCK held:
-    ``inode_dio_wait``; ``truncate_pagecache_range(VFS_I(ip), ioffset,
-    iendoffset)`` over the range rounded out to blocks; then the partial
-    blocks zeroed on disk (``xfs_zero_remaining_bytes``) and the whole
-    blocks unmapped and freed by ``xfs_bunmapi`` (one step)."""
+    """``xfs_free_file_space()`` (4.1), with the caller's IOLOCK and MMAPLOCK
+    held: ``inode_dio_wait``; the range rounded out to ``rounding =
+    max(block size, PAGE_CACHE_SIZE)``; ``filemap_write_and_wait_range`` of
+    it, then ``truncate_pagecache_range(VFS_I(ip), ioffset, iendoffset)``;
+    then the partial blocks zeroed on disk (``xfs_zero_remaining_bytes``:
+    only below ``i_size``, only written extents, through an uncached buffer)
+    and the whole blocks unmapped and freed by ``xfs_bunmapi`` (one step)."""
     bs = fs.geo.block_size
     yield from inode_dio_wait(fs)
-    ioffset = offset // bs * bs
-    iendoffset = -(-(offset + length) // bs) * bs - 1
+    rounding = max(bs, fs.geo.page_size)
+    ioffset = offset // rounding * rounding
+    iendoffset = -(-(offset + length) // rounding) * rounding - 1
+    ret = yield from xfs_vm_writepages(fs, ioffset, iendoffset)
+    if ret:
+        return ret
     yield from truncate_pagecache_range(fs, ioffset, iendoffset)
     first, stop = -(-offset // bs), (offset + length) // bs
     if offset % bs or (offset + length) % bs:
-        yield "xfs_zero_remaining_bytes(ip, offset, ...)"
-        from .truncate import zero_units
+        yield "xfs_zero_remaining_bytes(ip, offset, ...): xfs_buf_read_uncached(); memset(); xfs_bwrite()"
+        isize = fs.i_size.get()
         for lo, hi in ((offset, min(offset + length, first * bs)), (max(offset, stop * bs), offset + length)):
+            hi = min(hi, isize)  # "if (endoff > XFS_ISIZE(ip)) endoff = XFS_ISIZE(ip)"
             if hi > lo:
                 state, pblk = fs.i_blocks.get(lo // bs)
-                if state == WRITTEN:
+                if state == WRITTEN:  # holes and unwritten extents are skipped
                     zero_units(fs, pblk * fs.geo.units_per_block, lo % bs, hi - lo)
     if first < stop:
         yield "xfs_bunmapi(tp, ip, startoffset_fsb, endoffset_fsb - startoffset_fsb, 0, 2, ...)"
@@ -832,13 +864,18 @@ def xfs_zero_file_space(fs, offset, length):
 @kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
 def xfs_collapse_file_space(fs, offset, length):
     """``xfs_collapse_file_space()`` (4.1): ``xfs_free_file_space(ip, offset,
-    len)``, then ``truncate_pagecache_range(VFS_I(ip), offset, -1)`` and the
-    extents past the range shifted left (``xfs_bmap_shift_extents``; one
-    step). The new size is set by the caller."""
+    len)``, then ``xfs_shift_file_space(SHIFT_LEFT)``: the write-out of the
+    file from ``offset`` (``filemap_write_and_wait_range(mapping, offset,
+    -1)``), its pages dropped (``invalidate_inode_pages2_range(mapping,
+    offset >> PAGE_CACHE_SHIFT, -1)``, which unmaps and invalidates each;
+    the model's ``truncate_pagecache``) and the extents past the range
+    shifted left (``xfs_bmap_shift_extents``; one step). The new size is
+    set by the caller."""
     bs = fs.geo.block_size
     ret = yield from xfs_free_file_space(fs, offset, length)
     if ret:
         return ret
+    yield from xfs_vm_writepages(fs, offset, fs.geo.max_size - 1)
     yield from truncate_pagecache(fs, offset)
     yield "xfs_bmap_shift_extents(tp, ip, &next_fsb, shift_fsb, &done, stop_fsb, ..., SHIFT_LEFT, ...)"
     _shift_left(fs, offset // bs, length // bs)
@@ -847,10 +884,12 @@ def xfs_collapse_file_space(fs, offset, length):
 
 @kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
 def xfs_insert_file_space(fs, offset, length):
-    """``xfs_insert_file_space()`` (4.1): ``truncate_pagecache_range(VFS_I(ip),
-    offset, -1)``, then the extents from ``offset`` shifted right
+    """``xfs_insert_file_space()`` (4.1): ``xfs_shift_file_space(SHIFT_RIGHT)``:
+    the write-out and the page-cache drop from ``offset`` as for collapse,
+    then the extents from ``offset`` shifted right
     (``xfs_bmap_shift_extents(SHIFT_RIGHT)``; one step). The caller has
     grown ``i_size`` first."""
+    yield from xfs_vm_writepages(fs, offset, fs.geo.max_size - 1)
     yield from truncate_pagecache(fs, offset)
     yield "xfs_bmap_shift_extents(tp, ip, &next_fsb, shift_fsb, &done, stop_fsb, ..., SHIFT_RIGHT, ...)"
     _shift_right(fs, offset // fs.geo.block_size, length // fs.geo.block_size)
@@ -874,19 +913,22 @@ def _xfs_file_fallocate(fs, which, offset, length, release):
             new_size = fs.i_size.get() - length
             ret = yield from xfs_collapse_file_space(fs, offset, length)
     elif which == INSERT_RANGE:
-        yield "new_size = i_size_read(inode) + len; if (offset >= i_size_read(inode)) return -EINVAL"
+        yield ("new_size = i_size_read(inode) + len; -EINVAL unless block-aligned; -EFBIG past s_maxbytes; "
+               "-EINVAL if (offset >= i_size_read(inode))")
         isize = fs.i_size.get()
-        if offset % bs or length % bs or offset >= isize:
+        if offset % bs or length % bs:
             ret = EINVAL
         elif isize + length > fs.geo.max_size:
             ret = EFBIG
+        elif offset >= isize:
+            ret = EINVAL
         else:
             new_size = isize + length
     else:  # ZERO_RANGE
-        ret = yield from xfs_zero_file_space(fs, offset, length)
         yield "if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > i_size_read(inode)) new_size = offset + len"
         if offset + length > fs.i_size.get():
             new_size = offset + length
+        ret = yield from xfs_zero_file_space(fs, offset, length)
     if not ret and new_size is not None:
         # "Change file size if needed": xfs_setattr_size(ip, &iattr), MMAPLOCK held.
         if which == INSERT_RANGE:

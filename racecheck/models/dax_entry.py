@@ -11,19 +11,21 @@ support" (642261ac995e and its series, v4.10) made an entry either
 PTE-sized or PMD-sized, with empty entries (a lock held before anything is
 mapped) and huge-zero-page entries (a PMD load of a hole).
 
-Mirrored code, fs/dax.c of release 4.10 (the function bodies as the
-kernel had them from v4.10 to v4.12; the text was read from the v4.12 file,
-whose entry code v4.10 already has, with ``bdev_direct_access()`` where
-v4.12 calls ``dax_direct_access()``):
+Mirrored code, fs/dax.c of release 4.10, checked against the v4.10 text:
+the entry code is as v4.10 has it (and v4.12 kept it); the two faults are
+modelled at both releases, v4.10's calling ``->iomap_begin`` before they
+grab the entry and v4.12's after (13e451fdc1af, "dax: fix data corruption
+when fault races with write"), which ``kernel:`` picks:
 
 * :func:`get_unlocked_mapping_entry` (with :func:`wait_entry_unlocked`, the
   ``prepare_to_wait_exclusive(); schedule()`` loop), :func:`lock_slot`,
   :func:`put_locked_mapping_entry` (``dax_unlock_mapping_entry``),
   :func:`grab_mapping_entry`: the entry lock.
 * :func:`dax_insert_mapping_entry`, :func:`dax_load_hole`,
-  :func:`dax_iomap_fault` (v4.10's PTE fault; ``dax_iomap_pte_fault`` from
-  v4.11); :func:`dax_pmd_insert_mapping`, :func:`dax_pmd_load_hole`,
-  :func:`dax_iomap_pmd_fault`; :func:`dax_pfn_mkwrite` (with Jan Kara's
+  :func:`dax_insert_mapping`, :func:`dax_iomap_fault` (v4.10's PTE fault)
+  and :func:`dax_iomap_fault_4_12` (``dax_iomap_pte_fault`` of v4.12);
+  :func:`dax_pmd_insert_mapping`, :func:`dax_pmd_load_hole`,
+  :func:`dax_iomap_pmd_fault` and :func:`dax_iomap_pmd_fault_4_12`; :func:`dax_pfn_mkwrite` (with Jan Kara's
   "dax: protect PTE modification on WP fault by radix tree entry lock",
   4.10's merge window, and ``finish_mkwrite_fault()``).
 * The PMD fault is ext4's and XFS's in v4.10: ext2 registers no
@@ -86,7 +88,7 @@ RELEASE = "4.10"
 DAX_C = "fs/dax.c"
 V410 = "v4.10 (642261ac995e's series; entry locking of ac401cc78242, v4.7)"
 V410_TEXT = "v4.10 (read from the v4.10 text: iomap_begin before the entry lock)"
-V412 = "v4.12 (iomap_begin under the entry lock, v4.11; colliding PMD and PTE entries, v4.12)"
+V412 = "v4.12 (iomap_begin under the entry lock, 13e451fdc1af; colliding PMD and PTE entries)"
 
 PG_PMD_NR = 2  # PMD_SIZE >> PAGE_SHIFT in the model
 PG_PMD_COLOUR = PG_PMD_NR - 1
@@ -280,10 +282,13 @@ def grab_mapping_entry(fs, index, pmd):
             yield ("radix_tree_preload(); spin_lock_irq(&mapping->tree_lock)"
                    + ("; radix_tree_delete(); dax_wake_mapping_entry_waiter(..., true)" if pmd_downgrade else ""))
             if entry is None:
-                # See if another thread inserted an entry at our index during this time.
+                # __radix_tree_insert() finds an entry another thread inserted meanwhile:
+                # "if (err == -EEXIST && !(size_flag & RADIX_DAX_PMD)) goto restart;"
                 _, again = lookup(fs, index)
                 if again is not None:
-                    continue  # goto restart
+                    if pmd:
+                        return EEXIST
+                    continue
             if pmd_downgrade:
                 fs.mapping_tree.delete(key)
                 fs.tree_tags.delete(key)
@@ -407,8 +412,8 @@ def dax_iomap_fault(fs, vma, pgoff, write):
     entry (``dax_load_hole`` -> ``find_or_create_page``, whose
     ``page_cache_tree_insert`` replaces a DAX entry with only a
     ``WARN_ON_ONCE``). Jan Kara's "dax: fix data corruption when fault
-    races with write" (v4.11) moved ``iomap_begin`` back under the entry
-    lock: :func:`dax_iomap_fault_4_12`. Returns VM_FAULT_NOPAGE or
+    races with write" (13e451fdc1af, v4.12-rc3) moved ``iomap_begin`` back
+    under the entry lock: :func:`dax_iomap_fault_4_12`. Returns VM_FAULT_NOPAGE or
     VM_FAULT_SIGBUS."""
     yield "if (pos >= i_size_read(inode)) return VM_FAULT_SIGBUS"
     if pgoff >= fs.pages(fs.i_size.get()):
@@ -450,8 +455,8 @@ def dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write):
 def dax_iomap_fault_4_12(fs, vma, pgoff, write):
     """``dax_iomap_pte_fault()`` of v4.12 (``dax_iomap_fault()`` dispatches
     to it), a shared mapping: the entry is grabbed first and
-    ``ops->iomap_begin()`` runs under its lock (v4.11's "dax: fix data
-    corruption when fault races with write"); a PMD mapping that a racing
+    ``ops->iomap_begin()`` runs under its lock ("dax: fix data
+    corruption when fault races with write", 13e451fdc1af); a PMD mapping that a racing
     PMD fault installed meanwhile makes it retry (Ross Zwisler's "dax: fix
     race between colliding PMD & PTE entries", v4.12). Returns
     VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""

@@ -219,7 +219,7 @@ def test_v4_10_read_fault_puts_a_hole_page_over_a_write_faults_entry():
 
 
 @pytest.mark.parametrize("name", ["dax_writeback_no_entry_lock_fixed", "dax_pmd_downgrade_no_unmap_fixed",
-                                  "dax_fault_no_entry_wait_fixed", "dax_hole_fault_vs_write_fault_fixed"])
+                                  "dax_fault_no_entry_wait_fixed", "dax_hole_fault_vs_write_fault_4_12"])
 def test_fixed_twins_are_clean(name):
     assert check(load(SCENARIOS / f"{name}.yaml"), save_trace=False).verdict == "clean"
 

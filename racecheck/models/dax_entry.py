@@ -42,6 +42,13 @@ when fault races with write"), which ``kernel:`` picks:
   ``ext2_dax_writepages``).
 * :func:`ext2_iomap_begin`: fs/ext2/inode.c of v4.10, ``ext2_get_blocks()``
   over a range (a new block is zeroed: ``IS_DAX``'s ``sb_issue_zeroout``).
+* Truncate: :func:`ext2_setsize_410` (fs/ext2/inode.c of v4.10: under
+  ``dax_sem`` for write, ``truncate_setsize`` and
+  ``__ext2_truncate_blocks``), :func:`truncate_inode_pages_range_410`
+  (mm/truncate.c: a DAX entry goes to :func:`dax_delete_mapping_entry`,
+  which waits for it to be unlocked and deletes it), and ext2's faults
+  :func:`ext2_dax_fault` and :func:`ext2_dax_pfn_mkwrite` (fs/ext2/file.c:
+  ``dax_sem`` for read; 5726b27b09cc, v4.3).
 
 Geometry: a page is a block (``page_size = block_size``, as DAX requires);
 a PMD is :data:`PG_PMD_NR` = 2 pages, so a file of ``size: 8192`` (2
@@ -64,7 +71,7 @@ Not modelled: ``mapping->nrexceptional`` (writeback always looks), the wait
 queue's exclusive wake-one (``wait_until`` wakes every waiter whose entry is
 unlocked: the same interleavings, since each waiter looks again under the
 tree lock), ``radix_tree_preload`` failing, COW faults (private mappings),
-the filesystem's locks around the fault (ext2's ``dax_sem``), ``iomap_end``,
+``sb_start_pagefault`` around a write fault, ``iomap_end``,
 ``__mark_inode_dirty``, and the page lock of a hole page (its entry's lock
 bit stands for it).
 """
@@ -75,14 +82,17 @@ from dataclasses import dataclass
 
 from ..invariants import Invariant, register
 from ..runtime import wait_until
-from . import journal  # noqa: F401  (filemap_write_and_wait of the seeds is registered first)
+from . import (
+    journal,  # noqa: F401  (filemap_write_and_wait of the seeds is registered first)
+    writeback,  # noqa: F401  (truncate_inode_pages_range of 4.4 is registered first)
+)
 from .dax import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, vm_insert_mixed
 from .fs import HOLE, WRITTEN, ZERO, ReadResult, WriteResult, data
 from .get_block import alloc_block, ext2_get_block, zero_block
-from .kernel import FUNCTIONS, kernel_function
+from .kernel import FUNCTIONS, RELEASES, kernel_function
 from .operations import FS_SETUP
-from .registry import Param, operation
-from .truncate import unmap_mapping_range
+from .registry import REFUSALS, Param, operation
+from .truncate import ext2_truncate_blocks, inode_dio_wait, truncate_setsize, unmap_mapping_range, zero_units
 
 RELEASE = "4.10"
 DAX_C = "fs/dax.c"
@@ -143,6 +153,7 @@ def attach_mapping_tree(fs):
     written for (v4.10's ext2_iomap_ops; the operations below run on ext2)."""
     if fs.flavour is ext2_get_block:
         rt = fs.rt
+        fs.dax_sem = rt.rwsem("dax_sem")  # EXT2_I(inode)->dax_sem (5726b27b09cc, v4.3)
         fs.mapping_tree = rt.map("mapping_tree")
         fs.tree_tags = rt.map("tree_tags")
         fs.pte_write = rt.map("pte_write")
@@ -697,6 +708,78 @@ def filemap_write_and_wait_410(fs):
     return (yield from dax_writeback_mapping_range(fs))
 
 
+# -- truncate ------------------------------------------------------------------------------------
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_delete_mapping_entry(fs, index):
+    """``dax_delete_mapping_entry(mapping, index)`` ->
+    ``__dax_invalidate_mapping_entry(mapping, index, true)`` (v4.10): under
+    the tree lock, wait until the entry is unlocked
+    (``get_unlocked_mapping_entry``), then delete it (a truncate deletes a
+    dirty one too) and wake its waiters."""
+    key, entry = yield from get_unlocked_mapping_entry(fs, index)
+    if entry is None or entry.kind == PAGE:
+        return 0  # "if (!entry || !radix_tree_exceptional_entry(entry)) goto out"
+    fs.mapping_tree.delete(key)  # radix_tree_delete(page_tree, index)
+    fs.tree_tags.delete(key)
+    return 1
+
+
+@kernel_function("mm/truncate.c", "v4.10", name="truncate_inode_pages_range", release=RELEASE)
+def truncate_inode_pages_range_410(fs, first, last):
+    """``truncate_inode_pages_range()`` (v4.10) of a DAX file with a mapping
+    tree: each entry of ``first..last`` (to the end if None) in turn; an
+    exceptional (DAX) entry goes through ``truncate_exceptional_entry()`` ->
+    ``dax_delete_mapping_entry()``, a hole page is locked (``lock_page``:
+    its entry's lock bit), taken out of the page cache and unlocked. Any
+    other file: the release before (4.4's, models/writeback.py)."""
+    if not fs.dax or not hasattr(fs, "mapping_tree"):
+        earlier = RELEASES["truncate_inode_pages_range"]["4.4"].fn
+        return (yield from earlier(fs, first, last))
+    yield "pagevec_lookup_entries(&pvec, mapping, index, ..., indices)"
+    found = sorted(k for k in fs.mapping_tree.keys() if k >= first and (last is None or k <= last))
+    for index in found:
+        entry = fs.mapping_tree.get(index)
+        if entry is None:
+            continue
+        if entry.kind != PAGE:
+            yield from dax_delete_mapping_entry(fs, index)  # truncate_exceptional_entry()
+            continue
+        yield from wait_entry_unlocked(fs, index)  # lock_page(page) of the hole page
+        yield f"truncate_inode_page(mapping, page {index}); unlock_page(page)"
+        if fs.mapping_tree.get(index) is not None and fs.mapping_tree.get(index).kind == PAGE:
+            fs.mapping_tree.delete(index)
+    return None
+
+
+@kernel_function("fs/ext2/inode.c", "v4.10 (dax_sem: 5726b27b09cc, v4.3)", name="ext2_setsize", release=RELEASE)
+def ext2_setsize_410(fs, newsize):
+    """``ext2_setsize(inode, newsize)`` (v4.10), ``i_mutex`` held by the
+    caller: ``inode_dio_wait``; for DAX, the partial page past the new size
+    zeroed (``iomap_zero_range``; one step, on the device); then under
+    ``dax_sem_down_write(EXT2_I(inode))``: ``truncate_setsize`` (``i_size``,
+    then ``truncate_pagecache``: unmap, ``truncate_inode_pages_range``,
+    unmap again) and ``__ext2_truncate_blocks``. A file that is not DAX, or
+    has no mapping tree, runs the seeds' ``ext2_setsize``."""
+    if not fs.dax or not hasattr(fs, "mapping_tree"):
+        return (yield from FUNCTIONS["ext2_setsize"].fn(fs, newsize))
+    yield from inode_dio_wait(fs)
+    ps = fs.geo.page_size
+    if newsize % ps:
+        yield "iomap_zero_range(inode, newsize, PAGE_ALIGN(newsize) - newsize, NULL, &ext2_iomap_ops)"
+        state, pblk = fs.i_blocks.get(newsize // fs.geo.block_size)
+        if state == WRITTEN:
+            zero_units(fs, pblk * fs.geo.units_per_block, newsize % fs.geo.block_size,
+                       fs.geo.block_size - newsize % fs.geo.block_size)
+    yield fs.dax_sem.down_write("dax_sem_down_write(EXT2_I(inode))")
+    yield from truncate_setsize(fs, newsize)
+    yield from ext2_truncate_blocks(fs, newsize)
+    yield "dax_sem_up_write(EXT2_I(inode))"
+    fs.dax_sem.up_write()
+    return 0
+
+
 # -- loads and stores through a shared mapping ---------------------------------------------------
 
 DAX_MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2"),
@@ -704,12 +787,44 @@ DAX_MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2"),
 PMD = Param("pmd", "bool", False, False, (), "take a PMD fault (2 pages) first, falling back to a PTE fault")
 
 
-def _fault(fs, vma, pgoff, write, pmd):
+@kernel_function("fs/ext2/file.c", "v4.10 (dax_sem: 5726b27b09cc, v4.3)", release=RELEASE)
+def ext2_dax_fault(fs, vma, pgoff, write, pmd=False):
+    """``ext2_dax_fault(vma, vmf)`` (v4.10), ``ext2_dax_vm_ops.fault``:
+    ``down_read(&ei->dax_sem)`` around ``dax_iomap_fault(vma, vmf,
+    &ext2_iomap_ops)``, which keeps the fault out of a truncate between its
+    ``truncate_setsize`` and ``__ext2_truncate_blocks``. A PMD fault (which
+    ext2 does not register in v4.10; the model offers it over ext2 as ext4
+    and XFS have it, under their fault lock) runs first under the same lock
+    and falls back to the PTE fault. ``sb_start_pagefault`` and
+    ``file_update_time`` of a write fault are not modelled."""
+    yield fs.dax_sem.down_read("down_read(&ei->dax_sem)")
+    ret = VM_FAULT_FALLBACK
     if pmd:
         ret = yield from dax_iomap_pmd_fault(fs, vma, pgoff, write)
-        if ret != VM_FAULT_FALLBACK:
-            return ret
-    return (yield from dax_iomap_fault(fs, vma, pgoff, write))
+    if ret == VM_FAULT_FALLBACK:
+        ret = yield from dax_iomap_fault(fs, vma, pgoff, write)
+    fs.dax_sem.up_read()  # up_read(&ei->dax_sem), with the fault's last step
+    return ret
+
+
+@kernel_function("fs/ext2/file.c", "v4.10 (dax_sem: 5726b27b09cc, v4.3)", release=RELEASE)
+def ext2_dax_pfn_mkwrite(fs, vma, pgoff):
+    """``ext2_dax_pfn_mkwrite(vma, vmf)`` (v4.10): under
+    ``down_read(&ei->dax_sem)``, "check that the faulting page hasn't raced
+    with truncate" (``vmf->pgoff >= size``: ``VM_FAULT_SIGBUS``), else
+    ``dax_pfn_mkwrite``."""
+    yield fs.dax_sem.down_read("down_read(&ei->dax_sem)")
+    yield "size = (i_size_read(inode) + PAGE_SIZE - 1) >> PAGE_SHIFT; if (vmf->pgoff >= size)"
+    if pgoff >= fs.pages(fs.i_size.get()):
+        ret = VM_FAULT_SIGBUS
+    else:
+        ret = yield from dax_pfn_mkwrite(fs, vma, pgoff)
+    fs.dax_sem.up_read()  # up_read(&ei->dax_sem), with the last step
+    return ret
+
+
+def _fault(fs, vma, pgoff, write, pmd):
+    return (yield from ext2_dax_fault(fs, vma, pgoff, write, pmd))
 
 
 @operation("dax_mmap_load", "a load of one unit through a shared mapping of a DAX file, with fs/dax.c of "
@@ -754,13 +869,31 @@ def dax_mmap_store(fs, ctx, offset, mapping="shared", pmd=False):
             fs.pmem_unflushed.set(unit, tag)
             return WriteResult(offset - offset % us, us, tag)
         elif pte[0] == "block":
-            ret = yield from dax_pfn_mkwrite(fs, mapping, pgoff)  # do_wp_page -> wp_pfn_shared
+            ret = yield from ext2_dax_pfn_mkwrite(fs, mapping, pgoff)  # do_wp_page -> wp_pfn_shared
         else:
             # A read-only hole page (do_wp_page -> ->page_mkwrite) or the huge
             # zero page (wp_huge_pmd -> ->pmd_fault, falling back to PTEs).
             ret = yield from _fault(fs, mapping, pgoff, True, pte[1] == HUGE_ZERO)
         if ret == VM_FAULT_SIGBUS:
             return ret
+
+
+def _seeds_fault_on_ext2_dax(opname, flavour, spec, releases):
+    """``mmap_load``/``mmap_store`` fault through the seeds' handlers (the
+    XIP fault of 2014); on an ext2 DAX file at 4.10 or later the fault is
+    ``ext2_dax_fault`` over ``dax_iomap_fault``, and truncate deletes the
+    mapping tree's entries under ``dax_sem``, which the seeds' fault does
+    not take: mixing the two would report races no kernel has."""
+    picked = releases.get("ext2_setsize")
+    if (opname in ("mmap_load", "mmap_store") and flavour == "ext2" and spec.dax and picked is not None
+            and picked.module == __name__):
+        return (f"{opname} on an ext2 DAX file is not modelled at kernel {picked.release}: it is the seeds' XIP "
+                f"fault, which that release does not have (its fault is dax_mmap_load / dax_mmap_store: "
+                f"ext2_dax_fault over fs/dax.c; see docs/kernels/dax_entry.md)")
+    return None
+
+
+REFUSALS.append(_seeds_fault_on_ext2_dax)
 
 
 # -- what fsync promises --------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from ..runtime import wait_until
 from .buffered import PageUptodate, _nr, _units, add_to_page_cache, address_space_operations
 from .extents import fs_type
 from .kernel import kernel_function
+from .registry import REFUSALS
 
 RELEASE = "5.15"
 FILEMAP = "mm/filemap.c"
@@ -219,3 +220,17 @@ def filemap_read_5_15(fs, pos, count):
         yield "xfs_iunlock(ip, XFS_IOLOCK_SHARED)"
         fs.i_mutex.unlock()
     return units, done
+
+
+def _read_of_a_dax_file(opname, flavour, spec, releases):
+    """A ``read(2)`` of a DAX file never reaches ``filemap_read`` in 5.15
+    (``ext4_dax_read_iter``, ``xfs_file_dax_read``: ``dax_iomap_rw``), which
+    this release of the library does not model."""
+    picked = releases.get("do_generic_mapping_read")
+    if opname == "buffered_read" and spec.dax and picked is not None and picked.module == __name__:
+        return (f"buffered_read of a DAX file (file.dax: true) is not modelled at kernel {picked.release}: "
+                f"its read(2) is dax_iomap_rw, not the page cache's filemap_read (see docs/kernels/filemap_read.md)")
+    return None
+
+
+REFUSALS.append(_read_of_a_dax_file)

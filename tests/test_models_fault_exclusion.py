@@ -319,3 +319,17 @@ def test_xfs_zero_remaining_bytes_stops_at_i_size(tmp_path):
     units = fs.dev.values[pblk * 8:(pblk + 1) * 8]
     assert units == ["DATA(init,0)"] * 2 + ["ZERO"] * 2 + ["DATA(init,0)"] * 4
 
+
+
+def test_ext4_collapse_4_5_writes_back_inside_its_locks_then_shifts_the_data(tmp_path):
+    """32ebffd3bbb4 (v4.5): the write-out of the dirty pages is inside i_mutex
+    and i_mmap_sem, before truncate_pagecache; the data written to page 1
+    before the collapse of block 0 is read back at offset 0."""
+    fs, (w, ret, r), labels = _labels_of(
+        tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: collapse_range, offset: 0, len: 4096}",
+                   "{op: buffered_read, offset: 0, len: 512}"], fs_="ext4", kernel='kernel: "4.5"')
+    assert ret == 0 and r.units == ("DATA(a,1)",)
+    order = [next(i for i, lb in enumerate(labels) if lb.startswith(p)) for p in
+             ("mutex_lock(&inode->i_mutex)", "down_write(&EXT4_I(inode)->i_mmap_sem)",
+              "filemap_fdatawait_range", "pagevec_lookup_entries", "down_write(&EXT4_I(inode)->i_data_sem)")]
+    assert order == sorted(order)

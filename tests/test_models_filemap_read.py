@@ -119,3 +119,29 @@ def test_xfs_read_is_kept_out_by_the_iolock_even_without_invalidate_lock(tmp_pat
                     .replace("in: ext4_punch_hole", "in: xfs_file_fallocate")
                     .replace("verdict: violation\n  invariant: no_stale_data", "verdict: clean"))
     assert check(load(path), save_trace=False).verdict == "clean"
+
+
+# -- XFS 4.1: the IOLOCK keeps reads out of fallocate ------------------------------------------------
+
+
+def test_xfs_4_1_read_holds_the_iolock_around_the_seeds_read(tmp_path):
+    fs, (r,), steps = run_alone(tmp_path, ["{op: buffered_read, offset: 4096, len: 512}"], fs="xfs", kernel="4.1")
+    assert r.units == ("DATA(init,0)",)
+    in_order(steps, dict(label="xfs_rw_ilock(ip, XFS_IOLOCK_SHARED)", change=("i_mutex",)),
+             dict(label="block_read_full_page(page 1)"),
+             dict(label="xfs_rw_iunlock(ip, XFS_IOLOCK_SHARED)", change=("i_mutex",)))
+
+
+@pytest.mark.parametrize("name", ["xfs_read_vs_punch_no_iolock", "xfs_read_no_iolock_vs_punch"])
+def test_xfs_4_1_read_without_the_iolock_reads_the_block_the_punch_frees(name):
+    rep = counterexample(name)
+    steps, v = rep.trace["steps"], rep.outcome.violation
+    assert v.invariant == "no_stale_data"
+    in_order(steps,
+             dict(thread="punch", label="xfs_ilock(ip, XFS_MMAPLOCK_EXCL)"),
+             dict(thread="punch", label="pagevec_lookup"),
+             dict(thread="reader", change=("page_cache[1]",)),
+             dict(thread="reader", label="(block 1, create=0)"),
+             dict(thread="punch", change=("owner[1]", "other file")),
+             dict(thread="reader", label="submit_bh(READ, bh)"))
+    assert check(load(SCENARIOS / f"{name}_fixed.yaml"), save_trace=False).verdict == "clean"

@@ -89,6 +89,7 @@ from .truncate import (
     xip_truncate_page,
     zero_units,
 )
+from .writeback import delalloc, filemap_write_and_wait_range
 
 EINVAL = "-EINVAL"
 EFBIG = "-EFBIG"
@@ -557,6 +558,20 @@ def _shift_right(fs, start, count):
             fs.owner.set(val[1], b)
 
 
+def _write_out_from(fs, ioffset):
+    """"Write out all dirty pages": ``filemap_write_and_wait_range(mapping,
+    ioffset, LLONG_MAX)``, inside ``i_mutex`` and the fault-exclusion lock
+    since 32ebffd3bbb4 ("ext4: fix races between buffered IO and collapse /
+    insert range", Jan Kara, v4.5), so that no write lands in the page cache
+    between the write-out and ``truncate_pagecache`` (which would discard
+    it instead of shifting it). A file with delayed allocation writes back
+    through models/writeback.py when the scenario's release runs that
+    writeback (4.4 on; without a ``kernel:`` key the seeds' write path
+    leaves nothing for it); a DAX file's stores are on the device already."""
+    if delalloc(fs) and fs.kernel.impl.get("ext4_writepages") is not None:  # 4.4's writeback is picked
+        yield from filemap_write_and_wait_range(fs, ioffset, fs.geo.max_size - 1)
+
+
 def _ext4_collapse_range(fs, offset, length, lock):
     bs, ps = fs.geo.block_size, fs.geo.page_size
     if offset % bs or length % bs:
@@ -571,6 +586,7 @@ def _ext4_collapse_range(fs, offset, length, lock):
     else:
         yield from inode_dio_wait(fs)  # "Wait for existing dio to complete"
         yield lock.down()
+        yield from _write_out_from(fs, ioffset)
         yield from truncate_pagecache(fs, ioffset)
         yield ("down_write(&EXT4_I(inode)->i_data_sem); ext4_ext_remove_space(inode, punch_start, "
                "punch_stop - 1); ext4_ext_shift_extents(inode, handle, punch_stop, punch_stop - punch_start, "
@@ -602,6 +618,7 @@ def _ext4_insert_range(fs, offset, length, lock):
     else:
         yield from inode_dio_wait(fs)
         yield lock.down()
+        yield from _write_out_from(fs, ioffset)
         yield from truncate_pagecache(fs, ioffset)
         yield "inode->i_size += len; EXT4_I(inode)->i_disksize += len (\"Expand file to avoid data loss\")"
         fs.i_size.set(isize + length)

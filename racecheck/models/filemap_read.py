@@ -15,6 +15,10 @@ IOLOCK shared, which fallocate and truncate take exclusive): the seeds'
 2.6.19 read (``do_generic_mapping_read``, models/buffered.py) runs at every
 release below 5.15 and shows it.
 
+XFS's read of 4.1 (:func:`xfs_file_read_iter_4_1`, registered for ``kernel:
+"4.1"`` as ``do_generic_mapping_read``): the seeds' read under
+``XFS_IOLOCK_SHARED``, the model's ``i_mutex``.
+
 Registered for ``kernel: "5.15"``:
 
 * :func:`filemap_read_5_15` (as ``do_generic_mapping_read``, the name the
@@ -47,10 +51,12 @@ from __future__ import annotations
 from ..runtime import wait_until
 from .buffered import PageUptodate, _nr, _units, add_to_page_cache, address_space_operations
 from .extents import fs_type
-from .kernel import kernel_function
+from .kernel import FUNCTIONS, kernel_function
 from .registry import REFUSALS
 
 RELEASE = "5.15"
+# The seeds' read (models/buffered.py), which XFS's read of 4.1 wraps.
+_seed_read = FUNCTIONS["do_generic_mapping_read"].fn
 FILEMAP = "mm/filemap.c"
 V515 = "v5.15 (730633f0b7f9)"
 AOP_TRUNCATED_PAGE = "AOP_TRUNCATED_PAGE"
@@ -181,6 +187,24 @@ def _filemap_get_page(fs, index, last_index):
     return 0
 
 
+@kernel_function("fs/xfs/xfs_file.c", "v4.1 (xfs_file_read_iter)", name="do_generic_mapping_read",
+                 dropped=((), 0), release="4.1")
+def xfs_file_read_iter_4_1(fs, pos, count):
+    """``xfs_file_read_iter()`` (4.1) of a buffered read: ``xfs_rw_ilock(ip,
+    XFS_IOLOCK_SHARED)`` (the model's ``i_mutex``) around
+    ``generic_file_read_iter`` (the seeds' read, models/buffered.py).
+    Fallocate and truncate hold ``XFS_IOLOCK_EXCL``, so an XFS read never
+    runs inside a hole punch. Any other filesystem's read is the seeds'
+    unchanged (ext4's of 4.5 takes no lock)."""
+    if fs_type(fs) != "xfs":
+        return (yield from _seed_read(fs, pos, count))
+    yield fs.i_mutex.lock("xfs_file_read_iter(): xfs_rw_ilock(ip, XFS_IOLOCK_SHARED)")
+    ret = yield from _seed_read(fs, pos, count)
+    yield "xfs_rw_iunlock(ip, XFS_IOLOCK_SHARED)"
+    fs.i_mutex.unlock()
+    return ret
+
+
 @kernel_function(FILEMAP, "v5.15 (filemap_read; 730633f0b7f9)", name="do_generic_mapping_read",
                  dropped=((), 0), release=RELEASE)
 def filemap_read_5_15(fs, pos, count):
@@ -227,7 +251,7 @@ def _read_of_a_dax_file(opname, flavour, spec, releases):
     (``ext4_dax_read_iter``, ``xfs_file_dax_read``: ``dax_iomap_rw``), which
     this release of the library does not model."""
     picked = releases.get("do_generic_mapping_read")
-    if opname == "buffered_read" and spec.dax and picked is not None and picked.module == __name__:
+    if opname == "buffered_read" and spec.dax and picked is not None and picked.release == RELEASE:
         return (f"buffered_read of a DAX file (file.dax: true) is not modelled at kernel {picked.release}: "
                 f"its read(2) is dax_iomap_rw, not the page cache's filemap_read (see docs/kernels/filemap_read.md)")
     return None

@@ -276,9 +276,12 @@ def test_xfs_truncate_4_1_takes_the_mmaplock(tmp_path):
 
 def test_store_through_a_page_cache_mapping_is_refused(tmp_path):
     # refused by name when the scenario loads, with the line of the operation
+    # (ext4's ->page_mkwrite is not modelled; XFS's of 4.1 is)
     from racecheck.scenario import ScenarioError
     with pytest.raises(ScenarioError, match=r"ops\[0\]\.op: mmap_store on a page-cache file .*page_mkwrite"):
         run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"])
+    with pytest.raises(ScenarioError, match=r"is not modelled at kernel 5.15"):
+        run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"], fs="xfs", kernel='kernel: "5.15"')
 
 
 # -- XFS 4.1 as read against the v4.1 text --------------------------------------------------------
@@ -333,3 +336,56 @@ def test_ext4_collapse_4_5_writes_back_inside_its_locks_then_shifts_the_data(tmp
              ("mutex_lock(&inode->i_mutex)", "down_write(&EXT4_I(inode)->i_mmap_sem)",
               "filemap_fdatawait_range", "pagevec_lookup_entries", "down_write(&EXT4_I(inode)->i_data_sem)")]
     assert order == sorted(order)
+
+
+
+# -- XFS 4.1: ->page_mkwrite -----------------------------------------------------------------------
+
+
+def test_xfs_store_through_a_shared_mapping_takes_page_mkwrite_under_the_mmaplock(tmp_path):
+    """do_shared_fault (4.1): ->fault (xfs_filemap_fault) returns the page
+    locked; it is unlocked, xfs_filemap_page_mkwrite takes XFS_MMAPLOCK_SHARED
+    and block_page_mkwrite locks the page, rechecks it, maps and dirties its
+    buffers; the PTE is installed writable and the store lands in the page."""
+    fs, (w, r), labels = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096}", "{op: mmap_load, offset: 4096}"])
+    assert r.units == (w.tag,) and fs.page_cache.items[1][0] == w.tag
+    assert fs.ptes["shared"].items == {1: ("page", 1)} and fs.pte_write.items == {("shared", 1): True}
+    at = 0
+    for p in ("xfs_ilock(ip, XFS_MMAPLOCK_SHARED)", "xfs_iunlock(ip, XFS_MMAPLOCK_SHARED)",  # ->fault
+              "unlock_page(fault_page); tmp = do_page_mkwrite", "xfs_ilock(ip, XFS_MMAPLOCK_SHARED)",
+              "lock_page(page 1); size = i_size_read", "block_commit_write(page 1",
+              "xfs_iunlock(ip, XFS_MMAPLOCK_SHARED)", "pte_offset_map_lock(); if (pte_same(*pte, orig_pte)) do_set_pte"):
+        at = next(i for i in range(at, len(labels)) if labels[i].startswith(p)) + 1  # in this order
+    assert any(b.dirty for b in fs.page_buffers.items[1])
+
+
+def test_xfs_store_to_a_read_only_page_goes_through_wp_page_shared(tmp_path):
+    fs, (r, w, r2), labels = _labels_of(tmp_path, ["{op: mmap_load, offset: 4096}", "{op: mmap_store, offset: 4096}",
+                                                  "{op: mmap_load, offset: 4096}"])
+    assert r.units == ("DATA(init,0)",) and r2.units == (w.tag,)
+    assert any(lb.startswith("pte_offset_map_lock(); if (pte_same(*pte, orig_pte)) wp_page_reuse") for lb in labels)
+
+
+def test_xfs_private_store_copies_the_page(tmp_path):
+    fs, (w, r), _ = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096, mapping: private}",
+                                          "{op: buffered_read, offset: 4096, len: 512}"])
+    assert r.units == ("DATA(init,0)",)  # the file keeps its data
+    assert fs.ptes["private"].items[1][0] == "anon"
+
+
+@pytest.mark.parametrize("other", ["{op: truncate, size: 4096}", "{op: punch_hole, offset: 4096, len: 4096}"])
+def test_xfs_page_mkwrite_without_the_mmaplock_is_still_clean(tmp_path, other):
+    """Against truncate and hole punch, block_page_mkwrite's page lock and its
+    recheck of page->mapping and i_size, with truncate_inode_pages_range
+    taking the same page lock, keep the store out on their own: the
+    MMAPLOCK of xfs_filemap_page_mkwrite is not what protects here."""
+    path = tmp_path / "t.yaml"
+    path.write_text(FILE.format(fs="xfs", kernel='kernel: "4.1"', dax="false", ops="      - {op: mmap_store, offset: 4096}")
+                    .replace("invariants: []", f"""  - name: b
+    ops:
+      - {other}
+edits:
+  drop:
+    - {{in: xfs_filemap_page_mkwrite, lock: i_mmaplock}}
+invariants: [no_freed_block_mapped, no_mapping_beyond_eof, no_stale_data, no_lost_write, mappings_coherent]"""))
+    assert check(load(path), save_trace=False).verdict == "clean"

@@ -106,8 +106,8 @@ NEW_PATHS = [
      [("filemap_create_page", "invalidate_lock"), ("page_cache_ra_unbounded", "invalidate_lock"),
       ("ext4_punch_hole", "invalidate_lock")]),
     ("xfs", False, ["4.1", "5.15"], ["buffered_read", "buffered_write", "punch_hole", "collapse_range",
-                                     "zero_range", "mmap_load"],
-     [("xfs_file_fallocate", "i_mutex")]),
+                                     "zero_range", "mmap_load", "mmap_store", "truncate"],
+     [("xfs_file_fallocate", "i_mutex"), ("xfs_filemap_page_mkwrite", "i_mmaplock")]),
 ]
 
 
@@ -142,7 +142,8 @@ def new_path_scenarios(draw):
 def test_composed_new_paths_explore_without_model_errors(tmp_path_factory, spec):
     """ext2's DAX faults and truncate at 4.10 and 4.12, the 5.15 buffered
     read against ext4's range operations, XFS's fallocate at 4.1 and 5.15
-    with its write-out, with or without one of their locks dropped."""
+    with its write-out, XFS's ->page_mkwrite at 4.1 (refused by name at
+    5.15), with or without one of their locks dropped."""
     path = tmp_path_factory.mktemp("composed") / "s.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     try:

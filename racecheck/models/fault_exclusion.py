@@ -39,8 +39,12 @@ and for a page-cache file (``file.dax: false``) the filesystem's
 page-cache fault over :func:`filemap_fault`, whose page is mapped read-only
 as a ``("page", index)`` PTE.
 
-Left out everywhere: ``->page_mkwrite`` of a page-cache file (a store through
-a page-cache mapping is refused) and of an ext4 DAX file (a store to its
+``->page_mkwrite`` of an XFS page-cache file at 4.1 is modelled
+(:func:`do_shared_fault`, :func:`do_wp_page_4_1`, :func:`do_cow_fault`,
+:func:`xfs_filemap_page_mkwrite`, :func:`block_page_mkwrite`).
+
+Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file, and of
+XFS's at 4.5 and 5.15 (a store through such a mapping is refused), and of an ext4 DAX file (a store to its
 read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
 not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s
 dropping of mmap_sem (``VM_FAULT_RETRY``), ``filemap_write_and_wait_range``
@@ -57,7 +61,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .buffered import PageUptodate, add_to_page_cache, address_space_operations, page_buffers
+from .buffered import (
+    PageUptodate,
+    add_to_page_cache,
+    address_space_operations,
+    block_commit_write,
+    block_prepare_write,
+    page_buffers,
+)
 from .dax import (
     COW_UNDER_I_MMAP_MUTEX,
     VM_FAULT_COWED,
@@ -75,7 +86,7 @@ from .fallocate import COLLAPSE_RANGE, INSERT_RANGE, PUNCH_HOLE, ZERO_RANGE, mod
 from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import free_block
 from .journal import journal_start, journal_stop, write_buffer
-from .kernel import kernel_function
+from .kernel import FUNCTIONS, kernel_function
 from .registry import FS_SETUP, REFUSALS
 from .truncate import (
     block_truncate_page,
@@ -338,9 +349,13 @@ def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
         else:
             ret, page = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=write, cow=cow)
     else:
-        if write:  # refused when the scenario is loaded (_page_cache_store below)
-            raise NotImplementedError("a write fault on a page-cache file (->page_mkwrite, "
+        if write and fs_type(fs) != "xfs":  # refused when the scenario is loaded (_page_cache_store)
+            raise NotImplementedError("this write fault on a page-cache file (->page_mkwrite, "
                                       "do_shared_fault) is not modelled")
+        if write and cow:
+            return (yield from do_cow_fault(fs, vma, pgoff, pagecache_fault))
+        if write:
+            return (yield from do_shared_fault(fs, vma, pgoff, pagecache_fault))
         ret, page = yield from pagecache_fault(fs, vma, pgoff)
     if ret in (VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, VM_FAULT_RETRY):
         return ret
@@ -357,8 +372,156 @@ def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
     yield "do_set_pte(vma, address, fault_page, pte, false, false); unlock_page(fault_page)"
     if ptes.get(pgoff) is None:  # pte_same(*pte, orig_pte)
         ptes.set(pgoff, ("page", page))
+        if getattr(fs, "pte_write", None) is not None:
+            fs.pte_write.delete((vma, pgoff))  # read-only
     fs.page_lock[page].unlock()
     return ret
+
+
+# -- ->page_mkwrite of an XFS page-cache file (4.1) --------------------------------------------------
+
+
+def attach_pte_write(fs):
+    """Which user PTEs of an XFS page-cache file are writable (``(mapping,
+    page)`` -> True): what ``->page_mkwrite`` gives a store."""
+    if not fs.dax and fs_type(fs) == "xfs" and not hasattr(fs, "pte_write"):
+        fs.pte_write = fs.rt.map("pte_write")
+
+
+FS_SETUP.append(attach_pte_write)
+
+
+@kernel_function("fs/buffer.c", "v4.1", dropped=VM_FAULT_LOCKED, release="4.1")
+def block_page_mkwrite(fs, vma, pgoff):
+    """``block_page_mkwrite(vma, vmf, get_block)`` -> ``__block_page_mkwrite``
+    (fs/buffer.c, v4.1): ``lock_page(page)``; "page got truncated out from
+    underneath us?" (``page->mapping != inode->i_mapping || page_offset(page)
+    > size``: ``-EFAULT``, which ``block_page_mkwrite_return`` makes
+    ``VM_FAULT_NOPAGE``); ``__block_write_begin(page, 0, end, get_block)``
+    and ``block_commit_write(page, 0, end)`` over the part below ``i_size``;
+    ``set_page_dirty``; the page is returned locked (``VM_FAULT_LOCKED``).
+    ``sb_start_pagefault`` and ``file_update_time`` are not modelled (XFS
+    has no freeze lock in the model); the write-begin is the seeds'
+    ``__block_prepare_write`` with the file's ``get_block``, and a page
+    already uptodate is not read."""
+    ps = fs.geo.page_size
+    yield fs.page_lock[pgoff].lock(f"lock_page(page {pgoff}); size = i_size_read(inode)")
+    size = fs.i_size.get()
+    if not fs.page_cache.contains(pgoff) or pgoff * ps > size:
+        yield f"unlock_page(page {pgoff}); return VM_FAULT_NOPAGE (-EFAULT: truncated out from underneath us)"
+        fs.page_lock[pgoff].unlock()
+        return VM_FAULT_NOPAGE
+    end = size % ps if (pgoff + 1) * ps > size else ps
+    ret = yield from block_prepare_write(fs, pgoff, 0, end, fs.flavour)
+    if ret:
+        fs.page_lock[pgoff].unlock()
+        return VM_FAULT_SIGBUS
+    yield f"block_commit_write(page {pgoff}, 0, {end}); set_page_dirty(page); wait_for_stable_page(page)"
+    block_commit_write(fs, pgoff, 0, end)
+    return VM_FAULT_LOCKED
+
+
+@kernel_function("fs/xfs/xfs_file.c", "v4.1 (653c60b633a9)", release="4.1")
+def xfs_filemap_page_mkwrite(fs, vma, pgoff):
+    """``xfs_filemap_page_mkwrite()`` (4.1, read)::
+
+        xfs_ilock(ip, XFS_MMAPLOCK_SHARED);
+        error = block_page_mkwrite(vma, vmf, xfs_get_blocks);
+        xfs_iunlock(ip, XFS_MMAPLOCK_SHARED);
+    """
+    yield fs.i_mmaplock.down_read("xfs_ilock(ip, XFS_MMAPLOCK_SHARED)")
+    ret = yield from block_page_mkwrite(fs, vma, pgoff)
+    yield "xfs_iunlock(ip, XFS_MMAPLOCK_SHARED)"
+    fs.i_mmaplock.up_read()
+    return ret
+
+
+@kernel_function("mm/memory.c", "v4.1", release="4.1")
+def do_page_mkwrite(fs, vma, pgoff):
+    """``do_page_mkwrite(vma, page, address)`` (4.1): ``vma->vm_ops->
+    page_mkwrite``; an error or ``VM_FAULT_NOPAGE`` is returned; a page not
+    returned locked is locked here and, if it was truncated
+    (``!page->mapping``), the fault is retried (0)."""
+    ret = yield from xfs_filemap_page_mkwrite(fs, vma, pgoff)
+    if ret != VM_FAULT_LOCKED:
+        return ret
+    if fs.page_lock[pgoff].owner != fs.rt.thread:  # the ->page_mkwrite left it unlocked
+        yield fs.page_lock[pgoff].lock(f"lock_page(page {pgoff})")
+        if not fs.page_cache.contains(pgoff):
+            fs.page_lock[pgoff].unlock()
+            return 0
+    return VM_FAULT_LOCKED
+
+
+def _make_writable(fs, vma, pgoff, orig_pte, how):
+    """Install (or make writable) the PTE of the locked page if the PTE is
+    still ``orig_pte`` (``pte_same``), ``set_page_dirty`` and
+    ``unlock_page``."""
+    ptes = fs.ptes[vma]
+    yield f"pte_offset_map_lock(); if (pte_same(*pte, orig_pte)) {how}; set_page_dirty(page); unlock_page(page)"
+    same = ptes.get(pgoff) == orig_pte
+    if same:
+        ptes.set(pgoff, ("page", pgoff))
+        fs.pte_write.set((vma, pgoff), True)
+    if fs.page_lock[pgoff].owner == fs.rt.thread:
+        fs.page_lock[pgoff].unlock()
+    return VM_FAULT_NOPAGE if same else 0
+
+
+@kernel_function("mm/memory.c", "v4.1", release="4.1")
+def do_shared_fault(fs, vma, pgoff, pagecache_fault):
+    """``do_shared_fault()`` (4.1) of a page-cache file: ``__do_fault`` (the
+    file's ``->fault``: the page locked), then, with ``->page_mkwrite``,
+    ``unlock_page(fault_page)`` and ``do_page_mkwrite``; then, under the PTE
+    lock, ``if (unlikely(!pte_same(*pte, orig_pte)))`` give up, else
+    ``do_set_pte(vma, address, fault_page, pte, true, false)``,
+    ``set_page_dirty`` and ``unlock_page``. Returns VM_FAULT_NOPAGE when
+    the PTE is in place, 0 to retry, or the error."""
+    ret, page = yield from pagecache_fault(fs, vma, pgoff)
+    if ret != VM_FAULT_LOCKED:
+        return ret
+    yield "unlock_page(fault_page); tmp = do_page_mkwrite(vma, fault_page, address)"
+    fs.page_lock[page].unlock()
+    tmp = yield from do_page_mkwrite(fs, vma, pgoff)
+    if tmp != VM_FAULT_LOCKED:
+        return tmp
+    return (yield from _make_writable(fs, vma, pgoff, None, "do_set_pte(vma, address, fault_page, pte, true, false)"))
+
+
+@kernel_function("mm/memory.c", "v4.1", release="4.1")
+def do_cow_fault(fs, vma, pgoff, pagecache_fault):
+    """``do_cow_fault()`` (4.1), a store through a private mapping of a
+    page-cache file: ``__do_fault`` (the page locked), ``copy_user_highpage``
+    of it into a new anonymous page, ``do_set_pte(vma, address, new_page,
+    pte, true, true)`` if the PTE is still none, ``unlock_page``."""
+    ret, page = yield from pagecache_fault(fs, vma, pgoff)
+    if ret != VM_FAULT_LOCKED:
+        return ret
+    yield "copy_user_highpage(new_page, fault_page, address, vma); do_set_pte(); unlock_page(fault_page)"
+    ptes = fs.ptes[vma]
+    if ptes.get(pgoff) is None:
+        ptes.set(pgoff, ("anon", AnonPage(fs.page_cache.get(page))))
+    fs.page_lock[page].unlock()
+    return VM_FAULT_NOPAGE
+
+
+_seed_do_wp_page = FUNCTIONS["do_wp_page"].fn
+
+
+@kernel_function("mm/memory.c", "v4.1", name="do_wp_page", release="4.1")
+def do_wp_page_4_1(fs, vma, pgoff, orig_pte, handler="xip"):
+    """``do_wp_page()`` (4.1) of a store to a read-only PTE of an XFS
+    page-cache page in a shared mapping: ``wp_page_shared()``:
+    ``do_page_mkwrite``, then ``if (!pte_same(*page_table, orig_pte))`` give
+    up (retry), else ``wp_page_reuse()`` makes the PTE writable,
+    ``set_page_dirty``, ``unlock_page``. A DAX file (the seeds' hole page)
+    or a private mapping: the seeds' ``do_wp_page``."""
+    if fs.dax or is_private(vma) or fs_type(fs) != "xfs":
+        return (yield from _seed_do_wp_page(fs, vma, pgoff, orig_pte, handler))
+    tmp = yield from do_page_mkwrite(fs, vma, pgoff)
+    if tmp != VM_FAULT_LOCKED:
+        return tmp
+    return (yield from _make_writable(fs, vma, pgoff, orig_pte, "wp_page_reuse(): pte_mkwrite(pte_mkdirty(entry))"))
 
 
 def _generic_pagecache_fault(fs):
@@ -1011,7 +1174,8 @@ def _page_cache_store(opname, flavour, spec, releases):
     """A store through a mapping of a page-cache file, with this module's
     ``__do_fault``: its write fault (``->page_mkwrite``) is not modelled."""
     picked = releases.get("__do_fault")
-    if opname == "mmap_store" and not spec.dax and picked is not None and picked.module == __name__:
+    if (opname == "mmap_store" and not spec.dax and picked is not None and picked.module == __name__
+            and not (flavour == "xfs" and picked.release == "4.1")):
         return (f"mmap_store on a page-cache file (file.dax: false) is not modelled at kernel {picked.release}: "
                 f"the write fault (->page_mkwrite, do_shared_fault) of that release is not in the library "
                 f"(mmap_load is; see docs/kernels/fault_exclusion.md)")

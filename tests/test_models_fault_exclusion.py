@@ -276,6 +276,116 @@ def test_xfs_truncate_4_1_takes_the_mmaplock(tmp_path):
 
 def test_store_through_a_page_cache_mapping_is_refused(tmp_path):
     # refused by name when the scenario loads, with the line of the operation
+    # (ext4's ->page_mkwrite is not modelled; XFS's of 4.1 is)
     from racecheck.scenario import ScenarioError
     with pytest.raises(ScenarioError, match=r"ops\[0\]\.op: mmap_store on a page-cache file .*page_mkwrite"):
         run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"])
+    with pytest.raises(ScenarioError, match=r"is not modelled at kernel 5.15"):
+        run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"], fs="xfs", kernel='kernel: "5.15"')
+
+
+# -- XFS 4.1 as read against the v4.1 text --------------------------------------------------------
+
+
+def _labels_of(tmp_path, ops, fs_="xfs", kernel='kernel: "4.1"', size=8192, blocks="[written, written]"):
+    """Run one thread alone; (fs state, results, the labels of its steps)."""
+    text = FILE.format(fs=fs_, kernel=kernel, dax="false", ops="\n".join(f"      - {op}" for op in ops)).replace(
+        "size: 8192\n  blocks: [written, written]", f"size: {size}\n  blocks: {blocks}")
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    ex = Execution(load(path).model, tracing=True)
+    while ex.enabled():
+        ex.step(ex.enabled()[0])
+    return ex.state, [h["result"] for h in ex.rt.history if h["kind"] == "return"], [r["label"] for r in ex.records]
+
+
+def test_xfs_free_file_space_writes_back_then_drops_the_page_cache_before_freeing(tmp_path):
+    """v4.1: inode_dio_wait, filemap_write_and_wait_range, truncate_pagecache_range,
+    then xfs_bunmapi; a dirty page of the range reaches its block first."""
+    fs, (w, ret), labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}",
+                                                 "{op: punch_hole, offset: 4096, len: 4096}"])
+    assert ret == 0 and fs.i_blocks.values[1] == ("hole", None)
+    order = [next(i for i, lb in enumerate(labels) if lb.startswith(p)) for p in
+             ("xfs_ilock(ip, XFS_MMAPLOCK_EXCL)", "filemap_write_and_wait_range", "lock_page(page 1); xfs_vm_writepage",
+              "pagevec_lookup(", "xfs_bunmapi")]
+    assert order == sorted(order)
+    assert 1 not in fs.page_cache.items
+
+
+def test_xfs_zero_remaining_bytes_stops_at_i_size(tmp_path):
+    """xfs_zero_remaining_bytes() clamps the end to XFS_ISIZE: of a punch
+    of the second half of block 1 in a file of 6144 bytes, the units up to
+    EOF are zeroed on the device and those past it are left as they were."""
+    fs, (ret,), labels = _labels_of(tmp_path, ["{op: punch_hole, offset: 5120, len: 3072}"], size=6144)
+    assert ret == 0 and any(lb.startswith("xfs_zero_remaining_bytes") for lb in labels)
+    pblk = fs.i_blocks.values[1][1]
+    units = fs.dev.values[pblk * 8:(pblk + 1) * 8]
+    assert units == ["DATA(init,0)"] * 2 + ["ZERO"] * 2 + ["DATA(init,0)"] * 4
+
+
+
+def test_ext4_collapse_4_5_writes_back_inside_its_locks_then_shifts_the_data(tmp_path):
+    """32ebffd3bbb4 (v4.5): the write-out of the dirty pages is inside i_mutex
+    and i_mmap_sem, before truncate_pagecache; the data written to page 1
+    before the collapse of block 0 is read back at offset 0."""
+    fs, (w, ret, r), labels = _labels_of(
+        tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: collapse_range, offset: 0, len: 4096}",
+                   "{op: buffered_read, offset: 0, len: 512}"], fs_="ext4", kernel='kernel: "4.5"')
+    assert ret == 0 and r.units == ("DATA(a,1)",)
+    order = [next(i for i, lb in enumerate(labels) if lb.startswith(p)) for p in
+             ("mutex_lock(&inode->i_mutex)", "down_write(&EXT4_I(inode)->i_mmap_sem)",
+              "filemap_fdatawait_range", "pagevec_lookup_entries", "down_write(&EXT4_I(inode)->i_data_sem)")]
+    assert order == sorted(order)
+
+
+
+# -- XFS 4.1: ->page_mkwrite -----------------------------------------------------------------------
+
+
+def test_xfs_store_through_a_shared_mapping_takes_page_mkwrite_under_the_mmaplock(tmp_path):
+    """do_shared_fault (4.1): ->fault (xfs_filemap_fault) returns the page
+    locked; it is unlocked, xfs_filemap_page_mkwrite takes XFS_MMAPLOCK_SHARED
+    and block_page_mkwrite locks the page, rechecks it, maps and dirties its
+    buffers; the PTE is installed writable and the store lands in the page."""
+    fs, (w, r), labels = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096}", "{op: mmap_load, offset: 4096}"])
+    assert r.units == (w.tag,) and fs.page_cache.items[1][0] == w.tag
+    assert fs.ptes["shared"].items == {1: ("page", 1)} and fs.pte_write.items == {("shared", 1): True}
+    at = 0
+    for p in ("xfs_ilock(ip, XFS_MMAPLOCK_SHARED)", "xfs_iunlock(ip, XFS_MMAPLOCK_SHARED)",  # ->fault
+              "unlock_page(fault_page); tmp = do_page_mkwrite", "xfs_ilock(ip, XFS_MMAPLOCK_SHARED)",
+              "lock_page(page 1); size = i_size_read", "block_commit_write(page 1",
+              "xfs_iunlock(ip, XFS_MMAPLOCK_SHARED)", "pte_offset_map_lock(); if (pte_same(*pte, orig_pte)) do_set_pte"):
+        at = next(i for i in range(at, len(labels)) if labels[i].startswith(p)) + 1  # in this order
+    assert any(b.dirty for b in fs.page_buffers.items[1])
+
+
+def test_xfs_store_to_a_read_only_page_goes_through_wp_page_shared(tmp_path):
+    fs, (r, w, r2), labels = _labels_of(tmp_path, ["{op: mmap_load, offset: 4096}", "{op: mmap_store, offset: 4096}",
+                                                  "{op: mmap_load, offset: 4096}"])
+    assert r.units == ("DATA(init,0)",) and r2.units == (w.tag,)
+    assert any(lb.startswith("pte_offset_map_lock(); if (pte_same(*pte, orig_pte)) wp_page_reuse") for lb in labels)
+
+
+def test_xfs_private_store_copies_the_page(tmp_path):
+    fs, (w, r), _ = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096, mapping: private}",
+                                          "{op: buffered_read, offset: 4096, len: 512}"])
+    assert r.units == ("DATA(init,0)",)  # the file keeps its data
+    assert fs.ptes["private"].items[1][0] == "anon"
+
+
+@pytest.mark.parametrize("other", ["{op: truncate, size: 4096}", "{op: punch_hole, offset: 4096, len: 4096}"])
+def test_xfs_page_mkwrite_without_the_mmaplock_is_still_clean(tmp_path, other):
+    """Against truncate and hole punch, block_page_mkwrite's page lock and its
+    recheck of page->mapping and i_size, with truncate_inode_pages_range
+    taking the same page lock, keep the store out on their own: the
+    MMAPLOCK of xfs_filemap_page_mkwrite is not what protects here."""
+    path = tmp_path / "t.yaml"
+    path.write_text(FILE.format(fs="xfs", kernel='kernel: "4.1"', dax="false", ops="      - {op: mmap_store, offset: 4096}")
+                    .replace("invariants: []", f"""  - name: b
+    ops:
+      - {other}
+edits:
+  drop:
+    - {{in: xfs_filemap_page_mkwrite, lock: i_mmaplock}}
+invariants: [no_freed_block_mapped, no_mapping_beyond_eof, no_stale_data, no_lost_write, mappings_coherent]"""))
+    assert check(load(path), save_trace=False).verdict == "clean"

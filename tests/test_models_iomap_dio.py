@@ -237,3 +237,19 @@ def test_size_visible_data_does_not_judge_a_gap_another_write_made(tmp_path):
     _, results, _ = run_alone(sc)
     assert results[1] == ReadResult(4096, 4096, (ZERO,) * 8)
     assert check(sc, save_trace=False).verdict == "clean"
+
+
+def test_xfs_aligned_write_past_eof_demotes_the_iolock_before_the_io(tmp_path):
+    """xfs_file_dio_aio_write (v4.10, read): the EOF checks take the iolock
+    exclusive to drain and zero; an aligned write then demotes it
+    (xfs_ilock_demote) and runs iomap_dio_rw shared."""
+    sc = scenario(tmp_path, [("w", ["{op: dio_write, offset: 8192, len: 4096}"])], size=4096,
+                  blocks="[written, hole, hole]", max_size=12288)
+    fs, (ret,), records = run_alone(sc)
+    labels = [r["label"] for r in records]
+    at = 0
+    for p in ("xfs_ilock(ip, XFS_IOLOCK_EXCL)", "inode_dio_wait", "error = xfs_zero_eof",
+              "xfs_ilock_demote(ip, XFS_IOLOCK_EXCL)", "xfs_ilock_demote(): iolock = XFS_IOLOCK_SHARED",
+              "xfs_iunlock(ip, iolock)"):
+        at = next(i for i in range(at, len(labels)) if labels[i].startswith(p)) + 1
+    assert fs.i_rwsem.writer is None and not fs.i_rwsem.readers

@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (they register names)
     extents,
     fallocate,
     fault_exclusion,
+    filemap_read,
     get_block,
     iomap_dio,
     journal,

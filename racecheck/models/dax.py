@@ -516,6 +516,18 @@ def mmap_store(fs, ctx, offset, mapping="shared", handler="xip"):
                 units[index] = tag
                 ptes.set(pgoff, ("anon", AnonPage(tuple(units))))
                 return WriteResult(offset - offset % us, us, tag)
+            if kind == "page" and not fs.dax and getattr(fs, "pte_write", None) is not None \
+                    and fs.pte_write.get((mapping, pgoff)):
+                # A writable PTE of a page-cache page (->page_mkwrite made it
+                # so): the store lands in the page, which is dirty. A page
+                # truncated meanwhile is no longer the file's: the store is lost
+                # with it.
+                units = fs.page_cache.get(where)
+                if units is not None:
+                    units = list(units)
+                    units[index] = tag
+                    fs.page_cache.set(where, tuple(units))
+                return WriteResult(offset - offset % us, us, tag)
             ret = yield from do_wp_page(fs, mapping, pgoff, pte, handler)
         if ret in FAULT_ERRORS:
             return ret

@@ -11,19 +11,21 @@ support" (642261ac995e and its series, v4.10) made an entry either
 PTE-sized or PMD-sized, with empty entries (a lock held before anything is
 mapped) and huge-zero-page entries (a PMD load of a hole).
 
-Mirrored code, fs/dax.c of release 4.10 (the function bodies as the
-kernel had them from v4.10 to v4.12; the text was read from the v4.12 file,
-whose entry code v4.10 already has, with ``bdev_direct_access()`` where
-v4.12 calls ``dax_direct_access()``):
+Mirrored code, fs/dax.c of release 4.10, checked against the v4.10 text:
+the entry code is as v4.10 has it (and v4.12 kept it); the two faults are
+modelled at both releases, v4.10's calling ``->iomap_begin`` before they
+grab the entry and v4.12's after (13e451fdc1af, "dax: fix data corruption
+when fault races with write"), which ``kernel:`` picks:
 
 * :func:`get_unlocked_mapping_entry` (with :func:`wait_entry_unlocked`, the
   ``prepare_to_wait_exclusive(); schedule()`` loop), :func:`lock_slot`,
   :func:`put_locked_mapping_entry` (``dax_unlock_mapping_entry``),
   :func:`grab_mapping_entry`: the entry lock.
 * :func:`dax_insert_mapping_entry`, :func:`dax_load_hole`,
-  :func:`dax_iomap_fault` (v4.10's PTE fault; ``dax_iomap_pte_fault`` from
-  v4.11); :func:`dax_pmd_insert_mapping`, :func:`dax_pmd_load_hole`,
-  :func:`dax_iomap_pmd_fault`; :func:`dax_pfn_mkwrite` (with Jan Kara's
+  :func:`dax_insert_mapping`, :func:`dax_iomap_fault` (v4.10's PTE fault)
+  and :func:`dax_iomap_fault_4_12` (``dax_iomap_pte_fault`` of v4.12);
+  :func:`dax_pmd_insert_mapping`, :func:`dax_pmd_load_hole`,
+  :func:`dax_iomap_pmd_fault` and :func:`dax_iomap_pmd_fault_4_12`; :func:`dax_pfn_mkwrite` (with Jan Kara's
   "dax: protect PTE modification on WP fault by radix tree entry lock",
   4.10's merge window, and ``finish_mkwrite_fault()``).
 * The PMD fault is ext4's and XFS's in v4.10: ext2 registers no
@@ -40,6 +42,13 @@ v4.12 calls ``dax_direct_access()``):
   ``ext2_dax_writepages``).
 * :func:`ext2_iomap_begin`: fs/ext2/inode.c of v4.10, ``ext2_get_blocks()``
   over a range (a new block is zeroed: ``IS_DAX``'s ``sb_issue_zeroout``).
+* Truncate: :func:`ext2_setsize_410` (fs/ext2/inode.c of v4.10: under
+  ``dax_sem`` for write, ``truncate_setsize`` and
+  ``__ext2_truncate_blocks``), :func:`truncate_inode_pages_range_410`
+  (mm/truncate.c: a DAX entry goes to :func:`dax_delete_mapping_entry`,
+  which waits for it to be unlocked and deletes it), and ext2's faults
+  :func:`ext2_dax_fault` and :func:`ext2_dax_pfn_mkwrite` (fs/ext2/file.c:
+  ``dax_sem`` for read; 5726b27b09cc, v4.3).
 
 Geometry: a page is a block (``page_size = block_size``, as DAX requires);
 a PMD is :data:`PG_PMD_NR` = 2 pages, so a file of ``size: 8192`` (2
@@ -62,7 +71,7 @@ Not modelled: ``mapping->nrexceptional`` (writeback always looks), the wait
 queue's exclusive wake-one (``wait_until`` wakes every waiter whose entry is
 unlocked: the same interleavings, since each waiter looks again under the
 tree lock), ``radix_tree_preload`` failing, COW faults (private mappings),
-the filesystem's locks around the fault (ext2's ``dax_sem``), ``iomap_end``,
+``sb_start_pagefault`` around a write fault, ``iomap_end``,
 ``__mark_inode_dirty``, and the page lock of a hole page (its entry's lock
 bit stands for it).
 """
@@ -73,18 +82,23 @@ from dataclasses import dataclass
 
 from ..invariants import Invariant, register
 from ..runtime import wait_until
-from . import journal  # noqa: F401  (filemap_write_and_wait of the seeds is registered first)
+from . import (
+    journal,  # noqa: F401  (filemap_write_and_wait of the seeds is registered first)
+    writeback,  # noqa: F401  (truncate_inode_pages_range of 4.4 is registered first)
+)
 from .dax import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, vm_insert_mixed
 from .fs import HOLE, WRITTEN, ZERO, ReadResult, WriteResult, data
 from .get_block import alloc_block, ext2_get_block, zero_block
-from .kernel import FUNCTIONS, kernel_function
+from .kernel import FUNCTIONS, RELEASES, kernel_function
 from .operations import FS_SETUP
-from .registry import Param, operation
-from .truncate import unmap_mapping_range
+from .registry import REFUSALS, Param, operation
+from .truncate import ext2_truncate_blocks, inode_dio_wait, truncate_setsize, unmap_mapping_range, zero_units
 
 RELEASE = "4.10"
 DAX_C = "fs/dax.c"
 V410 = "v4.10 (642261ac995e's series; entry locking of ac401cc78242, v4.7)"
+V410_TEXT = "v4.10 (read from the v4.10 text: iomap_begin before the entry lock)"
+V412 = "v4.12 (iomap_begin under the entry lock, 13e451fdc1af; colliding PMD and PTE entries)"
 
 PG_PMD_NR = 2  # PMD_SIZE >> PAGE_SHIFT in the model
 PG_PMD_COLOUR = PG_PMD_NR - 1
@@ -139,6 +153,7 @@ def attach_mapping_tree(fs):
     written for (v4.10's ext2_iomap_ops; the operations below run on ext2)."""
     if fs.flavour is ext2_get_block:
         rt = fs.rt
+        fs.dax_sem = rt.rwsem("dax_sem")  # EXT2_I(inode)->dax_sem (5726b27b09cc, v4.3)
         fs.mapping_tree = rt.map("mapping_tree")
         fs.tree_tags = rt.map("tree_tags")
         fs.pte_write = rt.map("pte_write")
@@ -278,10 +293,13 @@ def grab_mapping_entry(fs, index, pmd):
             yield ("radix_tree_preload(); spin_lock_irq(&mapping->tree_lock)"
                    + ("; radix_tree_delete(); dax_wake_mapping_entry_waiter(..., true)" if pmd_downgrade else ""))
             if entry is None:
-                # See if another thread inserted an entry at our index during this time.
+                # __radix_tree_insert() finds an entry another thread inserted meanwhile:
+                # "if (err == -EEXIST && !(size_flag & RADIX_DAX_PMD)) goto restart;"
                 _, again = lookup(fs, index)
                 if again is not None:
-                    continue  # goto restart
+                    if pmd:
+                        return EEXIST
+                    continue
             if pmd_downgrade:
                 fs.mapping_tree.delete(key)
                 fs.tree_tags.delete(key)
@@ -394,11 +412,65 @@ def ext2_iomap_begin(fs, first, npages, write):
     return Iomap(IOMAP_MAPPED, blocks[0], n, new)
 
 
-@kernel_function(DAX_C, V410, release=RELEASE)
+@kernel_function(DAX_C, V410_TEXT, release=RELEASE)
 def dax_iomap_fault(fs, vma, pgoff, write):
-    """``dax_iomap_fault(vma, vmf, ops)`` of v4.10, the PTE fault (from v4.11
-    ``dax_iomap_pte_fault()``, which ``dax_iomap_fault()`` dispatches to); a
-    shared mapping. Returns VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""
+    """``dax_iomap_fault(vma, vmf, ops)`` as v4.10 has it (the PTE fault; a
+    shared mapping): ``ops->iomap_begin()`` first, without the entry lock,
+    then ``grab_mapping_entry(mapping, vmf->pgoff, 0)``, then the mapping
+    as the extent found before the entry was locked says. Between the two a
+    write fault of another thread can allocate the block and insert its
+    entry: a read fault that saw a hole then puts a hole page over that
+    entry (``dax_load_hole`` -> ``find_or_create_page``, whose
+    ``page_cache_tree_insert`` replaces a DAX entry with only a
+    ``WARN_ON_ONCE``). Jan Kara's "dax: fix data corruption when fault
+    races with write" (13e451fdc1af, v4.12-rc3) moved ``iomap_begin`` back
+    under the entry lock: :func:`dax_iomap_fault_4_12`. Returns VM_FAULT_NOPAGE or
+    VM_FAULT_SIGBUS."""
+    yield "if (pos >= i_size_read(inode)) return VM_FAULT_SIGBUS"
+    if pgoff >= fs.pages(fs.i_size.get()):
+        return VM_FAULT_SIGBUS
+    iomap = yield from ext2_iomap_begin(fs, pgoff, 1, write)
+    if iomap is None:
+        return VM_FAULT_SIGBUS  # dax_fault_return(error)
+    got = yield from grab_mapping_entry(fs, pgoff, False)
+    if got == EEXIST:
+        return VM_FAULT_SIGBUS  # dax_fault_return(PTR_ERR(entry))
+    key, entry = got
+    if iomap.type == IOMAP_MAPPED:
+        yield from dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write)
+        ret = VM_FAULT_NOPAGE
+    elif not write:
+        ret = yield from dax_load_hole(fs, vma, pgoff, entry)
+    else:
+        ret = VM_FAULT_SIGBUS  # WARN_ON_ONCE(1); error = -EIO
+    yield from put_locked_mapping_entry(fs, pgoff)  # unlock_entry:
+    return ret
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write):
+    """``dax_insert_mapping(mapping, iomap.bdev, sector, PAGE_SIZE, &entry,
+    vma, vmf)`` (v4.10): the entry, then ``vm_insert_mixed()`` (-EBUSY,
+    somebody else faulted on the same PTE, is fine)."""
+    key, entry = yield from dax_insert_mapping_entry(fs, pgoff, key, entry, iomap.blkno, False, False, write)
+    yield "return vm_insert_mixed(vma, vaddr, pfn)"
+    was = fs.ptes[vma].get(pgoff)
+    vm_insert_mixed(fs, vma, pgoff, iomap.blkno)
+    if was is None and write:
+        fs.pte_write.set((vma, pgoff), True)
+    elif was is None:
+        fs.pte_write.delete((vma, pgoff))
+
+
+@kernel_function(DAX_C, V412, name="dax_iomap_fault", release="4.12")
+def dax_iomap_fault_4_12(fs, vma, pgoff, write):
+    """``dax_iomap_pte_fault()`` of v4.12 (``dax_iomap_fault()`` dispatches
+    to it), a shared mapping: the entry is grabbed first and
+    ``ops->iomap_begin()`` runs under its lock ("dax: fix data
+    corruption when fault races with write", 13e451fdc1af); a PMD mapping that a racing
+    PMD fault installed meanwhile makes it retry (Ross Zwisler's "dax: fix
+    race between colliding PMD & PTE entries", v4.12). Returns
+    VM_FAULT_NOPAGE or VM_FAULT_SIGBUS."""
     yield "if (pos >= i_size_read(inode)) return VM_FAULT_SIGBUS"
     if pgoff >= fs.pages(fs.i_size.get()):
         return VM_FAULT_SIGBUS
@@ -414,15 +486,7 @@ def dax_iomap_fault(fs, vma, pgoff, write):
     if iomap is None:
         ret = VM_FAULT_SIGBUS
     elif iomap.type == IOMAP_MAPPED:
-        # error = dax_insert_mapping(mapping, iomap.bdev, sector, PAGE_SIZE, &entry, vma, vmf);
-        key, entry = yield from dax_insert_mapping_entry(fs, pgoff, key, entry, iomap.blkno, False, False, write)
-        yield "return vm_insert_mixed(vma, vaddr, pfn)"
-        was = fs.ptes[vma].get(pgoff)
-        vm_insert_mixed(fs, vma, pgoff, iomap.blkno)
-        if was is None and write:  # (-EBUSY is fine, somebody else faulted on the same PTE)
-            fs.pte_write.set((vma, pgoff), True)
-        elif was is None:
-            fs.pte_write.delete((vma, pgoff))
+        yield from dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write)
         ret = VM_FAULT_NOPAGE
     elif not write:
         ret = yield from dax_load_hole(fs, vma, pgoff, entry)
@@ -460,11 +524,45 @@ def dax_pmd_load_hole(fs, vma, base, key, entry):
     return VM_FAULT_NOPAGE, key
 
 
-@kernel_function(DAX_C, V410, release=RELEASE)
+@kernel_function(DAX_C, V410_TEXT, release=RELEASE)
 def dax_iomap_pmd_fault(fs, vma, pgoff, write):
-    """``dax_iomap_pmd_fault(vma, address, pmd, flags, ops)`` (v4.10; a
-    shared mapping). Returns VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, 0 (retry) or
-    VM_FAULT_FALLBACK (the caller then takes a PTE fault)."""
+    """``dax_iomap_pmd_fault(vma, address, pmd, flags, ops)`` as v4.10 has it
+    (a shared mapping): the size checks, ``ops->iomap_begin(inode, pos,
+    PMD_SIZE, ...)`` without the entry lock, fall back unless it maps the
+    whole PMD, then ``grab_mapping_entry(mapping, pgoff, RADIX_DAX_PMD)``
+    (-EEXIST: fall back) and the PMD mapping or the huge zero page as the
+    extent found before said. Returns VM_FAULT_NOPAGE, VM_FAULT_SIGBUS or
+    VM_FAULT_FALLBACK."""
+    base = pmd_base(pgoff)
+    yield "max_pgoff = (i_size_read(inode) - 1) >> PAGE_SHIFT"
+    max_pgoff = (fs.i_size.get() - 1) // fs.geo.page_size
+    if base > max_pgoff:
+        return VM_FAULT_SIGBUS
+    if (base | PG_PMD_COLOUR) > max_pgoff:
+        return VM_FAULT_FALLBACK  # the PMD would extend beyond the file size
+    iomap = yield from ext2_iomap_begin(fs, base, PG_PMD_NR, write)
+    if iomap is None or iomap.length < PG_PMD_NR:
+        return VM_FAULT_FALLBACK  # "if (iomap.offset + iomap.length < pos + PMD_SIZE) goto finish_iomap"
+    got = yield from grab_mapping_entry(fs, base, True)
+    if got == EEXIST:
+        return VM_FAULT_FALLBACK
+    key, entry = got
+    result = VM_FAULT_FALLBACK
+    if iomap.type == IOMAP_MAPPED:
+        result, key = yield from dax_pmd_insert_mapping(fs, vma, base, key, entry, iomap, write)
+    elif not write:  # "if (WARN_ON_ONCE(write)) goto unlock_entry"
+        result, key = yield from dax_pmd_load_hole(fs, vma, base, key, entry)
+    yield from put_locked_mapping_entry(fs, base)  # unlock_entry:
+    return result
+
+
+@kernel_function(DAX_C, V412, name="dax_iomap_pmd_fault", release="4.12")
+def dax_iomap_pmd_fault_4_12(fs, vma, pgoff, write):
+    """``dax_iomap_pmd_fault()`` of v4.12 (a shared mapping): the entry is
+    grabbed before ``ops->iomap_begin()``, and a PTE mapping a racing PTE
+    fault installed in the range makes it retry. Returns VM_FAULT_NOPAGE,
+    VM_FAULT_SIGBUS, 0 (retry) or VM_FAULT_FALLBACK (the caller then takes a
+    PTE fault)."""
     base = pmd_base(pgoff)
     yield "max_pgoff = (i_size_read(inode) - 1) >> PAGE_SHIFT"
     max_pgoff = (fs.i_size.get() - 1) // fs.geo.page_size
@@ -610,6 +708,78 @@ def filemap_write_and_wait_410(fs):
     return (yield from dax_writeback_mapping_range(fs))
 
 
+# -- truncate ------------------------------------------------------------------------------------
+
+
+@kernel_function(DAX_C, V410, release=RELEASE)
+def dax_delete_mapping_entry(fs, index):
+    """``dax_delete_mapping_entry(mapping, index)`` ->
+    ``__dax_invalidate_mapping_entry(mapping, index, true)`` (v4.10): under
+    the tree lock, wait until the entry is unlocked
+    (``get_unlocked_mapping_entry``), then delete it (a truncate deletes a
+    dirty one too) and wake its waiters."""
+    key, entry = yield from get_unlocked_mapping_entry(fs, index)
+    if entry is None or entry.kind == PAGE:
+        return 0  # "if (!entry || !radix_tree_exceptional_entry(entry)) goto out"
+    fs.mapping_tree.delete(key)  # radix_tree_delete(page_tree, index)
+    fs.tree_tags.delete(key)
+    return 1
+
+
+@kernel_function("mm/truncate.c", "v4.10", name="truncate_inode_pages_range", release=RELEASE)
+def truncate_inode_pages_range_410(fs, first, last):
+    """``truncate_inode_pages_range()`` (v4.10) of a DAX file with a mapping
+    tree: each entry of ``first..last`` (to the end if None) in turn; an
+    exceptional (DAX) entry goes through ``truncate_exceptional_entry()`` ->
+    ``dax_delete_mapping_entry()``, a hole page is locked (``lock_page``:
+    its entry's lock bit), taken out of the page cache and unlocked. Any
+    other file: the release before (4.4's, models/writeback.py)."""
+    if not fs.dax or not hasattr(fs, "mapping_tree"):
+        earlier = RELEASES["truncate_inode_pages_range"]["4.4"].fn
+        return (yield from earlier(fs, first, last))
+    yield "pagevec_lookup_entries(&pvec, mapping, index, ..., indices)"
+    found = sorted(k for k in fs.mapping_tree.keys() if k >= first and (last is None or k <= last))
+    for index in found:
+        entry = fs.mapping_tree.get(index)
+        if entry is None:
+            continue
+        if entry.kind != PAGE:
+            yield from dax_delete_mapping_entry(fs, index)  # truncate_exceptional_entry()
+            continue
+        yield from wait_entry_unlocked(fs, index)  # lock_page(page) of the hole page
+        yield f"truncate_inode_page(mapping, page {index}); unlock_page(page)"
+        if fs.mapping_tree.get(index) is not None and fs.mapping_tree.get(index).kind == PAGE:
+            fs.mapping_tree.delete(index)
+    return None
+
+
+@kernel_function("fs/ext2/inode.c", "v4.10 (dax_sem: 5726b27b09cc, v4.3)", name="ext2_setsize", release=RELEASE)
+def ext2_setsize_410(fs, newsize):
+    """``ext2_setsize(inode, newsize)`` (v4.10), ``i_mutex`` held by the
+    caller: ``inode_dio_wait``; for DAX, the partial page past the new size
+    zeroed (``iomap_zero_range``; one step, on the device); then under
+    ``dax_sem_down_write(EXT2_I(inode))``: ``truncate_setsize`` (``i_size``,
+    then ``truncate_pagecache``: unmap, ``truncate_inode_pages_range``,
+    unmap again) and ``__ext2_truncate_blocks``. A file that is not DAX, or
+    has no mapping tree, runs the seeds' ``ext2_setsize``."""
+    if not fs.dax or not hasattr(fs, "mapping_tree"):
+        return (yield from FUNCTIONS["ext2_setsize"].fn(fs, newsize))
+    yield from inode_dio_wait(fs)
+    ps = fs.geo.page_size
+    if newsize % ps:
+        yield "iomap_zero_range(inode, newsize, PAGE_ALIGN(newsize) - newsize, NULL, &ext2_iomap_ops)"
+        state, pblk = fs.i_blocks.get(newsize // fs.geo.block_size)
+        if state == WRITTEN:
+            zero_units(fs, pblk * fs.geo.units_per_block, newsize % fs.geo.block_size,
+                       fs.geo.block_size - newsize % fs.geo.block_size)
+    yield fs.dax_sem.down_write("dax_sem_down_write(EXT2_I(inode))")
+    yield from truncate_setsize(fs, newsize)
+    yield from ext2_truncate_blocks(fs, newsize)
+    yield "dax_sem_up_write(EXT2_I(inode))"
+    fs.dax_sem.up_write()
+    return 0
+
+
 # -- loads and stores through a shared mapping ---------------------------------------------------
 
 DAX_MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2"),
@@ -617,12 +787,44 @@ DAX_MAPPING = Param("mapping", "choice", False, "shared", ("shared", "shared2"),
 PMD = Param("pmd", "bool", False, False, (), "take a PMD fault (2 pages) first, falling back to a PTE fault")
 
 
-def _fault(fs, vma, pgoff, write, pmd):
+@kernel_function("fs/ext2/file.c", "v4.10 (dax_sem: 5726b27b09cc, v4.3)", release=RELEASE)
+def ext2_dax_fault(fs, vma, pgoff, write, pmd=False):
+    """``ext2_dax_fault(vma, vmf)`` (v4.10), ``ext2_dax_vm_ops.fault``:
+    ``down_read(&ei->dax_sem)`` around ``dax_iomap_fault(vma, vmf,
+    &ext2_iomap_ops)``, which keeps the fault out of a truncate between its
+    ``truncate_setsize`` and ``__ext2_truncate_blocks``. A PMD fault (which
+    ext2 does not register in v4.10; the model offers it over ext2 as ext4
+    and XFS have it, under their fault lock) runs first under the same lock
+    and falls back to the PTE fault. ``sb_start_pagefault`` and
+    ``file_update_time`` of a write fault are not modelled."""
+    yield fs.dax_sem.down_read("down_read(&ei->dax_sem)")
+    ret = VM_FAULT_FALLBACK
     if pmd:
         ret = yield from dax_iomap_pmd_fault(fs, vma, pgoff, write)
-        if ret != VM_FAULT_FALLBACK:
-            return ret
-    return (yield from dax_iomap_fault(fs, vma, pgoff, write))
+    if ret == VM_FAULT_FALLBACK:
+        ret = yield from dax_iomap_fault(fs, vma, pgoff, write)
+    fs.dax_sem.up_read()  # up_read(&ei->dax_sem), with the fault's last step
+    return ret
+
+
+@kernel_function("fs/ext2/file.c", "v4.10 (dax_sem: 5726b27b09cc, v4.3)", release=RELEASE)
+def ext2_dax_pfn_mkwrite(fs, vma, pgoff):
+    """``ext2_dax_pfn_mkwrite(vma, vmf)`` (v4.10): under
+    ``down_read(&ei->dax_sem)``, "check that the faulting page hasn't raced
+    with truncate" (``vmf->pgoff >= size``: ``VM_FAULT_SIGBUS``), else
+    ``dax_pfn_mkwrite``."""
+    yield fs.dax_sem.down_read("down_read(&ei->dax_sem)")
+    yield "size = (i_size_read(inode) + PAGE_SIZE - 1) >> PAGE_SHIFT; if (vmf->pgoff >= size)"
+    if pgoff >= fs.pages(fs.i_size.get()):
+        ret = VM_FAULT_SIGBUS
+    else:
+        ret = yield from dax_pfn_mkwrite(fs, vma, pgoff)
+    fs.dax_sem.up_read()  # up_read(&ei->dax_sem), with the last step
+    return ret
+
+
+def _fault(fs, vma, pgoff, write, pmd):
+    return (yield from ext2_dax_fault(fs, vma, pgoff, write, pmd))
 
 
 @operation("dax_mmap_load", "a load of one unit through a shared mapping of a DAX file, with fs/dax.c of "
@@ -667,13 +869,31 @@ def dax_mmap_store(fs, ctx, offset, mapping="shared", pmd=False):
             fs.pmem_unflushed.set(unit, tag)
             return WriteResult(offset - offset % us, us, tag)
         elif pte[0] == "block":
-            ret = yield from dax_pfn_mkwrite(fs, mapping, pgoff)  # do_wp_page -> wp_pfn_shared
+            ret = yield from ext2_dax_pfn_mkwrite(fs, mapping, pgoff)  # do_wp_page -> wp_pfn_shared
         else:
             # A read-only hole page (do_wp_page -> ->page_mkwrite) or the huge
             # zero page (wp_huge_pmd -> ->pmd_fault, falling back to PTEs).
             ret = yield from _fault(fs, mapping, pgoff, True, pte[1] == HUGE_ZERO)
         if ret == VM_FAULT_SIGBUS:
             return ret
+
+
+def _seeds_fault_on_ext2_dax(opname, flavour, spec, releases):
+    """``mmap_load``/``mmap_store`` fault through the seeds' handlers (the
+    XIP fault of 2014); on an ext2 DAX file at 4.10 or later the fault is
+    ``ext2_dax_fault`` over ``dax_iomap_fault``, and truncate deletes the
+    mapping tree's entries under ``dax_sem``, which the seeds' fault does
+    not take: mixing the two would report races no kernel has."""
+    picked = releases.get("ext2_setsize")
+    if (opname in ("mmap_load", "mmap_store") and flavour == "ext2" and spec.dax and picked is not None
+            and picked.module == __name__):
+        return (f"{opname} on an ext2 DAX file is not modelled at kernel {picked.release}: it is the seeds' XIP "
+                f"fault, which that release does not have (its fault is dax_mmap_load / dax_mmap_store: "
+                f"ext2_dax_fault over fs/dax.c; see docs/kernels/dax_entry.md)")
+    return None
+
+
+REFUSALS.append(_seeds_fault_on_ext2_dax)
 
 
 # -- what fsync promises --------------------------------------------------------------------------

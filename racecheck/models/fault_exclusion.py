@@ -39,8 +39,12 @@ and for a page-cache file (``file.dax: false``) the filesystem's
 page-cache fault over :func:`filemap_fault`, whose page is mapped read-only
 as a ``("page", index)`` PTE.
 
-Left out everywhere: ``->page_mkwrite`` of a page-cache file (a store through
-a page-cache mapping is refused) and of an ext4 DAX file (a store to its
+``->page_mkwrite`` of an XFS page-cache file at 4.1 is modelled
+(:func:`do_shared_fault`, :func:`do_wp_page_4_1`, :func:`do_cow_fault`,
+:func:`xfs_filemap_page_mkwrite`, :func:`block_page_mkwrite`).
+
+Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file, and of
+XFS's at 4.5 and 5.15 (a store through such a mapping is refused), and of an ext4 DAX file (a store to its
 read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
 not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s
 dropping of mmap_sem (``VM_FAULT_RETRY``), ``filemap_write_and_wait_range``
@@ -57,7 +61,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .buffered import PageUptodate, add_to_page_cache, address_space_operations
+from .buffered import (
+    PageUptodate,
+    add_to_page_cache,
+    address_space_operations,
+    block_commit_write,
+    block_prepare_write,
+    page_buffers,
+)
 from .dax import (
     COW_UNDER_I_MMAP_MUTEX,
     VM_FAULT_COWED,
@@ -74,8 +85,8 @@ from .extents import fs_type
 from .fallocate import COLLAPSE_RANGE, INSERT_RANGE, PUNCH_HOLE, ZERO_RANGE, mode
 from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import free_block
-from .journal import journal_start, journal_stop
-from .kernel import kernel_function
+from .journal import journal_start, journal_stop, write_buffer
+from .kernel import FUNCTIONS, kernel_function
 from .registry import FS_SETUP, REFUSALS
 from .truncate import (
     block_truncate_page,
@@ -87,7 +98,9 @@ from .truncate import (
     truncate_pagecache_range,
     truncate_setsize,
     xip_truncate_page,
+    zero_units,
 )
+from .writeback import delalloc, filemap_write_and_wait_range
 
 EINVAL = "-EINVAL"
 EFBIG = "-EFBIG"
@@ -336,9 +349,13 @@ def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
         else:
             ret, page = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=write, cow=cow)
     else:
-        if write:  # refused when the scenario is loaded (_page_cache_store below)
-            raise NotImplementedError("a write fault on a page-cache file (->page_mkwrite, "
+        if write and fs_type(fs) != "xfs":  # refused when the scenario is loaded (_page_cache_store)
+            raise NotImplementedError("this write fault on a page-cache file (->page_mkwrite, "
                                       "do_shared_fault) is not modelled")
+        if write and cow:
+            return (yield from do_cow_fault(fs, vma, pgoff, pagecache_fault))
+        if write:
+            return (yield from do_shared_fault(fs, vma, pgoff, pagecache_fault))
         ret, page = yield from pagecache_fault(fs, vma, pgoff)
     if ret in (VM_FAULT_SIGBUS, VM_FAULT_NOPAGE, VM_FAULT_RETRY):
         return ret
@@ -355,8 +372,156 @@ def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
     yield "do_set_pte(vma, address, fault_page, pte, false, false); unlock_page(fault_page)"
     if ptes.get(pgoff) is None:  # pte_same(*pte, orig_pte)
         ptes.set(pgoff, ("page", page))
+        if getattr(fs, "pte_write", None) is not None:
+            fs.pte_write.delete((vma, pgoff))  # read-only
     fs.page_lock[page].unlock()
     return ret
+
+
+# -- ->page_mkwrite of an XFS page-cache file (4.1) --------------------------------------------------
+
+
+def attach_pte_write(fs):
+    """Which user PTEs of an XFS page-cache file are writable (``(mapping,
+    page)`` -> True): what ``->page_mkwrite`` gives a store."""
+    if not fs.dax and fs_type(fs) == "xfs" and not hasattr(fs, "pte_write"):
+        fs.pte_write = fs.rt.map("pte_write")
+
+
+FS_SETUP.append(attach_pte_write)
+
+
+@kernel_function("fs/buffer.c", "v4.1", dropped=VM_FAULT_LOCKED, release="4.1")
+def block_page_mkwrite(fs, vma, pgoff):
+    """``block_page_mkwrite(vma, vmf, get_block)`` -> ``__block_page_mkwrite``
+    (fs/buffer.c, v4.1): ``lock_page(page)``; "page got truncated out from
+    underneath us?" (``page->mapping != inode->i_mapping || page_offset(page)
+    > size``: ``-EFAULT``, which ``block_page_mkwrite_return`` makes
+    ``VM_FAULT_NOPAGE``); ``__block_write_begin(page, 0, end, get_block)``
+    and ``block_commit_write(page, 0, end)`` over the part below ``i_size``;
+    ``set_page_dirty``; the page is returned locked (``VM_FAULT_LOCKED``).
+    ``sb_start_pagefault`` and ``file_update_time`` are not modelled (XFS
+    has no freeze lock in the model); the write-begin is the seeds'
+    ``__block_prepare_write`` with the file's ``get_block``, and a page
+    already uptodate is not read."""
+    ps = fs.geo.page_size
+    yield fs.page_lock[pgoff].lock(f"lock_page(page {pgoff}); size = i_size_read(inode)")
+    size = fs.i_size.get()
+    if not fs.page_cache.contains(pgoff) or pgoff * ps > size:
+        yield f"unlock_page(page {pgoff}); return VM_FAULT_NOPAGE (-EFAULT: truncated out from underneath us)"
+        fs.page_lock[pgoff].unlock()
+        return VM_FAULT_NOPAGE
+    end = size % ps if (pgoff + 1) * ps > size else ps
+    ret = yield from block_prepare_write(fs, pgoff, 0, end, fs.flavour)
+    if ret:
+        fs.page_lock[pgoff].unlock()
+        return VM_FAULT_SIGBUS
+    yield f"block_commit_write(page {pgoff}, 0, {end}); set_page_dirty(page); wait_for_stable_page(page)"
+    block_commit_write(fs, pgoff, 0, end)
+    return VM_FAULT_LOCKED
+
+
+@kernel_function("fs/xfs/xfs_file.c", "v4.1 (653c60b633a9)", release="4.1")
+def xfs_filemap_page_mkwrite(fs, vma, pgoff):
+    """``xfs_filemap_page_mkwrite()`` (4.1, read)::
+
+        xfs_ilock(ip, XFS_MMAPLOCK_SHARED);
+        error = block_page_mkwrite(vma, vmf, xfs_get_blocks);
+        xfs_iunlock(ip, XFS_MMAPLOCK_SHARED);
+    """
+    yield fs.i_mmaplock.down_read("xfs_ilock(ip, XFS_MMAPLOCK_SHARED)")
+    ret = yield from block_page_mkwrite(fs, vma, pgoff)
+    yield "xfs_iunlock(ip, XFS_MMAPLOCK_SHARED)"
+    fs.i_mmaplock.up_read()
+    return ret
+
+
+@kernel_function("mm/memory.c", "v4.1", release="4.1")
+def do_page_mkwrite(fs, vma, pgoff):
+    """``do_page_mkwrite(vma, page, address)`` (4.1): ``vma->vm_ops->
+    page_mkwrite``; an error or ``VM_FAULT_NOPAGE`` is returned; a page not
+    returned locked is locked here and, if it was truncated
+    (``!page->mapping``), the fault is retried (0)."""
+    ret = yield from xfs_filemap_page_mkwrite(fs, vma, pgoff)
+    if ret != VM_FAULT_LOCKED:
+        return ret
+    if fs.page_lock[pgoff].owner != fs.rt.thread:  # the ->page_mkwrite left it unlocked
+        yield fs.page_lock[pgoff].lock(f"lock_page(page {pgoff})")
+        if not fs.page_cache.contains(pgoff):
+            fs.page_lock[pgoff].unlock()
+            return 0
+    return VM_FAULT_LOCKED
+
+
+def _make_writable(fs, vma, pgoff, orig_pte, how):
+    """Install (or make writable) the PTE of the locked page if the PTE is
+    still ``orig_pte`` (``pte_same``), ``set_page_dirty`` and
+    ``unlock_page``."""
+    ptes = fs.ptes[vma]
+    yield f"pte_offset_map_lock(); if (pte_same(*pte, orig_pte)) {how}; set_page_dirty(page); unlock_page(page)"
+    same = ptes.get(pgoff) == orig_pte
+    if same:
+        ptes.set(pgoff, ("page", pgoff))
+        fs.pte_write.set((vma, pgoff), True)
+    if fs.page_lock[pgoff].owner == fs.rt.thread:
+        fs.page_lock[pgoff].unlock()
+    return VM_FAULT_NOPAGE if same else 0
+
+
+@kernel_function("mm/memory.c", "v4.1", release="4.1")
+def do_shared_fault(fs, vma, pgoff, pagecache_fault):
+    """``do_shared_fault()`` (4.1) of a page-cache file: ``__do_fault`` (the
+    file's ``->fault``: the page locked), then, with ``->page_mkwrite``,
+    ``unlock_page(fault_page)`` and ``do_page_mkwrite``; then, under the PTE
+    lock, ``if (unlikely(!pte_same(*pte, orig_pte)))`` give up, else
+    ``do_set_pte(vma, address, fault_page, pte, true, false)``,
+    ``set_page_dirty`` and ``unlock_page``. Returns VM_FAULT_NOPAGE when
+    the PTE is in place, 0 to retry, or the error."""
+    ret, page = yield from pagecache_fault(fs, vma, pgoff)
+    if ret != VM_FAULT_LOCKED:
+        return ret
+    yield "unlock_page(fault_page); tmp = do_page_mkwrite(vma, fault_page, address)"
+    fs.page_lock[page].unlock()
+    tmp = yield from do_page_mkwrite(fs, vma, pgoff)
+    if tmp != VM_FAULT_LOCKED:
+        return tmp
+    return (yield from _make_writable(fs, vma, pgoff, None, "do_set_pte(vma, address, fault_page, pte, true, false)"))
+
+
+@kernel_function("mm/memory.c", "v4.1", release="4.1")
+def do_cow_fault(fs, vma, pgoff, pagecache_fault):
+    """``do_cow_fault()`` (4.1), a store through a private mapping of a
+    page-cache file: ``__do_fault`` (the page locked), ``copy_user_highpage``
+    of it into a new anonymous page, ``do_set_pte(vma, address, new_page,
+    pte, true, true)`` if the PTE is still none, ``unlock_page``."""
+    ret, page = yield from pagecache_fault(fs, vma, pgoff)
+    if ret != VM_FAULT_LOCKED:
+        return ret
+    yield "copy_user_highpage(new_page, fault_page, address, vma); do_set_pte(); unlock_page(fault_page)"
+    ptes = fs.ptes[vma]
+    if ptes.get(pgoff) is None:
+        ptes.set(pgoff, ("anon", AnonPage(fs.page_cache.get(page))))
+    fs.page_lock[page].unlock()
+    return VM_FAULT_NOPAGE
+
+
+_seed_do_wp_page = FUNCTIONS["do_wp_page"].fn
+
+
+@kernel_function("mm/memory.c", "v4.1", name="do_wp_page", release="4.1")
+def do_wp_page_4_1(fs, vma, pgoff, orig_pte, handler="xip"):
+    """``do_wp_page()`` (4.1) of a store to a read-only PTE of an XFS
+    page-cache page in a shared mapping: ``wp_page_shared()``:
+    ``do_page_mkwrite``, then ``if (!pte_same(*page_table, orig_pte))`` give
+    up (retry), else ``wp_page_reuse()`` makes the PTE writable,
+    ``set_page_dirty``, ``unlock_page``. A DAX file (the seeds' hole page)
+    or a private mapping: the seeds' ``do_wp_page``."""
+    if fs.dax or is_private(vma) or fs_type(fs) != "xfs":
+        return (yield from _seed_do_wp_page(fs, vma, pgoff, orig_pte, handler))
+    tmp = yield from do_page_mkwrite(fs, vma, pgoff)
+    if tmp != VM_FAULT_LOCKED:
+        return tmp
+    return (yield from _make_writable(fs, vma, pgoff, orig_pte, "wp_page_reuse(): pte_mkwrite(pte_mkdirty(entry))"))
 
 
 def _generic_pagecache_fault(fs):
@@ -556,6 +721,20 @@ def _shift_right(fs, start, count):
             fs.owner.set(val[1], b)
 
 
+def _write_out_from(fs, ioffset):
+    """"Write out all dirty pages": ``filemap_write_and_wait_range(mapping,
+    ioffset, LLONG_MAX)``, inside ``i_mutex`` and the fault-exclusion lock
+    since 32ebffd3bbb4 ("ext4: fix races between buffered IO and collapse /
+    insert range", Jan Kara, v4.5), so that no write lands in the page cache
+    between the write-out and ``truncate_pagecache`` (which would discard
+    it instead of shifting it). A file with delayed allocation writes back
+    through models/writeback.py when the scenario's release runs that
+    writeback (4.4 on; without a ``kernel:`` key the seeds' write path
+    leaves nothing for it); a DAX file's stores are on the device already."""
+    if delalloc(fs) and fs.kernel.impl.get("ext4_writepages") is not None:  # 4.4's writeback is picked
+        yield from filemap_write_and_wait_range(fs, ioffset, fs.geo.max_size - 1)
+
+
 def _ext4_collapse_range(fs, offset, length, lock):
     bs, ps = fs.geo.block_size, fs.geo.page_size
     if offset % bs or length % bs:
@@ -570,6 +749,7 @@ def _ext4_collapse_range(fs, offset, length, lock):
     else:
         yield from inode_dio_wait(fs)  # "Wait for existing dio to complete"
         yield lock.down()
+        yield from _write_out_from(fs, ioffset)
         yield from truncate_pagecache(fs, ioffset)
         yield ("down_write(&EXT4_I(inode)->i_data_sem); ext4_ext_remove_space(inode, punch_start, "
                "punch_stop - 1); ext4_ext_shift_extents(inode, handle, punch_stop, punch_stop - punch_start, "
@@ -601,6 +781,7 @@ def _ext4_insert_range(fs, offset, length, lock):
     else:
         yield from inode_dio_wait(fs)
         yield lock.down()
+        yield from _write_out_from(fs, ioffset)
         yield from truncate_pagecache(fs, ioffset)
         yield "inode->i_size += len; EXT4_I(inode)->i_disksize += len (\"Expand file to avoid data loss\")"
         fs.i_size.set(isize + length)
@@ -789,26 +970,57 @@ def xfs_setattr_size_5_15(fs, newsize):
     return (yield from _xfs_setattr_size(fs, newsize, "5.15"))
 
 
+@kernel_function("fs/xfs/xfs_aops.c", "v4.1", dropped=0)
+def xfs_vm_writepages(fs, lstart, lend):
+    """``filemap_write_and_wait_range(VFS_I(ip)->i_mapping, lstart, lend)``
+    of an XFS page-cache file (mm/filemap.c and fs/xfs/xfs_aops.c, v4.1):
+    ``do_writepages`` -> ``xfs_vm_writepages`` -> ``generic_writepages``,
+    then ``filemap_fdatawait_range``. Each dirty page of the range is
+    locked and its dirty mapped buffers are written (``xfs_vm_writepage``);
+    the write completes within the page's step (the model's write-out is
+    synchronous, as the seeds' ``filemap_write_and_wait``), so the wait has
+    nothing left to wait for."""
+    ps = fs.geo.page_size
+    first, last = lstart // ps, lend // ps
+    yield "filemap_write_and_wait_range(mapping, lstart, lend): pagevec_lookup_tag(PAGECACHE_TAG_DIRTY)"
+    for index in fs.page_buffers.keys():
+        if not first <= index <= last or not any(b.dirty for b in page_buffers(fs, index)):
+            continue
+        yield fs.page_lock[index].lock(f"lock_page(page {index}); xfs_vm_writepage(page, wbc)")
+        for i, bh in enumerate(page_buffers(fs, index)):
+            if bh.dirty and fs.page_cache.contains(index):
+                write_buffer(fs, index, i)
+        fs.page_lock[index].unlock()
+    return 0
+
+
 @kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
 def xfs_free_file_space(fs, offset, length):
-    """``xfs_free_file_space()`` (4.1), with the caller's MMAPLOCK held:
-    ``inode_dio_wait``; ``truncate_pagecache_range(VFS_I(ip), ioffset,
-    iendoffset)`` over the range rounded out to blocks; then the partial
-    blocks zeroed on disk (``xfs_zero_remaining_bytes``) and the whole
-    blocks unmapped and freed by ``xfs_bunmapi`` (one step)."""
+    """``xfs_free_file_space()`` (4.1), with the caller's IOLOCK and MMAPLOCK
+    held: ``inode_dio_wait``; the range rounded out to ``rounding =
+    max(block size, PAGE_CACHE_SIZE)``; ``filemap_write_and_wait_range`` of
+    it, then ``truncate_pagecache_range(VFS_I(ip), ioffset, iendoffset)``;
+    then the partial blocks zeroed on disk (``xfs_zero_remaining_bytes``:
+    only below ``i_size``, only written extents, through an uncached buffer)
+    and the whole blocks unmapped and freed by ``xfs_bunmapi`` (one step)."""
     bs = fs.geo.block_size
     yield from inode_dio_wait(fs)
-    ioffset = offset // bs * bs
-    iendoffset = -(-(offset + length) // bs) * bs - 1
+    rounding = max(bs, fs.geo.page_size)
+    ioffset = offset // rounding * rounding
+    iendoffset = -(-(offset + length) // rounding) * rounding - 1
+    ret = yield from xfs_vm_writepages(fs, ioffset, iendoffset)
+    if ret:
+        return ret
     yield from truncate_pagecache_range(fs, ioffset, iendoffset)
     first, stop = -(-offset // bs), (offset + length) // bs
     if offset % bs or (offset + length) % bs:
-        yield "xfs_zero_remaining_bytes(ip, offset, ...)"
-        from .truncate import zero_units
+        yield "xfs_zero_remaining_bytes(ip, offset, ...): xfs_buf_read_uncached(); memset(); xfs_bwrite()"
+        isize = fs.i_size.get()
         for lo, hi in ((offset, min(offset + length, first * bs)), (max(offset, stop * bs), offset + length)):
+            hi = min(hi, isize)  # "if (endoff > XFS_ISIZE(ip)) endoff = XFS_ISIZE(ip)"
             if hi > lo:
                 state, pblk = fs.i_blocks.get(lo // bs)
-                if state == WRITTEN:
+                if state == WRITTEN:  # holes and unwritten extents are skipped
                     zero_units(fs, pblk * fs.geo.units_per_block, lo % bs, hi - lo)
     if first < stop:
         yield "xfs_bunmapi(tp, ip, startoffset_fsb, endoffset_fsb - startoffset_fsb, 0, 2, ...)"
@@ -832,13 +1044,18 @@ def xfs_zero_file_space(fs, offset, length):
 @kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
 def xfs_collapse_file_space(fs, offset, length):
     """``xfs_collapse_file_space()`` (4.1): ``xfs_free_file_space(ip, offset,
-    len)``, then ``truncate_pagecache_range(VFS_I(ip), offset, -1)`` and the
-    extents past the range shifted left (``xfs_bmap_shift_extents``; one
-    step). The new size is set by the caller."""
+    len)``, then ``xfs_shift_file_space(SHIFT_LEFT)``: the write-out of the
+    file from ``offset`` (``filemap_write_and_wait_range(mapping, offset,
+    -1)``), its pages dropped (``invalidate_inode_pages2_range(mapping,
+    offset >> PAGE_CACHE_SHIFT, -1)``, which unmaps and invalidates each;
+    the model's ``truncate_pagecache``) and the extents past the range
+    shifted left (``xfs_bmap_shift_extents``; one step). The new size is
+    set by the caller."""
     bs = fs.geo.block_size
     ret = yield from xfs_free_file_space(fs, offset, length)
     if ret:
         return ret
+    yield from xfs_vm_writepages(fs, offset, fs.geo.max_size - 1)
     yield from truncate_pagecache(fs, offset)
     yield "xfs_bmap_shift_extents(tp, ip, &next_fsb, shift_fsb, &done, stop_fsb, ..., SHIFT_LEFT, ...)"
     _shift_left(fs, offset // bs, length // bs)
@@ -847,10 +1064,12 @@ def xfs_collapse_file_space(fs, offset, length):
 
 @kernel_function("fs/xfs/xfs_bmap_util.c", "v4.1", dropped=0)
 def xfs_insert_file_space(fs, offset, length):
-    """``xfs_insert_file_space()`` (4.1): ``truncate_pagecache_range(VFS_I(ip),
-    offset, -1)``, then the extents from ``offset`` shifted right
+    """``xfs_insert_file_space()`` (4.1): ``xfs_shift_file_space(SHIFT_RIGHT)``:
+    the write-out and the page-cache drop from ``offset`` as for collapse,
+    then the extents from ``offset`` shifted right
     (``xfs_bmap_shift_extents(SHIFT_RIGHT)``; one step). The caller has
     grown ``i_size`` first."""
+    yield from xfs_vm_writepages(fs, offset, fs.geo.max_size - 1)
     yield from truncate_pagecache(fs, offset)
     yield "xfs_bmap_shift_extents(tp, ip, &next_fsb, shift_fsb, &done, stop_fsb, ..., SHIFT_RIGHT, ...)"
     _shift_right(fs, offset // fs.geo.block_size, length // fs.geo.block_size)
@@ -874,19 +1093,22 @@ def _xfs_file_fallocate(fs, which, offset, length, release):
             new_size = fs.i_size.get() - length
             ret = yield from xfs_collapse_file_space(fs, offset, length)
     elif which == INSERT_RANGE:
-        yield "new_size = i_size_read(inode) + len; if (offset >= i_size_read(inode)) return -EINVAL"
+        yield ("new_size = i_size_read(inode) + len; -EINVAL unless block-aligned; -EFBIG past s_maxbytes; "
+               "-EINVAL if (offset >= i_size_read(inode))")
         isize = fs.i_size.get()
-        if offset % bs or length % bs or offset >= isize:
+        if offset % bs or length % bs:
             ret = EINVAL
         elif isize + length > fs.geo.max_size:
             ret = EFBIG
+        elif offset >= isize:
+            ret = EINVAL
         else:
             new_size = isize + length
     else:  # ZERO_RANGE
-        ret = yield from xfs_zero_file_space(fs, offset, length)
         yield "if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > i_size_read(inode)) new_size = offset + len"
         if offset + length > fs.i_size.get():
             new_size = offset + length
+        ret = yield from xfs_zero_file_space(fs, offset, length)
     if not ret and new_size is not None:
         # "Change file size if needed": xfs_setattr_size(ip, &iattr), MMAPLOCK held.
         if which == INSERT_RANGE:
@@ -952,7 +1174,8 @@ def _page_cache_store(opname, flavour, spec, releases):
     """A store through a mapping of a page-cache file, with this module's
     ``__do_fault``: its write fault (``->page_mkwrite``) is not modelled."""
     picked = releases.get("__do_fault")
-    if opname == "mmap_store" and not spec.dax and picked is not None and picked.module == __name__:
+    if (opname == "mmap_store" and not spec.dax and picked is not None and picked.module == __name__
+            and not (flavour == "xfs" and picked.release == "4.1")):
         return (f"mmap_store on a page-cache file (file.dax: false) is not modelled at kernel {picked.release}: "
                 f"the write fault (->page_mkwrite, do_shared_fault) of that release is not in the library "
                 f"(mmap_load is; see docs/kernels/fault_exclusion.md)")

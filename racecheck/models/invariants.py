@@ -188,7 +188,7 @@ class MappingsCoherent(Invariant):
                 if pte is not None:
                     targets.setdefault(tuple(pte), []).append(vma)
             state, pblk = fs.i_blocks.values[page * ps // bs]
-            if state == WRITTEN:
+            if state == WRITTEN and fs.dax:  # a page-cache file's mappings reach its page, not its block
                 targets.setdefault(("block", pblk), []).append("the file's block map")
             if len(targets) > 1:
                 where = "; ".join(f"{', '.join(who)} -> {kind} {at}" for (kind, at), who in targets.items())

@@ -436,6 +436,14 @@ def xfs_file_dio_aio_write(fs, iocb, pos, count, tag):
     if not ret:
         if unaligned_io:
             yield from inode_dio_wait(fs)
+        elif lock[0]:
+            # xfs_ilock_demote(ip, XFS_IOLOCK_EXCL); iolock = XFS_IOLOCK_SHARED: the checks took
+            # it exclusive to zero past EOF; the aligned I/O runs shared. (The rwsem of the model
+            # has no downgrade: the write side is let go and the read side requested at once.)
+            yield "xfs_ilock_demote(ip, XFS_IOLOCK_EXCL)"
+            fs.i_rwsem.up_write()
+            yield fs.i_rwsem.down_read("xfs_ilock_demote(): iolock = XFS_IOLOCK_SHARED")
+            lock[0] = False
         ret = yield from iomap_dio_rw(fs, iocb, WRITE, pos, count, xfs_file_iomap_begin,
                                       xfs_dio_write_end_io, tag=tag)
     yield "xfs_iunlock(ip, iolock)"

@@ -26,6 +26,7 @@ from racecheck.runtime import (
     write_seqcount_begin,
     write_seqcount_end,
 )
+from racecheck.scheduler import Explorer
 from racecheck.strategies import BreadthFirst
 
 
@@ -226,6 +227,59 @@ def test_rwsem(rt):
     step(rt, 0)
     s.up_write()
     assert rt.changes == [("i_rwsem", {"readers": [], "writer": 0}, {"readers": [], "writer": None})]
+
+
+def test_downgrade_write_keeps_the_lock_shared(rt):
+    s = rt.rwsem("iolock")
+    step(rt, 0)
+    s.down_write().grant(rt, 0)
+    step(rt, 0)
+    s.downgrade_write()
+    assert rt.exclusive == [("release", s.key)] and footprint(rt) == ([], ["iolock"])
+    assert rt.changes == [("iolock", {"readers": [], "writer": 0}, {"readers": [0], "writer": None})]
+    assert s.down_read().enabled() and not s.down_write().enabled()
+    step(rt, 0)
+    s.up_read()
+    assert s.shown() == {"readers": [], "writer": None}
+    with pytest.raises(ModelError, match="does not hold it for writing"):
+        s.downgrade_write()
+
+
+def _demote_model(downgrade=True):
+    """A writer sets x under the write side and reads it back after turning
+    to the read side; another writer sets x under the write side. With
+    downgrade_write nothing can come in between; let go and taken again,
+    the other writer can."""
+
+    def init(rt):
+        return SimpleNamespace(sem=rt.rwsem("sem"), x=rt.var("x", 0), seen=rt.var("seen", None))
+
+    def demoter(st):
+        yield st.sem.down_write()
+        st.x.set(1)
+        yield "demote"
+        if downgrade:
+            st.sem.downgrade_write()
+        else:
+            st.sem.up_write()
+            yield st.sem.down_read()
+        yield "x"
+        st.seen.set(st.x.get())
+        st.sem.up_read()
+
+    def writer(st):
+        yield st.sem.down_write()
+        st.x.set(2)
+        st.sem.up_write()
+
+    return Program("demote", init, [("demoter", demoter), ("writer", writer)],
+                   [FinalState("kept", lambda st: st.seen.value == 1, "another writer came in")])
+
+
+@pytest.mark.parametrize("reduction", ["none", "dpor"])
+def test_no_writer_comes_in_between_a_downgrade(reduction):
+    assert Explorer(_demote_model(), reduction).run().verdict == "clean"
+    assert Explorer(_demote_model(downgrade=False), reduction).run().verdict == "violation"
 
 
 # -- wait_until ---------------------------------------------------------------

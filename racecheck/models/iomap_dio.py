@@ -50,9 +50,9 @@ What the model leaves out:
 
 * ``i_rwsem`` (the inode lock, XFS's iolock since 4.10) is a lock of its
   own, ``i_rwsem``; the seeds' truncate still takes ``i_mutex``, so no
-  scenario mixes these paths with truncate. ``xfs_ilock_demote`` is not
-  modelled: an aligned write that upgraded for EOF zeroing keeps the lock
-  exclusive until it unlocks (it excludes more, never less).
+  scenario mixes these paths with truncate. ``xfs_ilock_demote`` is the
+  rwsem's ``downgrade_write``: an aligned write that upgraded for EOF
+  zeroing runs its I/O shared, and no other writer comes in between.
 * The bios of one I/O (head zeroing, data, tail zeroing) are contiguous and
   complete in one step, as models/dio.py does for fs/direct-io.c.
 * ``xfs_zero_eof`` / ``iomap_zero_range`` zero written blocks through the
@@ -438,11 +438,10 @@ def xfs_file_dio_aio_write(fs, iocb, pos, count, tag):
             yield from inode_dio_wait(fs)
         elif lock[0]:
             # xfs_ilock_demote(ip, XFS_IOLOCK_EXCL); iolock = XFS_IOLOCK_SHARED: the checks took
-            # it exclusive to zero past EOF; the aligned I/O runs shared. (The rwsem of the model
-            # has no downgrade: the write side is let go and the read side requested at once.)
+            # it exclusive to zero past EOF; the aligned I/O runs shared (downgrade_write: no
+            # other writer can come in between).
             yield "xfs_ilock_demote(ip, XFS_IOLOCK_EXCL)"
-            fs.i_rwsem.up_write()
-            yield fs.i_rwsem.down_read("xfs_ilock_demote(): iolock = XFS_IOLOCK_SHARED")
+            fs.i_rwsem.downgrade_write()
             lock[0] = False
         ret = yield from iomap_dio_rw(fs, iocb, WRITE, pos, count, xfs_file_iomap_begin,
                                       xfs_dio_write_end_io, tag=tag)

@@ -8,7 +8,8 @@ from .base import ACQUIRE, RELEASE, ModelError, Primitive, Request
 class RWSem(Primitive):
     """A reader-writer semaphore. ``yield s.down_read()`` waits while a
     writer holds it, ``yield s.down_write()`` while anyone does; ``up_read``
-    and ``up_write`` let it go. Every operation writes the semaphore's key;
+    and ``up_write`` let it go; ``downgrade_write`` turns the writer into a
+    reader without letting go. Every operation writes the semaphore's key;
     only the writer's are exclusive acquires and releases. Shown as
     ``{"readers": [tid, ...], "writer": tid}`` (readers sorted, writer None
     when there is none)."""
@@ -49,6 +50,22 @@ class RWSem(Primitive):
         rt.lock_map_release(self.name)
         old = self.shown() if rt.tracing else None
         self.writer = None
+        if rt.tracing:
+            rt.changes.append((self.name, old, self.shown()))
+
+    def downgrade_write(self):
+        """downgrade_write(): the writer holds it shared from here on, with no
+        moment in between where another writer could take it (readers may
+        now enter). The exclusive hold ends, so it is a release for the
+        reduction; lockdep sees the lock held throughout."""
+        rt = self.rt
+        if self.writer != rt.thread:
+            raise ModelError(f"downgrade_write({self.name}) by a thread that does not hold it for writing")
+        rt.writes.add(self.key)
+        rt.exclusive.append((RELEASE, self.key))
+        old = self.shown() if rt.tracing else None
+        self.writer = None
+        self.readers.append(rt.thread)
         if rt.tracing:
             rt.changes.append((self.name, old, self.shown()))
 

@@ -137,21 +137,24 @@ class Growing:
         clock = list(prior)
         clock[t] += 1
         accesses, events, pos, clocks = self._accesses, self.events, self.pos, self.clocks
+        written = self.written
         deps = set()
         for key in ev.writes:
             deps.update(accesses.get(key, ()))
         for key in ev.reads:
-            for i in accesses.get(key, ()):
-                if key in events[i].writes:
-                    deps.add(i)
+            deps.update(written.get(key, ()))
         races = []
         for i in sorted(deps):
             ti = events[i].tid
             if ti == t:
                 continue
-            if prior[ti] < pos[i]:
+            pi = pos[i]
+            if prior[ti] < pi:
                 races.append(i)
-            clock = list(map(max, clock, clocks[i]))
+            if clock[ti] < pi:
+                # (else step i happens before one already merged, and so
+                # does all that happens before it)
+                clock = list(map(max, clock, clocks[i]))
         events.append(ev)
         pos.append(clock[t])
         clocks.append(clock)
@@ -164,7 +167,7 @@ class Growing:
         for key in keys:
             accesses.setdefault(key, []).append(j)
         for key in ev.writes:
-            self.written.setdefault(key, []).append(j)
+            written.setdefault(key, []).append(j)
         self._keys.append(keys)
 
     def truncate(self, n):

@@ -120,9 +120,10 @@ class Event:
         self.locks = locks  # (ACQUIRE | RELEASE, key) of exclusive locks, in order
 
     def conflicts(self, other):
-        return not (self.writes.isdisjoint(other.writes)
-                    and self.writes.isdisjoint(other.reads)
-                    and other.writes.isdisjoint(self.reads))
+        writes = self.writes
+        if writes and not (writes.isdisjoint(other.writes) and writes.isdisjoint(other.reads)):
+            return True
+        return not other.writes.isdisjoint(self.reads)
 
 
 class Execution:

@@ -664,14 +664,28 @@ def _insert(tree, sequence):
 def _after(tid, event, sequence):
     """What is left of ``sequence`` once ``tid``'s step runs first, or None
     if it cannot run first without changing the sequence's outcome."""
-    for n, (q, ev) in enumerate(sequence):
+    # (Event.conflicts written out: this is the search's innermost loop)
+    n = 0
+    for q, ev in sequence:
         if q == tid:
-            for _, e in sequence[:n]:
-                if ev.conflicts(e) or e.__class__ is _Unknown:
+            if not n:
+                return sequence[1:]
+            if ev.__class__ is _Unknown:
+                return None
+            writes, reads = ev.writes, ev.reads
+            for m in range(n):
+                e = sequence[m][1]
+                if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
+                        or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
                     return None
             return sequence[:n] + sequence[n + 1:]
+        n += 1
+    if event.__class__ is _Unknown:
+        return None if sequence else sequence
+    writes, reads = event.writes, event.reads
     for _, e in sequence:
-        if event.conflicts(e) or e.__class__ is _Unknown:
+        if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
+                or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
             return None
     return sequence
 

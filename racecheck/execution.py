@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import traceback
+from types import GeneratorType
 from typing import Any
 
 from .fingerprint import plain_changes, plain_digest
@@ -253,9 +254,11 @@ class Execution:
             # Checks run after a step whose own code failed too: what they
             # watch, and what they gather (lock_order's edges), must not
             # depend on whether another check broke first.
-            self._mark_watched()
-            found += self._check_returns()
-            if self.checks:
+            if self._watch_all or self._watched:
+                self._mark_watched()
+            if self._seen_history < len(rt.history):
+                found += self._check_returns()
+            if self.checks and self._step_checks:
                 found += self._check_state()
         except (BadModel, StepBoundHit):
             raise
@@ -293,7 +296,8 @@ class Execution:
                 self._run(t, None)
             except Violation:
                 t.finished = True  # the exception ended the thread's generator
-            self._check_returns()  # keeps the operations where step() would
+            if self._seen_history < len(rt.history):
+                self._check_returns()  # keeps the operations where step() would
         except (BadModel, StepBoundHit):
             raise
         except (Exception, SystemExit) as exc:  # the model's own bug
@@ -361,7 +365,8 @@ class Execution:
             except StopIteration:
                 t.finished = True
                 t.pending = None
-                _unyielded(rt, t, None)
+                if rt.requests:
+                    _unyielded(rt, t, None)
                 return
             if rt.requests:
                 _unyielded(rt, t, y)
@@ -393,17 +398,23 @@ class Execution:
         is the one its first ``yield`` introduces."""
         rt = self.rt
         rt.starting = True
+        tracing = self.tracing
         for t in self.threads:
-            rt.begin_step(t.tid)
+            if tracing or rt.reads or rt.writes or rt.exclusive:
+                rt.begin_step(t.tid)
+            else:  # nothing to clear: the footprint is still empty
+                rt.thread = t.tid
             try:
                 y = t.gen.send(None)
             except StopIteration:
                 t.finished = True
-                _unyielded(rt, t, None)
+                if rt.requests:
+                    _unyielded(rt, t, None)
                 continue
             except (Exception, SystemExit) as exc:
                 raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
-            _unyielded(rt, t, y)
+            if rt.requests:
+                _unyielded(rt, t, y)
             if rt.reads or rt.writes:
                 touched = sorted(rt.name_of(k) for k in rt.reads | rt.writes)
                 raise ModelFailure(t.tid, t.name, ModelError(
@@ -531,6 +542,9 @@ def _unyielded(rt, t, y):
 
 
 def _check_threads(threads):
+    if (all(t.gen.__class__ is GeneratorType for t in threads)
+            and len({t.name for t in threads}) == len(threads)):
+        return  # (the common case, checked at once: every execution comes here)
     names = set()
     for t in threads:
         if not inspect.isgenerator(t.gen):

@@ -237,8 +237,9 @@ class Execution:
         if t.steps > self.max_steps:
             raise StepBoundHit(t.name, self.max_steps)
         record = self._start_record(t) if self.tracing else None
-        for kind, data in rt.deferred.pop(tid, ()):
-            rt.note(kind, **data)  # its first operation begins now
+        if rt.deferred:
+            for kind, data in rt.deferred.pop(tid, ()):
+                rt.note(kind, **data)  # its first operation begins now
         failure = None
         found = []  # every violation this step brings, the model's own first
         label = t.pending if self.plain_checks else None  # named if the step is refused
@@ -289,11 +290,15 @@ class Execution:
         t.steps += 1
         if t.steps > self.max_steps:
             raise StepBoundHit(t.name, self.max_steps)
-        for kind, data in rt.deferred.pop(tid, ()):
-            rt.note(kind, **data)
+        if rt.deferred:
+            for kind, data in rt.deferred.pop(tid, ()):
+                rt.note(kind, **data)
         try:
             try:
-                self._run(t, None)
+                req = t.pending
+                if isinstance(req, Request):
+                    req.grant(rt, tid)
+                self._advance(t, None)
             except Violation:
                 t.finished = True  # the exception ended the thread's generator
             if self._seen_history < len(rt.history):

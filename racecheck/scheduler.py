@@ -471,7 +471,7 @@ class Explorer(Search):
         context = self._contexts.get(i)
         if context is None:
             context = self._contexts[i] = self._context(i, hb)
-        rest, in_rest, first, initials, all_rest = context
+        rest, in_rest, first, initials, _ = context
         if j < self._fresh and (not rest or rest[-1] < self._fresh):
             # The race and v are where an earlier execution left them (every
             # step of v is one it replayed): reversed again, v would go
@@ -526,7 +526,7 @@ class Explorer(Search):
                 # a race to reverse (and treating it as one would hand the
                 # trace to branches that rely on it being one).
                 return
-        if p not in first and not (rest and ej.conflicts(all_rest)):
+        if p not in first and not (rest and ej.conflicts(_all_rest(context, events))):
             initials = initials + [p]
             if p not in node.enabled:
                 # The second step is its thread's next one and cannot run
@@ -543,6 +543,7 @@ class Explorer(Search):
         if not runnable:
             return
         first = first | {p}
+        all_rest = _all_rest(context, events)
         whole = Event(None, ej.reads | all_rest.reads, ej.writes | all_rest.writes)  # all of v as one step
         for q, ev in covered.items() if ej.__class__ is not _Unknown else ():
             if q not in first and not ev.conflicts(whole):
@@ -564,7 +565,7 @@ class Explorer(Search):
         initials: threads whose first step in it conflicts with no step
         before it there (in its own order: what orders them in this
         execution through steps left out does not count); and all of it as
-        one Event."""
+        one Event (None until _all_rest makes it)."""
         clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
         ti, pi = events[i].tid, hb.pos[i]
         rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
@@ -577,11 +578,7 @@ class Explorer(Search):
                 first.add(tk)
                 if in_rest.isdisjoint(conflicts[k]):
                     initials.append(tk)
-        # all of rest as one step: a step conflicts with it when it
-        # conflicts with one of its steps
-        all_rest = Event(None, set().union(*(events[k].reads for k in rest)),
-                         set().union(*(events[k].writes for k in rest)))
-        return rest, in_rest, first, initials, all_rest
+        return [rest, in_rest, first, initials, None]
 
     def _probed(self, i, j, rest, in_rest, hb):
         """What step ``j``'s thread does where the reversal of the race
@@ -630,6 +627,17 @@ class Explorer(Search):
                 return ex.events[-1]
         except (ModelFailure, StepBoundHit):
             return _Unknown(p)
+
+
+def _all_rest(context, events):
+    """All of a context's rest as one step (a step conflicts with it when
+    it conflicts with one of its steps), made when first needed."""
+    whole = context[4]
+    if whole is None:
+        rest = context[0]
+        whole = context[4] = Event(None, set().union(*[events[k].reads for k in rest]),
+                                   set().union(*[events[k].writes for k in rest]))
+    return whole
 
 
 def _runnable(initials, node):

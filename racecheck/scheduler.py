@@ -653,14 +653,18 @@ def _insert(tree, sequence):
     that step out; a leaf reached, or nothing left, means an execution that
     starts with the sequence is already to be explored. Otherwise the rest
     becomes a new branch, rightmost."""
+    whole = [None]  # all of the sequence as one step, while it stays the same
     while sequence:
         for branch in tree:
-            rest = _after(branch[0], branch[1], sequence)
-            if rest is not None:
-                if not branch[2]:
-                    return
-                tree, sequence = branch[2], rest
-                break
+            rest = _after(branch[0], branch[1], sequence, whole)
+            if rest is None:
+                continue
+            if rest is not sequence:
+                whole = [None]
+            if not branch[2]:
+                return
+            tree, sequence = branch[2], rest
+            break
         else:
             for tid, event in sequence:
                 branch = [tid, event, []]
@@ -669,9 +673,13 @@ def _insert(tree, sequence):
             return
 
 
-def _after(tid, event, sequence):
+def _after(tid, event, sequence, whole):
     """What is left of ``sequence`` once ``tid``'s step runs first, or None
-    if it cannot run first without changing the sequence's outcome."""
+    if it cannot run first without changing the sequence's outcome. When
+    ``tid`` has no step in it, that is the sequence itself. ``whole`` keeps
+    all of the sequence as one step (its reads, its writes, whether a step
+    of it is unknown) once made: a step commutes with all of the sequence
+    when it commutes with every step of it."""
     # (Event.conflicts written out: this is the search's innermost loop)
     n = 0
     for q, ev in sequence:
@@ -688,13 +696,20 @@ def _after(tid, event, sequence):
                     return None
             return sequence[:n] + sequence[n + 1:]
         n += 1
-    if event.__class__ is _Unknown:
-        return None if sequence else sequence
-    writes, reads = event.writes, event.reads
-    for _, e in sequence:
-        if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
-                or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
-            return None
+    if whole[0] is None:
+        reads, writes = set(), set()
+        unknown = False
+        for _, e in sequence:
+            reads |= e.reads
+            writes |= e.writes
+            unknown = unknown or e.__class__ is _Unknown
+        whole[0] = (reads, writes, unknown)
+    reads, writes, unknown = whole[0]
+    if unknown or event.__class__ is _Unknown:
+        return None
+    if (not event.writes.isdisjoint(writes) or not event.writes.isdisjoint(reads)
+            or not event.reads.isdisjoint(writes)):
+        return None
     return sequence
 
 

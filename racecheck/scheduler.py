@@ -471,7 +471,7 @@ class Explorer(Search):
         context = self._contexts.get(i)
         if context is None:
             context = self._contexts[i] = self._context(i, hb)
-        rest, in_rest, first, initials, _ = context
+        rest, in_rest, first, initials, _, runnable = context
         if j < self._fresh and (not rest or rest[-1] < self._fresh):
             # The race and v are where an earlier execution left them (every
             # step of v is one it replayed): reversed again, v would go
@@ -484,8 +484,8 @@ class Explorer(Search):
         if i in self._started:
             return
         covered = node.covered()
-        if initials and (any(q in covered for q in initials) or any(
-                not branch[2] and branch[0] in initials for branch in node.wakeup)):
+        if initials and (not covered.keys().isdisjoint(initials)
+                         or _leaf_starts(node.wakeup, initials)):
             # A branch explored, asleep or to explore alone there starts
             # with an initial of rest, so v, whatever its last step: so for
             # every race with step i, as the choice point keeps its done
@@ -509,10 +509,10 @@ class Explorer(Search):
             # or a branch explored, asleep or to explore starts with it;
             # else nothing either if no other initial can run here.
             taken = (p not in node.enabled or p in covered
-                     or any(not branch[2] and branch[0] == p for branch in node.wakeup))
-            if taken and (not rest or not _runnable(initials, node)):
+                     or _leaf_starts(node.wakeup, (p,)))
+            if taken and (not rest or not runnable):
                 return
-        elif not _runnable(initials, node):
+        elif not runnable:
             return
         if j >= ran or any(k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(ej.reads)
                            for k in conflicts[j]):
@@ -527,7 +527,6 @@ class Explorer(Search):
                 # trace to branches that rely on it being one).
                 return
         if p not in first and not (rest and ej.conflicts(_all_rest(context, events))):
-            initials = initials + [p]
             if p not in node.enabled:
                 # The second step is its thread's next one and cannot run
                 # before the first: the first (or what follows it) enables
@@ -537,16 +536,19 @@ class Explorer(Search):
                 return
             if p in covered:
                 return
-            if any(not branch[2] and branch[0] == p for branch in node.wakeup):
+            if _leaf_starts(node.wakeup, (p,)):
                 return
-        runnable = _runnable(initials, node)
+            if p not in node.inherited:  # p joins the initials; it can run here
+                runnable = runnable + [p]
         if not runnable:
             return
-        first = first | {p}
         all_rest = _all_rest(context, events)
-        whole = Event(None, ej.reads | all_rest.reads, ej.writes | all_rest.writes)  # all of v as one step
+        # all of v as one step
+        reads, writes = ej.reads | all_rest.reads, ej.writes | all_rest.writes
         for q, ev in covered.items() if ej.__class__ is not _Unknown else ():
-            if q not in first and not ev.conflicts(whole):
+            if q != p and q not in first and ev.__class__ is not _Unknown and (
+                    ev.writes.isdisjoint(writes) and ev.writes.isdisjoint(reads)
+                    and writes.isdisjoint(ev.reads)):
                 return  # q's step commutes with all of v: a weak initial, explored
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.
@@ -565,7 +567,8 @@ class Explorer(Search):
         initials: threads whose first step in it conflicts with no step
         before it there (in its own order: what orders them in this
         execution through steps left out does not count); and all of it as
-        one Event (None until _all_rest makes it)."""
+        one Event (None until _all_rest makes it); and the initials that can
+        run at step ``i``'s choice point (see _runnable)."""
         clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
         ti, pi = events[i].tid, hb.pos[i]
         rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
@@ -578,7 +581,7 @@ class Explorer(Search):
                 first.add(tk)
                 if in_rest.isdisjoint(conflicts[k]):
                     initials.append(tk)
-        return [rest, in_rest, first, initials, None]
+        return [rest, in_rest, first, initials, None, _runnable(initials, self.stack[i])]
 
     def _probed(self, i, j, rest, in_rest, hb):
         """What step ``j``'s thread does where the reversal of the race
@@ -638,6 +641,15 @@ def _all_rest(context, events):
         whole = context[4] = Event(None, set().union(*[events[k].reads for k in rest]),
                                    set().union(*[events[k].writes for k in rest]))
     return whole
+
+
+def _leaf_starts(wakeup, threads):
+    """Whether a branch of the wakeup tree ``wakeup`` to explore alone (a
+    leaf) starts with one of ``threads``."""
+    for branch in wakeup:
+        if not branch[2] and branch[0] in threads:
+            return True
+    return False
 
 
 def _runnable(initials, node):

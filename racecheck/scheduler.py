@@ -317,13 +317,14 @@ class Explorer(Search):
             last = parent.chosen
             base = parent.base + parent.cost(parent.chosen)
             sleep = dict(self.root_sleep) if depth == self.floor else {}
-            inherited = tuple(sleep)
+            inherited = tuple(sleep) if sleep else ()
             if self.dpor and depth > self.floor and not self.bounded:
                 ev = parent.event
                 for q, e in parent.sleep.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
-                inherited = tuple(q for q in parent.inherited if q in sleep)
+                if parent.inherited:
+                    inherited = tuple(q for q in parent.inherited if q in sleep)
                 for q, e in parent.done.items():
                     if not e.conflicts(ev):
                         sleep[q] = e

@@ -245,7 +245,10 @@ class Execution:
         label = t.pending if self.plain_checks else None  # named if the step is refused
         try:
             try:
-                self._run(t, record)
+                req = t.pending
+                if isinstance(req, Request):
+                    req.grant(rt, tid)
+                self._advance(t, record)
             except Violation as v:
                 t.finished = True  # the exception ended the thread's generator
                 v.in_step = True
@@ -352,21 +355,16 @@ class Execution:
         except Exception as exc:
             raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
 
-    def _run(self, t, record):
-        rt = self.rt
-        req = t.pending
-        if isinstance(req, Request):
-            req.grant(rt, t.tid)
-        self._advance(t, record)
-
     def _advance(self, t, record):
         """Resume ``t`` until it yields after touching shared state."""
         rt = self.rt
+        history = rt.history
+        seen = len(history)
+        gen = t.gen
         merged = 0
-        seen = len(rt.history)
         while True:
             try:
-                y = t.gen.send(None)
+                y = gen.send(None)
             except StopIteration:
                 t.finished = True
                 t.pending = None
@@ -375,8 +373,10 @@ class Execution:
                 return
             if rt.requests:
                 _unyielded(rt, t, y)
-            invisible = not rt.reads and not rt.writes and len(rt.history) == seen
-            if invisible and not isinstance(y, Request):
+            if rt.reads or rt.writes or len(history) != seen:
+                t.pending = y
+                return
+            if not isinstance(y, Request):
                 # Nothing shared was touched: this step commutes with every
                 # other, so it is merged with the next one.
                 merged += 1
@@ -385,16 +385,15 @@ class Execution:
                 if record is not None:
                     self._relocate(record, t, y)
                 continue
-            if invisible:
-                # The step touched nothing, but whether it can go on into the
-                # request depends on the lock or the predicate: that is a read.
-                reads, writes = y.footprint(rt)
-                rt.reads |= reads | writes
-                if y.enabled():
-                    y.grant(rt, t.tid)  # take the request now, within this step
-                    if record is not None:
-                        self._relocate(record, t, y)
-                    continue
+            # The step touched nothing, but whether it can go on into the
+            # request depends on the lock or the predicate: that is a read.
+            reads, writes = y.footprint(rt)
+            rt.reads |= reads | writes
+            if y.enabled():
+                y.grant(rt, t.tid)  # take the request now, within this step
+                if record is not None:
+                    self._relocate(record, t, y)
+                continue
             t.pending = y
             return
 

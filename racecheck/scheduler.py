@@ -61,7 +61,7 @@ class _Node:
         self.last = last  # thread that ran the step before this point
         self.base = base  # preemptions before this point
         self.done = {}  # thread -> Event it ran from here
-        self.backtrack = set()  # none: the threads still to run from here
+        self.backtrack = None  # none: the threads still to run from here (a set)
         # dpor: the wakeup tree of the branches still to explore from here, a
         # list of [thread, Event, subtree] (leftmost first), and the subtree
         # of the branch being explored, which the next choice point follows.
@@ -333,7 +333,7 @@ class Explorer(Search):
         node = _Node(enabled, sleep, last, base)
         if parent is not None:
             node.inherited = inherited
-        choices = [t for t in enabled if t not in sleep]
+        choices = [t for t in enabled if t not in sleep] if sleep else enabled  # (not changed)
         if not choices:
             self.stats.blocked += 1
             return None
@@ -358,7 +358,7 @@ class Explorer(Search):
         if node.chosen is None:
             node.chosen = last if last in choices else choices[0]
         if not self.dpor:
-            node.backtrack.update(choices)
+            node.backtrack = set(choices)
         return node
 
     def _next_branch(self):

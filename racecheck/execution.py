@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import traceback
+from types import GeneratorType
 from typing import Any
 
 from .fingerprint import plain_changes, plain_digest
@@ -120,9 +121,10 @@ class Event:
         self.locks = locks  # (ACQUIRE | RELEASE, key) of exclusive locks, in order
 
     def conflicts(self, other):
-        return not (self.writes.isdisjoint(other.writes)
-                    and self.writes.isdisjoint(other.reads)
-                    and other.writes.isdisjoint(self.reads))
+        writes = self.writes
+        if writes and not (writes.isdisjoint(other.writes) and writes.isdisjoint(other.reads)):
+            return True
+        return not other.writes.isdisjoint(self.reads)
 
 
 class Execution:
@@ -235,14 +237,18 @@ class Execution:
         if t.steps > self.max_steps:
             raise StepBoundHit(t.name, self.max_steps)
         record = self._start_record(t) if self.tracing else None
-        for kind, data in rt.deferred.pop(tid, ()):
-            rt.note(kind, **data)  # its first operation begins now
+        if rt.deferred:
+            for kind, data in rt.deferred.pop(tid, ()):
+                rt.note(kind, **data)  # its first operation begins now
         failure = None
         found = []  # every violation this step brings, the model's own first
         label = t.pending if self.plain_checks else None  # named if the step is refused
         try:
             try:
-                self._run(t, record)
+                req = t.pending
+                if isinstance(req, Request):
+                    req.grant(rt, tid)
+                self._advance(t, record)
             except Violation as v:
                 t.finished = True  # the exception ended the thread's generator
                 v.in_step = True
@@ -252,9 +258,11 @@ class Execution:
             # Checks run after a step whose own code failed too: what they
             # watch, and what they gather (lock_order's edges), must not
             # depend on whether another check broke first.
-            self._mark_watched()
-            found += self._check_returns()
-            if self.checks:
+            if self._watch_all or self._watched:
+                self._mark_watched()
+            if self._seen_history < len(rt.history):
+                found += self._check_returns()
+            if self.checks and self._step_checks:
                 found += self._check_state()
         except (BadModel, StepBoundHit):
             raise
@@ -285,14 +293,19 @@ class Execution:
         t.steps += 1
         if t.steps > self.max_steps:
             raise StepBoundHit(t.name, self.max_steps)
-        for kind, data in rt.deferred.pop(tid, ()):
-            rt.note(kind, **data)
+        if rt.deferred:
+            for kind, data in rt.deferred.pop(tid, ()):
+                rt.note(kind, **data)
         try:
             try:
-                self._run(t, None)
+                req = t.pending
+                if isinstance(req, Request):
+                    req.grant(rt, tid)
+                self._advance(t, None)
             except Violation:
                 t.finished = True  # the exception ended the thread's generator
-            self._check_returns()  # keeps the operations where step() would
+            if self._seen_history < len(rt.history):
+                self._check_returns()  # keeps the operations where step() would
         except (BadModel, StepBoundHit):
             raise
         except (Exception, SystemExit) as exc:  # the model's own bug
@@ -342,30 +355,28 @@ class Execution:
         except Exception as exc:
             raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
 
-    def _run(self, t, record):
-        rt = self.rt
-        req = t.pending
-        if isinstance(req, Request):
-            req.grant(rt, t.tid)
-        self._advance(t, record)
-
     def _advance(self, t, record):
         """Resume ``t`` until it yields after touching shared state."""
         rt = self.rt
+        history = rt.history
+        seen = len(history)
+        gen = t.gen
         merged = 0
-        seen = len(rt.history)
         while True:
             try:
-                y = t.gen.send(None)
+                y = gen.send(None)
             except StopIteration:
                 t.finished = True
                 t.pending = None
-                _unyielded(rt, t, None)
+                if rt.requests:
+                    _unyielded(rt, t, None)
                 return
             if rt.requests:
                 _unyielded(rt, t, y)
-            invisible = not rt.reads and not rt.writes and len(rt.history) == seen
-            if invisible and not isinstance(y, Request):
+            if rt.reads or rt.writes or len(history) != seen:
+                t.pending = y
+                return
+            if not isinstance(y, Request):
                 # Nothing shared was touched: this step commutes with every
                 # other, so it is merged with the next one.
                 merged += 1
@@ -374,16 +385,15 @@ class Execution:
                 if record is not None:
                     self._relocate(record, t, y)
                 continue
-            if invisible:
-                # The step touched nothing, but whether it can go on into the
-                # request depends on the lock or the predicate: that is a read.
-                reads, writes = y.footprint(rt)
-                rt.reads |= reads | writes
-                if y.enabled():
-                    y.grant(rt, t.tid)  # take the request now, within this step
-                    if record is not None:
-                        self._relocate(record, t, y)
-                    continue
+            # The step touched nothing, but whether it can go on into the
+            # request depends on the lock or the predicate: that is a read.
+            reads, writes = y.footprint(rt)
+            rt.reads |= reads | writes
+            if y.enabled():
+                y.grant(rt, t.tid)  # take the request now, within this step
+                if record is not None:
+                    self._relocate(record, t, y)
+                continue
             t.pending = y
             return
 
@@ -392,17 +402,23 @@ class Execution:
         is the one its first ``yield`` introduces."""
         rt = self.rt
         rt.starting = True
+        tracing = self.tracing
         for t in self.threads:
-            rt.begin_step(t.tid)
+            if tracing or rt.reads or rt.writes or rt.exclusive:
+                rt.begin_step(t.tid)
+            else:  # nothing to clear: the footprint is still empty
+                rt.thread = t.tid
             try:
                 y = t.gen.send(None)
             except StopIteration:
                 t.finished = True
-                _unyielded(rt, t, None)
+                if rt.requests:
+                    _unyielded(rt, t, None)
                 continue
             except (Exception, SystemExit) as exc:
                 raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
-            _unyielded(rt, t, y)
+            if rt.requests:
+                _unyielded(rt, t, y)
             if rt.reads or rt.writes:
                 touched = sorted(rt.name_of(k) for k in rt.reads | rt.writes)
                 raise ModelFailure(t.tid, t.name, ModelError(
@@ -530,6 +546,9 @@ def _unyielded(rt, t, y):
 
 
 def _check_threads(threads):
+    if (all(t.gen.__class__ is GeneratorType for t in threads)
+            and len({t.name for t in threads}) == len(threads)):
+        return  # (the common case, checked at once: every execution comes here)
     names = set()
     for t in threads:
         if not inspect.isgenerator(t.gen):

@@ -137,21 +137,29 @@ class Growing:
         clock = list(prior)
         clock[t] += 1
         accesses, events, pos, clocks = self._accesses, self.events, self.pos, self.clocks
+        written = self.written
+        writes, reads = ev.writes, ev.reads
         deps = set()
-        for key in ev.writes:
-            deps.update(accesses.get(key, ()))
-        for key in ev.reads:
-            for i in accesses.get(key, ()):
-                if key in events[i].writes:
-                    deps.add(i)
+        for key in writes:
+            steps = accesses.get(key)
+            if steps:
+                deps.update(steps)
+        for key in reads:
+            steps = written.get(key)
+            if steps:
+                deps.update(steps)
         races = []
-        for i in sorted(deps):
+        for i in sorted(deps) if deps else ():
             ti = events[i].tid
             if ti == t:
                 continue
-            if prior[ti] < pos[i]:
+            pi = pos[i]
+            if prior[ti] < pi:
                 races.append(i)
-            clock = list(map(max, clock, clocks[i]))
+            if clock[ti] < pi:
+                # (else step i happens before one already merged, and so
+                # does all that happens before it)
+                clock = list(map(max, clock, clocks[i]))
         events.append(ev)
         pos.append(clock[t])
         clocks.append(clock)
@@ -159,12 +167,21 @@ class Growing:
         self.races.append(races)
         self._previous.append(previous)
         self._last[t] = j
-        keys = list(ev.writes)
-        keys += [key for key in ev.reads if key not in ev.writes]
+        keys = list(writes)
+        if reads:
+            keys += [key for key in reads if key not in writes] if writes else reads
         for key in keys:
-            accesses.setdefault(key, []).append(j)
-        for key in ev.writes:
-            self.written.setdefault(key, []).append(j)
+            steps = accesses.get(key)
+            if steps is None:
+                accesses[key] = [j]
+            else:
+                steps.append(j)
+        for key in writes:
+            steps = written.get(key)
+            if steps is None:
+                written[key] = [j]
+            else:
+                steps.append(j)
         self._keys.append(keys)
 
     def truncate(self, n):

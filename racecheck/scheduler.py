@@ -61,7 +61,7 @@ class _Node:
         self.last = last  # thread that ran the step before this point
         self.base = base  # preemptions before this point
         self.done = {}  # thread -> Event it ran from here
-        self.backtrack = set()  # none: the threads still to run from here
+        self.backtrack = None  # none: the threads still to run from here (a set)
         # dpor: the wakeup tree of the branches still to explore from here, a
         # list of [thread, Event, subtree] (leftmost first), and the subtree
         # of the branch being explored, which the next choice point follows.
@@ -317,13 +317,14 @@ class Explorer(Search):
             last = parent.chosen
             base = parent.base + parent.cost(parent.chosen)
             sleep = dict(self.root_sleep) if depth == self.floor else {}
-            inherited = tuple(sleep)
+            inherited = tuple(sleep) if sleep else ()
             if self.dpor and depth > self.floor and not self.bounded:
                 ev = parent.event
                 for q, e in parent.sleep.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
-                inherited = tuple(q for q in parent.inherited if q in sleep)
+                if parent.inherited:
+                    inherited = tuple(q for q in parent.inherited if q in sleep)
                 for q, e in parent.done.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
@@ -332,7 +333,7 @@ class Explorer(Search):
         node = _Node(enabled, sleep, last, base)
         if parent is not None:
             node.inherited = inherited
-        choices = [t for t in enabled if t not in sleep]
+        choices = [t for t in enabled if t not in sleep] if sleep else enabled  # (not changed)
         if not choices:
             self.stats.blocked += 1
             return None
@@ -357,7 +358,7 @@ class Explorer(Search):
         if node.chosen is None:
             node.chosen = last if last in choices else choices[0]
         if not self.dpor:
-            node.backtrack.update(choices)
+            node.backtrack = set(choices)
         return node
 
     def _next_branch(self):
@@ -471,7 +472,7 @@ class Explorer(Search):
         context = self._contexts.get(i)
         if context is None:
             context = self._contexts[i] = self._context(i, hb)
-        rest, in_rest, first, initials, all_rest = context
+        rest, in_rest, first, initials, _, runnable = context
         if j < self._fresh and (not rest or rest[-1] < self._fresh):
             # The race and v are where an earlier execution left them (every
             # step of v is one it replayed): reversed again, v would go
@@ -484,8 +485,8 @@ class Explorer(Search):
         if i in self._started:
             return
         covered = node.covered()
-        if initials and (any(q in covered for q in initials) or any(
-                not branch[2] and branch[0] in initials for branch in node.wakeup)):
+        if initials and (not covered.keys().isdisjoint(initials)
+                         or _leaf_starts(node.wakeup, initials)):
             # A branch explored, asleep or to explore alone there starts
             # with an initial of rest, so v, whatever its last step: so for
             # every race with step i, as the choice point keeps its done
@@ -509,10 +510,10 @@ class Explorer(Search):
             # or a branch explored, asleep or to explore starts with it;
             # else nothing either if no other initial can run here.
             taken = (p not in node.enabled or p in covered
-                     or any(not branch[2] and branch[0] == p for branch in node.wakeup))
-            if taken and (not rest or not _runnable(initials, node)):
+                     or _leaf_starts(node.wakeup, (p,)))
+            if taken and (not rest or not runnable):
                 return
-        elif not _runnable(initials, node):
+        elif not runnable:
             return
         if j >= ran or any(k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(ej.reads)
                            for k in conflicts[j]):
@@ -526,8 +527,7 @@ class Explorer(Search):
                 # a race to reverse (and treating it as one would hand the
                 # trace to branches that rely on it being one).
                 return
-        if p not in first and not (rest and ej.conflicts(all_rest)):
-            initials = initials + [p]
+        if p not in first and not (rest and ej.conflicts(_all_rest(context, events))):
             if p not in node.enabled:
                 # The second step is its thread's next one and cannot run
                 # before the first: the first (or what follows it) enables
@@ -537,15 +537,19 @@ class Explorer(Search):
                 return
             if p in covered:
                 return
-            if any(not branch[2] and branch[0] == p for branch in node.wakeup):
+            if _leaf_starts(node.wakeup, (p,)):
                 return
-        runnable = _runnable(initials, node)
+            if p not in node.inherited:  # p joins the initials; it can run here
+                runnable = runnable + [p]
         if not runnable:
             return
-        first = first | {p}
-        whole = Event(None, ej.reads | all_rest.reads, ej.writes | all_rest.writes)  # all of v as one step
+        all_rest = _all_rest(context, events)
+        # all of v as one step
+        reads, writes = ej.reads | all_rest.reads, ej.writes | all_rest.writes
         for q, ev in covered.items() if ej.__class__ is not _Unknown else ():
-            if q not in first and not ev.conflicts(whole):
+            if q != p and q not in first and ev.__class__ is not _Unknown and (
+                    ev.writes.isdisjoint(writes) and ev.writes.isdisjoint(reads)
+                    and writes.isdisjoint(ev.reads)):
                 return  # q's step commutes with all of v: a weak initial, explored
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.
@@ -564,7 +568,8 @@ class Explorer(Search):
         initials: threads whose first step in it conflicts with no step
         before it there (in its own order: what orders them in this
         execution through steps left out does not count); and all of it as
-        one Event."""
+        one Event (None until _all_rest makes it); and the initials that can
+        run at step ``i``'s choice point (see _runnable)."""
         clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
         ti, pi = events[i].tid, hb.pos[i]
         rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
@@ -577,11 +582,7 @@ class Explorer(Search):
                 first.add(tk)
                 if in_rest.isdisjoint(conflicts[k]):
                     initials.append(tk)
-        # all of rest as one step: a step conflicts with it when it
-        # conflicts with one of its steps
-        all_rest = Event(None, set().union(*(events[k].reads for k in rest)),
-                         set().union(*(events[k].writes for k in rest)))
-        return rest, in_rest, first, initials, all_rest
+        return [rest, in_rest, first, initials, None, _runnable(initials, self.stack[i])]
 
     def _probed(self, i, j, rest, in_rest, hb):
         """What step ``j``'s thread does where the reversal of the race
@@ -632,6 +633,26 @@ class Explorer(Search):
             return _Unknown(p)
 
 
+def _all_rest(context, events):
+    """All of a context's rest as one step (a step conflicts with it when
+    it conflicts with one of its steps), made when first needed."""
+    whole = context[4]
+    if whole is None:
+        rest = context[0]
+        whole = context[4] = Event(None, set().union(*[events[k].reads for k in rest]),
+                                   set().union(*[events[k].writes for k in rest]))
+    return whole
+
+
+def _leaf_starts(wakeup, threads):
+    """Whether a branch of the wakeup tree ``wakeup`` to explore alone (a
+    leaf) starts with one of ``threads``."""
+    for branch in wakeup:
+        if not branch[2] and branch[0] in threads:
+            return True
+    return False
+
+
 def _runnable(initials, node):
     """The initials that can run at ``node`` and were not handed down asleep."""
     return [q for q in initials if q in node.enabled and q not in node.inherited]
@@ -645,14 +666,18 @@ def _insert(tree, sequence):
     that step out; a leaf reached, or nothing left, means an execution that
     starts with the sequence is already to be explored. Otherwise the rest
     becomes a new branch, rightmost."""
+    whole = [None]  # all of the sequence as one step, while it stays the same
     while sequence:
         for branch in tree:
-            rest = _after(branch[0], branch[1], sequence)
-            if rest is not None:
-                if not branch[2]:
-                    return
-                tree, sequence = branch[2], rest
-                break
+            rest = _after(branch[0], branch[1], sequence, whole)
+            if rest is None:
+                continue
+            if rest is not sequence:
+                whole = [None]
+            if not branch[2]:
+                return
+            tree, sequence = branch[2], rest
+            break
         else:
             for tid, event in sequence:
                 branch = [tid, event, []]
@@ -661,18 +686,43 @@ def _insert(tree, sequence):
             return
 
 
-def _after(tid, event, sequence):
+def _after(tid, event, sequence, whole):
     """What is left of ``sequence`` once ``tid``'s step runs first, or None
-    if it cannot run first without changing the sequence's outcome."""
-    for n, (q, ev) in enumerate(sequence):
+    if it cannot run first without changing the sequence's outcome. When
+    ``tid`` has no step in it, that is the sequence itself. ``whole`` keeps
+    all of the sequence as one step (its reads, its writes, whether a step
+    of it is unknown) once made: a step commutes with all of the sequence
+    when it commutes with every step of it."""
+    # (Event.conflicts written out: this is the search's innermost loop)
+    n = 0
+    for q, ev in sequence:
         if q == tid:
-            for _, e in sequence[:n]:
-                if ev.conflicts(e) or e.__class__ is _Unknown:
+            if not n:
+                return sequence[1:]
+            if ev.__class__ is _Unknown:
+                return None
+            writes, reads = ev.writes, ev.reads
+            for m in range(n):
+                e = sequence[m][1]
+                if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
+                        or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
                     return None
             return sequence[:n] + sequence[n + 1:]
-    for _, e in sequence:
-        if event.conflicts(e) or e.__class__ is _Unknown:
-            return None
+        n += 1
+    if whole[0] is None:
+        reads, writes = set(), set()
+        unknown = False
+        for _, e in sequence:
+            reads |= e.reads
+            writes |= e.writes
+            unknown = unknown or e.__class__ is _Unknown
+        whole[0] = (reads, writes, unknown)
+    reads, writes, unknown = whole[0]
+    if unknown or event.__class__ is _Unknown:
+        return None
+    if (not event.writes.isdisjoint(writes) or not event.writes.isdisjoint(reads)
+            or not event.reads.isdisjoint(writes)):
+        return None
     return sequence
 
 

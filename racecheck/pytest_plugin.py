@@ -119,7 +119,7 @@ class ScenarioItem(pytest.Item):
         got = rep.verdict + (f" of {v.invariant}" if v else "")
         lines = [f"expected {sc.expect['verdict']}"
                  + (f" of {sc.expect['invariant']}" if sc.expect["invariant"] else "")
-                 + f", got {got} after {s.executions} executions"]
+                 + f", got {got} after {s.executions:,} executions"]
         if rep.outcome.reason:
             lines.append(f"({rep.outcome.reason})")
         if rep.trace:

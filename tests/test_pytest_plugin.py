@@ -7,7 +7,11 @@ failing item shows the counterexample, saves its trace and names the
 Each run here is pytester's, in this process, with plugin autoloading off so
 that whatever racecheck is installed does not take part: ``pytest_plugins``
 in the run's conftest stands for the installed entry point (which names the
-module, not the command line), ``-p`` for the command line."""
+module, not the command line), ``-p`` for the command line. pytester takes
+back, after each run, the modules the run imported: the scenario loader and
+the kernel library are imported here first, so that the registry the
+library fills (racecheck.model.BUILDERS) and the modules that read it stay
+one."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import racecheck.scenario  # noqa: F401  (see below)
 from racecheck.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,6 +17,7 @@ from . import invariants as inv
 from . import report as text
 from . import runner
 from . import trace as tracefile
+from .cluster import ClusterError
 from .execution import BadModel
 from .fingerprint import FingerprintError
 from .scenario import ScenarioError, load
@@ -93,10 +94,14 @@ def main():
 @click.option("--no-minimise", is_flag=True, help="Report the first counterexample as found.")
 @click.option("--jobs", default="1", show_default=True, metavar="N|auto",
               help="Explore on N processes (auto: the cores there are); dfs only.")
+@click.option("--cluster", metavar="tcp://HOST:8786",
+              help="Explore on the workers of this Dask scheduler (pip install 'racecheck[dask]'); dfs only.")
 def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions, max_steps,
-        timeout, strategy, seed, bug_depth, max_states, max_memory_mib, no_minimise, jobs):
+        timeout, strategy, seed, bug_depth, max_states, max_memory_mib, no_minimise, jobs, cluster):
     """Explore one scenario and report the verdict."""
     jobs = jobs_of(jobs)
+    if cluster and jobs > 1:
+        fail("--cluster and --jobs: the cluster's workers are the jobs; give one or the other")
     sc = load_or_fail(scenario)
     bounds = runner.bounds_with(sc.bounds, max_preemptions=max_preemptions,
                                 max_executions=max_executions, max_steps=max_steps, timeout=timeout,
@@ -106,8 +111,8 @@ def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions
     try:
         rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,
                            do_minimise=not no_minimise, strategy=strategy, seed=seed,
-                           bug_depth=bug_depth, jobs=jobs)
-    except (StrategyError, FingerprintError, BadModel) as exc:
+                           bug_depth=bug_depth, jobs=jobs, cluster=cluster)
+    except (StrategyError, FingerprintError, BadModel, ClusterError) as exc:
         fail(f"{scenario}: {exc}")
     progress.done()
     if as_json:
@@ -144,7 +149,8 @@ def print_report(rep, color=False):
         click.echo(f"  ({rep.strategy_reason})")
     if rep.parallel is not None:
         p = rep.parallel
-        click.echo(f"  on {p['jobs']} processes: {p['units']} work units of {p['unit_depth']} steps")
+        where = f"{p['jobs']} workers of {p['cluster']}" if "cluster" in p else f"{p['jobs']} processes"
+        click.echo(f"  on {where}: {p['units']} work units of {p['unit_depth']} steps")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
         click.echo(f"  crash states: {rep.checks['crash_states']} checked, "
                    f"{rep.checks['crash_points_pruned']} crash points pruned")
@@ -186,7 +192,8 @@ def print_report(rep, color=False):
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per scenario, one per line.")
 @click.option("--reduction", type=click.Choice(REDUCTIONS), help="Override every scenario's reduction.")
-def check(paths, junit, as_json, reduction):
+@click.option("--cluster", metavar="tcp://HOST:8786", help="Explore on the workers of this Dask scheduler.")
+def check(paths, junit, as_json, reduction, cluster):
     """Run every scenario under PATHS and compare each with its expect."""
     files = find_scenarios(paths)
     if not files:
@@ -203,8 +210,8 @@ def check(paths, junit, as_json, reduction):
         click.echo(f"{'scenario':40} {'expected':36} {'got':36} {'executions':>10} {'time':>7}")
     for sc in scenarios:
         try:
-            rep = runner.check(sc, reduction, save_trace=False)
-        except BadModel as exc:
+            rep = runner.check(sc, reduction, save_trace=False, cluster=cluster)
+        except (BadModel, ClusterError) as exc:
             fail(f"{sc.path}: {exc}")
         ok = matches(sc.expect, rep)
         rows.append((sc, rep, ok))

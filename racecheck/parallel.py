@@ -85,7 +85,9 @@ def units(model, reduction="dpor", bounds=None, depth=2):
             out.append(Unit(len(out), tuple(prefix), dict(sleep)))
             return
         done = {}
-        for tid in enabled:
+        # The order the explorer takes branches in (the running thread first,
+        # then by id): the units come in the order one process reaches them.
+        for tid in sorted(enabled, key=lambda t: (t != last, t)):
             if tid in sleep:
                 continue
             cost = 1 if last is not None and last != tid and last in enabled else 0
@@ -110,18 +112,95 @@ def units(model, reduction="dpor", bounds=None, depth=2):
     return out, pruned[0]
 
 
-def split(model, reduction, bounds, jobs, most=8):
-    """Units enough to keep ``jobs`` workers busy: the least depth that
-    gives four units a worker (at most ``most``)."""
+UNITS = 32  # units a split aims at, whatever the number of workers (see split())
+
+
+def split(model, reduction, bounds, wanted=UNITS, most=8):
+    """The least depth that gives at least ``wanted`` units (at most
+    ``most`` steps). The split does not depend on the number of workers, so
+    that neither does the counterexample: it is the first unit's, in unit
+    order, that has one."""
     best = None
     for depth in range(1, most + 1):
         found = units(model, reduction, bounds, depth)
         if best is not None and len(found[0]) == len(best[0]):
             break  # no thread has a step left to split on
         best = found
-        if len(found[0]) >= 4 * jobs:
+        if len(found[0]) >= wanted:
             break
     return best
+
+
+def wanted(workers):
+    """Units enough to keep ``workers`` busy while the split stays the same
+    for any number of workers up to :data:`UNITS` / 4."""
+    return max(UNITS, 4 * workers)
+
+
+def explore_unit(model, unit, reduction, bounds, deadline, should_stop=None):
+    """One unit's outcome (in a worker), within the run's ``deadline``
+    (seconds since the epoch: workers on other machines share no monotonic
+    clock); ``should_stop`` as the explorer's."""
+    if deadline is not None:
+        left = deadline - time.time()
+        if left <= 0:
+            return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
+        bounds = dataclasses.replace(bounds, timeout=left)
+    return Explorer(model, reduction, bounds, unit=unit, should_stop=should_stop).run()
+
+
+class InOrder:
+    """The units' outcomes, arriving in any order, taken in unit order as one
+    search's: the first unit with a violation or an error decides, as it
+    would alone, and the units after it do not count. ``progress`` gets the
+    merged statistics of every unit done so far, taken or waiting."""
+
+    def __init__(self, count, bounds, progress=None, pruned=0):
+        self.count = count
+        self.bounds = bounds
+        self.progress = progress
+        self.start = time.monotonic()
+        self.total = Stats()
+        self.total.pruned = pruned
+        self.merged = _Merge(self.total)
+        self.waiting = {}
+        self.next = 0
+
+    @property
+    def finished(self):
+        return self.next >= self.count or self.merged.decided
+
+    def put(self, index, outcome):
+        """Take one unit's outcome; True when the search is over."""
+        self.waiting[index] = outcome
+        while self.next in self.waiting and not self.finished:
+            outcome = self.waiting.pop(self.next)
+            self.next += 1
+            if isinstance(outcome, BaseException):
+                raise outcome
+            self.merged.add(outcome)
+            limit = self.bounds.max_executions
+            if limit is not None and self.total.executions >= limit and not self.merged.decided:
+                self.stop(Reason.max_executions(limit))
+        if self.progress is not None and not self.finished:
+            shown = dataclasses.replace(self.total)
+            for o in self.waiting.values():
+                if not isinstance(o, BaseException):
+                    shown.executions += o.stats.executions
+                    shown.max_depth = max(shown.max_depth, o.stats.max_depth)
+            self.progress(shown, shown.max_depth, time.monotonic() - self.start)
+        return self.finished
+
+    def stop(self, reason):
+        """The run ends before every unit is taken: incomplete for ``reason``
+        (unless a unit already decided)."""
+        if not self.merged.decided:
+            self.merged.reason = self.merged.reason or reason
+            self.merged.decided = True
+
+    def outcome(self):
+        self.total.elapsed_s = time.monotonic() - self.start
+        return self.merged.outcome()
 
 
 # -- the workers ---------------------------------------------------------------------------
@@ -130,15 +209,9 @@ _MODEL = {}  # what a worker process explores: set before the pool forks
 
 
 def _explore(args):
-    """Explore one unit (in a worker): its outcome."""
+    """Explore one unit (in a worker): its index and outcome."""
     unit, reduction, bounds, deadline = args
-    model = _MODEL["model"]
-    if deadline is not None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return unit.index, Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
-        bounds = dataclasses.replace(bounds, timeout=left)
-    return unit.index, Explorer(model, reduction, bounds, unit=unit).run()
+    return unit.index, explore_unit(_MODEL["model"], unit, reduction, bounds, deadline)
 
 
 def _worker(tasks, results):
@@ -166,17 +239,13 @@ class Result:
 def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     """dfs over ``jobs`` processes; the outcome of the whole search."""
     bounds = bounds or Bounds()
-    start = time.monotonic()
-    found_units, pruned = split(model, reduction, bounds, jobs)
-    deadline = start + bounds.timeout if bounds.timeout is not None else None
-    total = Stats()
-    total.pruned = pruned
-    merged = _Merge(total)
+    found_units, pruned = split(model, reduction, bounds, wanted(jobs))
+    deadline = time.time() + bounds.timeout if bounds.timeout is not None else None
+    taken = InOrder(len(found_units), bounds, progress, pruned)
     _MODEL["model"] = model
     ctx = multiprocessing.get_context("fork")  # the workers inherit the model: nothing to pickle
     tasks, results = ctx.Queue(), ctx.Queue()
     workers = [ctx.Process(target=_worker, args=(tasks, results), daemon=True) for _ in range(jobs)]
-    waiting, nxt = {}, 0
     try:
         for w in workers:
             w.start()
@@ -184,25 +253,12 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
             tasks.put((u, reduction, bounds, deadline))
         for _ in workers:
             tasks.put(None)
-        while nxt < len(found_units):
-            while nxt not in waiting:
-                index, outcome = _result(results, workers)
-                waiting[index] = outcome
-            outcome = waiting.pop(nxt)
-            nxt += 1
-            if isinstance(outcome, BaseException):
-                raise outcome
-            if merged.add(outcome):
-                break  # a violation or an error decides: later units do not count
-            if bounds.max_executions is not None and total.executions >= bounds.max_executions:
-                merged.reason = merged.reason or Reason.max_executions(bounds.max_executions)
-                break
-            if progress is not None:
-                progress(total, total.max_depth, time.monotonic() - start)
+        while not taken.put(*_result(results, workers)):
+            pass
     except KeyboardInterrupt:
-        merged.reason = Reason.interrupted()
+        taken.stop(Reason.interrupted())
     except _WorkerDied as exc:  # what its units would have found is unknown: incomplete, never clean
-        merged.reason = Reason(Stop.interrupted, str(exc))
+        taken.stop(Reason(Stop.interrupted, str(exc)))
     finally:
         for w in workers:
             if w.is_alive():
@@ -214,8 +270,11 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
             q.cancel_join_thread()  # what is left in them is not wanted
             q.close()
         _MODEL.clear()
-    total.elapsed_s = time.monotonic() - start
-    return Result(merged.outcome(), len(found_units), max((len(u.prefix) for u in found_units), default=0), jobs)
+    return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs)
+
+
+def depth_of(found_units):
+    return max((len(u.prefix) for u in found_units), default=0)
 
 
 class _WorkerDied(Exception):
@@ -247,6 +306,7 @@ class _Merge:
         self.error = None
         self.reason = None
         self.checks = {}
+        self.decided = False  # a violation or an error: later units do not count
 
     def add(self, outcome):
         """Take one unit's outcome; True when it decides the search."""
@@ -258,13 +318,12 @@ class _Merge:
             self.checks[k] = self.checks.get(k, 0) + v if isinstance(v, (int, float)) else v
         if outcome.error is not None:
             self.error = outcome.error
-            return True
-        if outcome.violation is not None:
+        elif outcome.violation is not None:
             self.violation = outcome.violation
-            return True
-        if outcome.verdict == Verdict.incomplete and self.reason is None:
+        elif outcome.verdict == Verdict.incomplete and self.reason is None:
             self.reason = outcome.reason
-        return False
+        self.decided = self.error is not None or self.violation is not None
+        return self.decided
 
     def outcome(self):
         checks = self.checks or None

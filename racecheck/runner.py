@@ -85,29 +85,39 @@ def bounds_with(base, **overrides):
 
 
 def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
-          save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None, jobs=1):
+          save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None, jobs=1,
+          cluster=None):
     """Search ``scenario`` with ``strategy`` (strategies.py; the classes of
     its values, symbolic.py, when it has ranges or sets); on a violation,
     minimise it and build its trace, as on a model that raised. ``jobs``:
-    dfs on that many processes (racecheck/parallel.py)."""
+    dfs on that many processes (racecheck/parallel.py); ``cluster``: the
+    address of a Dask scheduler to run dfs's work units on (cluster.py)."""
     reduction = reduction or scenario.reduction
     bounds = bounds or scenario.bounds
     run = None
     split = None
     notes = []
-    if jobs > 1:
+    if jobs > 1 or cluster:
         why = _one_process(scenario, strategy)
         if why is not None:
-            notes.append(f"--jobs {jobs}: {why}, so the search ran in one process")
-            jobs = 1
-    if jobs > 1:
-        from . import parallel
-        split = parallel.explore(scenario.model, reduction, bounds, jobs, progress)
-        outcome, used, why = split.outcome, "dfs", f"dfs with {reduction} on {jobs} processes"
+            where = f"--cluster {cluster}" if cluster else f"--jobs {jobs}"
+            notes.append(f"{where}: {why}, so the search ran in one process here")
+            jobs, cluster = 1, None
+    if jobs > 1 or cluster:
+        if cluster:
+            from . import cluster as dask_cluster
+            split = dask_cluster.explore(scenario.model, dask_cluster.scenario_model(scenario.path), cluster,
+                                         reduction, bounds, progress)
+            where = f"{split.workers} workers of the Dask cluster at {cluster}"
+        else:
+            from . import parallel
+            split = parallel.explore(scenario.model, reduction, bounds, jobs, progress)
+            where = f"{jobs} processes"
+        outcome, used, why = split.outcome, "dfs", f"dfs with {reduction} on {where}"
         model, params, traced = scenario.model, None, scenario
         if strategy == "auto" and outcome.verdict == "incomplete" and kind_of(outcome.reason) == Stop.step_bound:
             # a thread loops: auto's bfs, in one process, as without --jobs
-            notes.append(f"--jobs {jobs}: a thread runs past the step bound; bfs ran in one process")
+            notes.append(f"{where}: a thread runs past the step bound; bfs ran in one process here")
             split = None
             outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
                                                    seed, bug_depth)
@@ -127,6 +137,8 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     report.notes.extend(notes)
     if split is not None:
         report.parallel = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth}
+        if cluster:
+            report.parallel["cluster"] = cluster
     if run is not None:
         report.symbolic = run.summary
         if model is None:  # no deciding class, or its schedule does not replay concretely

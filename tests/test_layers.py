@@ -40,6 +40,7 @@ LAYERS = {
     "racecheck.ranges": FRONT,
     "racecheck.runner": FRONT,
     "racecheck.parallel": ENGINE,
+    "racecheck.cluster": FRONT,
     "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,

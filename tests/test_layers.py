@@ -41,6 +41,7 @@ LAYERS = {
     "racecheck.runner": FRONT,
     "racecheck.parallel": ENGINE,
     "racecheck.cluster": FRONT,
+    "racecheck.parallel_bfs": ENGINE,
     "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,

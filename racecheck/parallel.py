@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 from .execution import Execution, ModelFailure, StepBoundHit
 from .runtime import Violation
-from .scheduler import Explorer
+from .scheduler import Explorer, preemptions
 from .search import Bounds, Outcome, Reason, Stats, Stop, Verdict
 
 
@@ -56,10 +56,11 @@ class Unit:
     sleep: dict = field(default_factory=dict)  # thread -> Event at the root, covered elsewhere
 
 
-def units(model, reduction="dpor", bounds=None, depth=2):
+def units(model, reduction="dpor", bounds=None, depth=2, root=None):
     """The work units at ``depth``: prefixes of ``depth`` steps (shorter when
     every thread has finished or waits), with their sleep sets under dpor.
-    Returns ``(units, pruned)``: prefixes a preemption bound cut are counted."""
+    Returns ``(units, pruned)``: prefixes a preemption bound cut are counted.
+    ``root``: only those below that unit's prefix (see :func:`children`)."""
     bounds = bounds or Bounds()
     dpor = reduction == "dpor"
     out, pruned = [], [0]
@@ -108,8 +109,25 @@ def units(model, reduction="dpor", bounds=None, depth=2):
             visit(prefix + [tid], child_sleep, tid, base + cost)
             done[tid] = event
 
-    visit([], {}, None, 0)
+    if root is None:
+        visit([], {}, None, 0)
+    else:
+        prefix = list(root.prefix)
+        base = preemptions(model, prefix, bounds.max_steps) if prefix else 0
+        visit(prefix, dict(root.sleep), prefix[-1] if prefix else None, base)
     return out, pruned[0]
+
+
+def children(model, unit, reduction="dpor", bounds=None):
+    """``unit`` split one step deeper: the units below its root, enumerated
+    from its sleep set as :func:`units` enumerates from the initial state.
+    A split may mix depths (some units split, others not): every unit is
+    still explored from its root with nothing asleep, and the sleep sets
+    that prune the prefixes are those of one tree; that is what makes a
+    subtree of a slow unit something to hand to an idle worker. Returns
+    ``(units, pruned)`` as :func:`units` does: a preemption bound's cuts
+    must reach the outcome."""
+    return units(model, reduction, bounds, len(unit.prefix) + 1, root=unit)
 
 
 UNITS = 32  # units a split aims at, whatever the number of workers (see split())

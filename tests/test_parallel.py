@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import SCENARIOS
 
 from racecheck.cli import main
-from racecheck.parallel import explore, units
+from racecheck.parallel import children, explore, units
 from racecheck.scenario import load
 from racecheck.scheduler import Explorer
 
@@ -42,6 +42,44 @@ def test_units_together_explore_every_trace(reduction, depth, record_property):
     record_property("executions_split_vs_one", f"{totals['units']} / {totals['one']}")
     print(f"{reduction} depth {depth}: {totals['units']} executions in units, {totals['one']} in one search")
     assert not bad, f"{len(bad)} of {COUNT} programs: " + "\n\n".join(bad[:3])
+
+
+@pytest.mark.parametrize("reduction", ["none", "dpor"])
+def test_a_split_of_mixed_depths_explores_every_trace(reduction):
+    # a slow unit's subtrees handed out: units at depth 1, every other one split one step deeper
+    def refine(unit):
+        return unit.index % 2 == 1
+
+    bad = []
+    for n, prog in enumerate(randprog.programs(f"{SEED}-mixed-{reduction}", COUNT)):
+        expected = randprog.explore(prog)
+        got = randprog.racecheck_units(prog, reduction, 1, refine=refine)
+        diff = [d for d in randprog.differences(prog, got, expected)
+                if not (randprog.initially_false(prog) and d[0].startswith("missed always"))]
+        whole = randprog.racecheck_dfs(prog, "none")
+        missed = set(whole["unprobed"]) - set(got["unprobed"])
+        if reduction == "none":
+            assert Counter(got["traces"]) == Counter(whole["traces"]), f"program {n}: the split is not a partition"
+        if diff or missed:
+            bad.append(f"program {n}: {diff} {len(missed)} traces missed\n{randprog.show(prog)}")
+    assert not bad, f"{len(bad)} of {COUNT} programs: " + "\n\n".join(bad[:3])
+
+
+def test_children_of_a_unit():
+    sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
+    top, _ = units(sc.model, "dpor", sc.bounds, 1)
+    deeper, _ = units(sc.model, "dpor", sc.bounds, 2)
+    split = [c.prefix for u in top for c in children(sc.model, u, "dpor", sc.bounds)[0]]
+    assert split == [u.prefix for u in deeper]
+
+
+def test_progress_gets_the_workers_merged_stats():
+    sc = load(SCENARIOS / "cow_fault_vs_truncate_fixed.yaml")
+    seen = []
+    out = explore(sc.model, "none", sc.bounds, jobs=2, progress=lambda s, d, t: seen.append(s.executions)).outcome
+    assert seen and seen == sorted(seen)  # the executions of every unit done so far, growing
+    assert 0 < seen[-1] <= out.stats.executions
+    assert max(seen) > out.stats.executions // 2
 
 
 def test_units_are_plain_data():

@@ -130,7 +130,7 @@ def children(model, unit, reduction="dpor", bounds=None):
     return units(model, reduction, bounds, len(unit.prefix) + 1, root=unit)
 
 
-UNITS = 32  # units a split aims at, whatever the number of workers (see split())
+UNITS = 128  # units a split aims at, whatever the number of workers (see split())
 
 
 def split(model, reduction, bounds, wanted=UNITS, most=8):
@@ -150,9 +150,25 @@ def split(model, reduction, bounds, wanted=UNITS, most=8):
 
 
 def wanted(workers):
-    """Units enough to keep ``workers`` busy while the split stays the same
-    for any number of workers up to :data:`UNITS` / 4."""
-    return max(UNITS, 4 * workers)
+    """The units of a split for ``workers``: the same split for up to
+    :data:`UNITS` / 16 workers, and sixteen units a worker past that."""
+    return max(UNITS, 16 * workers)
+
+
+def tasks(found, workers):
+    """The units in contiguous runs that share a prefix (a subtree each),
+    four runs a worker or more: what a worker is handed at a time. A worker
+    explores its run's units in order, and gives the back half of what it
+    has not started to a worker with nothing left (see :func:`explore`)."""
+    runs = [[u] for u in found]
+    for depth in range(1, depth_of(found) + 1):
+        grouped = {}
+        for u in found:
+            grouped.setdefault(tuple(u.prefix[:depth]), []).append(u)
+        if len(grouped) >= 4 * workers:
+            runs = list(grouped.values())
+            break
+    return runs
 
 
 def explore_unit(model, unit, reduction, bounds, deadline, should_stop=None):
@@ -226,24 +242,32 @@ class InOrder:
 _MODEL = {}  # what a worker process explores: set before the pool forks
 
 
-def _explore(args):
-    """Explore one unit (in a worker): its index and outcome."""
-    unit, reduction, bounds, deadline = args
-    return unit.index, explore_unit(_MODEL["model"], unit, reduction, bounds, deadline)
-
-
-def _worker(tasks, results):
-    """A worker process: units from ``tasks`` until None, outcomes to ``results``."""
+def _worker(me, tasks, results, give, job):
+    """A worker process: runs of units from ``tasks`` until None; for each
+    unit its outcome to ``results``, with how many units of the run are left;
+    the back half of those when ``give[me]`` is set."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops the workers
+    reduction, bounds, deadline = job
     while True:
-        task = tasks.get()
-        if task is None:
+        todo = tasks.get()
+        if todo is None:
             return
-        try:
-            results.put(_explore(task))
-        except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
-            results.put((task[0].index, exc))
+        give[me] = 0
+        results.put(("took", me, None, len(todo)))
+        while todo:
+            if give[me] and len(todo) >= 2:
+                give[me] = 0
+                half = len(todo) // 2
+                todo, rest = todo[:half], todo[half:]
+                results.put(("rest", me, rest, len(todo)))
+            unit = todo.pop(0)
+            try:
+                outcome = explore_unit(_MODEL["model"], unit, reduction, bounds, deadline)
+            except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
+                outcome = exc
+            results.put(("done", me, (unit.index, outcome), len(todo)))
+        results.put(("idle", me, None, 0))
 
 
 @dataclass
@@ -252,27 +276,43 @@ class Result:
     units: int
     depth: int
     workers: int
+    runs: int = 0  # runs of units handed out at first (tasks())
+    steals: int = 0  # halves of runs handed from a busy worker to an idle one
 
 
 def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
-    """dfs over ``jobs`` processes; the outcome of the whole search."""
+    """dfs over ``jobs`` processes; the outcome of the whole search.
+
+    Work stealing by subtrees: the workers take runs of units (:func:`tasks`)
+    from one queue; once the queue is empty, a worker with nothing to do
+    gets the back half of the units not yet started of the worker with the
+    most left, which that worker hands over between two units. Which worker
+    explores a unit changes nothing of its outcome, and outcomes are taken
+    in unit order."""
     bounds = bounds or Bounds()
     found_units, pruned = split(model, reduction, bounds, wanted(jobs))
     deadline = time.time() + bounds.timeout if bounds.timeout is not None else None
     taken = InOrder(len(found_units), bounds, progress, pruned)
     _MODEL["model"] = model
     ctx = multiprocessing.get_context("fork")  # the workers inherit the model: nothing to pickle
-    tasks, results = ctx.Queue(), ctx.Queue()
-    workers = [ctx.Process(target=_worker, args=(tasks, results), daemon=True) for _ in range(jobs)]
+    queue, results = ctx.Queue(), ctx.Queue()
+    give = ctx.RawArray("b", jobs)  # give[w]: worker w hands over half of what it has left
+    job = (reduction, bounds, deadline)
+    workers = [ctx.Process(target=_worker, args=(w, queue, results, give, job), daemon=True) for w in range(jobs)]
+    runs = tasks(found_units, jobs)
+    steal = _Stealing(jobs, len(runs), give)
     try:
         for w in workers:
             w.start()
-        for u in found_units:
-            tasks.put((u, reduction, bounds, deadline))
-        for _ in workers:
-            tasks.put(None)
-        while not taken.put(*_result(results, workers)):
-            pass
+        for run in runs:
+            queue.put(run)
+        while not taken.finished:
+            kind, w, what, left = _result(results, workers)
+            if kind == "done":
+                taken.put(*what)
+            elif kind == "rest":
+                queue.put(what)
+            steal.update(kind, w, left)
     except KeyboardInterrupt:
         taken.stop(Reason.interrupted())
     except _WorkerDied as exc:  # what its units would have found is unknown: incomplete, never clean
@@ -284,11 +324,43 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
         for w in workers:
             if w.pid is not None:
                 w.join(5)
-        for q in (tasks, results):
+        for q in (queue, results):
             q.cancel_join_thread()  # what is left in them is not wanted
             q.close()
         _MODEL.clear()
-    return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs)
+    return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs, len(runs), steal.steals)
+
+
+class _Stealing:
+    """The coordinator's view of the workers: how many units each has left,
+    which have nothing, and runs not yet taken; when a worker has nothing
+    and no run waits, the worker with the most left is asked for half."""
+
+    def __init__(self, jobs, runs, give):
+        self.left = [0] * jobs
+        self.idle = set()
+        self.waiting = runs  # runs in the queue (handed back halves included)
+        self.asked = None  # the worker asked to give, until it does or ends its run
+        self.give = give
+        self.steals = 0
+
+    def update(self, kind, w, left):
+        if kind == "took":
+            self.waiting -= 1
+            self.idle.discard(w)
+        elif kind == "rest":
+            self.waiting += 1
+            self.steals += 1
+        if kind == "idle":
+            self.idle.add(w)
+        self.left[w] = left
+        if self.asked == w and kind != "done":  # it gave, or it has nothing left to give
+            self.asked = None
+        if self.idle and not self.waiting and self.asked is None:
+            victim = max(range(len(self.left)), key=self.left.__getitem__)
+            if self.left[victim] >= 2:
+                self.asked = victim
+                self.give[victim] = 1
 
 
 def depth_of(found_units):

@@ -82,6 +82,32 @@ def test_progress_gets_the_workers_merged_stats():
     assert max(seen) > out.stats.executions // 2
 
 
+def test_an_idle_worker_gets_half_of_the_busiest_ones_units():
+    from racecheck.parallel import _Stealing
+    give = [0, 0, 0]
+    s = _Stealing(3, 2, give)
+    s.update("took", 0, 6)
+    s.update("took", 1, 2)
+    assert give == [0, 0, 0]  # no worker idle yet
+    s.update("idle", 2, 0)
+    assert give == [1, 0, 0] and s.asked == 0  # the one with the most left
+    s.update("idle", 1, 0)
+    assert give == [1, 0, 0]  # one request at a time
+    s.update("rest", 0, 2)
+    assert s.waiting == 1 and s.steals == 1 and s.asked is None
+    s.update("took", 2, 3)
+    assert s.waiting == 0 and give[1] == 0
+
+
+def test_runs_of_units_share_a_prefix():
+    from racecheck.parallel import tasks
+    sc = load(SCENARIOS / "cow_fault_vs_truncate_fixed.yaml")
+    found, _ = units(sc.model, "none", sc.bounds, 4)
+    runs = tasks(found, 2)
+    assert [u for run in runs for u in run] == found and len(runs) >= 8
+    assert all(len({u.prefix[:len(run[0].prefix) - 1] for u in run}) == 1 for run in runs)
+
+
 def test_units_are_plain_data():
     import pickle
     sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
@@ -133,14 +159,14 @@ def test_a_worker_that_dies_makes_the_run_incomplete(monkeypatch):
     import signal
 
     import racecheck.parallel as P
-    real = P._explore
+    real = P.explore_unit
 
-    def dies(args):
-        if args[0].index == 1:
+    def dies(model, unit, *args):
+        if unit.index == 1:
             os.kill(os.getpid(), signal.SIGKILL)
-        return real(args)
+        return real(model, unit, *args)
 
-    monkeypatch.setattr(P, "_explore", dies)
+    monkeypatch.setattr(P, "explore_unit", dies)
     sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
     out = explore(sc.model, "dpor", sc.bounds, jobs=2).outcome
     assert out.verdict == "incomplete" and "died" in out.reason

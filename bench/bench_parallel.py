@@ -20,14 +20,13 @@ unit's prefix, executions and CPU time (time.process_time: the machine is
 shared) as JSON. ``simulate`` replays those costs in a discrete-event
 simulation of a coordinator and ``--workers`` workers, for two policies:
 
-* ``fixed``: the split --jobs makes for that many workers (the least depth
-  with four units a worker; a coarse unit costs the sum of its fine units),
-  handed out in unit order to whichever worker is idle;
-* ``stealing``: the same coarse units, each explored as its fine units in
-  order; a worker with nothing to do takes the back half of the fine units
-  still to start of the worker with the most of them (a subtree handed out:
-  racecheck/parallel.py's ``refine`` gives a unit's children, and the split
-  stays sound at any mix of depths, tests/test_parallel.py).
+* ``fixed``: the units of the split --jobs makes for that many workers
+  (parallel.wanted; a unit costs what the measured units under its prefix
+  cost) handed out one by one in unit order to whichever worker is idle;
+* ``stealing``: what --jobs does: the same units in runs that share a
+  prefix (parallel.tasks), a worker exploring its run's units in order; a
+  worker with nothing to do takes the next run, or the back half of the
+  units still to start of the worker with the most of them.
 
 Each message (a unit handed out, a result, a steal asked and answered)
 costs ``--latency`` seconds of the coordinator's or the worker's time. It
@@ -152,27 +151,44 @@ def measure(args):
 # -- the simulation -------------------------------------------------------------------------------
 
 
-def coarse(units, workers):
-    """The fine units grouped as --jobs groups them for ``workers``: the
-    least depth with four groups a worker (prefixes cut to that depth)."""
+def grouped(units, at_least):
+    """The measured units grouped by their prefixes cut to the least depth
+    that gives ``at_least`` groups: each group a unit of that coarser split
+    (it costs what its fine units cost), in unit order."""
     for depth in range(1, max(len(u["prefix"]) for u in units) + 1):
         groups = {}
         for u in units:
             groups.setdefault(tuple(u["prefix"][:depth]), []).append(u)
-        if len(groups) >= parallel.wanted(workers):
+        if len(groups) >= at_least:
             break
-    return list(groups.values())  # (dicts keep the order of the fine units: unit order)
+    return [{"prefix": list(k), "cpu_s": sum(u["cpu_s"] for u in g), "executions": sum(u["executions"] for u in g)}
+            for k, g in groups.items()]
 
 
-def simulate_fixed(groups, workers, latency):
-    """Units handed out in order to the first idle worker."""
+def split_for(units, workers):
+    """What --jobs does for ``workers``: its units (parallel.wanted) in runs
+    of two a worker or more (parallel.tasks)."""
+    fine = grouped(units, parallel.wanted(workers))
+    runs = {}
+    for g in grouped(fine, parallel.RUNS * workers):
+        runs[tuple(g["prefix"])] = []
+    depth = len(next(iter(runs)))
+    for u in fine:
+        runs[tuple(u["prefix"][:depth])].append(u)
+    return list(runs.values())
+
+
+def simulate_fixed(units, workers, latency):
+    """The units handed out one by one, in order, to the first idle worker
+    (what --jobs did before it stole work)."""
+    groups = units
     idle = [(0.0, w) for w in range(workers)]
     heapq.heapify(idle)
     busy = messages = 0
     end = 0.0
     coordinator = 0.0  # the coordinator sends one message at a time
     for g in groups:
-        cost = sum(u["cpu_s"] for u in g)
+        cost = sum(u["cpu_s"] for u in g)  # (a run's units, one task)
         free, w = heapq.heappop(idle)
         coordinator = max(coordinator, free) + latency  # hand it out
         done = coordinator + latency + cost + latency  # received, explored, result sent
@@ -183,12 +199,11 @@ def simulate_fixed(groups, workers, latency):
     return {"makespan": end, "busy": busy, "units": len(groups), "messages": messages, "steals": 0}
 
 
-def simulate_stealing(groups, workers, latency):
-    """Each worker explores its coarse unit's fine units in order; the first
-    coarse units are handed out, then an idle worker takes the next coarse
-    unit, or, when none is left, the back half of the fine units still to
-    start of the worker with the most of them."""
-    pending = list(groups)
+def simulate_stealing(runs, workers, latency):
+    """Each worker explores its run's units in order; an idle worker takes
+    the next run, or, when none is left, the back half of the units still
+    to start of the worker with the most of them (racecheck/parallel.py)."""
+    pending = list(runs)
     queues = {w: [] for w in range(workers)}  # fine units still to start
     clock = {w: 0.0 for w in range(workers)}
     busy = messages = steals = handed = 0
@@ -226,20 +241,21 @@ def simulate(args):
     doc = json.loads(Path(args.costs).read_text())
     units = doc["units"]
     total = sum(u["cpu_s"] for u in units)
-    groups = coarse(units, args.workers)
+    runs = split_for(units, args.workers)
     one = doc.get("one_process") or {}
     execs = sum(u["executions"] for u in units)
-    redundancy = ""
+    said = ""
     if one:
-        redundancy = f"{100.0 * (execs - one['executions']) / one['executions']:+.1f} %"
-    print(f"{doc['program']}: {len(units)} fine units ({execs:,} executions, {total:.1f} s CPU"
-          + (f"; one process {one['executions']:,} executions, {one['cpu_s']:.1f} s, redundancy {redundancy}"
-             if one else "") + f"), {len(groups)} coarse units, {args.workers} workers, "
+        said = (f"; one process {one['executions']:,} executions, {one['cpu_s']:.1f} s: redundancy "
+                f"{100.0 * (execs - one['executions']) / one['executions']:+.1f} %")
+    print(f"{doc['program']}: {len(units)} units measured ({execs:,} executions, {total:.1f} s CPU{said}); "
+          f"for {args.workers} workers {sum(len(r) for r in runs)} units in {len(runs)} runs; "
           f"{args.latency * 1000:g} ms a message\n")
-    print("| policy | makespan, s | speed-up | busy | units handed out | messages | steals |")
+    print("| policy | makespan, s | speed-up | busy | units or runs handed out | messages | steals |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, sim in (("fixed", simulate_fixed), ("stealing", simulate_stealing)):
-        r = sim(groups, args.workers, args.latency)
+    fixed = [[u] for r in runs for u in r]
+    for name, sim, work in (("fixed", simulate_fixed, fixed), ("stealing", simulate_stealing, runs)):
+        r = sim(work, args.workers, args.latency)
         busy = r["busy"] / (args.workers * r["makespan"])
         print(f"| {name} | {r['makespan']:.2f} | {total / r['makespan']:.1f}x | {100 * busy:.0f} % | "
               f"{r['units']} | {r['messages']} | {r['steals']} |")

@@ -130,7 +130,14 @@ def children(model, unit, reduction="dpor", bounds=None):
     return units(model, reduction, bounds, len(unit.prefix) + 1, root=unit)
 
 
-UNITS = 128  # units a split aims at, whatever the number of workers (see split())
+# Units a split aims at, whatever the number of workers (see split()). Not
+# more: a unit costs more per execution the deeper its root (its executions
+# replay the prefix, and its root has no sleep set to spare reversals), and
+# lastzero(9) split 10, 54 and 210 ways costs 1.4, 1.7 and 2.3 times one
+# process in one process.
+UNITS = 32
+PER_WORKER = 8  # units a worker past UNITS / PER_WORKER workers: enough to steal from
+RUNS = 2  # runs a worker at least (tasks())
 
 
 def split(model, reduction, bounds, wanted=UNITS, most=8):
@@ -151,21 +158,21 @@ def split(model, reduction, bounds, wanted=UNITS, most=8):
 
 def wanted(workers):
     """The units of a split for ``workers``: the same split for up to
-    :data:`UNITS` / 16 workers, and sixteen units a worker past that."""
-    return max(UNITS, 16 * workers)
+    :data:`UNITS` / PER_WORKER workers, and that many a worker past them."""
+    return max(UNITS, PER_WORKER * workers)
 
 
 def tasks(found, workers):
     """The units in contiguous runs that share a prefix (a subtree each),
-    four runs a worker or more: what a worker is handed at a time. A worker
+    two runs a worker or more: what a worker is handed at a time. A worker
     explores its run's units in order, and gives the back half of what it
     has not started to a worker with nothing left (see :func:`explore`)."""
     runs = [[u] for u in found]
-    for depth in range(1, depth_of(found) + 1):
+    for depth in range(1, depth_of(found)):
         grouped = {}
         for u in found:
             grouped.setdefault(tuple(u.prefix[:depth]), []).append(u)
-        if len(grouped) >= 4 * workers:
+        if len(grouped) >= RUNS * workers:
             runs = list(grouped.values())
             break
     return runs

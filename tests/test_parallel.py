@@ -5,6 +5,7 @@ answers of one process on the corpus."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -104,8 +105,9 @@ def test_runs_of_units_share_a_prefix():
     sc = load(SCENARIOS / "cow_fault_vs_truncate_fixed.yaml")
     found, _ = units(sc.model, "none", sc.bounds, 4)
     runs = tasks(found, 2)
-    assert [u for run in runs for u in run] == found and len(runs) >= 8
-    assert all(len({u.prefix[:len(run[0].prefix) - 1] for u in run}) == 1 for run in runs)
+    assert [u for run in runs for u in run] == found and len(runs) >= 4
+    depth = min(len(os.path.commonprefix([u.prefix for u in run])) for run in runs)
+    assert 1 <= depth < 4 and any(len(run) > 1 for run in runs)  # subtrees, each of several units
 
 
 def test_units_are_plain_data():

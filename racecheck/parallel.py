@@ -130,13 +130,13 @@ def children(model, unit, reduction="dpor", bounds=None):
     return units(model, reduction, bounds, len(unit.prefix) + 1, root=unit)
 
 
-# Units a split aims at, whatever the number of workers (see split()). Not
-# more: a unit costs more per execution the deeper its root (its executions
-# replay the prefix, and its root has no sleep set to spare reversals), and
-# lastzero(9) split 10, 54 and 210 ways costs 1.4, 1.7 and 2.3 times one
-# process in one process.
-UNITS = 32
-PER_WORKER = 8  # units a worker past UNITS / PER_WORKER workers: enough to steal from
+# Units a split aims at, whatever the number of workers (see split()). Few:
+# a unit costs more per execution the deeper its root (its root has no sleep
+# set to spare reversals: more probes), and lastzero(9) split 10, 54 and 210
+# ways costs 1.4, 1.7 and 2.3 times one process, in one process; split 90
+# ways on 2 workers, lastzero(12) took 17.9 s against 14.3 s alone.
+UNITS = 8
+PER_WORKER = 4  # units a worker past UNITS / PER_WORKER workers
 RUNS = 2  # runs a worker at least (tasks())
 
 

@@ -117,6 +117,7 @@ def test_the_time_limit_and_ctrl_c_make_it_incomplete(dask_cluster):
 
 def test_run_and_check_with_cluster(dask_cluster):
     address = dask_cluster[0].scheduler_address
+    dask_cluster[1].wait_for_workers(2, timeout=30)  # (the worker killed above comes back)
     path = str(SCENARIOS / "fault_vs_truncate.yaml")
     out = CliRunner().invoke(main, ["run", path, "--cluster", address, "--json", "--trace-out", os.devnull])
     assert out.exit_code == 1, out.output

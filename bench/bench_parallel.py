@@ -59,38 +59,40 @@ from racecheck.strategies import BreadthFirst  # noqa: E402
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """(what fn returns, wall seconds, CPU seconds of this process)."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - start, time.process_time() - cpu
 
 
 def dfs_row(name, model, reduction, jobs):
     bounds = Bounds()
-    one, t1 = timed(lambda: Explorer(model, reduction, bounds).run())
-    split_s = timed(lambda: parallel.split(model, reduction, bounds, parallel.wanted(jobs)))[1]
-    par, tp = timed(lambda: parallel.explore(model, reduction, bounds, jobs))
+    one, t1, c1 = timed(lambda: Explorer(model, reduction, bounds).run())
+    split_s = timed(lambda: parallel.split(model, reduction, bounds, parallel.wanted(jobs)))[2]
+    par, tp, _ = timed(lambda: parallel.explore(model, reduction, bounds, jobs))
     assert par.outcome.verdict == one.verdict, (name, par.outcome.verdict, one.verdict)
-    return (name, f"dfs {reduction}", one.stats.executions, t1, par.outcome.stats.executions, tp,
-            par.units, split_s)
+    return (name, f"dfs {reduction}", one.stats.executions, t1, c1, par.outcome.stats.executions, tp,
+            max(par.cpu_s), sum(par.cpu_s), f"{par.units} ({par.steals} steals)", split_s)
 
 
 def corpus_row(jobs):
     """Every scenario without ranges or invariants across executions, with
     --reduction none, one process against ``jobs`` workers, summed."""
-    execs1 = execs2 = t1 = t2 = units = split_s = 0
+    execs1 = execs2 = t1 = c1 = t2 = cmax = csum = units = split_s = 0
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         sc = load(path)
         if getattr(sc, "space", None) is not None or any(i.across is not None for i in sc.model.invariants):
             continue
         b = sc.bounds
-        one, a = timed(lambda: Explorer(sc.model, "none", b).run())
-        split_s += timed(lambda: parallel.split(sc.model, "none", b, parallel.wanted(jobs)))[1]
-        par, c = timed(lambda: parallel.explore(sc.model, "none", b, jobs))
+        one, a, ca = timed(lambda: Explorer(sc.model, "none", b).run())
+        split_s += timed(lambda: parallel.split(sc.model, "none", b, parallel.wanted(jobs)))[2]
+        par, c, _ = timed(lambda: parallel.explore(sc.model, "none", b, jobs))
         assert par.outcome.verdict == one.verdict, (sc.name, par.outcome.verdict, one.verdict)
         execs1 += one.stats.executions
         execs2 += par.outcome.stats.executions
-        t1, t2, units = t1 + a, t2 + c, units + par.units
-    return ("the corpus (each scenario)", "dfs none", execs1, t1, execs2, t2, units, split_s)
+        t1, c1, t2, units = t1 + a, c1 + ca, t2 + c, units + par.units
+        cmax, csum = cmax + max(par.cpu_s), csum + sum(par.cpu_s)
+    return ("the corpus (each scenario)", "dfs none", execs1, t1, c1, execs2, t2, cmax, csum, units, split_s)
 
 
 def bfs_row(jobs):
@@ -99,27 +101,30 @@ def bfs_row(jobs):
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "xip_file_fault_retry_3.yaml"
     tmp.write_text(XIP_THREE_THREADS)
     model = load(tmp).model
-    one, t1 = timed(lambda: BreadthFirst(model, Bounds()).run())
-    par, tp = timed(lambda: parallel_bfs.explore(model, Bounds(), jobs))
+    one, t1, c1 = timed(lambda: BreadthFirst(model, Bounds()).run())
+    par, tp, _ = timed(lambda: parallel_bfs.explore(model, Bounds(), jobs))
     assert par.verdict == one.verdict and par.stats.distinct_states == one.stats.distinct_states
-    return ("xip_file_fault_retry, 3 threads", "bfs", one.stats.distinct_states, t1,
-            par.stats.distinct_states, tp, par.stats.max_depth, 0.0)
+    return ("xip_file_fault_retry, 3 threads", "bfs", one.stats.distinct_states, t1, c1,
+            par.stats.distinct_states, tp, None, None, f"{par.stats.max_depth} levels", 0.0)
 
 
 def real(args):
     jobs = args.jobs
-    print(f"{os.cpu_count()} cores, {jobs} workers; wall time (perf_counter), one run each\n")
-    print(f"| program | search | one process: executions (bfs: states) | s | {jobs} workers: executions | s | "
-          "speed-up | redundancy | units (bfs: levels) | making units, s |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"{os.cpu_count()} cores, {jobs} workers, load average {os.getloadavg()[0]:.1f} at the start; "
+          f"wall time (perf_counter) and CPU time (process_time), one run each\n")
+    print(f"| program | search | one process: executions (bfs: states) | s | CPU s | {jobs} workers: "
+          "executions | s | speed-up | CPU s, busiest worker | CPU speed-up | CPU s, all workers | "
+          "redundancy | units | making units, CPU s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     sizes = {"lastzero": 10, "readers": 14} if args.quick else {"lastzero": 12, "readers": 16}
     rows = [lambda n=n, k=k: dfs_row(f"{k}({n})", PROGRAMS[k](n), "dpor", jobs) for k, n in sizes.items()]
     rows += [lambda: corpus_row(jobs), lambda: bfs_row(jobs)]
     for make in rows:
-        name, search, e1, t1, e2, t2, units, split_s = make()
+        name, search, e1, t1, c1, e2, t2, cmax, csum, units, split_s = make()
         extra = 100.0 * (e2 - e1) / max(e1, 1)
-        print(f"| {name} | {search} | {e1:,} | {t1:.1f} | {e2:,} | {t2:.1f} | {t1 / t2:.2f}x | {extra:+.1f} % | "
-              f"{units} | {split_s:.2f} |", flush=True)
+        cpu = (f"{cmax:.1f} | {c1 / cmax:.2f}x | {csum:.1f}" if cmax else "- | - | -")
+        print(f"| {name} | {search} | {e1:,} | {t1:.1f} | {c1:.1f} | {e2:,} | {t2:.1f} | {t1 / t2:.2f}x | {cpu} | "
+              f"{extra:+.1f} % | {units} | {split_s:.2f} |", flush=True)
 
 
 # -- the costs of units ---------------------------------------------------------------------------

@@ -273,7 +273,7 @@ def _worker(me, tasks, results, give, job):
                 outcome = explore_unit(_MODEL["model"], unit, reduction, bounds, deadline)
             except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
                 outcome = exc
-            results.put(("done", me, (unit.index, outcome), len(todo)))
+            results.put(("done", me, (unit.index, outcome, time.process_time()), len(todo)))
         results.put(("idle", me, None, 0))
 
 
@@ -285,6 +285,7 @@ class Result:
     workers: int
     runs: int = 0  # runs of units handed out at first (tasks())
     steals: int = 0  # halves of runs handed from a busy worker to an idle one
+    cpu_s: list = field(default_factory=list)  # each worker's CPU time (a shared machine's measure)
 
 
 def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
@@ -308,6 +309,7 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     workers = [ctx.Process(target=_worker, args=(w, queue, results, give, job), daemon=True) for w in range(jobs)]
     runs = tasks(found_units, jobs)
     steal = _Stealing(jobs, len(runs), give)
+    cpu = [0.0] * jobs  # each worker's CPU time at its last unit
     try:
         for w in workers:
             w.start()
@@ -316,7 +318,8 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
         while not taken.finished:
             kind, w, what, left = _result(results, workers)
             if kind == "done":
-                taken.put(*what)
+                index, outcome, cpu[w] = what
+                taken.put(index, outcome)
             elif kind == "rest":
                 queue.put(what)
             steal.update(kind, w, left)
@@ -335,7 +338,7 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
             q.cancel_join_thread()  # what is left in them is not wanted
             q.close()
         _MODEL.clear()
-    return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs, len(runs), steal.steals)
+    return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs, len(runs), steal.steals, cpu)
 
 
 class _Stealing:

@@ -150,7 +150,8 @@ def print_report(rep, color=False):
     if rep.parallel is not None:
         p = rep.parallel
         where = f"{p['jobs']} workers of {p['cluster']}" if "cluster" in p else f"{p['jobs']} processes"
-        click.echo(f"  on {where}: {p['units']} work units of {p['unit_depth']} steps")
+        split = f": {p['units']} work units of {p['unit_depth']} steps" if "units" in p else ", states by fingerprint"
+        click.echo(f"  on {where}{split}")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
         click.echo(f"  crash states: {rep.checks['crash_states']} checked, "
                    f"{rep.checks['crash_points_pruned']} crash points pruned")

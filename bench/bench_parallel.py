@@ -102,10 +102,10 @@ def bfs_row(jobs):
     tmp.write_text(XIP_THREE_THREADS)
     model = load(tmp).model
     one, t1, c1 = timed(lambda: BreadthFirst(model, Bounds()).run())
-    par, tp, _ = timed(lambda: parallel_bfs.explore(model, Bounds(), jobs))
+    (par, cpu), tp, _ = timed(lambda: parallel_bfs.run(model, Bounds(), jobs))
     assert par.verdict == one.verdict and par.stats.distinct_states == one.stats.distinct_states
     return ("xip_file_fault_retry, 3 threads", "bfs", one.stats.distinct_states, t1, c1,
-            par.stats.distinct_states, tp, None, None, f"{par.stats.max_depth} levels", 0.0)
+            par.stats.distinct_states, tp, max(cpu), sum(cpu), f"{par.stats.max_depth} levels", 0.0)
 
 
 def real(args):

@@ -45,6 +45,8 @@ class _Part(BreadthFirst):
         self.me, self.workers = me, workers
         self.outbox = None
         self.best = None  # the least (length, schedule, invariant, message) of this level
+        self.owners = {}  # interned state -> (digest, owner, exported), this level's
+        self.visited.add(_ELSEWHERE)
 
     # -- the level ---------------------------------------------------------------------
 
@@ -64,7 +66,7 @@ class _Part(BreadthFirst):
 
     def expand(self, deadline):
         """Expand the states of this level; the batches for the other owners."""
-        self.best, self.outbox = None, [dict() for _ in range(self.workers)]
+        self.best, self.outbox, self.owners = None, [dict() for _ in range(self.workers)], {}
         stop = None
         while self.queue and stop is None:
             if deadline is not None and time.time() > deadline:
@@ -101,12 +103,18 @@ class _Part(BreadthFirst):
     # -- BreadthFirst's hooks --------------------------------------------------------------
 
     def _owner(self, state):
-        exported = self.learned.export(state)
-        digest = hash(exported)
-        return digest, digest % self.workers, exported
+        found = self.owners.get(state)
+        if found is None:
+            exported = self.learned.export(state)
+            digest = hash(exported)
+            found = self.owners[state] = (digest, digest % self.workers, exported)
+        return found
 
     def _key(self, state):
-        return self._owner(state)[0]
+        # A state another worker owns reads as seen here: the live execution
+        # of the state expanded is kept for a successor this worker owns.
+        digest, owner, _ = self._owner(state)
+        return digest if owner == self.me else _ELSEWHERE
 
     def schedule(self, node):
         return list(node)
@@ -142,6 +150,9 @@ class _Part(BreadthFirst):
 # -- the workers ------------------------------------------------------------------------------
 
 _MODEL = {}
+
+
+_ELSEWHERE = object()  # the key of a state another worker owns
 
 
 def _worker(me, workers, bounds, control, inboxes, reports):
@@ -184,11 +195,16 @@ def _worker(me, workers, bounds, control, inboxes, reports):
 def _report(part):
     part.stats.queue = len(part.queue)
     return {"stats": part.stats, "best": part.best, "error": part.error, "incomplete": part.incomplete,
-            "queue": len(part.queue)}
+            "queue": len(part.queue), "cpu_s": time.process_time()}
 
 
 def explore(model, bounds=None, jobs=2, progress=None):
     """bfs over ``jobs`` processes: the outcome of the whole search."""
+    return run(model, bounds, jobs, progress)[0]
+
+
+def run(model, bounds=None, jobs=2, progress=None):
+    """:func:`explore`'s outcome, and each worker's CPU time (seconds)."""
     bounds = bounds or Bounds()
     start = time.monotonic()
     deadline = time.time() + bounds.timeout if bounds.timeout is not None else None
@@ -200,12 +216,14 @@ def explore(model, bounds=None, jobs=2, progress=None):
     workers = [ctx.Process(target=_worker, args=(i, jobs, bounds, control[i], inboxes, reports), daemon=True)
                for i in range(jobs)]
     stats, found, error, reason = StateStats(), None, None, None
+    cpu = [0.0] * jobs
     try:
         for w in workers:
             w.start()
         while True:
             got = _gather(reports, workers, jobs)
             stats = _merged(got)
+            cpu = [r["cpu_s"] for r in got]
             error = next((r["error"] for r in got if r["error"] is not None), None)
             best = min((r["best"] for r in got if r["best"] is not None), default=None)
             reason = next((r["incomplete"] for r in got if r["incomplete"] is not None), None)
@@ -242,12 +260,12 @@ def explore(model, bounds=None, jobs=2, progress=None):
         _MODEL.clear()
     stats.elapsed_s = time.monotonic() - start
     if error is not None:
-        return Outcome(Verdict.error, stats, error=error)
+        return Outcome(Verdict.error, stats, error=error), cpu
     if found is not None:
-        return Outcome(Verdict.violation, stats, violation=found)
+        return Outcome(Verdict.violation, stats, violation=found), cpu
     if reason is not None:
-        return Outcome(Verdict.incomplete, stats, reason=reason)
-    return Outcome(Verdict.clean, stats)
+        return Outcome(Verdict.incomplete, stats, reason=reason), cpu
+    return Outcome(Verdict.clean, stats), cpu
 
 
 class _Died(Exception):

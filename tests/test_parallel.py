@@ -46,15 +46,20 @@ def test_units_together_explore_every_trace(reduction, depth, record_property):
 
 
 @pytest.mark.parametrize("reduction", ["none", "dpor"])
-def test_a_split_of_mixed_depths_explores_every_trace(reduction):
-    # a slow unit's subtrees handed out: units at depth 1, every other one split one step deeper
+@pytest.mark.parametrize("how", ["every other", "split()"])
+def test_a_split_of_mixed_depths_explores_every_trace(reduction, how):
+    # units at depth 1, every other one split one step deeper; and split()'s,
+    # which splits the units with the fewest threads asleep first
     def refine(unit):
         return unit.index % 2 == 1
 
     bad = []
-    for n, prog in enumerate(randprog.programs(f"{SEED}-mixed-{reduction}", COUNT)):
+    for n, prog in enumerate(randprog.programs(f"{SEED}-mixed-{reduction}-{how}", COUNT)):
         expected = randprog.explore(prog)
-        got = randprog.racecheck_units(prog, reduction, 1, refine=refine)
+        if how == "split()":
+            got = randprog.racecheck_units(prog, reduction, 1, wanted=12)
+        else:
+            got = randprog.racecheck_units(prog, reduction, 1, refine=refine)
         diff = [d for d in randprog.differences(prog, got, expected)
                 if not (randprog.initially_false(prog) and d[0].startswith("missed always"))]
         whole = randprog.racecheck_dfs(prog, "none")

@@ -14,15 +14,15 @@ lastzero(12) and readers(16) with dpor, the whole corpus with ``--reduction
 none`` (every scenario without ranges or lock_order, summed), and bfs on the
 3-thread XIP fault scenario of bench_states.py.
 
-``measure`` explores a program's units at a fine split (the least depth
-with ``--units`` units) one after the other in this process and writes each
-unit's prefix, executions and CPU time (time.process_time: the machine is
+``measure`` explores a program's units (parallel.split for ``--units``
+units) one after the other in this process and writes each unit's prefix,
+executions and CPU time (time.process_time: the machine is
 shared) as JSON. ``simulate`` replays those costs in a discrete-event
 simulation of a coordinator and ``--workers`` workers, for two policies:
 
-* ``fixed``: the units of the split --jobs makes for that many workers
-  (parallel.wanted; a unit costs what the measured units under its prefix
-  cost) handed out one by one in unit order to whichever worker is idle;
+* ``fixed``: the units measured (``measure --units`` the number --jobs
+  aims at for that many workers, parallel.wanted: 4 a worker, so 256 for
+  64) handed out one by one in unit order to whichever worker is idle;
 * ``stealing``: what --jobs does: the same units in runs that share a
   prefix (parallel.tasks), a worker exploring its run's units in order; a
   worker with nothing to do takes the next run, or the back half of the
@@ -170,31 +170,18 @@ def measure(args):
 # -- the simulation -------------------------------------------------------------------------------
 
 
-def grouped(units, at_least):
-    """The measured units grouped by their prefixes cut to the least depth
-    that gives ``at_least`` groups: each group a unit of that coarser split
-    (it costs what its fine units cost), in unit order."""
-    for depth in range(1, max(len(u["prefix"]) for u in units) + 1):
-        groups = {}
-        for u in units:
-            groups.setdefault(tuple(u["prefix"][:depth]), []).append(u)
-        if len(groups) >= at_least:
-            break
-    return [{"prefix": list(k), "cpu_s": sum(u["cpu_s"] for u in g), "executions": sum(u["executions"] for u in g)}
-            for k, g in groups.items()]
-
-
 def split_for(units, workers):
-    """What --jobs does for ``workers``: its units (parallel.wanted) in runs
-    of two a worker or more (parallel.tasks)."""
-    fine = grouped(units, parallel.wanted(workers))
-    runs = {}
-    for g in grouped(fine, parallel.RUNS * workers):
-        runs[tuple(g["prefix"])] = []
-    depth = len(next(iter(runs)))
-    for u in fine:
-        runs[tuple(u["prefix"][:depth])].append(u)
-    return list(runs.values())
+    """What --jobs does for ``workers`` with the units measured (``measure
+    --units`` parallel.wanted(workers)): those units, in runs of two a
+    worker or more that share a prefix (parallel.tasks)."""
+    longest = max(len(u["prefix"]) for u in units)
+    for depth in range(1, longest):
+        runs = {}
+        for u in units:
+            runs.setdefault(tuple(u["prefix"][:depth]), []).append(u)
+        if len(runs) >= parallel.RUNS * workers:
+            return list(runs.values())
+    return [[u] for u in units]
 
 
 def simulate_fixed(units, workers, latency):

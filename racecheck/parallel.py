@@ -140,33 +140,50 @@ PER_WORKER = 4  # units a worker past UNITS / PER_WORKER workers
 RUNS = 2  # runs a worker at least (tasks())
 
 
-def split(model, reduction, bounds, wanted=UNITS, most=12):
+PROBE = 32  # executions (blocked ones included) a unit is tried for before the split calls it large
+
+
+def split(model, reduction, bounds, wanted=UNITS, most=12, probe=PROBE):
     """At least ``wanted`` units (when the first ``most`` steps have that
-    many), the largest split first. The size of a unit's subtree is guessed
-    from its root's sleep set: a thread asleep there is one whose orders an
-    earlier unit covers, and under sleep sets the first units of a level hold
-    most of the work (readers(18) at depth 3: the first unit 13 % of it, the
-    next ones 6 %, 3 %...), so the unit with the fewest threads asleep (the
-    first of them in unit order) is split one step deeper (:func:`children`)
-    until there are enough. The guess only orders the splitting: any mix of
-    depths explores every trace. It depends on the model alone, not on the
-    number of workers past :data:`UNITS` / PER_WORKER, nor on time, so
-    neither does the counterexample: it is the first unit's, in unit order,
-    that has one."""
+    many), grown by splitting large units first. Each unit is tried for
+    ``probe`` executions (sleep-set blocked ones included: a unit can cost
+    much and finish none); one that ends within them is small and stays
+    whole; of the others, the shallowest (the first in unit order of those)
+    is split one step deeper (:func:`children`), and so on until there are
+    enough or none is large.
+    Under sleep sets a few units hold most of the work (lastzero(12) split
+    at one step: one unit of 13 holds half of it), so units of one depth for
+    all leave workers idle behind the largest. The tries are counted in
+    executions, not time: the split depends on the model alone (and on the
+    number of workers past :data:`UNITS` / PER_WORKER), and so does the
+    counterexample, the first unit's in unit order that has one. Any mix of
+    depths explores every trace."""
     found, pruned = units(model, reduction, bounds, 1)
-    done = set()  # prefixes with no step left to split on
+    known = {}  # prefix -> whether the unit is large
     while len(found) < wanted:
-        open_ = [i for i, u in enumerate(found) if u.prefix not in done and len(u.prefix) < most]
-        if not open_:
+        for i, u in enumerate(found):
+            if u.prefix not in known:
+                known[u.prefix] = len(u.prefix) < most and _large(model, u, reduction, bounds, probe)
+        large = [i for i, u in enumerate(found) if known[u.prefix]]
+        if not large:
             break
-        i = min(open_, key=lambda i: (len(found[i].sleep), i))
+        i = min(large, key=lambda i: (len(found[i].prefix), i))  # the shallowest first: breadth first
         kids, cut = children(model, found[i], reduction, bounds)
         if len(kids) <= 1:
-            done.add(found[i].prefix)
+            known[found[i].prefix] = False  # no step left to split on
             continue
         found[i:i + 1] = kids
         pruned += cut
     return [dataclasses.replace(u, index=n) for n, u in enumerate(found)], pruned
+
+
+def _large(model, unit, reduction, bounds, probe):
+    """Whether ``unit`` runs past ``probe`` executions (blocked ones included)."""
+    def enough(search):
+        s = search.stats
+        return Reason(Stop.max_executions, "large") if s.executions + s.blocked >= probe else None
+    b = Bounds(max_steps=bounds.max_steps, max_preemptions=bounds.max_preemptions)
+    return Explorer(model, reduction, b, unit=unit, should_stop=enough).run().verdict == Verdict.incomplete
 
 
 def wanted(workers):

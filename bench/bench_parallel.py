@@ -1,78 +1,291 @@
 #!/usr/bin/env python
-"""Benchmark ``--jobs``: dfs split into work units over processes.
+"""Benchmark ``--jobs``: work units over processes, for real and simulated.
 
-    python bench/bench_parallel.py            # lastzero(12), readers(16), two corpus scenarios
-    python bench/bench_parallel.py --quick    # lastzero(10), readers(14)
+    python bench/bench_parallel.py real [--quick]     # 1 against 2 workers, measured
+    python bench/bench_parallel.py measure lastzero 14 -o costs.json   # every unit's cost
+    python bench/bench_parallel.py simulate costs.json --workers 64     # a 64-worker run, simulated
 
-For each program it prints one row of a Markdown table: the executions and
-wall time of one process (``Explorer``), then of ``--jobs 1`` split into the
-same work units in one process (what the split costs by itself), and of 2
-worker processes (racecheck/parallel.py); the speed-up of 2 workers over one
-process; the redundancy (executions beyond one process's, in per cent); the
-number of work units and their depth. Every row also checks that the
-verdicts agree.
+``real`` prints one row of a Markdown table per program: one process
+(Explorer, or BreadthFirst for bfs) against 2 worker processes
+(racecheck/parallel.py, parallel_bfs.py): wall time, speed-up, redundancy
+(executions beyond one process's, in per cent), units, and the time the
+coordinator spends making the units (the rest of its time it waits). Rows:
+lastzero(12) and readers(16) with dpor, the whole corpus with ``--reduction
+none`` (every scenario without ranges or lock_order, summed), and bfs on the
+3-thread XIP fault scenario of bench_states.py.
+
+``measure`` explores a program's units (parallel.split for ``--units``
+units) one after the other in this process and writes each unit's prefix,
+executions and CPU time (time.process_time: the machine is
+shared) as JSON. ``simulate`` replays those costs in a discrete-event
+simulation of a coordinator and ``--workers`` workers, for two policies:
+
+* ``fixed``: the units measured (``measure --units`` the number --jobs
+  aims at for that many workers, parallel.wanted: 4 a worker, so 256 for
+  64) handed out one by one in unit order to whichever worker is idle;
+* ``stealing``: what --jobs does: the same units in runs that share a
+  prefix (parallel.tasks), a worker exploring its run's units in order; a
+  worker with nothing to do takes the next run, or the back half of the
+  units still to start of the worker with the most of them.
+
+Each message (a unit handed out, a result, a steal asked and answered)
+costs ``--latency`` seconds of the coordinator's or the worker's time. It
+prints the makespan, the speed-up over one worker, how busy the workers were
+(exploring, over workers x makespan), units, messages and steals.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from programs import PROGRAMS  # noqa: E402
 
-from racecheck import parallel  # noqa: E402
+from racecheck import parallel, parallel_bfs  # noqa: E402
+from racecheck.scenario import load  # noqa: E402
 from racecheck.scheduler import Bounds, Explorer  # noqa: E402
+from racecheck.strategies import BreadthFirst  # noqa: E402
+
+# -- measured --------------------------------------------------------------------------------
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """(what fn returns, wall seconds, CPU seconds of this process)."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - start, time.process_time() - cpu
 
 
-def split_in_one_process(model, reduction, bounds, jobs):
-    """The units explored one after the other here: the split's own cost."""
-    found, _ = parallel.split(model, reduction, bounds, jobs)
-    executions = 0
-    for unit in found:
-        executions += Explorer(model, reduction, bounds, unit=unit).run().stats.executions
-    return executions
-
-
-def row(name, model, reduction, jobs):
+def dfs_row(name, model, reduction, jobs):
     bounds = Bounds()
-    one, t1 = timed(lambda: Explorer(model, reduction, bounds).run())
-    split, ts = timed(lambda: split_in_one_process(model, reduction, bounds, jobs))
-    par, tp = timed(lambda: parallel.explore(model, reduction, bounds, jobs))
+    one, t1, c1 = timed(lambda: Explorer(model, reduction, bounds).run())
+    split_s = timed(lambda: parallel.split(model, reduction, bounds, parallel.wanted(jobs)))[2]
+    par, tp, _ = timed(lambda: parallel.explore(model, reduction, bounds, jobs))
     assert par.outcome.verdict == one.verdict, (name, par.outcome.verdict, one.verdict)
-    extra = 100.0 * (par.outcome.stats.executions - one.stats.executions) / max(one.stats.executions, 1)
-    print(f"| {name} | {reduction} | {one.stats.executions:,} | {t1:.1f} | {split:,} | {ts:.1f} | "
-          f"{par.outcome.stats.executions:,} | {tp:.1f} | {t1 / tp:.2f}x | {extra:+.1f} % | "
-          f"{par.units} | {par.depth} |", flush=True)
+    return (name, f"dfs {reduction}", one.stats.executions, t1, c1, par.outcome.stats.executions, tp,
+            max(par.cpu_s), sum(par.cpu_s), f"{par.units} ({par.steals} steals)", split_s)
+
+
+CORPUS_CAP_S = 10.0  # a scenario that --reduction none does not finish in this long in one process is left out
+
+
+def corpus_row(jobs):
+    """Every scenario without ranges or invariants across executions, with
+    --reduction none, one process against ``jobs`` workers, summed (those
+    one process does not finish within CORPUS_CAP_S left out)."""
+    import dataclasses
+    execs1 = execs2 = t1 = c1 = t2 = cmax = csum = units = split_s = 0
+    left_out = []
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        sc = load(path)
+        if getattr(sc, "space", None) is not None or any(i.across is not None for i in sc.model.invariants):
+            continue
+        b = sc.bounds
+        capped = dataclasses.replace(b, timeout=CORPUS_CAP_S)
+        one, a, ca = timed(lambda: Explorer(sc.model, "none", capped).run())
+        if one.verdict == "incomplete":
+            left_out.append(sc.name)
+            continue
+        split_s += timed(lambda: parallel.split(sc.model, "none", b, parallel.wanted(jobs)))[2]
+        par, c, _ = timed(lambda: parallel.explore(sc.model, "none", b, jobs))
+        assert par.outcome.verdict == one.verdict, (sc.name, par.outcome.verdict, one.verdict)
+        execs1 += one.stats.executions
+        execs2 += par.outcome.stats.executions
+        t1, c1, t2, units = t1 + a, c1 + ca, t2 + c, units + par.units
+        cmax, csum = cmax + max(par.cpu_s), csum + sum(par.cpu_s)
+    print(f"(left out of the corpus row, over {CORPUS_CAP_S:g} s with none: {', '.join(left_out) or 'none'})",
+          file=sys.stderr)
+    return ("the corpus (each scenario)", "dfs none", execs1, t1, c1, execs2, t2, cmax, csum, units, split_s)
+
+
+def bfs_row(jobs):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_states import XIP_THREE_THREADS
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "xip_file_fault_retry_3.yaml"
+    tmp.write_text(XIP_THREE_THREADS)
+    model = load(tmp).model
+    one, t1, c1 = timed(lambda: BreadthFirst(model, Bounds()).run())
+    (par, cpu), tp, _ = timed(lambda: parallel_bfs.run(model, Bounds(), jobs))
+    assert par.verdict == one.verdict and par.stats.distinct_states == one.stats.distinct_states
+    return ("xip_file_fault_retry, 3 threads", "bfs", one.stats.distinct_states, t1, c1,
+            par.stats.distinct_states, tp, max(cpu), sum(cpu), f"{par.stats.max_depth} levels", 0.0)
+
+
+def real(args):
+    jobs = args.jobs
+    print(f"{os.cpu_count()} cores, {jobs} workers, load average {os.getloadavg()[0]:.1f} at the start; "
+          f"wall time (perf_counter) and CPU time (process_time), one run each\n")
+    print(f"| program | search | one process: executions (bfs: states) | s | CPU s | {jobs} workers: "
+          "executions | s | speed-up | CPU s, busiest worker | CPU speed-up | CPU s, all workers | "
+          "redundancy | units | making units, CPU s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    sizes = {"lastzero": 10, "readers": 14} if args.quick else {"lastzero": 12, "readers": 16}
+    rows = [lambda n=n, k=k: dfs_row(f"{k}({n})", PROGRAMS[k](n), "dpor", jobs) for k, n in sizes.items()]
+    rows += [lambda: corpus_row(jobs), lambda: bfs_row(jobs)]
+    if args.rows:
+        rows = [rows[int(i)] for i in args.rows.split(",")]
+    for make in rows:
+        name, search, e1, t1, c1, e2, t2, cmax, csum, units, split_s = make()
+        extra = 100.0 * (e2 - e1) / max(e1, 1)
+        cpu = (f"{cmax:.1f} | {c1 / cmax:.2f}x | {csum:.1f}" if cmax else "- | - | -")
+        print(f"| {name} | {search} | {e1:,} | {t1:.1f} | {c1:.1f} | {e2:,} | {t2:.1f} | {t1 / t2:.2f}x | {cpu} | "
+              f"{extra:+.1f} % | {units} | {split_s:.2f} |", flush=True)
+
+
+# -- the costs of units ---------------------------------------------------------------------------
+
+
+def measure(args):
+    model = PROGRAMS[args.program](args.n)
+    bounds = Bounds()
+    found, _ = parallel.split(model, "dpor", bounds, args.units)
+    out = []
+    start = time.process_time()
+    for u in found:
+        t = time.process_time()
+        o = Explorer(model, "dpor", bounds, unit=u).run()
+        out.append({"prefix": list(u.prefix), "executions": o.stats.executions, "cpu_s": time.process_time() - t})
+    total = time.process_time() - start
+    one = None
+    if args.one:
+        t = time.process_time()
+        one = {"executions": Explorer(model, "dpor", bounds).run().stats.executions,
+               "cpu_s": time.process_time() - t}
+    doc = {"program": f"{args.program}({args.n})", "units": out, "cpu_s": total, "one_process": one}
+    Path(args.output).write_text(json.dumps(doc))
+    said = f"; one process {one['executions']:,} executions, {one['cpu_s']:.1f} s" if one else ""
+    print(f"{doc['program']}: {len(out)} units, {sum(u['executions'] for u in out):,} executions, "
+          f"{total:.1f} s CPU{said}")
+
+
+# -- the simulation -------------------------------------------------------------------------------
+
+
+def split_for(units, workers):
+    """What --jobs does for ``workers`` with the units measured (``measure
+    --units`` parallel.wanted(workers)): those units, in runs of two a
+    worker or more that share a prefix (parallel.tasks)."""
+    longest = max(len(u["prefix"]) for u in units)
+    for depth in range(1, longest):
+        runs = {}
+        for u in units:
+            runs.setdefault(tuple(u["prefix"][:depth]), []).append(u)
+        if len(runs) >= parallel.RUNS * workers:
+            return list(runs.values())
+    return [[u] for u in units]
+
+
+def simulate_fixed(units, workers, latency):
+    """The units handed out one by one, in order, to the first idle worker
+    (what --jobs did before it stole work)."""
+    groups = units
+    idle = [(0.0, w) for w in range(workers)]
+    heapq.heapify(idle)
+    busy = messages = 0
+    end = 0.0
+    coordinator = 0.0  # the coordinator sends one message at a time
+    for g in groups:
+        cost = sum(u["cpu_s"] for u in g)  # (a run's units, one task)
+        free, w = heapq.heappop(idle)
+        coordinator = max(coordinator, free) + latency  # hand it out
+        done = coordinator + latency + cost + latency  # received, explored, result sent
+        busy += cost
+        messages += 2
+        end = max(end, done)
+        heapq.heappush(idle, (done, w))
+    return {"makespan": end, "busy": busy, "units": len(groups), "messages": messages, "steals": 0}
+
+
+def simulate_stealing(runs, workers, latency):
+    """Each worker explores its run's units in order; an idle worker takes
+    the next run, or, when none is left, the back half of the units still
+    to start of the worker with the most of them (racecheck/parallel.py)."""
+    pending = list(runs)
+    queues = {w: [] for w in range(workers)}  # fine units still to start
+    clock = {w: 0.0 for w in range(workers)}
+    busy = messages = steals = handed = 0
+    events = [(0.0, w) for w in range(workers)]  # (time the worker is free, worker)
+    heapq.heapify(events)
+    end = 0.0
+    while events:
+        now, w = heapq.heappop(events)
+        if queues[w]:
+            u = queues[w].pop(0)
+            busy += u["cpu_s"]
+            clock[w] = now + u["cpu_s"]
+            heapq.heappush(events, (clock[w], w))
+            continue
+        end = max(end, now)
+        if pending:
+            queues[w] = list(pending.pop(0))
+            handed += 1
+            messages += 2  # the unit out, its result back
+            heapq.heappush(events, (now + 2 * latency, w))
+            continue
+        victim = max(queues, key=lambda v: len(queues[v]))
+        if len(queues[victim]) < 2:
+            continue  # nothing left to take: this worker is done
+        half = len(queues[victim]) // 2
+        queues[w], queues[victim] = queues[victim][half:], queues[victim][:half]
+        steals += 1
+        handed += 1
+        messages += 4  # asked, the victim told, the subtree handed, its result back
+        heapq.heappush(events, (now + 4 * latency, w))
+    return {"makespan": end, "busy": busy, "units": handed, "messages": messages, "steals": steals}
+
+
+def simulate(args):
+    doc = json.loads(Path(args.costs).read_text())
+    units = doc["units"]
+    total = sum(u["cpu_s"] for u in units)
+    runs = split_for(units, args.workers)
+    one = doc.get("one_process") or {}
+    execs = sum(u["executions"] for u in units)
+    said = ""
+    if one:
+        said = (f"; one process {one['executions']:,} executions, {one['cpu_s']:.1f} s: redundancy "
+                f"{100.0 * (execs - one['executions']) / one['executions']:+.1f} %")
+    print(f"{doc['program']}: {len(units)} units measured ({execs:,} executions, {total:.1f} s CPU{said}); "
+          f"for {args.workers} workers {sum(len(r) for r in runs)} units in {len(runs)} runs; "
+          f"{args.latency * 1000:g} ms a message\n")
+    print("| policy | makespan, s | speed-up | busy | units or runs handed out | messages | steals |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    fixed = [[u] for r in runs for u in r]
+    for name, sim, work in (("fixed", simulate_fixed, fixed), ("stealing", simulate_stealing, runs)):
+        r = sim(work, args.workers, args.latency)
+        busy = r["busy"] / (args.workers * r["makespan"])
+        print(f"| {name} | {r['makespan']:.2f} | {total / r['makespan']:.1f}x | {100 * busy:.0f} % | "
+              f"{r['units']} | {r['messages']} | {r['steals']} |")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--jobs", type=int, default=2)
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("real")
+    r.add_argument("--quick", action="store_true")
+    r.add_argument("--jobs", type=int, default=2)
+    r.add_argument("--rows", help="only these rows, numbered from 0 (e.g. 2,3)")
+    m = sub.add_parser("measure")
+    m.add_argument("program", choices=sorted(PROGRAMS))
+    m.add_argument("n", type=int)
+    m.add_argument("--units", type=int, default=1024, help="the fine split: at least this many units")
+    m.add_argument("--one", action="store_true", help="also one process, for the redundancy")
+    m.add_argument("-o", "--output", required=True)
+    s = sub.add_parser("simulate")
+    s.add_argument("costs")
+    s.add_argument("--workers", type=int, default=64)
+    s.add_argument("--latency", type=float, default=0.001, help="seconds a message costs")
     args = ap.parse_args()
-    sizes = {"lastzero": 10, "readers": 14} if args.quick else {"lastzero": 12, "readers": 16}
-    print(f"{os.cpu_count()} cores, --jobs {args.jobs}\n")
-    print("| program | reduction | one process: execs | s | units in one process: execs | s | "
-          f"{args.jobs} workers: execs | s | speed-up | redundancy | units | depth |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, n in sizes.items():
-        row(f"{name}({n})", PROGRAMS[name](n), "dpor", args.jobs)
-    if not args.quick:
-        from racecheck.scenario import load
-        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scenarios")
-        for scen, red in (("ext4_dax_fault_deadlock_fixed", "dpor"), ("cow_fault_vs_truncate_fixed", "none")):
-            sc = load(os.path.join(root, f"{scen}.yaml"))
-            row(scen, sc.model, red, args.jobs)
+    {"real": real, "measure": measure, "simulate": simulate}[args.command](args)
 
 
 if __name__ == "__main__":

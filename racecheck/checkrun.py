@@ -28,6 +28,7 @@ import click
 from . import report as text
 from . import runner
 from . import trace as tracefile
+from .cluster import ClusterError
 from .execution import BadModel
 from .fingerprint import FingerprintError
 from .scenario import ScenarioError, load
@@ -41,6 +42,7 @@ PASSED, FAILED, ERROR, SKIPPED, BAD_FILE = "passed", "failed", "error", "skipped
 class Options:
     reduction: str | None = None
     timeout: float | None = None  # seconds, per scenario
+    cluster: str | None = None  # a Dask scheduler's address (racecheck/cluster.py)
 
 
 @dataclass
@@ -97,6 +99,8 @@ def run_one(path, options, progress=None):
     """Load, run and compare one scenario file: its :class:`Result`."""
     try:
         return _run_one(path, options, progress)
+    except ClusterError:  # no scenario can run: the command says so and stops
+        raise
     except Exception as exc:  # noqa: BLE001 - racecheck's own failure: this scenario's error, the run goes on
         return Result(str(path), Path(path).stem, ERROR, got="error",
                       message=f"{path}: racecheck raised {type(exc).__name__}: {exc}", detail=traceback.format_exc())
@@ -114,7 +118,7 @@ def _run_one(path, options, progress):
     expected = _verdict_text(sc.expect["verdict"], sc.expect["invariant"])
     try:
         rep = runner.check(sc, options.reduction, runner.bounds_with(sc.bounds, timeout=options.timeout),
-                           progress=progress, save_trace=False)
+                           progress=progress, save_trace=False, cluster=options.cluster)
     except (BadModel, FingerprintError, StrategyError) as exc:
         return Result(str(path), sc.name, ERROR, expected=expected, got="error", line=sc.expect_line,
                       message=f"{path}: {exc}", detail=str(exc))

@@ -17,6 +17,7 @@ from . import invariants as inv
 from . import report as text
 from . import runner
 from . import trace as tracefile
+from .cluster import ClusterError
 from .execution import BadModel
 from .fingerprint import FingerprintError
 from .progress import Progress, color_wanted
@@ -72,10 +73,14 @@ def main():
 @click.option("--no-minimise", is_flag=True, help="Report the first counterexample as found.")
 @click.option("--jobs", default="1", show_default=True, metavar="N|auto",
               help="Explore on N processes (auto: the cores there are); dfs only.")
+@click.option("--cluster", metavar="tcp://HOST:8786",
+              help="Explore on the workers of this Dask scheduler (pip install 'racecheck[dask]'); dfs only.")
 def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions, max_steps,
-        timeout, strategy, seed, bug_depth, max_states, max_memory_mib, no_minimise, jobs):
+        timeout, strategy, seed, bug_depth, max_states, max_memory_mib, no_minimise, jobs, cluster):
     """Explore one scenario and report the verdict."""
     jobs = jobs_of(jobs)
+    if cluster and jobs > 1:
+        fail("--cluster and --jobs: the cluster's workers are the jobs; give one or the other")
     sc = load_or_fail(scenario)
     bounds = runner.bounds_with(sc.bounds, max_preemptions=max_preemptions,
                                 max_executions=max_executions, max_steps=max_steps, timeout=timeout,
@@ -85,8 +90,8 @@ def run(scenario, as_json, trace_out, reduction, max_preemptions, max_executions
     try:
         rep = runner.check(sc, reduction, bounds, progress=progress, trace_out=trace_out,
                            do_minimise=not no_minimise, strategy=strategy, seed=seed,
-                           bug_depth=bug_depth, jobs=jobs)
-    except (StrategyError, FingerprintError, BadModel) as exc:
+                           bug_depth=bug_depth, jobs=jobs, cluster=cluster)
+    except (StrategyError, FingerprintError, BadModel, ClusterError) as exc:
         fail(f"{scenario}: {exc}")
     progress.done()
     if as_json:
@@ -126,7 +131,9 @@ def print_report(rep, color=False):
         click.echo(f"  ({rep.strategy_reason})")
     if rep.parallel is not None:
         p = rep.parallel
-        click.echo(f"  on {p['jobs']} processes: {p['units']} work units of {p['unit_depth']} steps")
+        where = f"{p['jobs']} workers of {p['cluster']}" if "cluster" in p else f"{p['jobs']} processes"
+        split = f": {p['units']} work units of {p['unit_depth']} steps" if "units" in p else ", states by fingerprint"
+        click.echo(f"  on {where}{split}")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
         click.echo(f"  crash states: {rep.checks['crash_states']:,} checked, "
                    f"{rep.checks['crash_points_pruned']:,} crash points pruned")
@@ -177,17 +184,21 @@ def print_report(rep, color=False):
 @click.option("--sarif", type=click.Path(dir_okay=False), help="Write SARIF 2.1.0 here (code-scanning views).")
 @click.option("--annotations", type=click.Choice(["github", "none"]),
               help="Print GitHub Actions error annotations (default: github when GITHUB_ACTIONS=true).")
-def check(paths, junit, as_json, reduction, timeout, jobs, traces_dir, sarif, annotations):
+@click.option("--cluster", metavar="tcp://HOST:8786",
+              help="Explore each scenario on the workers of this Dask scheduler.")
+def check(paths, junit, as_json, reduction, timeout, jobs, traces_dir, sarif, annotations, cluster):
     """Run every scenario under PATHS and compare each with its expect.
     Exit 0 when all match, 1 when one does not, 2 when a file does not
     load, 3 when interrupted."""
     from . import checkrun, ciformats
 
     jobs = jobs_of(jobs)
+    if cluster and jobs > 1:
+        fail("--cluster and --jobs: the cluster's workers explore one scenario at a time; give one of them")
     files = checkrun.find_scenarios(paths)
     if not files:
         fail(f"no scenario files (*.yaml) under {', '.join(paths)}")
-    options = checkrun.Options(reduction=reduction, timeout=timeout)
+    options = checkrun.Options(reduction=reduction, timeout=timeout, cluster=cluster)
     progress = Progress(sys.stderr.isatty() and not as_json)
     color = color_wanted(sys.stdout.isatty())
     saved = set()
@@ -212,7 +223,11 @@ def check(paths, junit, as_json, reduction, timeout, jobs, traces_dir, sarif, an
     if jobs > 1 and len(files) > 1:
         results = checkrun.run_parallel(files, options, min(jobs, len(files)), progress, emit)
     else:
-        results = checkrun.run_serial(files, options, progress, emit)
+        try:
+            results = checkrun.run_serial(files, options, progress, emit)
+        except ClusterError as exc:  # the scheduler does not answer: no scenario can run
+            progress.done()
+            fail(f"--cluster {cluster}: {exc}")
     if not as_json:
         click.echo("\n" + checkrun.summary(results))
     if ciformats.annotations_wanted(annotations, as_json):

@@ -99,6 +99,10 @@ class _Tag:
     def __repr__(self):
         return self.name
 
+    def __reduce__(self):
+        # Unpickled, a tag is the module's own (parallel bfs sends fingerprints between processes).
+        return self.name
+
 
 (LIST, DICT, SET, OBJ, STATE, RUNTIME, PART, GEN, DONE, FUNC, METHOD, CELL, EMPTY, REQ, DATA, NS,
  ENUM, ITER, TYPE, BUILTIN, RANGE, NAMED, BACK, TRUE, FALSE, INT, FLOAT, BYTES, KEY) = (

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 from .execution import Execution, ModelFailure, StepBoundHit
 from .runtime import Violation
-from .scheduler import Explorer
+from .scheduler import Explorer, preemptions
 from .search import Bounds, Outcome, Reason, Stats, Stop, Verdict
 
 
@@ -56,10 +56,11 @@ class Unit:
     sleep: dict = field(default_factory=dict)  # thread -> Event at the root, covered elsewhere
 
 
-def units(model, reduction="dpor", bounds=None, depth=2):
+def units(model, reduction="dpor", bounds=None, depth=2, root=None):
     """The work units at ``depth``: prefixes of ``depth`` steps (shorter when
     every thread has finished or waits), with their sleep sets under dpor.
-    Returns ``(units, pruned)``: prefixes a preemption bound cut are counted."""
+    Returns ``(units, pruned)``: prefixes a preemption bound cut are counted.
+    ``root``: only those below that unit's prefix (see :func:`children`)."""
     bounds = bounds or Bounds()
     dpor = reduction == "dpor"
     out, pruned = [], [0]
@@ -85,7 +86,9 @@ def units(model, reduction="dpor", bounds=None, depth=2):
             out.append(Unit(len(out), tuple(prefix), dict(sleep)))
             return
         done = {}
-        for tid in enabled:
+        # The order the explorer takes branches in (the running thread first,
+        # then by id): the units come in the order one process reaches them.
+        for tid in sorted(enabled, key=lambda t: (t != last, t)):
             if tid in sleep:
                 continue
             cost = 1 if last is not None and last != tid and last in enabled else 0
@@ -106,22 +109,169 @@ def units(model, reduction="dpor", bounds=None, depth=2):
             visit(prefix + [tid], child_sleep, tid, base + cost)
             done[tid] = event
 
-    visit([], {}, None, 0)
+    if root is None:
+        visit([], {}, None, 0)
+    else:
+        prefix = list(root.prefix)
+        base = preemptions(model, prefix, bounds.max_steps) if prefix else 0
+        visit(prefix, dict(root.sleep), prefix[-1] if prefix else None, base)
     return out, pruned[0]
 
 
-def split(model, reduction, bounds, jobs, most=8):
-    """Units enough to keep ``jobs`` workers busy: the least depth that
-    gives four units a worker (at most ``most``)."""
-    best = None
-    for depth in range(1, most + 1):
-        found = units(model, reduction, bounds, depth)
-        if best is not None and len(found[0]) == len(best[0]):
-            break  # no thread has a step left to split on
-        best = found
-        if len(found[0]) >= 4 * jobs:
+def children(model, unit, reduction="dpor", bounds=None):
+    """``unit`` split one step deeper: the units below its root, enumerated
+    from its sleep set as :func:`units` enumerates from the initial state.
+    A split may mix depths (some units split, others not): every unit is
+    still explored from its root with nothing asleep, and the sleep sets
+    that prune the prefixes are those of one tree; that is what makes a
+    subtree of a slow unit something to hand to an idle worker. Returns
+    ``(units, pruned)`` as :func:`units` does: a preemption bound's cuts
+    must reach the outcome."""
+    return units(model, reduction, bounds, len(unit.prefix) + 1, root=unit)
+
+
+# Units a split aims at, whatever the number of workers (see split()). Few:
+# a unit costs more per execution the deeper its root (its root has no sleep
+# set to spare reversals: more probes), and lastzero(9) split 10, 54 and 210
+# ways costs 1.4, 1.7 and 2.3 times one process, in one process; split 90
+# ways on 2 workers, lastzero(12) took 17.9 s against 14.3 s alone.
+UNITS = 8
+PER_WORKER = 4  # units a worker past UNITS / PER_WORKER workers
+RUNS = 2  # runs a worker at least (tasks())
+
+
+PROBE = 32  # executions (blocked ones included) a unit is tried for before the split calls it large
+
+
+def split(model, reduction, bounds, wanted=UNITS, most=12, probe=PROBE):
+    """At least ``wanted`` units (when the first ``most`` steps have that
+    many), grown by splitting large units first. Each unit is tried for
+    ``probe`` executions (sleep-set blocked ones included: a unit can cost
+    much and finish none); one that ends within them is small and stays
+    whole; of the others, the shallowest (the first in unit order of those)
+    is split one step deeper (:func:`children`), and so on until there are
+    enough or none is large.
+    Under sleep sets a few units hold most of the work (lastzero(12) split
+    at one step: one unit of 13 holds half of it), so units of one depth for
+    all leave workers idle behind the largest. The tries are counted in
+    executions, not time: the split depends on the model alone (and on the
+    number of workers past :data:`UNITS` / PER_WORKER), and so does the
+    counterexample, the first unit's in unit order that has one. Any mix of
+    depths explores every trace."""
+    found, pruned = units(model, reduction, bounds, 1)
+    known = {}  # prefix -> whether the unit is large
+    while len(found) < wanted:
+        for i, u in enumerate(found):
+            if u.prefix not in known:
+                known[u.prefix] = len(u.prefix) < most and _large(model, u, reduction, bounds, probe)
+        large = [i for i, u in enumerate(found) if known[u.prefix]]
+        if not large:
             break
-    return best
+        i = min(large, key=lambda i: (len(found[i].prefix), i))  # the shallowest first: breadth first
+        kids, cut = children(model, found[i], reduction, bounds)
+        if len(kids) <= 1:
+            known[found[i].prefix] = False  # no step left to split on
+            continue
+        found[i:i + 1] = kids
+        pruned += cut
+    return [dataclasses.replace(u, index=n) for n, u in enumerate(found)], pruned
+
+
+def _large(model, unit, reduction, bounds, probe):
+    """Whether ``unit`` runs past ``probe`` executions (blocked ones included)."""
+    def enough(search):
+        s = search.stats
+        return Reason(Stop.max_executions, "large") if s.executions + s.blocked >= probe else None
+    b = Bounds(max_steps=bounds.max_steps, max_preemptions=bounds.max_preemptions)
+    return Explorer(model, reduction, b, unit=unit, should_stop=enough).run().verdict == Verdict.incomplete
+
+
+def wanted(workers):
+    """The units of a split for ``workers``: the same split for up to
+    :data:`UNITS` / PER_WORKER workers, and that many a worker past them."""
+    return max(UNITS, PER_WORKER * workers)
+
+
+def tasks(found, workers):
+    """The units in contiguous runs that share a prefix (a subtree each),
+    two runs a worker or more: what a worker is handed at a time. A worker
+    explores its run's units in order, and gives the back half of what it
+    has not started to a worker with nothing left (see :func:`explore`)."""
+    runs = [[u] for u in found]
+    for depth in range(1, depth_of(found)):
+        grouped = {}
+        for u in found:
+            grouped.setdefault(tuple(u.prefix[:depth]), []).append(u)
+        if len(grouped) >= RUNS * workers:
+            runs = list(grouped.values())
+            break
+    return runs
+
+
+def explore_unit(model, unit, reduction, bounds, deadline, should_stop=None):
+    """One unit's outcome (in a worker), within the run's ``deadline``
+    (seconds since the epoch: workers on other machines share no monotonic
+    clock); ``should_stop`` as the explorer's."""
+    if deadline is not None:
+        left = deadline - time.time()
+        if left <= 0:
+            return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
+        bounds = dataclasses.replace(bounds, timeout=left)
+    return Explorer(model, reduction, bounds, unit=unit, should_stop=should_stop).run()
+
+
+class InOrder:
+    """The units' outcomes, arriving in any order, taken in unit order as one
+    search's: the first unit with a violation or an error decides, as it
+    would alone, and the units after it do not count. ``progress`` gets the
+    merged statistics of every unit done so far, taken or waiting."""
+
+    def __init__(self, count, bounds, progress=None, pruned=0):
+        self.count = count
+        self.bounds = bounds
+        self.progress = progress
+        self.start = time.monotonic()
+        self.total = Stats()
+        self.total.pruned = pruned
+        self.merged = _Merge(self.total)
+        self.waiting = {}
+        self.next = 0
+
+    @property
+    def finished(self):
+        return self.next >= self.count or self.merged.decided
+
+    def put(self, index, outcome):
+        """Take one unit's outcome; True when the search is over."""
+        self.waiting[index] = outcome
+        while self.next in self.waiting and not self.finished:
+            outcome = self.waiting.pop(self.next)
+            self.next += 1
+            if isinstance(outcome, BaseException):
+                raise outcome
+            self.merged.add(outcome)
+            limit = self.bounds.max_executions
+            if limit is not None and self.total.executions >= limit and not self.merged.decided:
+                self.stop(Reason.max_executions(limit))
+        if self.progress is not None and not self.finished:
+            shown = dataclasses.replace(self.total)
+            for o in self.waiting.values():
+                if not isinstance(o, BaseException):
+                    shown.executions += o.stats.executions
+                    shown.max_depth = max(shown.max_depth, o.stats.max_depth)
+            self.progress(shown, shown.max_depth, time.monotonic() - self.start)
+        return self.finished
+
+    def stop(self, reason):
+        """The run ends before every unit is taken: incomplete for ``reason``
+        (unless a unit already decided)."""
+        if not self.merged.decided:
+            self.merged.reason = self.merged.reason or reason
+            self.merged.decided = True
+
+    def outcome(self):
+        self.total.elapsed_s = time.monotonic() - self.start
+        return self.merged.outcome()
 
 
 # -- the workers ---------------------------------------------------------------------------
@@ -129,30 +279,32 @@ def split(model, reduction, bounds, jobs, most=8):
 _MODEL = {}  # what a worker process explores: set before the pool forks
 
 
-def _explore(args):
-    """Explore one unit (in a worker): its outcome."""
-    unit, reduction, bounds, deadline = args
-    model = _MODEL["model"]
-    if deadline is not None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return unit.index, Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
-        bounds = dataclasses.replace(bounds, timeout=left)
-    return unit.index, Explorer(model, reduction, bounds, unit=unit).run()
-
-
-def _worker(tasks, results):
-    """A worker process: units from ``tasks`` until None, outcomes to ``results``."""
+def _worker(me, tasks, results, give, job):
+    """A worker process: runs of units from ``tasks`` until None; for each
+    unit its outcome to ``results``, with how many units of the run are left;
+    the back half of those when ``give[me]`` is set."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops the workers
+    reduction, bounds, deadline = job
     while True:
-        task = tasks.get()
-        if task is None:
+        todo = tasks.get()
+        if todo is None:
             return
-        try:
-            results.put(_explore(task))
-        except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
-            results.put((task[0].index, exc))
+        give[me] = 0
+        results.put(("took", me, None, len(todo)))
+        while todo:
+            if give[me] and len(todo) >= 2:
+                give[me] = 0
+                half = len(todo) // 2
+                todo, rest = todo[:half], todo[half:]
+                results.put(("rest", me, rest, len(todo)))
+            unit = todo.pop(0)
+            try:
+                outcome = explore_unit(_MODEL["model"], unit, reduction, bounds, deadline)
+            except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
+                outcome = exc
+            results.put(("done", me, (unit.index, outcome, time.process_time()), len(todo)))
+        results.put(("idle", me, None, 0))
 
 
 @dataclass
@@ -161,48 +313,50 @@ class Result:
     units: int
     depth: int
     workers: int
+    runs: int = 0  # runs of units handed out at first (tasks())
+    steals: int = 0  # halves of runs handed from a busy worker to an idle one
+    cpu_s: list = field(default_factory=list)  # each worker's CPU time (a shared machine's measure)
 
 
 def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
-    """dfs over ``jobs`` processes; the outcome of the whole search."""
+    """dfs over ``jobs`` processes; the outcome of the whole search.
+
+    Work stealing by subtrees: the workers take runs of units (:func:`tasks`)
+    from one queue; once the queue is empty, a worker with nothing to do
+    gets the back half of the units not yet started of the worker with the
+    most left, which that worker hands over between two units. Which worker
+    explores a unit changes nothing of its outcome, and outcomes are taken
+    in unit order."""
     bounds = bounds or Bounds()
-    start = time.monotonic()
-    found_units, pruned = split(model, reduction, bounds, jobs)
-    deadline = start + bounds.timeout if bounds.timeout is not None else None
-    total = Stats()
-    total.pruned = pruned
-    merged = _Merge(total)
+    found_units, pruned = split(model, reduction, bounds, wanted(jobs))
+    deadline = time.time() + bounds.timeout if bounds.timeout is not None else None
+    taken = InOrder(len(found_units), bounds, progress, pruned)
     _MODEL["model"] = model
     ctx = multiprocessing.get_context("fork")  # the workers inherit the model: nothing to pickle
-    tasks, results = ctx.Queue(), ctx.Queue()
-    workers = [ctx.Process(target=_worker, args=(tasks, results), daemon=True) for _ in range(jobs)]
-    waiting, nxt = {}, 0
+    queue, results = ctx.Queue(), ctx.Queue()
+    give = ctx.RawArray("b", jobs)  # give[w]: worker w hands over half of what it has left
+    job = (reduction, bounds, deadline)
+    workers = [ctx.Process(target=_worker, args=(w, queue, results, give, job), daemon=True) for w in range(jobs)]
+    runs = tasks(found_units, jobs)
+    steal = _Stealing(jobs, len(runs), give)
+    cpu = [0.0] * jobs  # each worker's CPU time at its last unit
     try:
         for w in workers:
             w.start()
-        for u in found_units:
-            tasks.put((u, reduction, bounds, deadline))
-        for _ in workers:
-            tasks.put(None)
-        while nxt < len(found_units):
-            while nxt not in waiting:
-                index, outcome = _result(results, workers)
-                waiting[index] = outcome
-            outcome = waiting.pop(nxt)
-            nxt += 1
-            if isinstance(outcome, BaseException):
-                raise outcome
-            if merged.add(outcome):
-                break  # a violation or an error decides: later units do not count
-            if bounds.max_executions is not None and total.executions >= bounds.max_executions:
-                merged.reason = merged.reason or Reason.max_executions(bounds.max_executions)
-                break
-            if progress is not None:
-                progress(total, total.max_depth, time.monotonic() - start)
+        for run in runs:
+            queue.put(run)
+        while not taken.finished:
+            kind, w, what, left = _result(results, workers)
+            if kind == "done":
+                index, outcome, cpu[w] = what
+                taken.put(index, outcome)
+            elif kind == "rest":
+                queue.put(what)
+            steal.update(kind, w, left)
     except KeyboardInterrupt:
-        merged.reason = Reason.interrupted()
+        taken.stop(Reason.interrupted())
     except _WorkerDied as exc:  # what its units would have found is unknown: incomplete, never clean
-        merged.reason = Reason(Stop.interrupted, str(exc))
+        taken.stop(Reason(Stop.interrupted, str(exc)))
     finally:
         for w in workers:
             if w.is_alive():
@@ -210,12 +364,47 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
         for w in workers:
             if w.pid is not None:
                 w.join(5)
-        for q in (tasks, results):
+        for q in (queue, results):
             q.cancel_join_thread()  # what is left in them is not wanted
             q.close()
         _MODEL.clear()
-    total.elapsed_s = time.monotonic() - start
-    return Result(merged.outcome(), len(found_units), max((len(u.prefix) for u in found_units), default=0), jobs)
+    return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs, len(runs), steal.steals, cpu)
+
+
+class _Stealing:
+    """The coordinator's view of the workers: how many units each has left,
+    which have nothing, and runs not yet taken; when a worker has nothing
+    and no run waits, the worker with the most left is asked for half."""
+
+    def __init__(self, jobs, runs, give):
+        self.left = [0] * jobs
+        self.idle = set()
+        self.waiting = runs  # runs in the queue (handed back halves included)
+        self.asked = None  # the worker asked to give, until it does or ends its run
+        self.give = give
+        self.steals = 0
+
+    def update(self, kind, w, left):
+        if kind == "took":
+            self.waiting -= 1
+            self.idle.discard(w)
+        elif kind == "rest":
+            self.waiting += 1
+            self.steals += 1
+        if kind == "idle":
+            self.idle.add(w)
+        self.left[w] = left
+        if self.asked == w and kind != "done":  # it gave, or it has nothing left to give
+            self.asked = None
+        if self.idle and not self.waiting and self.asked is None:
+            victim = max(range(len(self.left)), key=self.left.__getitem__)
+            if self.left[victim] >= 2:
+                self.asked = victim
+                self.give[victim] = 1
+
+
+def depth_of(found_units):
+    return max((len(u.prefix) for u in found_units), default=0)
 
 
 class _WorkerDied(Exception):
@@ -247,6 +436,7 @@ class _Merge:
         self.error = None
         self.reason = None
         self.checks = {}
+        self.decided = False  # a violation or an error: later units do not count
 
     def add(self, outcome):
         """Take one unit's outcome; True when it decides the search."""
@@ -258,13 +448,12 @@ class _Merge:
             self.checks[k] = self.checks.get(k, 0) + v if isinstance(v, (int, float)) else v
         if outcome.error is not None:
             self.error = outcome.error
-            return True
-        if outcome.violation is not None:
+        elif outcome.violation is not None:
             self.violation = outcome.violation
-            return True
-        if outcome.verdict == Verdict.incomplete and self.reason is None:
+        elif outcome.verdict == Verdict.incomplete and self.reason is None:
             self.reason = outcome.reason
-        return False
+        self.decided = self.error is not None or self.violation is not None
+        return self.decided
 
     def outcome(self):
         checks = self.checks or None

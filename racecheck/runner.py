@@ -11,9 +11,10 @@ from pathlib import Path
 
 from . import strategies
 from . import trace as tracefile
+from .fingerprint import FingerprintError
 from .minimise import minimise
 from .scheduler import replay
-from .search import Stop, Verdict, kind_of
+from .search import Outcome, Stop, Verdict, kind_of
 
 EXIT = {Verdict.clean: 0, Verdict.violation: 1, Verdict.incomplete: 3, Verdict.error: 4}
 
@@ -85,11 +86,13 @@ def bounds_with(base, **overrides):
 
 
 def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
-          save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None, jobs=1):
+          save_trace=True, do_minimise=True, strategy="auto", seed=0, bug_depth=None, jobs=1,
+          cluster=None):
     """Search ``scenario`` with ``strategy`` (strategies.py; the classes of
     its values, symbolic.py, when it has ranges or sets); on a violation,
     minimise it and build its trace, as on a model that raised. ``jobs``:
-    dfs on that many processes (racecheck/parallel.py)."""
+    dfs on that many processes (racecheck/parallel.py); ``cluster``: the
+    address of a Dask scheduler to run dfs's work units on (cluster.py)."""
     reduction = reduction or scenario.reduction
     bounds = bounds or scenario.bounds
     if getattr(progress, "bounds", False) is None:  # progress.Progress: the limits it shows the time left to
@@ -97,22 +100,16 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     run = None
     split = None
     notes = []
-    if jobs > 1:
-        why = _one_process(scenario, strategy)
+    if jobs > 1 or cluster:
+        why = _one_process(scenario, strategy, cluster)
         if why is not None:
-            notes.append(f"--jobs {jobs}: {why}, so the search ran in one process")
-            jobs = 1
-    if jobs > 1:
-        from . import parallel
-        split = parallel.explore(scenario.model, reduction, bounds, jobs, progress)
-        outcome, used, why = split.outcome, "dfs", f"dfs with {reduction} on {jobs} processes"
+            where = f"--cluster {cluster}" if cluster else f"--jobs {jobs}"
+            notes.append(f"{where}: {why}, so the search ran in one process here")
+            jobs, cluster = 1, None
+    if jobs > 1 or cluster:
+        outcome, used, why, split = _spread(scenario, strategy, reduction, bounds, progress, jobs, cluster,
+                                            notes, seed, bug_depth)
         model, params, traced = scenario.model, None, scenario
-        if strategy == "auto" and outcome.verdict == "incomplete" and kind_of(outcome.reason) == Stop.step_bound:
-            # a thread loops: auto's bfs, in one process, as without --jobs
-            notes.append(f"--jobs {jobs}: a thread runs past the step bound; bfs ran in one process")
-            split = None
-            outcome, used, why = strategies.search(scenario.model, strategy, reduction, bounds, progress,
-                                                   seed, bug_depth)
     elif getattr(scenario, "space", None) is not None:  # ranges or sets of values
         from . import symbolic  # here only: a run without ranges does not need it
         run = symbolic.search_space(scenario, reduction, bounds, progress, strategy)
@@ -128,8 +125,7 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     report = Report(scenario, outcome.verdict, outcome, reduction, used, strategy_reason=why,
                     checks=outcome.checks)
     report.notes.extend(notes)
-    if split is not None:
-        report.parallel = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth}
+    report.parallel = split
     if run is not None:
         report.symbolic = run.summary
         if model is None:  # no deciding class, or its schedule does not replay concretely
@@ -151,9 +147,54 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
     return report
 
 
-def _one_process(scenario, strategy):
+def _spread(scenario, strategy, reduction, bounds, progress, jobs, cluster, notes, seed, bug_depth):
+    """The search on ``jobs`` processes or on the Dask ``cluster``: (outcome,
+    strategy used, why, what the report says of the split)."""
+    model = scenario.model
+    if strategy == "bfs":
+        return _bfs(model, bounds, progress, jobs) + ({"jobs": jobs},)
+    if cluster:
+        from . import cluster as dask_cluster
+        split = dask_cluster.explore(model, dask_cluster.scenario_model(scenario.path), cluster,
+                                     reduction, bounds, progress)
+        where = f"{split.workers} workers of the Dask cluster at {cluster}"
+    else:
+        from . import parallel
+        split = parallel.explore(model, reduction, bounds, jobs, progress)
+        where = f"{jobs} processes"
+    said = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth}
+    if cluster:
+        said["cluster"] = cluster
+    outcome = split.outcome
+    if strategy == "auto" and outcome.verdict == "incomplete" and kind_of(outcome.reason) == Stop.step_bound:
+        # A thread loops: auto turns to bfs, which terminates on loops.
+        if cluster:
+            notes.append(f"{where}: a thread runs past the step bound; bfs ran in one process here")
+            return (*strategies.search(model, strategy, reduction, bounds, progress, seed, bug_depth), None)
+        try:
+            found, used, _ = _bfs(model, bounds, progress, jobs)
+        except FingerprintError as exc:
+            reason = outcome.reason.but(f"dfs cannot finish: {outcome.reason}; bfs cannot fingerprint the "
+                                        f"model: {exc}")
+            return Outcome(Verdict.incomplete, outcome.stats, reason=reason), "dfs", f"dfs on {where}", said
+        return found, used, f"auto: bfs on {where}, since dfs cannot finish (a loop)", {"jobs": jobs}
+    return outcome, "dfs", f"dfs with {reduction} on {where}", said
+
+
+def _bfs(model, bounds, progress, jobs):
+    """bfs with its states partitioned over ``jobs`` processes (parallel_bfs.py)."""
+    from . import parallel_bfs
+    if bounds.max_preemptions is not None:
+        raise strategies.StrategyError("--strategy bfs does not bound preemptions: --max-preemptions goes "
+                                       "with dfs")
+    return parallel_bfs.explore(model, bounds, jobs, progress), "bfs", f"bfs on {jobs} processes"
+
+
+def _one_process(scenario, strategy, cluster=None):
     """Why ``scenario`` cannot be split over processes, or None."""
-    if strategy not in ("auto", "dfs"):
+    if strategy == "bfs" and cluster:
+        return "bfs partitions its states over the processes of one machine (--jobs), not a cluster"
+    if strategy not in ("auto", "dfs", "bfs"):
         return f"--strategy {strategy} runs in one process"
     if getattr(scenario, "space", None) is not None:
         return "a scenario with ranges or sets of values runs its classes in one process"

@@ -365,6 +365,10 @@ class BreadthFirst(Search):
                 self._violation(*verdict, path, confirmed=confirmed)
         if self.verify:
             after = self._verify(state, step, after, path)
+        self._reached(entry, tid, state, after, path, queue)
+
+    def _reached(self, entry, tid, state, after, path, queue):
+        """A successor, checked: a new state is added and queued."""
         if self._key(state) in self.visited:
             return
         node = self._add(state, entry.node, tid, len(path))

@@ -981,10 +981,12 @@ def programs(seed, count, max_steps=8, plain=False):
     return [nth(seed, n, max_steps, plain) for n in range(count)]
 
 
-def racecheck_units(prog, reduction, depth):
+def racecheck_units(prog, reduction, depth, refine=None, wanted=None):
     """Explore with racecheck's work units (racecheck/parallel.py), each unit
     in turn in this process, to the end past violations: what
-    :func:`racecheck_dfs` returns, over all units together."""
+    :func:`racecheck_dfs` returns, over all units together. ``refine(unit)``:
+    True for the units to split one step deeper (a split of mixed depths);
+    ``wanted``: the units of ``split()`` for that many instead."""
     from racecheck.parallel import units
     from racecheck.scheduler import Bounds, Explorer, trace_signature
     from racecheck.search import Outcome, Stats, Verdict
@@ -995,7 +997,14 @@ def racecheck_units(prog, reduction, depth):
     waits = any(h[0] != "label" for thread in prog["threads"] for h, _ in thread)
     total = Stats()
     verdicts = set()
-    for unit in units(model, reduction, Bounds(), depth)[0]:
+    found = units(model, reduction, Bounds(), depth)[0]
+    if wanted is not None:
+        from racecheck.parallel import split
+        found = split(model, reduction, Bounds(), wanted)[0]
+    if refine is not None:
+        from racecheck.parallel import children
+        found = [c for u in found for c in (children(model, u, reduction, Bounds())[0] if refine(u) else [u])]
+    for unit in found:
         def seen(ex, violation):
             finals.add((canonical(prog, ex.rt.snapshot()), any(not t.finished for t in ex.threads)))
             traces.append(trace_signature([e for e in ex.events if e.reads or e.writes]))

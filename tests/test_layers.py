@@ -40,6 +40,8 @@ LAYERS = {
     "racecheck.ranges": FRONT,
     "racecheck.runner": FRONT,
     "racecheck.parallel": ENGINE,
+    "racecheck.cluster": FRONT,
+    "racecheck.parallel_bfs": ENGINE,
     "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,

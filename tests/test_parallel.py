@@ -5,6 +5,7 @@ answers of one process on the corpus."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from conftest import SCENARIOS
 
 from racecheck.cli import main
-from racecheck.parallel import explore, units
+from racecheck.parallel import children, explore, units
 from racecheck.scenario import load
 from racecheck.scheduler import Explorer
 
@@ -42,6 +43,76 @@ def test_units_together_explore_every_trace(reduction, depth, record_property):
     record_property("executions_split_vs_one", f"{totals['units']} / {totals['one']}")
     print(f"{reduction} depth {depth}: {totals['units']} executions in units, {totals['one']} in one search")
     assert not bad, f"{len(bad)} of {COUNT} programs: " + "\n\n".join(bad[:3])
+
+
+@pytest.mark.parametrize("reduction", ["none", "dpor"])
+@pytest.mark.parametrize("how", ["every other", "split()"])
+def test_a_split_of_mixed_depths_explores_every_trace(reduction, how):
+    # units at depth 1, every other one split one step deeper; and split()'s,
+    # which splits the units with the fewest threads asleep first
+    def refine(unit):
+        return unit.index % 2 == 1
+
+    bad = []
+    for n, prog in enumerate(randprog.programs(f"{SEED}-mixed-{reduction}-{how}", COUNT)):
+        expected = randprog.explore(prog)
+        if how == "split()":
+            got = randprog.racecheck_units(prog, reduction, 1, wanted=12)
+        else:
+            got = randprog.racecheck_units(prog, reduction, 1, refine=refine)
+        diff = [d for d in randprog.differences(prog, got, expected)
+                if not (randprog.initially_false(prog) and d[0].startswith("missed always"))]
+        whole = randprog.racecheck_dfs(prog, "none")
+        missed = set(whole["unprobed"]) - set(got["unprobed"])
+        if reduction == "none":
+            assert Counter(got["traces"]) == Counter(whole["traces"]), f"program {n}: the split is not a partition"
+        if diff or missed:
+            bad.append(f"program {n}: {diff} {len(missed)} traces missed\n{randprog.show(prog)}")
+    assert not bad, f"{len(bad)} of {COUNT} programs: " + "\n\n".join(bad[:3])
+
+
+def test_children_of_a_unit():
+    sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
+    top, _ = units(sc.model, "dpor", sc.bounds, 1)
+    deeper, _ = units(sc.model, "dpor", sc.bounds, 2)
+    split = [c.prefix for u in top for c in children(sc.model, u, "dpor", sc.bounds)[0]]
+    assert split == [u.prefix for u in deeper]
+
+
+def test_progress_gets_the_workers_merged_stats():
+    sc = load(SCENARIOS / "cow_fault_vs_truncate_fixed.yaml")
+    seen = []
+    out = explore(sc.model, "none", sc.bounds, jobs=2, progress=lambda s, d, t: seen.append(s.executions)).outcome
+    assert seen and seen == sorted(seen)  # the executions of every unit done so far, growing
+    assert 0 < seen[-1] <= out.stats.executions
+    assert max(seen) > out.stats.executions // 2
+
+
+def test_an_idle_worker_gets_half_of_the_busiest_ones_units():
+    from racecheck.parallel import _Stealing
+    give = [0, 0, 0]
+    s = _Stealing(3, 2, give)
+    s.update("took", 0, 6)
+    s.update("took", 1, 2)
+    assert give == [0, 0, 0]  # no worker idle yet
+    s.update("idle", 2, 0)
+    assert give == [1, 0, 0] and s.asked == 0  # the one with the most left
+    s.update("idle", 1, 0)
+    assert give == [1, 0, 0]  # one request at a time
+    s.update("rest", 0, 2)
+    assert s.waiting == 1 and s.steals == 1 and s.asked is None
+    s.update("took", 2, 3)
+    assert s.waiting == 0 and give[1] == 0
+
+
+def test_runs_of_units_share_a_prefix():
+    from racecheck.parallel import tasks
+    sc = load(SCENARIOS / "cow_fault_vs_truncate_fixed.yaml")
+    found, _ = units(sc.model, "none", sc.bounds, 4)
+    runs = tasks(found, 2)
+    assert [u for run in runs for u in run] == found and len(runs) >= 4
+    depth = min(len(os.path.commonprefix([u.prefix for u in run])) for run in runs)
+    assert 1 <= depth < 4 and any(len(run) > 1 for run in runs)  # subtrees, each of several units
 
 
 def test_units_are_plain_data():
@@ -95,14 +166,14 @@ def test_a_worker_that_dies_makes_the_run_incomplete(monkeypatch):
     import signal
 
     import racecheck.parallel as P
-    real = P._explore
+    real = P.explore_unit
 
-    def dies(args):
-        if args[0].index == 1:
+    def dies(model, unit, *args):
+        if unit.index == 1:
             os.kill(os.getpid(), signal.SIGKILL)
-        return real(args)
+        return real(model, unit, *args)
 
-    monkeypatch.setattr(P, "_explore", dies)
+    monkeypatch.setattr(P, "explore_unit", dies)
     sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
     out = explore(sc.model, "dpor", sc.bounds, jobs=2).outcome
     assert out.verdict == "incomplete" and "died" in out.reason

@@ -1,0 +1,81 @@
+"""bfs on several processes (racecheck/parallel_bfs.py): the same distinct
+states, verdict and counterexample length as one process, on the corpus and
+on random programs; the counterexample does not depend on the number of
+workers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import randprog
+from click.testing import CliRunner
+from conftest import SCENARIOS
+
+from racecheck.cli import main
+from racecheck.parallel_bfs import explore
+from racecheck.scenario import load
+from racecheck.search import Bounds
+from racecheck.strategies import BreadthFirst
+
+
+def same(one, par, what):
+    assert par.verdict == one.verdict, what
+    if one.verdict == "clean":
+        assert par.stats.distinct_states == one.stats.distinct_states, what
+    if one.violation is not None:
+        assert par.violation.invariant == one.violation.invariant, what
+        assert len(par.violation.schedule) == len(one.violation.schedule), what  # shortest, both
+
+
+@pytest.mark.parametrize("name", ["cow_fault_vs_truncate", "cow_fault_vs_truncate_fixed", "fault_vs_truncate",
+                                  "fault_vs_truncate_fixed", "dax_fault_no_entry_wait_fixed",
+                                  "ext4_dax_fault_deadlock", "buffered_short_copy_crash_fixed"])
+def test_the_corpus_as_one_process(name):
+    sc = load(SCENARIOS / f"{name}.yaml")
+    one = BreadthFirst(sc.model, sc.bounds).run()
+    same(one, explore(sc.model, sc.bounds, jobs=2), name)
+
+
+def test_random_programs_as_one_process():
+    for n, prog in enumerate(randprog.programs("parallel-bfs", 40)):
+        model = randprog.build(prog)
+        one = BreadthFirst(model, Bounds()).run()
+        same(one, explore(model, Bounds(), jobs=2), f"program {n}\n{randprog.show(prog)}")
+
+
+def test_every_state_past_violations():
+    # with the invariants left out, the whole state space: no state lost between owners
+    for n, prog in enumerate(randprog.programs("parallel-bfs-all", 30)):
+        prog = dict(prog, always=None, final=None)
+        model = randprog.build(prog)
+        one = BreadthFirst(model, Bounds()).run()
+        if one.verdict == "clean":
+            for jobs in (2, 3):
+                assert explore(model, Bounds(), jobs=jobs).stats.distinct_states == one.stats.distinct_states, n
+
+
+def test_the_counterexample_does_not_depend_on_the_workers():
+    sc = load(SCENARIOS / "fault_vs_truncate.yaml")
+    runs = [explore(sc.model, sc.bounds, jobs=j).violation.schedule for j in (1, 2, 3)]
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_run_bfs_with_jobs():
+    path = str(SCENARIOS / "cow_fault_vs_truncate_fixed.yaml")
+    out = CliRunner().invoke(main, ["run", path, "--strategy", "bfs", "--jobs", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["strategy"] == "bfs" and doc["jobs"] == 2
+    one = json.loads(CliRunner().invoke(main, ["run", path, "--strategy", "bfs", "--json"]).output)
+    assert doc["distinct_states"] == one["distinct_states"]
+    text = CliRunner().invoke(main, ["run", path, "--strategy", "bfs", "--jobs", "2"])
+    assert text.exit_code == 0 and "on 2 processes, states by fingerprint" in text.output, text.output
+    looping = CliRunner().invoke(main, ["run", str(SCENARIOS / "xip_file_fault_retry.yaml"), "--jobs", "2"])
+    assert looping.exit_code == 0 and "bfs" in looping.output, looping.output  # auto turns to bfs on 2 processes
+
+
+def test_time_limit():
+    prog = randprog.program([[randprog.step([("add", "x", 1)])] * 6 for _ in range(4)])
+    out = explore(randprog.build(prog), Bounds(timeout=0.001), jobs=2)
+    assert out.verdict == "incomplete" and "time limit" in out.reason

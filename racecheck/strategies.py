@@ -541,7 +541,7 @@ class RandomSearch(Search):
         if self.found is not None:
             return Outcome(Verdict.violation, self.stats, violation=self.found, checks=self.counted())
         name = f"pct (bug depth {self.bug_depth})" if self.bug_depth else "random"
-        tried = (f"no violation in {self.stats.executions} {name} executions (seed {self.seed}); "
+        tried = (f"no violation in {self.stats.executions:,} {name} executions (seed {self.seed}); "
                  f"a random search never shows that none exists")
         if self.stats.cut:
             tried += (f"; {self.stats.cut} of them ended by a bound (--max-steps, or "

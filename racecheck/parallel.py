@@ -358,15 +358,7 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     except _WorkerDied as exc:  # what its units would have found is unknown: incomplete, never clean
         taken.stop(Reason(Stop.interrupted, str(exc)))
     finally:
-        for w in workers:
-            if w.is_alive():
-                w.terminate()
-        for w in workers:
-            if w.pid is not None:
-                w.join(5)
-        for q in (queue, results):
-            q.cancel_join_thread()  # what is left in them is not wanted
-            q.close()
+        stop_workers(workers, (queue, results))
         _MODEL.clear()
     return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs, len(runs), steal.steals, cpu)
 
@@ -465,6 +457,20 @@ class _Merge:
         if self.reason is not None:
             return Outcome(Verdict.incomplete, self.stats, reason=self.reason, checks=checks)
         return Outcome(Verdict.clean, self.stats, checks=checks)
+
+
+def stop_workers(workers, queues):
+    """End the worker processes (they may be mid-unit) and drop what is
+    left in ``queues``: nothing in them is wanted any more."""
+    for w in workers:
+        if w.is_alive():
+            w.terminate()
+    for w in workers:
+        if w.pid is not None:
+            w.join(5)
+    for q in queues:
+        q.cancel_join_thread()
+        q.close()
 
 
 def cores():

@@ -28,6 +28,7 @@ import time
 from collections import deque
 
 from .fingerprint import Constants
+from .parallel import stop_workers
 from .scheduler import preemptions
 from .search import Bounds, Counterexample, Halt, Outcome, Reason, Stop, Verdict, kind_of
 from .strategies import MAX_STATES, BreadthFirst, StateStats
@@ -248,15 +249,7 @@ def run(model, bounds=None, jobs=2, progress=None):
     except _Died as exc:
         reason = Reason(Stop.interrupted, str(exc))
     finally:
-        for w in workers:
-            if w.is_alive():
-                w.terminate()
-        for w in workers:
-            if w.pid is not None:
-                w.join(5)
-        for q in [*control, *inboxes, reports]:
-            q.cancel_join_thread()
-            q.close()
+        stop_workers(workers, [*control, *inboxes, reports])
         _MODEL.clear()
     stats.elapsed_s = time.monotonic() - start
     if error is not None:

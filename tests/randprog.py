@@ -185,7 +185,7 @@ def show(prog):
 VALUES = (0, 1, 2)
 
 
-def generate(rng, max_steps=8, plain=False):
+def generate(rng, max_steps=8, plain=False, rwsems=0.15):
     """A random program: 2-4 threads, 1-3 variables, at most ``max_steps``
     steps in all; often a map, mutexes taken in either order, an rwsem,
     waits, and invariants (the always one now and then false at the start).
@@ -195,16 +195,19 @@ def generate(rng, max_steps=8, plain=False):
     mostly steps whose footprints change with the order of the steps:
     compare-and-swap and conditional writes, or a map's sets and deletes
     (which change its key set only when the key is new or present) with
-    listings of its keys."""
+    listings of its keys. ``rwsems``: the share of programs with an rwsem
+    (1: every one, the tight ones too)."""
     nthreads = rng.randint(2, 4)
     tight = None if plain or rng.random() >= 0.3 else rng.choice(("cas", "map"))
     names = ["x", "y", "z"][:rng.randint(1, 2 if tight else 3)]
     maps = (("m", ((0, 1),) if rng.random() < 0.5 else ()),) if rng.random() < 0.25 else ()
     mutexes = ("a", "b")[:rng.choice((0, 0, 1, 2, 2))]
-    rwsems = ("s",) if rng.random() < 0.15 else ()
+    share = rwsems
+    rwsems = ("s",) if rng.random() < share else ()
     if tight:
         maps = (("m", ((0, 1),) if rng.random() < 0.5 else ()),) if tight == "map" else ()
-        mutexes, rwsems = (), ()
+        mutexes = ()
+        rwsems = rwsems if share >= 1 else ()
     total = rng.randint(nthreads, max(nthreads, max_steps))
     counts = [1] * nthreads
     for _ in range(total - nthreads):
@@ -970,15 +973,15 @@ def unreferenced(prog):
     return set(names) - named
 
 
-def nth(seed, n, max_steps=8, plain=False):
+def nth(seed, n, max_steps=8, plain=False, rwsems=0.15):
     """Program ``n`` of ``seed``: generated from ``Random(f"{seed}:{n}")``, so
     that any one can be made again alone."""
-    return generate(random.Random(f"{seed}:{n}"), max_steps, plain)
+    return generate(random.Random(f"{seed}:{n}"), max_steps, plain, rwsems)
 
 
-def programs(seed, count, max_steps=8, plain=False):
+def programs(seed, count, max_steps=8, plain=False, rwsems=0.15):
     """Programs 0 to ``count`` - 1 of ``seed``."""
-    return [nth(seed, n, max_steps, plain) for n in range(count)]
+    return [nth(seed, n, max_steps, plain, rwsems) for n in range(count)]
 
 
 def racecheck_units(prog, reduction, depth, refine=None, wanted=None):

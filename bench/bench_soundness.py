@@ -28,7 +28,8 @@ way, and the smallest program of each kind is printed at the end.
 Program n of seed S is ``randprog.nth(S, n)``: ``--only N`` runs it alone.
 ``--max-steps`` bounds the steps of a program (default 8; none's executions
 grow fast with it), ``--plain`` leaves out the features under suspicion (to
-check the interpreter itself). Exit status 1 when anything disagreed.
+check the interpreter itself), ``--rwsems 1`` puts an rwsem in every program
+(the default: one in 15 %). Exit status 1 when anything disagreed.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ STRATEGIES = ("none", "dpor", "bfs")
 
 def run_one(job):
     """Compare one program; a plain dict (it crosses processes)."""
-    seed, n, shrink, max_steps, plain = job
-    prog = randprog.nth(seed, n, max_steps, plain)
+    seed, n, shrink, max_steps, plain, rwsems = job
+    prog = randprog.nth(seed, n, max_steps, plain, rwsems)
     try:
         c = randprog.compare(prog)
     except Exception as exc:  # racecheck itself raised: a disagreement too
@@ -91,16 +92,19 @@ def main(argv=None):
     ap.add_argument("--plain", action="store_true",
                     help="leave out conditional writes, compare-and-swap, branches and always "
                          "invariants false at the start (to check the interpreter itself)")
+    ap.add_argument("--rwsems", type=float, default=0.15,
+                    help="the share of programs with an rwsem (default 0.15; 1: every one)")
     ap.add_argument("--shrink", action="store_true", help="shrink each disagreeing program")
     ap.add_argument("--only", type=int, help="run program number N of the seed alone, and show it")
     ap.add_argument("--quiet", action="store_true", help="do not print each disagreement")
     args = ap.parse_args(argv)
 
     if args.only is not None:
-        jobs = [(args.seed, args.only, args.shrink, args.max_steps, args.plain)]
-        print(randprog.show(randprog.nth(args.seed, args.only, args.max_steps, args.plain)))
+        jobs = [(args.seed, args.only, args.shrink, args.max_steps, args.plain, args.rwsems)]
+        print(randprog.show(randprog.nth(args.seed, args.only, args.max_steps, args.plain, args.rwsems)))
     else:
-        jobs = [(args.seed, n, args.shrink, args.max_steps, args.plain) for n in range(args.programs)]
+        jobs = [(args.seed, n, args.shrink, args.max_steps, args.plain, args.rwsems)
+                for n in range(args.programs)]
     start = time.monotonic()
     totals = Counter()
     disagreeing = Counter()  # strategy -> programs

@@ -213,6 +213,10 @@ def test_rwsem(rt):
                            {"readers": [1, 2], "writer": None})]
     assert not s.down_write().enabled() and s.down_read().enabled()
     assert s.down_write().waits_for() is s
+    # Waiting to write reads the slots of the readers in the way (a look that
+    # finds them conflicts with their down_read and up_read).
+    reads, writes = s.down_write().footprint(rt)
+    assert sorted(map(rt.name_of, reads)) == ["i_rwsem[1]", "i_rwsem[2]"] and writes == {s.key}
     assert saved(s) == ({"kind": "rwsem"}, {"i_rwsem": {"readers": [1, 2], "writer": None}})
     before = fingerprint(rt, s)
     step(rt, 1)

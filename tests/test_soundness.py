@@ -256,6 +256,16 @@ LOCK_THEN_COND = program(
              (step([("write", "z", 1)], ("lock", "a")),),
              (step([("cond", "z", 0, "z", 1)]),)))
 
+# Found by the generator (rwsem in every program): T1 looks for the write
+# side after a step that touched nothing and finds T2 reading. That look must
+# conflict with T2's down_read, though both only read the writer key: run
+# first, T1 takes the lock. dpor never ran T2 before T0's delete.
+READER_BLOCKS_A_LOOK = program(
+    vars=(("o2", -1),), maps=(("m", ((0, 1),)),), rwsems=("s",),
+    threads=((step([("mdel", "m", 1)]),),
+             (step([]), step([], ("down_write", "s"))),
+             (step([("mget", 0, "m", 1), ("copy", "o2", 0, 0)], ("down_read", "s")),)))
+
 REGRESSIONS = {
     "map_keys": MAP_KEYS,
     "cas_after_wait": CAS_AFTER_WAIT,
@@ -268,6 +278,7 @@ REGRESSIONS = {
     "initially_broken_exact": initially_broken(False, "exact"),
     "initially_broken_exact_swapped": initially_broken(True, "exact"),
     "check_then_always": CHECK_THEN_ALWAYS,
+    "reader_blocks_a_look": READER_BLOCKS_A_LOOK,
 }
 
 

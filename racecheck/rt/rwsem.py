@@ -148,6 +148,15 @@ class _DownWrite(Request):
     def describe(self):
         return f"waiting to write {self.sem.name} (held by {self.sem.holders()})"
 
+    def footprint(self, rt):
+        """It reads every reader slot: the ones taken keep it waiting. A
+        step that looks and finds it held (execution's probe) must conflict
+        with each reader's down_read and up_read, not only with the writer
+        key they read, or another reader's down_read would seem to commute
+        with the look it made fail."""
+        sem = self.sem
+        return {(sem.key, t) for t in sem.readers}, {sem.key}
+
     def lock_key(self):
         return self.sem.key
 

@@ -20,9 +20,11 @@ class RWSem(Primitive):
     operation writes the writer key, so it conflicts with every reader
     operation, as it must (``down_write`` waits for the readers to leave;
     ``up_write`` lets them in): the writer key stands for "every slot" as a
-    map's key set does. Only the writer's operations are exclusive acquires
-    and releases; ``holders()`` is sorted, so that the order readers came
-    in shows nowhere."""
+    map's key set does. A look that finds the write side taken by readers
+    reads their slots, so that it conflicts with the down_read that made it
+    fail (see ``_DownWrite.footprint``). Only the writer's operations are
+    exclusive acquires and releases; ``holders()`` is sorted, so that the
+    order readers came in shows nowhere."""
 
     __slots__ = ("rt", "key", "name", "readers", "writer")
     kind = "rwsem"

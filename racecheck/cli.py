@@ -569,7 +569,7 @@ def _list_fixes(catalogue):
 
 def _list_invariants(catalogue):
     click.echo("invariants:")
-    for name, cls in sorted(inv.REGISTRY.items()):
+    for name, cls in sorted(inv.library().items()):
         click.echo(f"  {name:24} {cls.description}")
 
 

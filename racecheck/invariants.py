@@ -88,6 +88,14 @@ def register(cls: InvariantClass) -> InvariantClass:
     return cls
 
 
+def library() -> dict:
+    """The registered invariants racecheck itself defines, by name: what
+    ``racecheck list`` and the scenario schema show. A user's model that
+    registers its own (examples/) adds them to the same registry in the
+    process that loads it, and they stay there."""
+    return {n: c for n, c in REGISTRY.items() if c.__module__.partition(".")[0] == "racecheck"}
+
+
 def select(names: list[str]) -> list[Invariant]:
     """Instances of the named invariants (unknown names raise KeyError)."""
     return [REGISTRY[n]() for n in names]

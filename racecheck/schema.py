@@ -255,7 +255,8 @@ def _rules():
     params and none of the built-in model's keys; the built-in model takes
     no params, needs a file, threads and invariants, and knows its
     invariants by name; crash_consistent needs crash: true."""
-    invariant = _names(inv.REGISTRY, lambda n: inv.REGISTRY[n].description, "An invariant (racecheck list invariants).")
+    library = inv.library()
+    invariant = _names(library, lambda n: library[n].description, "An invariant (racecheck list invariants).")
     own_model = {"properties": {"model": {"type": "string", "pattern": "\\.py$"}}, "required": ["model"]}
     builtin = {"required": ["file", "threads", "invariants"],
                "properties": {"params": False, "invariants": {"items": invariant},

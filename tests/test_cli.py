@@ -186,3 +186,21 @@ def test_bfs_bounds_from_the_command_line(tmp_path):
     assert "stopped at --max-states 500" in out.stdout
     out = racecheck("run", "loop.yaml", "--strategy", "bfs", "--max-memory", "1", cwd=tmp_path)
     assert out.returncode == 3 and "stopped at --max-memory 1 MiB" in out.stdout
+
+
+def test_list_and_schema_show_the_librarys_invariants_not_a_loaded_models(monkeypatch):
+    # A user's model registers its invariants in the process that loads it
+    # (a pytest session, the plugin); list and the schema stay the library's.
+    from racecheck import invariants as inv
+    from racecheck import schema
+
+    class Mine(inv.Invariant):
+        name = "users_own_invariant"
+        description = "registered by a model of a user's"
+
+    monkeypatch.setitem(inv.REGISTRY, Mine.name, Mine)
+    listed = CliRunner().invoke(main, ["list", "invariants"])
+    assert listed.exit_code == 0 and "no_stale_data" in listed.output
+    assert Mine.name not in listed.output
+    text = schema.schema_text()
+    assert '"no_stale_data"' in text and Mine.name not in text

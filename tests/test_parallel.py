@@ -22,21 +22,28 @@ SEED = "parallel"
 COUNT = 80
 
 
+def _check_units(n, prog, got, reduction, bad):
+    """The units' union against the interpreter (every final state and
+    invariant answer) and against one exhaustive search (every trace; with
+    none, each exactly once: a partition); what differs goes in ``bad``."""
+    expected = randprog.explore(prog)
+    diff = [d for d in randprog.differences(prog, got, expected)
+            if not (randprog.initially_false(prog) and d[0].startswith("missed always"))]
+    whole = randprog.racecheck_dfs(prog, "none")
+    missed = set(whole["unprobed"]) - set(got["unprobed"])
+    if reduction == "none":
+        assert Counter(got["traces"]) == Counter(whole["traces"]), f"program {n}: the split is not a partition"
+    if diff or missed:
+        bad.append(f"program {n}: {diff} {len(missed)} traces missed\n{randprog.show(prog)}")
+
+
 @pytest.mark.parametrize("reduction", ["none", "dpor"])
 @pytest.mark.parametrize("depth", [1, 3])
 def test_units_together_explore_every_trace(reduction, depth, record_property):
     bad, totals = [], Counter()
     for n, prog in enumerate(randprog.programs(f"{SEED}-{reduction}-{depth}", COUNT)):
-        expected = randprog.explore(prog)
         got = randprog.racecheck_units(prog, reduction, depth)
-        diff = [d for d in randprog.differences(prog, got, expected)
-                if not (randprog.initially_false(prog) and d[0].startswith("missed always"))]
-        whole = randprog.racecheck_dfs(prog, "none")
-        missed = set(whole["unprobed"]) - set(got["unprobed"])
-        if reduction == "none":
-            assert Counter(got["traces"]) == Counter(whole["traces"]), f"program {n}: the split is not a partition"
-        if diff or missed:
-            bad.append(f"program {n}: {diff} {len(missed)} traces missed\n{randprog.show(prog)}")
+        _check_units(n, prog, got, reduction, bad)
         seq = randprog.racecheck_dfs(prog, reduction)
         totals["units"] += got["executions"]
         totals["one"] += seq["executions"]
@@ -55,19 +62,11 @@ def test_a_split_of_mixed_depths_explores_every_trace(reduction, how):
 
     bad = []
     for n, prog in enumerate(randprog.programs(f"{SEED}-mixed-{reduction}-{how}", COUNT)):
-        expected = randprog.explore(prog)
         if how == "split()":
             got = randprog.racecheck_units(prog, reduction, 1, wanted=12)
         else:
             got = randprog.racecheck_units(prog, reduction, 1, refine=refine)
-        diff = [d for d in randprog.differences(prog, got, expected)
-                if not (randprog.initially_false(prog) and d[0].startswith("missed always"))]
-        whole = randprog.racecheck_dfs(prog, "none")
-        missed = set(whole["unprobed"]) - set(got["unprobed"])
-        if reduction == "none":
-            assert Counter(got["traces"]) == Counter(whole["traces"]), f"program {n}: the split is not a partition"
-        if diff or missed:
-            bad.append(f"program {n}: {diff} {len(missed)} traces missed\n{randprog.show(prog)}")
+        _check_units(n, prog, got, reduction, bad)
     assert not bad, f"{len(bad)} of {COUNT} programs: " + "\n\n".join(bad[:3])
 
 

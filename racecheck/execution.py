@@ -245,9 +245,6 @@ class Execution:
         label = t.pending if self.plain_checks else None  # named if the step is refused
         try:
             try:
-                req = t.pending
-                if isinstance(req, Request):
-                    req.grant(rt, tid)
                 self._advance(t, record)
             except Violation as v:
                 t.finished = True  # the exception ended the thread's generator
@@ -298,9 +295,6 @@ class Execution:
                 rt.note(kind, **data)
         try:
             try:
-                req = t.pending
-                if isinstance(req, Request):
-                    req.grant(rt, tid)
                 self._advance(t, None)
             except Violation:
                 t.finished = True  # the exception ended the thread's generator
@@ -356,8 +350,12 @@ class Execution:
             raise ModelFailure(None, "(initial state)", exc, traceback.format_exc()) from None
 
     def _advance(self, t, record):
-        """Resume ``t`` until it yields after touching shared state."""
+        """Grant ``t``'s pending request, if any, and resume ``t`` until it
+        yields after touching shared state."""
         rt = self.rt
+        req = t.pending
+        if isinstance(req, Request):
+            req.grant(rt, t.tid)
         history = rt.history
         seen = len(history)
         gen = t.gen

@@ -112,13 +112,17 @@ class OpRecord:
 class Event:
     """What a step did, as the scheduler needs it."""
 
-    __slots__ = ("tid", "reads", "writes", "locks")
+    __slots__ = ("tid", "reads", "writes", "locks", "blocking")
 
-    def __init__(self, tid, reads, writes, locks=()):
+    def __init__(self, tid, reads, writes, locks=(), blocking=False):
         self.tid = tid
         self.reads = reads
         self.writes = writes
         self.locks = locks  # (ACQUIRE | RELEASE, key) of exclusive locks, in order
+        # The step began by taking a request (a lock, a wait) that another
+        # thread's step can make it refuse: until it runs, its thread may
+        # never run again (see Explorer._reverse, weak initials).
+        self.blocking = blocking
 
     def conflicts(self, other):
         writes = self.writes
@@ -242,6 +246,7 @@ class Execution:
                 rt.note(kind, **data)  # its first operation begins now
         failure = None
         found = []  # every violation this step brings, the model's own first
+        blocking = isinstance(t.pending, Request)
         label = t.pending if self.plain_checks else None  # named if the step is refused
         try:
             try:
@@ -265,7 +270,7 @@ class Execution:
             raise
         except (Exception, SystemExit) as exc:  # the model's own bug (ModelError among them)
             failure = ModelFailure(tid, t.name, exc, traceback.format_exc())
-        event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive))
+        event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive), blocking)
         self.events.append(event)
         if record is not None:
             self._finish_record(record, t)

@@ -280,7 +280,7 @@ class Explorer(Search):
         for t in ex.threads:
             if not t.finished and isinstance(t.pending, Request):
                 reads, writes = t.pending.footprint(ex.rt)
-                out.append(Event(t.tid, reads, writes, t.pending.exclusive()))
+                out.append(Event(t.tid, reads, writes, t.pending.exclusive(), True))
         return out
 
     def _violation(self, v):
@@ -547,10 +547,14 @@ class Explorer(Search):
         # all of v as one step
         reads, writes = ej.reads | all_rest.reads, ej.writes | all_rest.writes
         for q, ev in covered.items() if ej.__class__ is not _Unknown else ():
-            if q != p and q not in first and ev.__class__ is not _Unknown and (
+            # q's step commutes with all of v: a weak initial, explored. Not
+            # when the step takes a request: a step after v can refuse it
+            # for good (a wait whose condition it breaks, a lock it keeps),
+            # and the traces where q never runs again start with no branch.
+            if q != p and q not in first and ev.__class__ is not _Unknown and not ev.blocking and (
                     ev.writes.isdisjoint(writes) and ev.writes.isdisjoint(reads)
                     and writes.isdisjoint(ev.reads)):
-                return  # q's step commutes with all of v: a weak initial, explored
+                return
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.
         sequence = [(events[k].tid, events[k]) for k in rest] + [(p, ej)]
@@ -718,7 +722,8 @@ def _after(tid, event, sequence, whole):
             unknown = unknown or e.__class__ is _Unknown
         whole[0] = (reads, writes, unknown)
     reads, writes, unknown = whole[0]
-    if unknown or event.__class__ is _Unknown:
+    # A step that takes a request is no weak initial (see Explorer._reverse).
+    if unknown or event.__class__ is _Unknown or event.blocking:
         return None
     if (not event.writes.isdisjoint(writes) or not event.writes.isdisjoint(reads)
             or not event.reads.isdisjoint(writes)):

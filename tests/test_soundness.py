@@ -266,7 +266,21 @@ READER_BLOCKS_A_LOOK = program(
              (step([]), step([], ("down_write", "s"))),
              (step([("mget", 0, "m", 1), ("copy", "o2", 0, 0)], ("down_read", "s")),)))
 
+# Found by the generator (rwsem in every program): the reversal that puts
+# T3's read before T2's swap was taken for started by a wakeup branch of
+# T1's down_read (it commutes with the read), but a step that waits cannot
+# stand for others: where T0 holds the lock it cannot run, and its branch,
+# with what was inserted under it, was dropped. dpor never ran T0 T1 T3 T2
+# T0 T1.
+READER_KEPT = program(
+    vars=(("x", 0), ("o1", 0)), rwsems=("s",),
+    threads=((step([], ("down_write", "s")), step([("read", 1, "x"), ("up_write", "s")])),
+             (step([("copy", "o1", 0, 0)]), step([], ("down_read", "s"))),
+             (step([("cas", "x", 0, 1, 0)]),),
+             (step([("read", 0, "x")]),)))
+
 REGRESSIONS = {
+    "reader_kept": READER_KEPT,
     "map_keys": MAP_KEYS,
     "cas_after_wait": CAS_AFTER_WAIT,
     "lock_then_cond": LOCK_THEN_COND,

@@ -14,8 +14,11 @@ Every access to shared state goes through the objects made by a
 ``rwsem``, ``seqcount``). Each access is recorded in the current step's
 footprint: the set of object keys it read and the set it wrote. Lock
 operations count as writes to the lock, so any two operations on one lock
-conflict. State kept in plain Python attributes is invisible to the scheduler
-and makes the reduction unsound: keep all shared state in runtime objects.
+conflict, except an rwsem's shared ones: a reader writes a slot of its own
+and reads the writer's key, so readers of different threads commute while
+every writer operation conflicts with them (:mod:`racecheck.rt.rwsem`).
+State kept in plain Python attributes is invisible to the scheduler and
+makes the reduction unsound: keep all shared state in runtime objects.
 
 The primitives themselves live in :mod:`racecheck.rt`, one module each; this
 module holds the :class:`Runtime` that makes them and re-exports them.

@@ -519,7 +519,10 @@ class Explorer(Search):
                            for k in conflicts[j]):
             ej = self._probed(i, j, rest, in_rest, hb)
             if ej is None:
-                return  # p cannot run there: no order puts its step before step i
+                # p cannot run there: a step of v may be what keeps it
+                # waiting; try v without it.
+                self._reverse_unblocked(i, j, hb, rest)
+                return
             if not _depends(ej, events[i]):
                 # Where v puts it, p's step no longer conflicts with step i:
                 # v.(step i) is then the same trace as (step i).v, which
@@ -561,6 +564,31 @@ class Explorer(Search):
         lead = p if p in runnable else runnable[0]
         n0 = next(n for n, (q, _) in enumerate(sequence) if q == lead)
         sequence.insert(0, sequence.pop(n0))
+        _insert(node.wakeup, sequence)
+
+    def _reverse_unblocked(self, i, j, hb, rest):
+        """Step ``j``'s thread cannot run after the first ``i`` steps and
+        ``rest``: a step of rest that it conflicts with can keep it waiting
+        (two readers of an rwsem commute, and each is in the rest of a race
+        between the other and a writer waiting for both: neither reversal
+        lets the writer in). Reverse the race with v made of rest without
+        those steps and what happens after them; such a v is what an
+        execution that lets the thread in starts with."""
+        events, clocks, pos = hb.events, hb.clocks, hb.pos
+        ej = events[j]
+        blockers = [k for k in rest if _depends(events[k], ej)]
+        if not blockers:
+            return
+        keep = [k for k in rest
+                if not any(k == m or clocks[k][events[m].tid] >= pos[m] for m in blockers)]
+        p = ej.tid
+        ev = self._probe(i, keep, p)
+        if ev is None or not _depends(ev, events[i]):
+            return
+        node = self.stack[i]
+        sequence = [(events[k].tid, events[k]) for k in keep] + [(p, ev)]
+        if sequence[0][0] in node.inherited:
+            return  # asleep where the unit started: another unit's
         _insert(node.wakeup, sequence)
 
     def _context(self, i, hb):

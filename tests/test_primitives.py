@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from racecheck import trace as tracefile
-from racecheck.execution import Execution
+from racecheck.execution import Event, Execution
 from racecheck.fingerprint import Fingerprinter, plain_digest
 from racecheck.invariants import FinalState
 from racecheck.model import Program
@@ -207,26 +207,68 @@ def test_rwsem(rt):
     s.down_read().grant(rt, 2)
     step(rt, 1)
     s.down_read().grant(rt, 1)
-    assert footprint(rt) == ([], ["i_rwsem"]) and rt.exclusive == []  # shared: no exclusive acquire
+    # A reader writes its own slot and reads the writer key: shared, no exclusive acquire.
+    assert footprint(rt) == (["i_rwsem"], ["i_rwsem[1]"]) and rt.exclusive == []
     assert rt.changes == [("i_rwsem", {"readers": [2], "writer": None},
                            {"readers": [1, 2], "writer": None})]
     assert not s.down_write().enabled() and s.down_read().enabled()
     assert s.down_write().waits_for() is s
+    # Waiting to write reads the slots of the readers in the way (a look that
+    # finds them conflicts with their down_read and up_read).
+    reads, writes = s.down_write().footprint(rt)
+    assert sorted(map(rt.name_of, reads)) == ["i_rwsem[1]", "i_rwsem[2]"] and writes == {s.key}
     assert saved(s) == ({"kind": "rwsem"}, {"i_rwsem": {"readers": [1, 2], "writer": None}})
     before = fingerprint(rt, s)
     step(rt, 1)
     s.up_read()
+    assert footprint(rt) == (["i_rwsem"], ["i_rwsem[1]"])
     step(rt, 2)
     s.up_read()
     assert fingerprint(rt, s) != before
     step(rt, 0)
     s.down_write().grant(rt, 0)
-    assert rt.exclusive == [("acquire", s.key)]
+    assert rt.exclusive == [("acquire", s.key)] and footprint(rt) == ([], ["i_rwsem"])
     assert s.shown() == {"readers": [], "writer": 0}
     assert not s.down_read().enabled()
     step(rt, 0)
     s.up_write()
     assert rt.changes == [("i_rwsem", {"readers": [], "writer": 0}, {"readers": [], "writer": None})]
+    assert footprint(rt) == ([], ["i_rwsem"]) and rt.exclusive == [("release", s.key)]
+
+
+def test_rwsem_readers_commute_and_conflict_with_the_writer(rt):
+    """Shared acquisitions and releases of different threads are
+    independent; every writer operation, done or waiting, conflicts with
+    every reader operation."""
+    s = rt.rwsem("sem")
+
+    def event(tid, op):
+        step(rt, tid)
+        op()
+        return Event(tid, rt.reads, rt.writes, tuple(rt.exclusive))
+
+    down1 = event(1, lambda: s.down_read().grant(rt, 1))
+    down2 = event(2, lambda: s.down_read().grant(rt, 2))
+    assert s.holders() == [1, 2]
+    up1 = event(1, s.up_read)
+    assert not down1.conflicts(down2) and not up1.conflicts(down2) and not down2.conflicts(up1)
+    up2 = event(2, s.up_read)
+    step(rt, 0)
+    waiting_read = s.down_read()
+    waiting_read = Event(0, *waiting_read.footprint(rt))
+    assert waiting_read.writes == {(s.key, 0)} and waiting_read.reads == {s.key}
+    waiting_write = Event(3, *s.down_write().footprint(rt))
+    down_w = event(3, lambda: s.down_write().grant(rt, 3))
+    demote = event(3, s.downgrade_write)
+    assert demote.writes == {s.key, (s.key, 3)}
+    up3 = event(3, s.up_read)
+    step(rt, 3)
+    s.down_write().grant(rt, 3)
+    up_w = event(3, s.up_write)
+    for reader in (down1, down2, up1, up2, waiting_read):
+        for writer in (waiting_write, down_w, demote, up_w):
+            assert reader.conflicts(writer) and writer.conflicts(reader)
+    assert not up3.conflicts(down1)
 
 
 def test_downgrade_write_keeps_the_lock_shared(rt):
@@ -235,7 +277,7 @@ def test_downgrade_write_keeps_the_lock_shared(rt):
     s.down_write().grant(rt, 0)
     step(rt, 0)
     s.downgrade_write()
-    assert rt.exclusive == [("release", s.key)] and footprint(rt) == ([], ["iolock"])
+    assert rt.exclusive == [("release", s.key)] and footprint(rt) == ([], ["iolock", "iolock[0]"])
     assert rt.changes == [("iolock", {"readers": [], "writer": 0}, {"readers": [0], "writer": None})]
     assert s.down_read().enabled() and not s.down_write().enabled()
     step(rt, 0)

@@ -279,7 +279,18 @@ READER_KEPT = program(
              (step([("cas", "x", 0, 1, 0)]),),
              (step([("read", 0, "x")]),)))
 
+# Found by the generator: two readers commute, so each is in the rest of the
+# other's race with the writer left waiting, and after either one the writer
+# still cannot get in. dpor never ran T2 first (T0 and T1 then wait for good)
+# until a reversal could leave out what keeps the second step waiting.
+READERS_THEN_WRITER = program(
+    rwsems=("s",),
+    threads=((step([], ("down_read", "s")),),
+             (step([], ("down_read", "s")),),
+             (step([], ("down_write", "s")),)))
+
 REGRESSIONS = {
+    "readers_then_writer": READERS_THEN_WRITER,
     "reader_kept": READER_KEPT,
     "map_keys": MAP_KEYS,
     "cas_after_wait": CAS_AFTER_WAIT,

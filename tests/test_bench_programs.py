@@ -140,12 +140,18 @@ def test_abba_final_states():
     assert explore(model, "dpor").finals == full.finals
 
 
-@pytest.mark.parametrize("name,n,traces", [("lastzero", 6, 144), ("philosophers", 5, 31),
-                                           ("philosophers_ordered", 5, 30), ("readers", 6, 64)])
-def test_wakeup_trees_start_no_execution_they_abandon(name, n, traces):
+@pytest.mark.parametrize("name,n,traces,blocked", [("lastzero", 6, 144, 0), ("readers", 6, 64, 0),
+                                                   ("philosophers", 5, 31, 4),
+                                                   ("philosophers_ordered", 5, 30, 1)])
+def test_wakeup_trees_start_no_execution_they_abandon(name, n, traces, blocked):
     # Source sets alone cut 16 (philosophers) to 192 (lastzero, the POPL 2014
     # paper's example) executions short here; the wakeup trees lead each
-    # started execution to a trace not yet explored.
+    # started execution to a trace not yet explored. With locks, a few are
+    # still cut short: a lock step is no weak initial (a later step can
+    # keep its thread waiting for good), so a branch that would have stood
+    # for a reversal no longer does, and the reversal's sequence can reach
+    # a point where every thread left is asleep (optimal DPOR is optimal
+    # for programs without blocking). No execution runs a trace twice.
     dpor = explore(programs.PROGRAMS[name](n), "dpor")
-    assert dpor.out.stats.blocked == 0
+    assert dpor.out.stats.blocked == blocked
     assert len(set(dpor.sigs)) == len(dpor.sigs) == dpor.out.stats.executions == traces

@@ -256,3 +256,21 @@ def test_xfs_aligned_write_past_eof_demotes_the_iolock_before_the_io(tmp_path):
     assert [list(c) for c in demote["changes"] if c[0] == "i_rwsem"] == [
         ["i_rwsem", {"readers": [], "writer": 0}, {"readers": [0], "writer": None}]]
     assert fs.i_rwsem.writer is None and not fs.i_rwsem.readers
+
+
+def test_xfs_write_that_runs_out_of_space_part_way_returns_the_error(tmp_path):
+    """iomap_dio_rw (4.10): an error after some bios were submitted is set in
+    the dio (iomap_dio_set_error); iomap_dio_complete passes it to the
+    end_io, which returns it at once: the block written is not converted
+    and i_size does not grow. (The punch hands block 0 to another file, so
+    one free block is left for the two the write needs.)"""
+    scenario(tmp_path, [("w", ["{op: punch_hole, offset: 0, len: 4096}", "{op: dio_write, offset: 0, len: 8192}"])],
+             size=4096, blocks="[written, hole]")  # writes t.yaml
+    text = (tmp_path / "t.yaml").read_text()
+    (tmp_path / "t.yaml").write_text(text.replace("  dax: false\n", "  dax: false\n  spare_blocks: 0\n"))
+    fs, (punched, written), records = run_alone(load(tmp_path / "t.yaml"))
+    assert punched == 0 and written == "-ENOSPC"
+    assert fs.i_size.value == 4096
+    assert fs.i_blocks.values[0][0] == UNWRITTEN and fs.i_blocks.values[1] == ("hole", None)
+    assert "xfs_iomap_write_unwritten" not in functions(records)
+    assert fs.i_dio_count.value == 0

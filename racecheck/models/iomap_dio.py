@@ -30,9 +30,8 @@ Mirrored code:
   d531d91d6990, "xfs: always use unwritten extents for direct I/O writes"),
   :func:`xfs_iomap_write_unwritten`.
 * The completion XFS passes to ``iomap_dio_rw``: :func:`xfs_dio_write_end_io`
-  (in 4.10 ``xfs_end_io_direct_write`` of fs/xfs/xfs_aops.c, later
-  ``xfs_dio_write_end_io`` of xfs_file.c): it publishes the new ``i_size``
-  *before* converting the unwritten extents. The fix
+  (fs/xfs/xfs_file.c, 4.10): it publishes the new ``i_size`` *before*
+  converting the unwritten extents. The fix
   ``xfs_isize_after_unwritten_conversion`` is Eryu Guan's (commit
   ee70daaba82d, "xfs: update i_size after unwritten conversion in dio
   completion", 4.14).
@@ -127,6 +126,7 @@ class IomapDio:
     flags: int = 0
     wait_for_completion: bool = True
     size: int = 0
+    error: int = 0  # dio->error: the first error (iomap_dio_set_error)
     tag: str | None = None
     buf: list | None = None
     bio: list = field(default_factory=list)  # (device unit, units, ZERO or user unit index)
@@ -223,10 +223,13 @@ def iomap_dio_bio_end_io(fs, dio, label):
 
 @kernel_function("fs/iomap.c", "4.10 (ff6a9292e6f6)")
 def iomap_dio_complete(fs, dio):
-    """``iomap_dio_complete()``: the filesystem's end_io, the short read
-    check, then ``inode_dio_end()``."""
-    ret = 0
-    if dio.end_io is not None:
+    """``iomap_dio_complete()``: the filesystem's end_io, given ``dio->error
+    ? dio->error : dio->size``, the short read check, then
+    ``inode_dio_end()``. An I/O that failed part way returns the error, not
+    the bytes it did; the end_io of XFS (4.10) and ext4 (5.5) return an
+    error at once, so it is not called here."""
+    ret = dio.error
+    if dio.end_io is not None and not dio.error:
         ret = yield from dio.end_io(fs, dio.pos, dio.size, dio.flags)
     if not ret:
         ret = dio.size
@@ -277,11 +280,12 @@ def iomap_dio_rw(fs, iocb, rw, pos, count, iomap_begin, end_io, tag=None, buf=No
     if dio.bio:
         yield "submit_bio(bio)"
         fs.ghost.in_flight[fs.rt.thread] = dio.bio[0][0] // fs.geo.units_per_block
-    if ret < 0 and not dio.size:
-        yield from iomap_dio_bio_end_io(fs, dio, "iomap_dio_bio_end_io(bio)")
-        yield "inode_dio_end(inode)"
-        fs.i_dio_count.set(fs.i_dio_count.get() - 1)
-        return ret
+    if ret < 0:
+        dio.error = ret  # iomap_dio_set_error(dio, ret)
+    if not dio.bio:
+        # "if (!atomic_dec_and_test(&dio->ref))" is false: nothing in flight,
+        # the submitter completes the I/O itself, AIO or not
+        return (yield from iomap_dio_complete(fs, dio))
     if not dio.wait_for_completion:
         iocb.dio = AioState(dio)
         return EIOCBQUEUED
@@ -349,7 +353,7 @@ def xfs_iomap_write_unwritten(fs, offset, size, update_isize=False):
     return 0
 
 
-@kernel_function("fs/xfs/xfs_aops.c", "4.10 (xfs_end_io_direct_write; 4.14 with ee70daaba82d as the fix)")
+@kernel_function("fs/xfs/xfs_file.c", "4.10 (xfs_dio_write_end_io; 4.14 with ee70daaba82d as the fix)")
 def xfs_dio_write_end_io(fs, offset, size, flags):
     """The end_io XFS passes to ``iomap_dio_rw``. In 4.10: "We need to update
     the in-core inode size here so that we don't end up with the on-disk
@@ -425,7 +429,7 @@ def xfs_file_dio_aio_write(fs, iocb, pos, count, tag):
     here unless the I/O is unaligned to the file system block size";
     ``xfs_file_aio_write_checks``; "If we are doing unaligned IO, wait for all
     other IO to drain" (``inode_dio_wait``); ``iomap_dio_rw(iocb, &data,
-    &xfs_iomap_ops, xfs_end_io_direct_write)``; unlock. An AIO's completion
+    &xfs_iomap_ops, xfs_dio_write_end_io)``; unlock. An AIO's completion
     runs after the unlock."""
     bs = fs.geo.block_size
     unaligned_io = bool(pos % bs or (pos + count) % bs)

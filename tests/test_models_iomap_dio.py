@@ -274,3 +274,41 @@ def test_xfs_write_that_runs_out_of_space_part_way_returns_the_error(tmp_path):
     assert fs.i_blocks.values[0][0] == UNWRITTEN and fs.i_blocks.values[1] == ("hole", None)
     assert "xfs_iomap_write_unwritten" not in functions(records)
     assert fs.i_dio_count.value == 0
+
+
+# -- ext4 5.5 as read against 5.5-rc5 ------------------------------------------------------------
+
+
+def _labels(records):
+    return [r["label"] for r in records]
+
+
+def test_ext4_5_5_write_holds_the_inode_lock_exclusive_and_only_unaligned_aio_waits(tmp_path):
+    """5.5: inode_lock (exclusive) for every direct write, no downgrade (no
+    dioread_nolock by default); inode_dio_wait only for an unaligned AIO
+    below the block-rounded i_size, not for a synchronous one."""
+    sc = scenario(tmp_path, [("w", ["{op: dio_write, offset: 0, len: 4096}",
+                                    "{op: dio_write, offset: 512, len: 512}",
+                                    "{op: dio_write, offset: 512, len: 512, aio: true}"])],
+                  fs="ext4", blocks="[written]")
+    fs, results, records = run_alone(sc)
+    labels = _labels(records)
+    assert labels.count("inode_lock(inode)") == 3 and labels.count("inode_unlock(inode)") == 3
+    assert not any("shared" in lb for lb in labels if lb.startswith("inode_"))
+    waits = [i for i, lb in enumerate(labels) if lb == "inode_dio_wait(inode)"]
+    assert len(waits) == 1 and waits[0] > labels.index("inode_lock(inode)", labels.index("inode_unlock(inode)") + 1)
+    assert fs.i_rwsem.writer is None
+
+
+def test_ext4_5_5_sub_block_write_past_eof_zeroes_the_tail_of_its_block(tmp_path):
+    """iomap_dio_bio_actor (5.5): a write ending past i_size zeroes the rest
+    of its block even in a written extent; 4.10's actor (XFS) does not."""
+    sc = scenario(tmp_path, [("w", ["{op: dio_write, offset: 2048, len: 1024}"])], fs="ext4",
+                  size=2048, blocks="[written]")
+    fs, _, _ = run_alone(sc)
+    assert device_block(fs, 0) == (WRITTEN, ("DATA(init,0)",) * 4 + ("DATA(w,1)",) * 2 + (ZERO,) * 2)
+    assert fs.i_size.value == 3072
+    sc = scenario(tmp_path, [("w", ["{op: dio_write, offset: 2048, len: 1024}"])], fs="xfs",
+                  size=2048, blocks="[written]")
+    fs, _, _ = run_alone(sc)
+    assert device_block(fs, 0) == (WRITTEN, ("DATA(init,0)",) * 4 + ("DATA(w,1)",) * 2 + ("DATA(init,0)",) * 2)

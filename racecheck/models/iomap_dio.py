@@ -171,6 +171,20 @@ def iomap_dio_actor(fs, dio, pos, length, iomap):
     block zeroes the part of the block it does not write ("zero out from the
     start of the block to the write offset", "zero out from the end of the
     write to the end of the block"), then queues the data. Returns bytes done."""
+    return _iomap_dio_actor(fs, dio, pos, length, iomap, zero_tail_past_eof=False)
+
+
+@kernel_function("fs/iomap/direct-io.c", "5.5 (iomap_dio_bio_actor)", name="iomap_dio_actor", dropped=0,
+                 release="5.5")
+def iomap_dio_actor_5_5(fs, dio, pos, length, iomap):
+    """``iomap_dio_bio_actor()`` (5.5): 4.10's, and a sub-block write that
+    ends at or past ``i_size_read(inode)`` also zeroes the rest of its block
+    whatever the extent ("If we don't zero the block tail in the latter
+    case, we can expose stale data via mmap reads of the EOF block")."""
+    return _iomap_dio_actor(fs, dio, pos, length, iomap, zero_tail_past_eof=True)
+
+
+def _iomap_dio_actor(fs, dio, pos, length, iomap, zero_tail_past_eof):
     us, bs = fs.geo.unit_size, fs.geo.block_size
     if pos % us or length % us:
         return EINVAL  # "if ((pos | length | align) & ((1 << blkbits) - 1)) return -EINVAL"
@@ -197,7 +211,7 @@ def iomap_dio_actor(fs, dio, pos, length, iomap):
     dio.bio.append((first, length // us, (pos - dio.pos) // us))
     dio.size += length
     end = pos + length
-    if need_zeroout:
+    if need_zeroout or (zero_tail_past_eof and dio.flags & IOMAP_DIO_WRITE and end >= fs.i_size.get()):
         pad = end % bs
         if pad:
             iomap_dio_zero(fs, dio, iomap, end, bs - pad)
@@ -528,35 +542,34 @@ def ext4_handle_inode_extension(fs, offset, written, count):
 
 @kernel_function("fs/ext4/file.c", "5.5 (378f32bab371)")
 def ext4_dio_write_iter(fs, iocb, pos, count, tag):
-    """``ext4_dio_write_iter()`` (5.5): "We initially start with shared inode
-    lock unless it is unaligned IO which needs exclusive lock anyways"; an
-    extending write, or one that does not only overwrite written blocks,
-    takes it exclusive (``ext4_dio_write_checks``); "Unaligned direct IO must
-    be serialized among each other as zeroing of partial blocks of two
-    competing unaligned IOs can result in data corruption"
-    (``inode_dio_wait``); ``iomap_dio_rw(..., is_sync_kiocb(iocb) ||
-    unaligned_io || extend)``; ``ext4_handle_inode_extension``."""
+    """``ext4_dio_write_iter()`` (5.5): ``inode_lock`` (exclusive, whatever
+    the I/O); ``ext4_write_checks``; "Unaligned asynchronous direct I/O must
+    be serialized among each other" -- an AIO that is not block-aligned and
+    starts below the block-rounded ``i_size`` (``ext4_unaligned_aio``) waits
+    in ``inode_dio_wait``; the lock would be downgraded for an overwrite
+    only with the ``dioread_nolock`` mount option, which 5.5 does not set by
+    default (244adf6426ee made it the default in 5.6), so it is held
+    exclusive throughout; a write past ``i_disksize`` (the model's
+    ``i_size``) goes on the orphan list and is ``extend``;
+    ``iomap_dio_rw(..., is_sync_kiocb(iocb) || unaligned_aio || extend)``;
+    ``ext4_handle_inode_extension``; ``inode_unlock``. The shared lock at
+    the start and the restart (``ext4_dio_write_checks``) are 5.7's."""
     bs = fs.geo.block_size
-    unaligned_io = bool(pos % bs or (pos + count) % bs)
-    yield "if (ext4_unaligned_io(...) || offset + count > i_size_read(inode)) ilock_shared = false"
-    exclusive = unaligned_io or pos + count > fs.i_size.get()
-    yield _lock(fs, exclusive, "inode_lock(inode) or inode_lock_shared(inode)")
-    yield "ext4_dio_write_checks(): extend = ext4_extending_io(); ext4_overwrite_io()"
-    extend = pos + count > fs.i_size.get()
-    overwrite = all(fs.i_blocks.get(b)[0] == WRITTEN for b in range(pos // bs, (pos + count + bs - 1) // bs))
-    if not exclusive and (extend or not overwrite):
-        yield "inode_unlock_shared(inode); ilock_shared = false; goto restart"
-        _unlock(fs, False)
-        yield fs.i_rwsem.down_write("inode_lock(inode)")
-        exclusive = True
-    if unaligned_io:
+    yield fs.i_rwsem.down_write("inode_lock(inode)")
+    yield ("ext4_write_checks(); if (!is_sync_kiocb(iocb) && ext4_unaligned_aio(inode, from, offset)): "
+           "if (pos >= ALIGN(i_size_read(inode), s_blocksize)) return 0")
+    isize = fs.i_size.get()
+    unaligned_aio = (not iocb.is_sync and pos < -(-isize // bs) * bs and bool(pos % bs or count % bs))
+    if unaligned_aio:
         yield from inode_dio_wait(fs)
+    yield "if (offset + count > EXT4_I(inode)->i_disksize) { ext4_orphan_add(handle, inode); extend = true; }"
+    extend = pos + count > fs.i_size.get()
     ret = yield from iomap_dio_rw(fs, iocb, WRITE, pos, count, ext4_iomap_begin, ext4_dio_write_end_io,
-                                  tag=tag, wait=iocb.is_sync or unaligned_io or extend)
+                                  tag=tag, wait=iocb.is_sync or unaligned_aio or extend)
     if extend:
         ret = yield from ext4_handle_inode_extension(fs, pos, ret, count)
-    yield "inode_unlock(inode) or inode_unlock_shared(inode)"
-    _unlock(fs, exclusive)
+    yield "inode_unlock(inode)"
+    fs.i_rwsem.up_write()
     if ret == EIOCBQUEUED:
         ret = yield from iomap_dio_complete_work(fs, iocb)
     return ret

@@ -14,7 +14,8 @@ stands for; the functions themselves are registered under their own names.
 
 Mirrored code:
 
-* fs/iomap.c, 4.10 (commit ff6a9292e6f6, "iomap: implement direct I/O"):
+* fs/iomap.c, 4.10 (commit ff6a9292e6f6, "iomap: implement direct I/O"; read
+  against 4.10.0; at 5.5 the actor is fs/iomap/direct-io.c's):
   :func:`iomap_dio_rw`, :func:`iomap_dio_actor` with ``iomap_dio_zero``
   (the sub-block zeroing of the head and the tail of a new or unwritten
   block), :func:`iomap_dio_complete`, and the AIO completion
@@ -36,9 +37,9 @@ Mirrored code:
   ee70daaba82d, "xfs: update i_size after unwritten conversion in dio
   completion", 4.14).
 * fs/ext4/file.c, 5.5 (commit 378f32bab371, "ext4: introduce direct I/O
-  write using iomap infrastructure"): :func:`ext4_dio_write_iter` (an
-  unaligned I/O, or one that extends the file, takes the inode lock
-  exclusive; unaligned: ``inode_dio_wait`` and wait for its own completion),
+  write using iomap infrastructure"): :func:`ext4_dio_write_iter` (the
+  inode lock exclusive for every write; an unaligned AIO: ``inode_dio_wait``
+  and wait for its own completion), read against 5.5-rc5,
   :func:`ext4_dio_write_end_io`, :func:`ext4_handle_inode_extension`;
   ``ext4_dio_read_iter`` (commit b1b4705d54ab, "ext4: introduce direct I/O
   read using iomap infrastructure"); fs/ext4/inode.c :func:`ext4_iomap_begin`
@@ -553,7 +554,8 @@ def ext4_dio_write_iter(fs, iocb, pos, count, tag):
     ``i_size``) goes on the orphan list and is ``extend``;
     ``iomap_dio_rw(..., is_sync_kiocb(iocb) || unaligned_aio || extend)``;
     ``ext4_handle_inode_extension``; ``inode_unlock``. The shared lock at
-    the start and the restart (``ext4_dio_write_checks``) are 5.7's."""
+    the start and the restart (``ext4_dio_write_checks``) are 5.6's
+    (aa9714d0e397)."""
     bs = fs.geo.block_size
     yield fs.i_rwsem.down_write("inode_lock(inode)")
     yield ("ext4_write_checks(); if (!is_sync_kiocb(iocb) && ext4_unaligned_aio(inode, from, offset)): "

@@ -289,7 +289,7 @@ def test_store_through_a_page_cache_mapping_is_refused(tmp_path):
 
 def _labels_of(tmp_path, ops, fs_="xfs", kernel='kernel: "4.1"', size=8192, blocks="[written, written]"):
     """Run one thread alone; (fs state, results, the labels of its steps)."""
-    text = FILE.format(fs=fs_, kernel=kernel, dax="false", ops="\n".join(f"      - {op}" for op in ops)).replace(
+    text = FILE.format(fs=fs_, kernel=kernel, dax="true" if fs_ == "ext4-dax" else "false", ops="\n".join(f"      - {op}" for op in ops)).replace(
         "size: 8192\n  blocks: [written, written]", f"size: {size}\n  blocks: {blocks}")
     path = tmp_path / "t.yaml"
     path.write_text(text)
@@ -456,3 +456,27 @@ def test_xfs_fallocate_modes_5_15_under_invalidate_lock(tmp_path, op, blocks, si
     if "collapse" in op:  # the shift comes after xfs_prepare_shift's flush of the rest of the file
         _first(labels, "xfs_unmap_extent", "offset = round_down(offset, sb_blocksize)", "pagevec_lookup",
                "xfs_ilock(ip, XFS_ILOCK_EXCL); xfs_bmap_collapse_extents")
+
+
+@pytest.mark.parametrize("kernel, private_takes_freeze", [('kernel: "4.5"', True), ('kernel: "5.15"', False)])
+def test_ext4_dax_write_fault_on_a_private_mapping(tmp_path, kernel, private_takes_freeze):
+    """4.5's ext4_dax_fault: any FAULT_FLAG_WRITE takes sb_start_pagefault and
+    a handle; 5.15's ext4_dax_huge_fault: only a write fault on a VM_SHARED
+    mapping does."""
+    _, _, labels = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096, mapping: private}"], fs_="ext4-dax",
+                              kernel=kernel)
+    assert any(lb.startswith("sb_start_pagefault(sb)") for lb in labels) == private_takes_freeze
+    _, _, labels = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096}"], fs_="ext4-dax", kernel=kernel)
+    assert any(lb.startswith("sb_start_pagefault(sb)") for lb in labels)
+
+
+@pytest.mark.parametrize("kernel", ['kernel: "4.5"', 'kernel: "5.15"'])
+def test_ext4_zero_range_within_a_block_still_waits_for_direct_io(tmp_path, kernel):
+    """4.5 and 5.15: inode_dio_wait right after the inode lock, before the
+    preallocation of the edges, whatever the range."""
+    fs, (ret,), labels = _labels_of(tmp_path, ["{op: zero_range, offset: 4608, len: 1024}"], fs_="ext4",
+                                    kernel=kernel)
+    assert ret == 0
+    _first(labels, "mutex_lock(&inode->i_mutex)", "inode_dio_wait(inode)", "mutex_unlock(&inode->i_mutex)")
+    pblk = fs.i_blocks.values[1][1]
+    assert fs.dev.values[pblk * 8:(pblk + 1) * 8] == ["DATA(init,0)"] + ["ZERO"] * 2 + ["DATA(init,0)"] * 5

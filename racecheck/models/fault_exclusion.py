@@ -286,12 +286,16 @@ def xfs_filemap_fault_5_15(fs, vma, pgoff):
 # -- ext4's DAX fault ------------------------------------------------------------------------
 
 
-def _ext4_dax_fault(fs, vma, pgoff, write, cow, down, up, up_label):
+def _ext4_dax_fault(fs, vma, pgoff, write, cow, down, up, up_label, writer=None):
     """The body of 4.5's ``ext4_dax_fault()`` (and 5.15's
     ``ext4_dax_huge_fault()``), the shared lock given as ``down()`` (the
-    request) and ``up()``."""
+    request) and ``up()``. ``writer``: whether the fault takes the write
+    side's freeze protection and handle (4.5: any write fault; 5.15: a write
+    fault on a shared mapping); by default ``write``."""
     freeze = getattr(fs, "sb_pagefaults", None) is not None
     journalled = getattr(fs, "journal", None) is not None
+    write_fault = write
+    write = write if writer is None else writer
     if write:
         if freeze:
             yield fs.sb_pagefaults.down_read("sb_start_pagefault(sb)")
@@ -302,7 +306,7 @@ def _ext4_dax_fault(fs, vma, pgoff, write, cow, down, up, up_label):
     else:
         yield down()
     # result = __dax_fault(vma, vmf, ext4_dax_mmap_get_block, NULL);
-    ret = yield from do_dax_fault(fs, vma, pgoff, write, cow)
+    ret = yield from do_dax_fault(fs, vma, pgoff, write_fault, cow)
     if write and journalled:
         yield "ext4_journal_stop(handle)"
         journal_stop(fs)
@@ -332,12 +336,15 @@ def ext4_dax_fault_4_5(fs, vma, pgoff, write=False, cow=False):
 def ext4_dax_fault_5_15(fs, vma, pgoff, write=False, cow=False):
     """``ext4_dax_huge_fault()`` (5.15) at page size: as 4.5's, with
     ``filemap_invalidate_lock_shared(mapping)`` where 4.5 took
-    ``i_mmap_sem``. The fault itself is still the model's ``do_dax_fault``
-    (5.15's ``dax_iomap_fault`` and its DAX entry locking are not modelled
-    here)."""
+    ``i_mmap_sem``, and "write" meaning ``(vmf->flags & FAULT_FLAG_WRITE) &&
+    (vmf->vma->vm_flags & VM_SHARED)``: a write fault on a private mapping
+    takes neither ``sb_start_pagefault`` nor a handle. The fault itself is
+    still the model's ``do_dax_fault`` (5.15's ``dax_iomap_fault`` and its
+    DAX entry locking are not modelled here)."""
     return (yield from _ext4_dax_fault(
         fs, vma, pgoff, write, cow, lambda: fs.invalidate_lock.down_read("filemap_invalidate_lock_shared(mapping)"),
-        lambda: fs.invalidate_lock.up_read(), "filemap_invalidate_unlock_shared(mapping)"))
+        lambda: fs.invalidate_lock.up_read(), "filemap_invalidate_unlock_shared(mapping)",
+        writer=write and not is_private(vma)))
 
 
 # -- __do_fault: vma->vm_ops->fault of the release ---------------------------------------------
@@ -776,7 +783,7 @@ def _write_out(fs, lstart, lend):
         yield from filemap_write_and_wait_range(fs, lstart, lend)
 
 
-def _ext4_collapse_range(fs, offset, length, lock, write_out):
+def _ext4_collapse_range(fs, offset, length, lock):
     bs, ps = fs.geo.block_size, fs.geo.page_size
     if offset % bs or length % bs:
         return EINVAL  # "Collapse range works only on fs block size aligned offsets."
@@ -790,7 +797,7 @@ def _ext4_collapse_range(fs, offset, length, lock, write_out):
     else:
         yield from inode_dio_wait(fs)  # "Wait for existing dio to complete"
         yield lock.down()
-        yield from write_out(fs, ioffset, offset, length)
+        yield from _collapse_write_out(fs, ioffset, offset, length)
         yield from truncate_pagecache(fs, ioffset)
         yield ("down_write(&EXT4_I(inode)->i_data_sem); ext4_ext_remove_space(inode, punch_start, "
                "punch_stop - 1); ext4_ext_shift_extents(inode, handle, punch_stop, punch_stop - punch_start, "
@@ -806,17 +813,11 @@ def _ext4_collapse_range(fs, offset, length, lock, write_out):
     return ret
 
 
-def _collapse_write_out_4_5(fs, ioffset, offset, length):
-    """4.5's collapse: ``filemap_write_and_wait_range(mapping, ioffset,
-    LLONG_MAX)``."""
-    yield from _write_out(fs, ioffset, fs.geo.max_size - 1)
-
-
-def _collapse_write_out_5_15(fs, ioffset, offset, length):
-    """5.15's collapse: "Write tail of the last page before removed range"
-    (``ioffset`` to ``offset``), then "Write data that will be shifted"
-    (``offset + len`` to ``LLONG_MAX``); the collapsed range itself is
-    dropped unwritten."""
+def _collapse_write_out(fs, ioffset, offset, length):
+    """The collapse's write-out (32ebffd3bbb4, 4.5; the same in 5.15): "Write
+    tail of the last page before removed range" (``ioffset`` to ``offset``),
+    then "Write data that will be shifted" (``offset + len`` to
+    ``LLONG_MAX``); the collapsed range itself is dropped unwritten."""
     yield from _write_out(fs, ioffset, offset)
     yield from _write_out(fs, offset + length, fs.geo.max_size - 1)
 
@@ -852,21 +853,17 @@ def _ext4_insert_range(fs, offset, length, lock):
     return ret
 
 
-def _ext4_zero_range(fs, offset, length, lock, dio_wait_first=False):
-    """``dio_wait_first`` (5.15): ``inode_dio_wait`` right after the inode
-    lock, whatever the range; 4.5 waits only before the aligned middle."""
+def _ext4_zero_range(fs, offset, length, lock):
     bs = fs.geo.block_size
     start = -(-offset // bs) * bs
     end = (offset + length) // bs * bs
     yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
     ret = 0
-    if dio_wait_first:
-        # "Wait all existing dio workers, newcomers will block on i_mutex"
-        yield from inode_dio_wait(fs)
+    # "Wait all existing dio workers, newcomers will block on i_mutex", for
+    # any range (4.5 and 5.15)
+    yield from inode_dio_wait(fs)
     if end > start:
         # "Zero range excluding the unaligned edges"
-        if not dio_wait_first:
-            yield from inode_dio_wait(fs)
         yield lock.down()
         yield from truncate_pagecache_range(fs, start, end - 1)
         yield ("ext4_alloc_file_blocks(file, lblk, max_blocks, new_size, "
@@ -893,10 +890,11 @@ def _ext4_zero_range(fs, offset, length, lock, dio_wait_first=False):
 def ext4_collapse_range_4_5(fs, offset, length):
     """``ext4_collapse_range()`` (4.5): block-aligned only; under i_mutex,
     ``-EINVAL`` if the range reaches EOF; ``inode_dio_wait``; under
-    ``down_write(&EXT4_I(inode)->i_mmap_sem)``: ``truncate_pagecache(inode,
-    ioffset)``, then under ``i_data_sem`` ``ext4_ext_remove_space`` and
+    ``down_write(&EXT4_I(inode)->i_mmap_sem)``: the write-out of
+    ``ioffset`` to ``offset`` and of ``offset + len`` to the end,
+    ``truncate_pagecache(inode, ioffset)``, then under ``i_data_sem`` ``ext4_ext_remove_space`` and
     ``ext4_ext_shift_extents(SHIFT_LEFT)`` (one step), and ``i_size -= len``."""
-    return (yield from _ext4_collapse_range(fs, offset, length, _i_mmap_sem(fs), _collapse_write_out_4_5))
+    return (yield from _ext4_collapse_range(fs, offset, length, _i_mmap_sem(fs)))
 
 
 @kernel_function("fs/ext4/extents.c", "v4.5 (ea3d7209ca01 series)", name="ext4_insert_range", dropped=0,
@@ -914,8 +912,8 @@ def ext4_insert_range_4_5(fs, offset, length):
 @kernel_function("fs/ext4/extents.c", "v4.5 (ea3d7209ca01 series)", name="ext4_zero_range", dropped=0,
                  release="4.5")
 def ext4_zero_range_4_5(fs, offset, length):
-    """``ext4_zero_range()`` (4.5): under i_mutex; the block-aligned middle:
-    ``inode_dio_wait``, ``down_write(&EXT4_I(inode)->i_mmap_sem)``,
+    """``ext4_zero_range()`` (4.5): under i_mutex, ``inode_dio_wait``; the
+    block-aligned middle: ``down_write(&EXT4_I(inode)->i_mmap_sem)``,
     ``truncate_pagecache_range``, ``ext4_alloc_file_blocks(...
     EXT4_GET_BLOCKS_CONVERT_UNWRITTEN)`` (written extents become unwritten:
     they read as zeros; holes stay holes here, the preallocation is not
@@ -926,10 +924,8 @@ def ext4_zero_range_4_5(fs, offset, length):
 @kernel_function("fs/ext4/extents.c", "v5.15 (d4f5258eae7b)", name="ext4_collapse_range", dropped=0,
                  release="5.15")
 def ext4_collapse_range_5_15(fs, offset, length):
-    """``ext4_collapse_range()`` (5.15): 4.5's with ``filemap_invalidate_lock``;
-    the write-out, under the lock, skips the collapsed range: ``ioffset`` to
-    ``offset``, then ``offset + len`` to the end."""
-    return (yield from _ext4_collapse_range(fs, offset, length, _invalidate_lock(fs), _collapse_write_out_5_15))
+    """``ext4_collapse_range()`` (5.15): 4.5's with ``filemap_invalidate_lock``."""
+    return (yield from _ext4_collapse_range(fs, offset, length, _invalidate_lock(fs)))
 
 
 @kernel_function("fs/ext4/extents.c", "v5.15 (d4f5258eae7b)", name="ext4_insert_range", dropped=0,
@@ -942,9 +938,8 @@ def ext4_insert_range_5_15(fs, offset, length):
 @kernel_function("fs/ext4/extents.c", "v5.15 (d4f5258eae7b)", name="ext4_zero_range", dropped=0,
                  release="5.15")
 def ext4_zero_range_5_15(fs, offset, length):
-    """``ext4_zero_range()`` (5.15): 4.5's with ``filemap_invalidate_lock``,
-    and ``inode_dio_wait`` right after ``inode_lock`` for any range."""
-    return (yield from _ext4_zero_range(fs, offset, length, _invalidate_lock(fs), dio_wait_first=True))
+    """``ext4_zero_range()`` (5.15): 4.5's with ``filemap_invalidate_lock``."""
+    return (yield from _ext4_zero_range(fs, offset, length, _invalidate_lock(fs)))
 
 
 @mode("ext4", COLLAPSE_RANGE)

@@ -47,9 +47,10 @@ Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file, and of
 XFS's at 4.5 and 5.15 (a store through such a mapping is refused), and of an ext4 DAX file (a store to its
 read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
 not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s
-dropping of mmap_sem (``VM_FAULT_RETRY``), ``filemap_write_and_wait_range``
-(writeback is not modelled: nothing is written back before the page cache is
-dropped), the journal handles of the range operations, the extent status
+dropping of mmap_sem (``VM_FAULT_RETRY``), ext4's
+``filemap_write_and_wait_range`` for a file without delayed allocation (with
+it, the range operations write back through models/writeback.py's 4.4
+release; XFS's write-out is :func:`xfs_vm_writepages`), the journal handles of the range operations, the extent status
 tree, ``ext4_inode_block_unlocked_dio`` (the dioread_nolock readers),
 ``ext4_break_layouts``/``xfs_break_layouts`` (pNFS and DAX layouts), the XFS
 ``IOLOCK`` (its place is the model's ``i_mutex``) and ``ILOCK`` (one block-map

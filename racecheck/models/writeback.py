@@ -27,11 +27,13 @@ Mirrored code:
   :func:`block_commit_write` (``__block_commit_write``): fs/buffer.c of v4.4
   (the latter clears ``BH_New``, since 2.6.24).
 * :func:`ext4_writepages`, :func:`mpage_prepare_extent_to_map`,
-  :func:`mpage_map_and_submit_extent`: fs/ext4/inode.c of v4.4, the delalloc
+  :func:`mpage_map_and_submit_extent`: fs/ext4/inode.c of v4.4 (read against
+  4.4.1, docs/kernels/writeback.md), the delalloc
   writeback: under a handle, lock the dirty pages, gather the delayed
   buffers into an extent, allocate it (``ext4_map_blocks`` with
   ``EXT4_GET_BLOCKS_CREATE``), put each page under writeback
-  (``ext4_bio_write_page``: ``set_page_writeback``, ``unlock_page``), then
+  (``ext4_bio_write_page``: ``set_page_writeback``, the page holding EOF
+  zeroed past it, ``unlock_page``), then
   ``i_disksize = min(first_page << PAGE_SHIFT, i_size)`` under ``i_data_sem``,
   stop the handle, submit the bios (``ext4_io_submit``); their completion
   (``ext4_end_bio``) writes the device and ends the page's writeback.

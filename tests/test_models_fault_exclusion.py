@@ -289,7 +289,7 @@ def test_store_through_a_page_cache_mapping_is_refused(tmp_path):
 
 def _labels_of(tmp_path, ops, fs_="xfs", kernel='kernel: "4.1"', size=8192, blocks="[written, written]"):
     """Run one thread alone; (fs state, results, the labels of its steps)."""
-    text = FILE.format(fs=fs_, kernel=kernel, dax="false", ops="\n".join(f"      - {op}" for op in ops)).replace(
+    text = FILE.format(fs=fs_, kernel=kernel, dax="true" if fs_ == "ext4-dax" else "false", ops="\n".join(f"      - {op}" for op in ops)).replace(
         "size: 8192\n  blocks: [written, written]", f"size: {size}\n  blocks: {blocks}")
     path = tmp_path / "t.yaml"
     path.write_text(text)
@@ -389,3 +389,94 @@ edits:
     - {{in: xfs_filemap_page_mkwrite, lock: i_mmaplock}}
 invariants: [no_freed_block_mapped, no_mapping_beyond_eof, no_stale_data, no_lost_write, mappings_coherent]"""))
     assert check(load(path), save_trace=False).verdict == "clean"
+
+
+# -- 5.15 as read against the v5.15 text (5.15.100) ------------------------------------------------
+
+
+def _first(labels, *prefixes):
+    """The index of the first label with each prefix, each after the one before."""
+    at, found = 0, []
+    for p in prefixes:
+        at = next(i for i in range(at, len(labels)) if labels[i].startswith(p))
+        found.append(at)
+        at += 1
+    return found
+
+
+def test_filemap_fault_5_15_rereads_and_looks_again_with_the_lock_held(tmp_path):
+    """page_not_uptodate: filemap_read_page, then retry_find with
+    invalidate_lock still held; the lock is let go before the i_size recheck."""
+    fs, (r,), labels = _labels_of(tmp_path, ["{op: mmap_load, offset: 4096}"], fs_="ext4", kernel='kernel: "5.15"')
+    assert r.units == ("DATA(init,0)",)
+    _first(labels, "filemap_invalidate_lock_shared(mapping)", "page = pagecache_get_page(mapping, 1",
+           "lock_page_maybe_drop_mmap", "block_read_full_page(page 1)", "page = pagecache_get_page(mapping, 1",
+           "lock_page_maybe_drop_mmap", "filemap_invalidate_unlock_shared(mapping)", "max_off = DIV_ROUND_UP")
+    assert sum(lb.startswith("filemap_invalidate_lock_shared") for lb in labels) == 1
+
+
+def test_ext4_setattr_5_15_waits_for_dio_before_the_new_size_under_the_lock(tmp_path):
+    """5.15: a shrink waits for direct I/O while i_size is the old one, then
+    sets the size under filemap_invalidate_lock (4.5 set it first)."""
+    fs, (t,), labels = _labels_of(tmp_path, ["{op: truncate, size: 4096}"], fs_="ext4", kernel='kernel: "5.15"')
+    assert t == 0 and fs.i_size.value == 4096 and fs.i_blocks.values[1] == ("hole", None)
+    _first(labels, "inode_dio_wait(inode)", "filemap_invalidate_lock(inode->i_mapping)",
+           "down_write(&EXT4_I(inode)->i_data_sem); EXT4_I(inode)->i_disksize", "pagevec_lookup",
+           "out_mmap_sem: filemap_invalidate_unlock")
+    fs, _, labels = _labels_of(tmp_path, ["{op: truncate, size: 4096}"], fs_="ext4", kernel='kernel: "4.5"')
+    _first(labels, "down_write(&EXT4_I(inode)->i_data_sem); EXT4_I(inode)->i_disksize", "inode_dio_wait(inode)",
+           "down_write(&EXT4_I(inode)->i_mmap_sem)")
+
+
+def test_xfs_punch_5_15_flushes_then_unmaps_then_zeroes_the_edge(tmp_path):
+    """5.15: both locks, inode_dio_wait, xfs_flush_unmap_range (write-out,
+    truncate_pagecache_range), then xfs_free_file_space unmaps the whole
+    block before iomap_zero_range zeroes the partial one."""
+    fs, (w, ret), labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}",
+                                                 "{op: punch_hole, offset: 2048, len: 6144}"], kernel='kernel: "5.15"')
+    assert ret == 0 and fs.i_blocks.values[1] == ("hole", None)
+    _first(labels, "xfs_ilock(ip, XFS_IOLOCK_EXCL)", "xfs_ilock(ip, XFS_MMAPLOCK_EXCL): filemap_invalidate_lock",
+           "inode_dio_wait(inode)", "filemap_write_and_wait_range", "pagevec_lookup", "xfs_unmap_extent",
+           "iomap_zero_range(VFS_I(ip), 2048, 2048")
+    pblk = fs.i_blocks.values[0][1]
+    assert fs.dev.values[pblk * 8:(pblk + 1) * 8] == ["DATA(init,0)"] * 4 + ["ZERO"] * 4
+    assert fs.invalidate_lock.writer is None and fs.i_mutex.owner is None
+
+
+@pytest.mark.parametrize("op, blocks, size", [
+    ("{op: punch_hole, offset: 4096, len: 4096}", [("written", 0), ("hole", None)], 8192),
+    ("{op: zero_range, offset: 4096, len: 4096}", [("written", 0), ("hole", None)], 8192),
+    ("{op: collapse_range, offset: 0, len: 4096}", [("written", 1), ("hole", None)], 4096),
+])
+def test_xfs_fallocate_modes_5_15_under_invalidate_lock(tmp_path, op, blocks, size):
+    fs, (ret,), labels = _labels_of(tmp_path, [op], kernel='kernel: "5.15"')
+    assert ret == 0
+    assert fs.i_blocks.values == blocks and fs.i_size.value == size
+    assert fs.invalidate_lock.writer is None and fs.i_mutex.owner is None
+    if "collapse" in op:  # the shift comes after xfs_prepare_shift's flush of the rest of the file
+        _first(labels, "xfs_unmap_extent", "offset = round_down(offset, sb_blocksize)", "pagevec_lookup",
+               "xfs_ilock(ip, XFS_ILOCK_EXCL); xfs_bmap_collapse_extents")
+
+
+@pytest.mark.parametrize("kernel, private_takes_freeze", [('kernel: "4.5"', True), ('kernel: "5.15"', False)])
+def test_ext4_dax_write_fault_on_a_private_mapping(tmp_path, kernel, private_takes_freeze):
+    """4.5's ext4_dax_fault: any FAULT_FLAG_WRITE takes sb_start_pagefault and
+    a handle; 5.15's ext4_dax_huge_fault: only a write fault on a VM_SHARED
+    mapping does."""
+    _, _, labels = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096, mapping: private}"], fs_="ext4-dax",
+                              kernel=kernel)
+    assert any(lb.startswith("sb_start_pagefault(sb)") for lb in labels) == private_takes_freeze
+    _, _, labels = _labels_of(tmp_path, ["{op: mmap_store, offset: 4096}"], fs_="ext4-dax", kernel=kernel)
+    assert any(lb.startswith("sb_start_pagefault(sb)") for lb in labels)
+
+
+@pytest.mark.parametrize("kernel", ['kernel: "4.5"', 'kernel: "5.15"'])
+def test_ext4_zero_range_within_a_block_still_waits_for_direct_io(tmp_path, kernel):
+    """4.5 and 5.15: inode_dio_wait right after the inode lock, before the
+    preallocation of the edges, whatever the range."""
+    fs, (ret,), labels = _labels_of(tmp_path, ["{op: zero_range, offset: 4608, len: 1024}"], fs_="ext4",
+                                    kernel=kernel)
+    assert ret == 0
+    _first(labels, "mutex_lock(&inode->i_mutex)", "inode_dio_wait(inode)", "mutex_unlock(&inode->i_mutex)")
+    pblk = fs.i_blocks.values[1][1]
+    assert fs.dev.values[pblk * 8:(pblk + 1) * 8] == ["DATA(init,0)"] + ["ZERO"] * 2 + ["DATA(init,0)"] * 5

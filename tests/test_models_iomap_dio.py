@@ -256,3 +256,59 @@ def test_xfs_aligned_write_past_eof_demotes_the_iolock_before_the_io(tmp_path):
     assert [list(c) for c in demote["changes"] if c[0] == "i_rwsem"] == [
         ["i_rwsem", {"readers": [], "writer": 0}, {"readers": [0], "writer": None}]]
     assert fs.i_rwsem.writer is None and not fs.i_rwsem.readers
+
+
+def test_xfs_write_that_runs_out_of_space_part_way_returns_the_error(tmp_path):
+    """iomap_dio_rw (4.10): an error after some bios were submitted is set in
+    the dio (iomap_dio_set_error); iomap_dio_complete passes it to the
+    end_io, which returns it at once: the block written is not converted
+    and i_size does not grow. (The punch hands block 0 to another file, so
+    one free block is left for the two the write needs.)"""
+    scenario(tmp_path, [("w", ["{op: punch_hole, offset: 0, len: 4096}", "{op: dio_write, offset: 0, len: 8192}"])],
+             size=4096, blocks="[written, hole]")  # writes t.yaml
+    text = (tmp_path / "t.yaml").read_text()
+    (tmp_path / "t.yaml").write_text(text.replace("  dax: false\n", "  dax: false\n  spare_blocks: 0\n"))
+    fs, (punched, written), records = run_alone(load(tmp_path / "t.yaml"))
+    assert punched == 0 and written == "-ENOSPC"
+    assert fs.i_size.value == 4096
+    assert fs.i_blocks.values[0][0] == UNWRITTEN and fs.i_blocks.values[1] == ("hole", None)
+    assert "xfs_iomap_write_unwritten" not in functions(records)
+    assert fs.i_dio_count.value == 0
+
+
+# -- ext4 5.5 as read against 5.5-rc5 ------------------------------------------------------------
+
+
+def _labels(records):
+    return [r["label"] for r in records]
+
+
+def test_ext4_5_5_write_holds_the_inode_lock_exclusive_and_only_unaligned_aio_waits(tmp_path):
+    """5.5: inode_lock (exclusive) for every direct write, no downgrade (no
+    dioread_nolock by default); inode_dio_wait only for an unaligned AIO
+    below the block-rounded i_size, not for a synchronous one."""
+    sc = scenario(tmp_path, [("w", ["{op: dio_write, offset: 0, len: 4096}",
+                                    "{op: dio_write, offset: 512, len: 512}",
+                                    "{op: dio_write, offset: 512, len: 512, aio: true}"])],
+                  fs="ext4", blocks="[written]")
+    fs, results, records = run_alone(sc)
+    labels = _labels(records)
+    assert labels.count("inode_lock(inode)") == 3 and labels.count("inode_unlock(inode)") == 3
+    assert not any("shared" in lb for lb in labels if lb.startswith("inode_"))
+    waits = [i for i, lb in enumerate(labels) if lb == "inode_dio_wait(inode)"]
+    assert len(waits) == 1 and waits[0] > labels.index("inode_lock(inode)", labels.index("inode_unlock(inode)") + 1)
+    assert fs.i_rwsem.writer is None
+
+
+def test_ext4_5_5_sub_block_write_past_eof_zeroes_the_tail_of_its_block(tmp_path):
+    """iomap_dio_bio_actor (5.5): a write ending past i_size zeroes the rest
+    of its block even in a written extent; 4.10's actor (XFS) does not."""
+    sc = scenario(tmp_path, [("w", ["{op: dio_write, offset: 2048, len: 1024}"])], fs="ext4",
+                  size=2048, blocks="[written]")
+    fs, _, _ = run_alone(sc)
+    assert device_block(fs, 0) == (WRITTEN, ("DATA(init,0)",) * 4 + ("DATA(w,1)",) * 2 + (ZERO,) * 2)
+    assert fs.i_size.value == 3072
+    sc = scenario(tmp_path, [("w", ["{op: dio_write, offset: 2048, len: 1024}"])], fs="xfs",
+                  size=2048, blocks="[written]")
+    fs, _, _ = run_alone(sc)
+    assert device_block(fs, 0) == (WRITTEN, ("DATA(init,0)",) * 4 + ("DATA(w,1)",) * 2 + ("DATA(init,0)",) * 2)

@@ -230,3 +230,37 @@ def test_releases_are_registered_under_the_seeds_names():
                           ("journal_commit_transaction", "4.4"), ("ext4_map_blocks", "4.7")]:
         assert release in RELEASES[name]
         assert FUNCTIONS[name].release is None, f"{name}: the seeds' model must stay the default"
+
+
+# -- 4.4 as read against 4.4.1 ---------------------------------------------------------------------
+
+
+def test_writeback_zeroes_the_eof_page_past_i_size(tmp_path):
+    """mpage_submit_page / ext4_bio_write_page (4.4): the page holding EOF is
+    zeroed past i_size before it goes to the bio (zero_user_segment(page,
+    len, PAGE_SIZE)), so the old bytes past EOF that the write read in do
+    not reach the block again."""
+    sc = scenario(tmp_path, [("w", [{"op": "buffered_write", "offset": 0, "len": 512}, {"op": "fsync"}])],
+                  blocks=("written",), size=512)
+    ex = run_serially(sc)
+    fs = ex.state
+    pblk = fs.i_blocks.values[0][1]
+    assert fs.dev.values[pblk * 8:(pblk + 1) * 8] == ["DATA(w,1)"] + ["ZERO"] * 7
+    assert fs.page_cache.items[0] == ("DATA(w,1)",) + ("ZERO",) * 7
+
+
+def test_a_page_that_does_not_join_the_extent_stays_locked_until_the_bios_are_submitted(tmp_path):
+    """mpage_prepare_extent_to_map (4.4): a mapped dirty page after a delayed
+    one ends the extent but stays locked; ext4_writepages lets it go
+    (mpage_release_unused_pages) after ext4_io_submit, and writes it in the
+    next round."""
+    sc = scenario(tmp_path, [("w", [{"op": "buffered_write", "offset": 0, "len": 8192}, {"op": "fsync"}])],
+                  blocks=("hole", "written"), size=8192)
+    ex = run_serially(sc)
+    seq = labels(ex)
+    in_order(seq, ["lock_page(page 0)", "lock_page(page 1)", "ext4_map_blocks(block 0, EXT4_GET_BLOCKS_CREATE)",
+                   "ext4_io_submit(&mpd.io_submit): submit_bio(WRITE, bio of page 0",
+                   "mpage_release_unused_pages", "lock_page(page 1)",
+                   "ext4_io_submit(&mpd.io_submit): submit_bio(WRITE, bio of page 1"])
+    fs = ex.state
+    assert all(fs.dev.values[fs.i_blocks.values[b][1] * 8] == "DATA(w,1)" for b in (0, 1))

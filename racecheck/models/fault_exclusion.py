@@ -47,9 +47,10 @@ Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file, and of
 XFS's at 4.5 and 5.15 (a store through such a mapping is refused), and of an ext4 DAX file (a store to its
 read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
 not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s
-dropping of mmap_sem (``VM_FAULT_RETRY``), ``filemap_write_and_wait_range``
-(writeback is not modelled: nothing is written back before the page cache is
-dropped), the journal handles of the range operations, the extent status
+dropping of mmap_sem (``VM_FAULT_RETRY``), ext4's
+``filemap_write_and_wait_range`` for a file without delayed allocation (with
+it, the range operations write back through models/writeback.py's 4.4
+release; XFS's write-out is :func:`xfs_vm_writepages`), the journal handles of the range operations, the extent status
 tree, ``ext4_inode_block_unlocked_dio`` (the dioread_nolock readers),
 ``ext4_break_layouts``/``xfs_break_layouts`` (pNFS and DAX layouts), the XFS
 ``IOLOCK`` (its place is the model's ``i_mutex``) and ``ILOCK`` (one block-map
@@ -83,6 +84,7 @@ from .dax import (
 )
 from .extents import fs_type
 from .fallocate import COLLAPSE_RANGE, INSERT_RANGE, PUNCH_HOLE, ZERO_RANGE, mode
+from .filemap_read import filemap_read_page
 from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import free_block
 from .journal import journal_start, journal_stop, write_buffer
@@ -100,7 +102,7 @@ from .truncate import (
     xip_truncate_page,
     zero_units,
 )
-from .writeback import delalloc, filemap_write_and_wait_range
+from .writeback import PageDirty, delalloc, filemap_write_and_wait_range
 
 EINVAL = "-EINVAL"
 EFBIG = "-EFBIG"
@@ -188,9 +190,15 @@ def filemap_fault_5_15(fs, vma, pgoff):
     must bring the page in holds ``filemap_invalidate_lock_shared(mapping)``
     from before it creates the page until the page is uptodate ("See comment
     in filemap_create_page() why we need invalidate_lock"); a page found
-    uptodate is mapped without it. ``pagecache_get_page(FGP_CREAT |
-    FGP_FOR_MMAP)`` adds the page and leaves it unlocked (one step here);
-    ``lock_page_maybe_drop_mmap`` is ``lock_page``."""
+    uptodate is mapped without it. A page found but not uptodate: the lock
+    is taken right after ``find_get_page``, before ``lock_page``. A page
+    found uptodate that is no longer uptodate under its lock: let go and
+    ``goto retry_find``, which takes the lock. ``pagecache_get_page(FGP_CREAT
+    | FGP_FOR_MMAP)`` adds the page and leaves it unlocked (one step here);
+    ``lock_page_maybe_drop_mmap`` is ``lock_page``; ``page_not_uptodate``
+    reads with ``filemap_read_page`` and goes back to ``retry_find`` with
+    the lock held; the lock is let go before ``i_size`` is checked again
+    under the page lock."""
     yield "max_off = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE); if (unlikely(offset >= max_off))"
     if pgoff >= fs.pages(fs.i_size.get()):
         return VM_FAULT_SIGBUS, None
@@ -222,8 +230,9 @@ def filemap_fault_5_15(fs, vma, pgoff):
                 # "Let's drop everything get the invalidate lock and try again."
                 fs.page_lock[pgoff].unlock()
                 continue
-            # page_not_uptodate: error = mapping->a_ops->readpage(file, page); goto retry_find
-            yield from address_space_operations(fs).readpage(fs, pgoff)
+            # page_not_uptodate: filemap_read_page(file, mapping, page); put_page(page);
+            # goto retry_find, invalidate_lock still held
+            yield from filemap_read_page(fs, pgoff)
             continue
         if mapping_locked:
             yield "filemap_invalidate_unlock_shared(mapping)"
@@ -278,12 +287,16 @@ def xfs_filemap_fault_5_15(fs, vma, pgoff):
 # -- ext4's DAX fault ------------------------------------------------------------------------
 
 
-def _ext4_dax_fault(fs, vma, pgoff, write, cow, down, up, up_label):
+def _ext4_dax_fault(fs, vma, pgoff, write, cow, down, up, up_label, writer=None):
     """The body of 4.5's ``ext4_dax_fault()`` (and 5.15's
     ``ext4_dax_huge_fault()``), the shared lock given as ``down()`` (the
-    request) and ``up()``."""
+    request) and ``up()``. ``writer``: whether the fault takes the write
+    side's freeze protection and handle (4.5: any write fault; 5.15: a write
+    fault on a shared mapping); by default ``write``."""
     freeze = getattr(fs, "sb_pagefaults", None) is not None
     journalled = getattr(fs, "journal", None) is not None
+    write_fault = write
+    write = write if writer is None else writer
     if write:
         if freeze:
             yield fs.sb_pagefaults.down_read("sb_start_pagefault(sb)")
@@ -294,7 +307,7 @@ def _ext4_dax_fault(fs, vma, pgoff, write, cow, down, up, up_label):
     else:
         yield down()
     # result = __dax_fault(vma, vmf, ext4_dax_mmap_get_block, NULL);
-    ret = yield from do_dax_fault(fs, vma, pgoff, write, cow)
+    ret = yield from do_dax_fault(fs, vma, pgoff, write_fault, cow)
     if write and journalled:
         yield "ext4_journal_stop(handle)"
         journal_stop(fs)
@@ -324,12 +337,15 @@ def ext4_dax_fault_4_5(fs, vma, pgoff, write=False, cow=False):
 def ext4_dax_fault_5_15(fs, vma, pgoff, write=False, cow=False):
     """``ext4_dax_huge_fault()`` (5.15) at page size: as 4.5's, with
     ``filemap_invalidate_lock_shared(mapping)`` where 4.5 took
-    ``i_mmap_sem``. The fault itself is still the model's ``do_dax_fault``
-    (5.15's ``dax_iomap_fault`` and its DAX entry locking are not modelled
-    here)."""
+    ``i_mmap_sem``, and "write" meaning ``(vmf->flags & FAULT_FLAG_WRITE) &&
+    (vmf->vma->vm_flags & VM_SHARED)``: a write fault on a private mapping
+    takes neither ``sb_start_pagefault`` nor a handle. The fault itself is
+    still the model's ``do_dax_fault`` (5.15's ``dax_iomap_fault`` and its
+    DAX entry locking are not modelled here)."""
     return (yield from _ext4_dax_fault(
         fs, vma, pgoff, write, cow, lambda: fs.invalidate_lock.down_read("filemap_invalidate_lock_shared(mapping)"),
-        lambda: fs.invalidate_lock.up_read(), "filemap_invalidate_unlock_shared(mapping)"))
+        lambda: fs.invalidate_lock.up_read(), "filemap_invalidate_unlock_shared(mapping)",
+        writer=write and not is_private(vma)))
 
 
 # -- __do_fault: vma->vm_ops->fault of the release ---------------------------------------------
@@ -623,14 +639,41 @@ def ext4_setattr_4_5(fs, newsize):
 
 @kernel_function("fs/ext4/inode.c", "v5.15 (d4f5258eae7b)", name="ext4_setattr", dropped=0, release="5.15")
 def ext4_setattr_5_15(fs, newsize):
-    """``ext4_setattr()`` with ``ATTR_SIZE`` (5.15): as 4.5's, under
-    ``filemap_invalidate_lock(inode->i_mapping)`` where 4.5 took
-    ``i_mmap_sem``."""
-    return (yield from _ext4_setattr(fs, newsize, _invalidate_lock(fs)))
+    """``ext4_setattr()`` with ``ATTR_SIZE`` (5.15), ``inode_lock`` held by
+    the caller. Not 4.5's order: a shrink waits for direct I/O
+    (``inode_dio_wait``) first, while ``i_size`` is still the old one; then
+    ``filemap_invalidate_lock(inode->i_mapping)``, and under it the new
+    ``i_size`` (with ``i_disksize``, under ``i_data_sem``),
+    ``truncate_pagecache(inode, inode->i_size)`` and, when the size does
+    not grow, ``ext4_truncate``. The journal handle, the orphan list and
+    ``ext4_break_layouts`` are not modelled."""
+    yield "shrink = (attr->ia_size < inode->i_size)"
+    oldsize = fs.i_size.get()
+    if newsize < oldsize:
+        # "Blocks are going to be removed from the inode. Wait for dio in flight."
+        yield from inode_dio_wait(fs)
+    yield fs.invalidate_lock.down_write("filemap_invalidate_lock(inode->i_mapping)")
+    if newsize != fs.i_size.get():
+        yield ("down_write(&EXT4_I(inode)->i_data_sem); EXT4_I(inode)->i_disksize = attr->ia_size; "
+               "i_size_write(inode, attr->ia_size); up_write(&EXT4_I(inode)->i_data_sem)")
+        fs.i_size.set(newsize)
+    # "Truncate pagecache after we've waited for commit in data=journal mode to make pages freeable."
+    yield from truncate_pagecache(fs, fs.i_size.get())
+    if newsize <= oldsize:
+        yield from ext4_truncate(fs)
+    yield "out_mmap_sem: filemap_invalidate_unlock(inode->i_mapping)"
+    fs.invalidate_lock.up_write()
+    return 0
 
 
 def _ext4_punch_hole(fs, offset, length, lock):
     bs, ps = fs.geo.block_size, fs.geo.page_size
+    # "Write out all dirty pages to avoid race conditions. Then release them."
+    # (since 3.0: before the inode lock)
+    if delalloc(fs) and fs.kernel.impl.get("ext4_writepages") is not None:
+        yield "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY))"
+        if any(PageDirty(fs, i) for i in fs.page_buffers.keys()):
+            yield from _write_out(fs, offset, offset + length - 1)
     yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
     ret = 0
     yield "if (offset >= inode->i_size) goto out_mutex"
@@ -674,7 +717,9 @@ def _free_range(fs, first, stop):
 
 @kernel_function("fs/ext4/inode.c", "v4.5 (ea3d7209ca01)", name="ext4_punch_hole", dropped=0, release="4.5")
 def ext4_punch_hole_4_5(fs, offset, length):
-    """``ext4_punch_hole()`` (4.5): under i_mutex, ``inode_dio_wait``, then
+    """``ext4_punch_hole()`` (4.5): the dirty pages of the range written out
+    (``filemap_write_and_wait_range``) before ``i_mutex``; under it,
+    ``inode_dio_wait``, then
     ``down_write(&EXT4_I(inode)->i_mmap_sem)`` ("Prevent page faults from
     reinstantiating pages we have released from page cache") held across
     ``truncate_pagecache_range``, ``ext4_zero_partial_blocks`` and
@@ -687,7 +732,9 @@ def ext4_punch_hole_4_5(fs, offset, length):
 def ext4_punch_hole_5_15(fs, offset, length):
     """``ext4_punch_hole()`` (5.15): as 4.5's with
     ``filemap_invalidate_lock(mapping)`` for ``i_mmap_sem``
-    (``inode_lock`` is the model's ``i_mutex``)."""
+    (``inode_lock`` is the model's ``i_mutex``): the write-out before the
+    inode lock, ``inode_dio_wait``, the lock, ``truncate_pagecache_range``,
+    ``ext4_zero_partial_blocks``, ``ext4_ext_remove_space``."""
     return (yield from _ext4_punch_hole(fs, offset, length, _invalidate_lock(fs)))
 
 
@@ -721,18 +768,20 @@ def _shift_right(fs, start, count):
             fs.owner.set(val[1], b)
 
 
-def _write_out_from(fs, ioffset):
-    """"Write out all dirty pages": ``filemap_write_and_wait_range(mapping,
-    ioffset, LLONG_MAX)``, inside ``i_mutex`` and the fault-exclusion lock
-    since 32ebffd3bbb4 ("ext4: fix races between buffered IO and collapse /
-    insert range", Jan Kara, v4.5), so that no write lands in the page cache
-    between the write-out and ``truncate_pagecache`` (which would discard
-    it instead of shifting it). A file with delayed allocation writes back
-    through models/writeback.py when the scenario's release runs that
-    writeback (4.4 on; without a ``kernel:`` key the seeds' write path
-    leaves nothing for it); a DAX file's stores are on the device already."""
+def _write_out(fs, lstart, lend):
+    """``filemap_write_and_wait_range(mapping, lstart, lend)`` of ext4's range
+    operations. Collapse and insert do theirs inside ``i_mutex`` and the
+    fault-exclusion lock since 32ebffd3bbb4 ("ext4: fix races between
+    buffered IO and collapse / insert range", Jan Kara, v4.5), so that no
+    write lands in the page cache between the write-out and
+    ``truncate_pagecache`` (which would discard it instead of shifting it);
+    the hole punch does its before ``i_mutex``. A file with delayed
+    allocation writes back through models/writeback.py when the scenario's
+    release runs that writeback (4.4 on; without a ``kernel:`` key the
+    seeds' write path leaves nothing for it); a DAX file's stores are on the
+    device already."""
     if delalloc(fs) and fs.kernel.impl.get("ext4_writepages") is not None:  # 4.4's writeback is picked
-        yield from filemap_write_and_wait_range(fs, ioffset, fs.geo.max_size - 1)
+        yield from filemap_write_and_wait_range(fs, lstart, lend)
 
 
 def _ext4_collapse_range(fs, offset, length, lock):
@@ -749,7 +798,7 @@ def _ext4_collapse_range(fs, offset, length, lock):
     else:
         yield from inode_dio_wait(fs)  # "Wait for existing dio to complete"
         yield lock.down()
-        yield from _write_out_from(fs, ioffset)
+        yield from _collapse_write_out(fs, ioffset, offset, length)
         yield from truncate_pagecache(fs, ioffset)
         yield ("down_write(&EXT4_I(inode)->i_data_sem); ext4_ext_remove_space(inode, punch_start, "
                "punch_stop - 1); ext4_ext_shift_extents(inode, handle, punch_stop, punch_stop - punch_start, "
@@ -763,6 +812,15 @@ def _ext4_collapse_range(fs, offset, length, lock):
     yield "mutex_unlock(&inode->i_mutex)"
     fs.i_mutex.unlock()
     return ret
+
+
+def _collapse_write_out(fs, ioffset, offset, length):
+    """The collapse's write-out (32ebffd3bbb4, 4.5; the same in 5.15): "Write
+    tail of the last page before removed range" (``ioffset`` to ``offset``),
+    then "Write data that will be shifted" (``offset + len`` to
+    ``LLONG_MAX``); the collapsed range itself is dropped unwritten."""
+    yield from _write_out(fs, ioffset, offset)
+    yield from _write_out(fs, offset + length, fs.geo.max_size - 1)
 
 
 def _ext4_insert_range(fs, offset, length, lock):
@@ -781,7 +839,7 @@ def _ext4_insert_range(fs, offset, length, lock):
     else:
         yield from inode_dio_wait(fs)
         yield lock.down()
-        yield from _write_out_from(fs, ioffset)
+        yield from _write_out(fs, ioffset, fs.geo.max_size - 1)  # "Write out all dirty pages"
         yield from truncate_pagecache(fs, ioffset)
         yield "inode->i_size += len; EXT4_I(inode)->i_disksize += len (\"Expand file to avoid data loss\")"
         fs.i_size.set(isize + length)
@@ -802,9 +860,11 @@ def _ext4_zero_range(fs, offset, length, lock):
     end = (offset + length) // bs * bs
     yield fs.i_mutex.lock("mutex_lock(&inode->i_mutex)")
     ret = 0
+    # "Wait all existing dio workers, newcomers will block on i_mutex", for
+    # any range (4.5 and 5.15)
+    yield from inode_dio_wait(fs)
     if end > start:
         # "Zero range excluding the unaligned edges"
-        yield from inode_dio_wait(fs)
         yield lock.down()
         yield from truncate_pagecache_range(fs, start, end - 1)
         yield ("ext4_alloc_file_blocks(file, lblk, max_blocks, new_size, "
@@ -831,8 +891,9 @@ def _ext4_zero_range(fs, offset, length, lock):
 def ext4_collapse_range_4_5(fs, offset, length):
     """``ext4_collapse_range()`` (4.5): block-aligned only; under i_mutex,
     ``-EINVAL`` if the range reaches EOF; ``inode_dio_wait``; under
-    ``down_write(&EXT4_I(inode)->i_mmap_sem)``: ``truncate_pagecache(inode,
-    ioffset)``, then under ``i_data_sem`` ``ext4_ext_remove_space`` and
+    ``down_write(&EXT4_I(inode)->i_mmap_sem)``: the write-out of
+    ``ioffset`` to ``offset`` and of ``offset + len`` to the end,
+    ``truncate_pagecache(inode, ioffset)``, then under ``i_data_sem`` ``ext4_ext_remove_space`` and
     ``ext4_ext_shift_extents(SHIFT_LEFT)`` (one step), and ``i_size -= len``."""
     return (yield from _ext4_collapse_range(fs, offset, length, _i_mmap_sem(fs)))
 
@@ -852,8 +913,8 @@ def ext4_insert_range_4_5(fs, offset, length):
 @kernel_function("fs/ext4/extents.c", "v4.5 (ea3d7209ca01 series)", name="ext4_zero_range", dropped=0,
                  release="4.5")
 def ext4_zero_range_4_5(fs, offset, length):
-    """``ext4_zero_range()`` (4.5): under i_mutex; the block-aligned middle:
-    ``inode_dio_wait``, ``down_write(&EXT4_I(inode)->i_mmap_sem)``,
+    """``ext4_zero_range()`` (4.5): under i_mutex, ``inode_dio_wait``; the
+    block-aligned middle: ``down_write(&EXT4_I(inode)->i_mmap_sem)``,
     ``truncate_pagecache_range``, ``ext4_alloc_file_blocks(...
     EXT4_GET_BLOCKS_CONVERT_UNWRITTEN)`` (written extents become unwritten:
     they read as zeros; holes stay holes here, the preallocation is not
@@ -1135,12 +1196,165 @@ def xfs_file_fallocate(fs, which, offset, length):
     return (yield from _xfs_file_fallocate(fs, which, offset, length, "4.1"))
 
 
+# -- XFS, 5.15 ----------------------------------------------------------------------------------
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v5.15", dropped=0, release="5.15")
+def xfs_flush_unmap_range(fs, offset, length):
+    """``xfs_flush_unmap_range(ip, offset, len)`` (5.15): the range rounded out
+    to ``max(block size, PAGE_SIZE)``, written back
+    (``filemap_write_and_wait_range``: the model's XFS write-out of 4.1,
+    :func:`xfs_vm_writepages`), then ``truncate_pagecache_range``."""
+    rounding = max(fs.geo.block_size, fs.geo.page_size)
+    start = offset // rounding * rounding
+    end = -(-(offset + length) // rounding) * rounding - 1
+    ret = yield from xfs_vm_writepages(fs, start, end)
+    if ret:
+        return ret
+    yield from truncate_pagecache_range(fs, start, end)
+    return 0
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v5.15", name="xfs_free_file_space", dropped=0, release="5.15")
+def xfs_free_file_space_5_15(fs, offset, length):
+    """``xfs_free_file_space()`` (5.15), the page cache of the range already
+    dropped by the caller (``xfs_flush_unmap_range``): the whole blocks
+    unmapped and freed first (``xfs_unmap_extent``, one step), then the
+    partial blocks at the edges zeroed by ``iomap_zero_range``, only below
+    ``i_size`` and only where an extent is written (it skips holes,
+    including the ones just made, and unwritten extents). The kernel zeroes
+    through the page cache and writes the EOF page back; the model writes
+    the zeros to the block in one step, as it does ext4's partial blocks."""
+    bs = fs.geo.block_size
+    first, stop = -(-offset // bs), (offset + length) // bs
+    if first < stop:
+        yield "xfs_unmap_extent(ip, startoffset_fsb, endoffset_fsb - startoffset_fsb, &done)"
+        _free_range(fs, first, stop)
+    yield "if (offset >= XFS_ISIZE(ip)) return 0; if (offset + len > XFS_ISIZE(ip)) len = XFS_ISIZE(ip) - offset"
+    isize = fs.i_size.get()
+    if offset >= isize:
+        return 0
+    end = min(offset + length, isize)
+    for lo, hi in ((offset, min(end, first * bs)), (max(offset, stop * bs), end)):
+        if hi > lo:
+            yield f"iomap_zero_range(VFS_I(ip), {lo}, {hi - lo}, NULL, &xfs_buffered_write_iomap_ops)"
+            state, pblk = fs.i_blocks.get(lo // bs)
+            if state == WRITTEN:
+                zero_units(fs, pblk * fs.geo.units_per_block, lo % bs, hi - lo)
+    return 0
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v5.15", dropped=0, release="5.15")
+def xfs_prepare_shift(fs, offset):
+    """``xfs_prepare_shift(ip, offset)`` (5.15): from the block before the one
+    at ``offset`` ("stabilize the start block offset boundary"),
+    ``xfs_flush_unmap_range(ip, offset, XFS_ISIZE(ip))``. The post-EOF
+    blocks and the COW fork are not modelled."""
+    bs = fs.geo.block_size
+    start = offset // bs * bs
+    if start:
+        start -= bs
+    yield "offset = round_down(offset, sb_blocksize) - sb_blocksize; XFS_ISIZE(ip)"
+    return (yield from xfs_flush_unmap_range(fs, start, fs.i_size.get()))
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v5.15", name="xfs_collapse_file_space", dropped=0, release="5.15")
+def xfs_collapse_file_space_5_15(fs, offset, length):
+    """``xfs_collapse_file_space()`` (5.15): ``xfs_free_file_space(ip, offset,
+    len)``, ``xfs_prepare_shift(ip, offset)``, then under the ILOCK
+    ``xfs_bmap_collapse_extents`` (one step). The caller sets the size."""
+    ret = yield from xfs_free_file_space(fs, offset, length)
+    if ret:
+        return ret
+    ret = yield from xfs_prepare_shift(fs, offset)
+    if ret:
+        return ret
+    yield "xfs_ilock(ip, XFS_ILOCK_EXCL); xfs_bmap_collapse_extents(tp, ip, &next_fsb, shift_fsb, &done)"
+    _shift_left(fs, offset // fs.geo.block_size, length // fs.geo.block_size)
+    return 0
+
+
+@kernel_function("fs/xfs/xfs_bmap_util.c", "v5.15", name="xfs_insert_file_space", dropped=0, release="5.15")
+def xfs_insert_file_space_5_15(fs, offset, length):
+    """``xfs_insert_file_space()`` (5.15), after the caller has grown the
+    size: ``xfs_prepare_shift(ip, offset)``, then under the ILOCK
+    ``xfs_bmap_split_extent`` and ``xfs_bmap_insert_extents`` (one step)."""
+    ret = yield from xfs_prepare_shift(fs, offset)
+    if ret:
+        return ret
+    yield "xfs_ilock(ip, XFS_ILOCK_EXCL); xfs_bmap_split_extent(); xfs_bmap_insert_extents(..., SHIFT_RIGHT)"
+    _shift_right(fs, offset // fs.geo.block_size, length // fs.geo.block_size)
+    return 0
+
+
 @kernel_function("fs/xfs/xfs_file.c", "v5.15 (2433480a7e1d)", name="xfs_file_fallocate", dropped=0,
                  release="5.15")
 def xfs_file_fallocate_5_15(fs, which, offset, length):
-    """``xfs_file_fallocate()`` (5.15): 4.1's, with ``XFS_MMAPLOCK_EXCL`` now
-    ``filemap_invalidate_lock(VFS_I(ip)->i_mapping)``."""
-    return (yield from _xfs_file_fallocate(fs, which, offset, length, "5.15"))
+    """``xfs_file_fallocate()`` (5.15): ``xfs_ilock(ip, XFS_IOLOCK_EXCL |
+    XFS_MMAPLOCK_EXCL)`` (the model's ``i_mutex``, then
+    ``filemap_invalidate_lock``: 2433480a7e1d made the MMAPLOCK the
+    mapping's ``invalidate_lock``); ``inode_dio_wait`` ("Must wait for all
+    AIO to complete before we continue"); for punch, zero and collapse,
+    ``xfs_flush_unmap_range(ip, offset, len)``; then the mode: punch
+    ``xfs_free_file_space``; collapse its checks and
+    ``xfs_collapse_file_space``; insert its checks; zero range
+    ``xfs_free_file_space`` and the preallocation (``xfs_alloc_file_space``,
+    not modelled: the range stays a hole, which reads the same); the new
+    size (``xfs_vn_setattr_size``: the model's ``xfs_setattr_size`` body,
+    the lock held); insert last, "now that the file size has been
+    updated"."""
+    bs = fs.geo.block_size
+    yield fs.i_mutex.lock("xfs_ilock(ip, XFS_IOLOCK_EXCL)")
+    yield fs.invalidate_lock.down_write(
+        "xfs_ilock(ip, XFS_MMAPLOCK_EXCL): filemap_invalidate_lock(VFS_I(ip)->i_mapping)")
+    yield from inode_dio_wait(fs)
+    ret = 0
+    if which in (PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE):
+        ret = yield from xfs_flush_unmap_range(fs, offset, length)
+    new_size, insert = None, False
+    if ret:
+        pass
+    elif which == PUNCH_HOLE:
+        ret = yield from xfs_free_file_space(fs, offset, length)
+    elif which == COLLAPSE_RANGE:
+        yield "if (!xfs_is_falloc_aligned(ip, offset, len)); if (offset + len >= i_size_read(inode))"
+        if offset % bs or length % bs or offset + length >= fs.i_size.get():
+            ret = EINVAL
+        else:
+            new_size = fs.i_size.get() - length
+            ret = yield from xfs_collapse_file_space(fs, offset, length)
+    elif which == INSERT_RANGE:
+        yield ("isize = i_size_read(inode); -EINVAL unless aligned; -EFBIG past s_maxbytes; "
+               "-EINVAL if (offset >= isize)")
+        isize = fs.i_size.get()
+        if offset % bs or length % bs:
+            ret = EINVAL
+        elif isize + length > fs.geo.max_size:
+            ret = EFBIG
+        elif offset >= isize:
+            ret = EINVAL
+        else:
+            new_size, insert = isize + length, True
+    else:  # ZERO_RANGE
+        yield "if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > i_size_read(inode)) new_size = offset + len"
+        if offset + length > fs.i_size.get():
+            new_size = offset + length
+        ret = yield from xfs_free_file_space(fs, offset, length)
+        if not ret:
+            yield "xfs_alloc_file_space(ip, round_down(offset, blksize), ..., XFS_BMAPI_PREALLOC)"
+    if not ret and new_size is not None:
+        if insert:
+            yield "xfs_vn_setattr_size(): i_size_write(inode, new_size) (growing)"
+            fs.i_size.set(new_size)
+        else:
+            ret = yield from _xfs_setattr_size_locked(fs, new_size)
+    if not ret and insert:
+        ret = yield from xfs_insert_file_space(fs, offset, length)
+    yield "xfs_iunlock(ip, XFS_MMAPLOCK_EXCL): filemap_invalidate_unlock(VFS_I(ip)->i_mapping)"
+    fs.invalidate_lock.up_write()
+    yield "xfs_iunlock(ip, XFS_IOLOCK_EXCL)"
+    fs.i_mutex.unlock()
+    return str(ret) if isinstance(ret, int) and ret < 0 else ret
 
 
 @mode("xfs", PUNCH_HOLE)

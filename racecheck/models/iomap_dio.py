@@ -14,7 +14,8 @@ stands for; the functions themselves are registered under their own names.
 
 Mirrored code:
 
-* fs/iomap.c, 4.10 (commit ff6a9292e6f6, "iomap: implement direct I/O"):
+* fs/iomap.c, 4.10 (commit ff6a9292e6f6, "iomap: implement direct I/O"; read
+  against 4.10.0; at 5.5 the actor is fs/iomap/direct-io.c's):
   :func:`iomap_dio_rw`, :func:`iomap_dio_actor` with ``iomap_dio_zero``
   (the sub-block zeroing of the head and the tail of a new or unwritten
   block), :func:`iomap_dio_complete`, and the AIO completion
@@ -30,16 +31,15 @@ Mirrored code:
   d531d91d6990, "xfs: always use unwritten extents for direct I/O writes"),
   :func:`xfs_iomap_write_unwritten`.
 * The completion XFS passes to ``iomap_dio_rw``: :func:`xfs_dio_write_end_io`
-  (in 4.10 ``xfs_end_io_direct_write`` of fs/xfs/xfs_aops.c, later
-  ``xfs_dio_write_end_io`` of xfs_file.c): it publishes the new ``i_size``
-  *before* converting the unwritten extents. The fix
+  (fs/xfs/xfs_file.c, 4.10): it publishes the new ``i_size`` *before*
+  converting the unwritten extents. The fix
   ``xfs_isize_after_unwritten_conversion`` is Eryu Guan's (commit
   ee70daaba82d, "xfs: update i_size after unwritten conversion in dio
   completion", 4.14).
 * fs/ext4/file.c, 5.5 (commit 378f32bab371, "ext4: introduce direct I/O
-  write using iomap infrastructure"): :func:`ext4_dio_write_iter` (an
-  unaligned I/O, or one that extends the file, takes the inode lock
-  exclusive; unaligned: ``inode_dio_wait`` and wait for its own completion),
+  write using iomap infrastructure"): :func:`ext4_dio_write_iter` (the
+  inode lock exclusive for every write; an unaligned AIO: ``inode_dio_wait``
+  and wait for its own completion), read against 5.5-rc5,
   :func:`ext4_dio_write_end_io`, :func:`ext4_handle_inode_extension`;
   ``ext4_dio_read_iter`` (commit b1b4705d54ab, "ext4: introduce direct I/O
   read using iomap infrastructure"); fs/ext4/inode.c :func:`ext4_iomap_begin`
@@ -127,6 +127,7 @@ class IomapDio:
     flags: int = 0
     wait_for_completion: bool = True
     size: int = 0
+    error: int = 0  # dio->error: the first error (iomap_dio_set_error)
     tag: str | None = None
     buf: list | None = None
     bio: list = field(default_factory=list)  # (device unit, units, ZERO or user unit index)
@@ -171,6 +172,20 @@ def iomap_dio_actor(fs, dio, pos, length, iomap):
     block zeroes the part of the block it does not write ("zero out from the
     start of the block to the write offset", "zero out from the end of the
     write to the end of the block"), then queues the data. Returns bytes done."""
+    return _iomap_dio_actor(fs, dio, pos, length, iomap, zero_tail_past_eof=False)
+
+
+@kernel_function("fs/iomap/direct-io.c", "5.5 (iomap_dio_bio_actor)", name="iomap_dio_actor", dropped=0,
+                 release="5.5")
+def iomap_dio_actor_5_5(fs, dio, pos, length, iomap):
+    """``iomap_dio_bio_actor()`` (5.5): 4.10's, and a sub-block write that
+    ends at or past ``i_size_read(inode)`` also zeroes the rest of its block
+    whatever the extent ("If we don't zero the block tail in the latter
+    case, we can expose stale data via mmap reads of the EOF block")."""
+    return _iomap_dio_actor(fs, dio, pos, length, iomap, zero_tail_past_eof=True)
+
+
+def _iomap_dio_actor(fs, dio, pos, length, iomap, zero_tail_past_eof):
     us, bs = fs.geo.unit_size, fs.geo.block_size
     if pos % us or length % us:
         return EINVAL  # "if ((pos | length | align) & ((1 << blkbits) - 1)) return -EINVAL"
@@ -197,7 +212,7 @@ def iomap_dio_actor(fs, dio, pos, length, iomap):
     dio.bio.append((first, length // us, (pos - dio.pos) // us))
     dio.size += length
     end = pos + length
-    if need_zeroout:
+    if need_zeroout or (zero_tail_past_eof and dio.flags & IOMAP_DIO_WRITE and end >= fs.i_size.get()):
         pad = end % bs
         if pad:
             iomap_dio_zero(fs, dio, iomap, end, bs - pad)
@@ -223,10 +238,13 @@ def iomap_dio_bio_end_io(fs, dio, label):
 
 @kernel_function("fs/iomap.c", "4.10 (ff6a9292e6f6)")
 def iomap_dio_complete(fs, dio):
-    """``iomap_dio_complete()``: the filesystem's end_io, the short read
-    check, then ``inode_dio_end()``."""
-    ret = 0
-    if dio.end_io is not None:
+    """``iomap_dio_complete()``: the filesystem's end_io, given ``dio->error
+    ? dio->error : dio->size``, the short read check, then
+    ``inode_dio_end()``. An I/O that failed part way returns the error, not
+    the bytes it did; the end_io of XFS (4.10) and ext4 (5.5) return an
+    error at once, so it is not called here."""
+    ret = dio.error
+    if dio.end_io is not None and not dio.error:
         ret = yield from dio.end_io(fs, dio.pos, dio.size, dio.flags)
     if not ret:
         ret = dio.size
@@ -277,11 +295,12 @@ def iomap_dio_rw(fs, iocb, rw, pos, count, iomap_begin, end_io, tag=None, buf=No
     if dio.bio:
         yield "submit_bio(bio)"
         fs.ghost.in_flight[fs.rt.thread] = dio.bio[0][0] // fs.geo.units_per_block
-    if ret < 0 and not dio.size:
-        yield from iomap_dio_bio_end_io(fs, dio, "iomap_dio_bio_end_io(bio)")
-        yield "inode_dio_end(inode)"
-        fs.i_dio_count.set(fs.i_dio_count.get() - 1)
-        return ret
+    if ret < 0:
+        dio.error = ret  # iomap_dio_set_error(dio, ret)
+    if not dio.bio:
+        # "if (!atomic_dec_and_test(&dio->ref))" is false: nothing in flight,
+        # the submitter completes the I/O itself, AIO or not
+        return (yield from iomap_dio_complete(fs, dio))
     if not dio.wait_for_completion:
         iocb.dio = AioState(dio)
         return EIOCBQUEUED
@@ -349,7 +368,7 @@ def xfs_iomap_write_unwritten(fs, offset, size, update_isize=False):
     return 0
 
 
-@kernel_function("fs/xfs/xfs_aops.c", "4.10 (xfs_end_io_direct_write; 4.14 with ee70daaba82d as the fix)")
+@kernel_function("fs/xfs/xfs_file.c", "4.10 (xfs_dio_write_end_io; 4.14 with ee70daaba82d as the fix)")
 def xfs_dio_write_end_io(fs, offset, size, flags):
     """The end_io XFS passes to ``iomap_dio_rw``. In 4.10: "We need to update
     the in-core inode size here so that we don't end up with the on-disk
@@ -425,7 +444,7 @@ def xfs_file_dio_aio_write(fs, iocb, pos, count, tag):
     here unless the I/O is unaligned to the file system block size";
     ``xfs_file_aio_write_checks``; "If we are doing unaligned IO, wait for all
     other IO to drain" (``inode_dio_wait``); ``iomap_dio_rw(iocb, &data,
-    &xfs_iomap_ops, xfs_end_io_direct_write)``; unlock. An AIO's completion
+    &xfs_iomap_ops, xfs_dio_write_end_io)``; unlock. An AIO's completion
     runs after the unlock."""
     bs = fs.geo.block_size
     unaligned_io = bool(pos % bs or (pos + count) % bs)
@@ -524,35 +543,35 @@ def ext4_handle_inode_extension(fs, offset, written, count):
 
 @kernel_function("fs/ext4/file.c", "5.5 (378f32bab371)")
 def ext4_dio_write_iter(fs, iocb, pos, count, tag):
-    """``ext4_dio_write_iter()`` (5.5): "We initially start with shared inode
-    lock unless it is unaligned IO which needs exclusive lock anyways"; an
-    extending write, or one that does not only overwrite written blocks,
-    takes it exclusive (``ext4_dio_write_checks``); "Unaligned direct IO must
-    be serialized among each other as zeroing of partial blocks of two
-    competing unaligned IOs can result in data corruption"
-    (``inode_dio_wait``); ``iomap_dio_rw(..., is_sync_kiocb(iocb) ||
-    unaligned_io || extend)``; ``ext4_handle_inode_extension``."""
+    """``ext4_dio_write_iter()`` (5.5): ``inode_lock`` (exclusive, whatever
+    the I/O); ``ext4_write_checks``; "Unaligned asynchronous direct I/O must
+    be serialized among each other" -- an AIO that is not block-aligned and
+    starts below the block-rounded ``i_size`` (``ext4_unaligned_aio``) waits
+    in ``inode_dio_wait``; the lock would be downgraded for an overwrite
+    only with the ``dioread_nolock`` mount option, which 5.5 does not set by
+    default (244adf6426ee made it the default in 5.6), so it is held
+    exclusive throughout; a write past ``i_disksize`` (the model's
+    ``i_size``) goes on the orphan list and is ``extend``;
+    ``iomap_dio_rw(..., is_sync_kiocb(iocb) || unaligned_aio || extend)``;
+    ``ext4_handle_inode_extension``; ``inode_unlock``. The shared lock at
+    the start and the restart (``ext4_dio_write_checks``) are 5.6's
+    (aa9714d0e397)."""
     bs = fs.geo.block_size
-    unaligned_io = bool(pos % bs or (pos + count) % bs)
-    yield "if (ext4_unaligned_io(...) || offset + count > i_size_read(inode)) ilock_shared = false"
-    exclusive = unaligned_io or pos + count > fs.i_size.get()
-    yield _lock(fs, exclusive, "inode_lock(inode) or inode_lock_shared(inode)")
-    yield "ext4_dio_write_checks(): extend = ext4_extending_io(); ext4_overwrite_io()"
-    extend = pos + count > fs.i_size.get()
-    overwrite = all(fs.i_blocks.get(b)[0] == WRITTEN for b in range(pos // bs, (pos + count + bs - 1) // bs))
-    if not exclusive and (extend or not overwrite):
-        yield "inode_unlock_shared(inode); ilock_shared = false; goto restart"
-        _unlock(fs, False)
-        yield fs.i_rwsem.down_write("inode_lock(inode)")
-        exclusive = True
-    if unaligned_io:
+    yield fs.i_rwsem.down_write("inode_lock(inode)")
+    yield ("ext4_write_checks(); if (!is_sync_kiocb(iocb) && ext4_unaligned_aio(inode, from, offset)): "
+           "if (pos >= ALIGN(i_size_read(inode), s_blocksize)) return 0")
+    isize = fs.i_size.get()
+    unaligned_aio = (not iocb.is_sync and pos < -(-isize // bs) * bs and bool(pos % bs or count % bs))
+    if unaligned_aio:
         yield from inode_dio_wait(fs)
+    yield "if (offset + count > EXT4_I(inode)->i_disksize) { ext4_orphan_add(handle, inode); extend = true; }"
+    extend = pos + count > fs.i_size.get()
     ret = yield from iomap_dio_rw(fs, iocb, WRITE, pos, count, ext4_iomap_begin, ext4_dio_write_end_io,
-                                  tag=tag, wait=iocb.is_sync or unaligned_io or extend)
+                                  tag=tag, wait=iocb.is_sync or unaligned_aio or extend)
     if extend:
         ret = yield from ext4_handle_inode_extension(fs, pos, ret, count)
-    yield "inode_unlock(inode) or inode_unlock_shared(inode)"
-    _unlock(fs, exclusive)
+    yield "inode_unlock(inode)"
+    fs.i_rwsem.up_write()
     if ret == EIOCBQUEUED:
         ret = yield from iomap_dio_complete_work(fs, iocb)
     return ret

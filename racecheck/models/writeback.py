@@ -27,11 +27,13 @@ Mirrored code:
   :func:`block_commit_write` (``__block_commit_write``): fs/buffer.c of v4.4
   (the latter clears ``BH_New``, since 2.6.24).
 * :func:`ext4_writepages`, :func:`mpage_prepare_extent_to_map`,
-  :func:`mpage_map_and_submit_extent`: fs/ext4/inode.c of v4.4, the delalloc
+  :func:`mpage_map_and_submit_extent`: fs/ext4/inode.c of v4.4 (read against
+  4.4.1, docs/kernels/writeback.md), the delalloc
   writeback: under a handle, lock the dirty pages, gather the delayed
   buffers into an extent, allocate it (``ext4_map_blocks`` with
   ``EXT4_GET_BLOCKS_CREATE``), put each page under writeback
-  (``ext4_bio_write_page``: ``set_page_writeback``, ``unlock_page``), then
+  (``ext4_bio_write_page``: ``set_page_writeback``, the page holding EOF
+  zeroed past it, ``unlock_page``), then
   ``i_disksize = min(first_page << PAGE_SHIFT, i_size)`` under ``i_data_sem``,
   stop the handle, submit the bios (``ext4_io_submit``); their completion
   (``ext4_end_bio``) writes the device and ends the page's writeback.
@@ -382,15 +384,19 @@ def wait_on_page_writeback(fs, index):
                          f"wait_on_page_writeback(page {index})")
 
 
-@kernel_function("fs/ext4/inode.c", "v4.4", dropped=((), ()), release="4.4")
+@kernel_function("fs/ext4/inode.c", "v4.4", dropped=((), (), ()), release="4.4")
 def mpage_prepare_extent_to_map(fs, first, last):
     """``mpage_prepare_extent_to_map()`` (v4.4): look the dirty pages of
     [first, last] up, lock each in turn and skip it if it is no longer dirty
     or no longer in the page cache; a page whose buffer is delayed or
     unwritten joins the extent to map (while it stays contiguous); a page
     already mapped is submitted at once if the extent is still empty
-    (``mpage_submit_page``); a page past EOF is cleaned without I/O. Returns
-    (the locked pages of the extent, the bios already prepared)."""
+    (``mpage_submit_page``); a page past EOF is submitted (cleaned without
+    I/O) and ends the scan (``mpage_process_page_bufs`` returns ``lblk <
+    blocks``). A page that cannot join a started extent stays locked until
+    ``ext4_writepages`` lets it go (``mpage_release_unused_pages``) after the
+    extent's bios are submitted. Returns (the locked pages of the extent,
+    the bios already prepared, the other pages left locked)."""
     bs = fs.geo.block_size
     yield "pagevec_lookup_tag(&pvec, mapping, &index, PAGECACHE_TAG_DIRTY, ...)"
     found = [i for i in fs.page_buffers.keys()
@@ -412,24 +418,31 @@ def mpage_prepare_extent_to_map(fs, first, last):
             extent.append(index)  # mpage_add_bh_to_extent()
             continue
         if extent:
-            # "Found extent to map?": this page waits for the next round.
-            fs.page_lock[index].unlock()
-            break
+            # "Found extent to map?": this page waits, locked, for the next round.
+            return tuple(extent), tuple(bios), (index,)
         # "So far everything mapped? Submit the page for IO."
         bio = ext4_bio_write_page(fs, index, beyond_eof=index >= blocks)
         if bio is not None:
             bios.append(bio)
-    return tuple(extent), tuple(bios)
+        if index >= blocks:
+            break  # "return lblk < blocks": the scan stops at EOF
+    return tuple(extent), tuple(bios), ()
 
 
 @kernel_function("fs/ext4/page-io.c", "v4.4", release="4.4")
 def ext4_bio_write_page(fs, index, beyond_eof=False):
     """``mpage_submit_page()`` -> ``clear_page_dirty_for_io(page)``;
-    ``ext4_bio_write_page()`` (v4.4): ``set_page_writeback(page)``, the
+    ``ext4_bio_write_page()`` (v4.4): ``set_page_writeback(page)``; the page
+    that holds EOF is zeroed past it first (``len = size & ~PAGE_MASK``;
+    ``zero_user_segment(page, len, PAGE_SIZE)``: whole units only); the
     mapped buffers go into the bio (the page's bytes as they are now, which
     the device gets when the bio completes) and are clean, ``unlock_page``.
     Past EOF, or with nothing mapped, the page is cleaned and its writeback
     ends at once. Returns the bio ``(page, device block, units)`` or None."""
+    ps, us = fs.geo.page_size, fs.geo.unit_size
+    size = fs.i_size.get()
+    if index == size // ps and fs.page_cache.contains(index):
+        zero_user(fs, index, -(-(size % ps) // us) * us, ps)
     bufs = page_buffers(fs, index)
     bio = None
     for i, bh in enumerate(bufs):
@@ -512,15 +525,14 @@ def ext4_writepages(fs, first=0, last=None):
         if journalled(fs):
             yield from journal_start(fs, "handle = ext4_journal_start_with_reserve(inode, EXT4_HT_WRITE_PAGE, "
                                          "needed_blocks, rsv_blocks)")
-        extent, bios = yield from mpage_prepare_extent_to_map(fs, first, last)
+        extent, bios, unused = yield from mpage_prepare_extent_to_map(fs, first, last)
         done = not extent
-        unused = ()
         if extent:
             more, complete = yield from mpage_map_and_submit_extent(fs, extent)
             bios += more
             if not complete:
                 done = True  # ENOSPC: give up on the rest
-                unused = tuple(i for i in extent if fs.page_lock[i].owner == fs.rt.thread)
+                unused += tuple(i for i in extent if fs.page_lock[i].owner == fs.rt.thread)
         if journalled(fs):
             yield "ext4_journal_stop(handle)"
             journal_stop(fs)

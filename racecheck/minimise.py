@@ -33,9 +33,12 @@ import time
 from typing import TYPE_CHECKING
 
 from .execution import Execution, ModelFailure, StepBoundHit
+from .fewest import FewestPreemptions
+from .fingerprint import FingerprintError
 from .runtime import Violation
 from .scheduler import Explorer, preemptions, replay
 from .search import Bounds, Counterexample, Stop, kind_of
+from .strategies import StrategyError
 
 if TYPE_CHECKING:  # annotations only
     from .model import Model
@@ -55,6 +58,9 @@ def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
     found = preemptions(model, cex.schedule, base.max_steps)
     best = Counterexample(list(cex.schedule), cex.invariant, cex.message, found)
     best = _reordered(model, best, base.max_steps) or best
+    best, settled = _fewest(model, best, base, deadline, (budget_s, budget_executions), found, notes)
+    if settled:
+        return best
     unsettled = None  # the lowest bound whose search the budget cut
     # A thread that runs several times as many steps as the whole
     # counterexample is taken to loop (a spin): dpor stops there and the
@@ -112,6 +118,34 @@ def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
     return best
 
 
+def _fewest(model, best, base, deadline, budget, found, notes):
+    """Stage 2 by a search over states (fewest.py): (the cheapest
+    counterexample found, whether the search settled it or ran out of budget
+    with a note said). (``best``, False) when the model is not one for it: its
+    states cannot be fingerprinted, an invariant compares executions, a thread
+    ran past the step bound, or the model raised."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return best, False
+    b = Bounds(max_steps=base.max_steps, max_executions=budget[1], timeout=remaining)
+    try:
+        search = FewestPreemptions(model, best.invariant, (best.preemptions, len(best.schedule)), b)
+        out = search.run()
+    except (FingerprintError, StrategyError):
+        return best, False
+    if out.violation is not None:
+        best = out.violation
+    if out.error is not None or kind_of(out.reason) == Stop.step_bound:
+        return best, False
+    if out.reason is not None and notes is not None:
+        unsettled, steps = search.frontier()
+        if unsettled < best.preemptions:
+            notes.append(_budget_note(*budget, found, best.preemptions, unsettled))
+        else:
+            notes.append(_shorter_note(*budget, best, steps))
+    return best, True
+
+
 def _looping(search):
     """Stop a search at the first execution the step bound cut: a thread
     loops, and each execution would spin to the bound."""
@@ -126,6 +160,12 @@ def _budget_note(budget_s, budget_executions, start, reached, unsettled):
                    f"{unsettled} did not finish")
     return (f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a "
             f"search): {_plural(reached)} (from {start}); {settled}, so fewer may exist")
+
+
+def _shorter_note(budget_s, budget_executions, best, steps):
+    return (f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a "
+            f"search): no schedule with fewer than {_plural(best.preemptions)} exists, but one with "
+            f"as many and fewer than {len(best.schedule)} steps (and at least {steps}) may")
 
 
 def _plural(n):

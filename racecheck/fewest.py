@@ -1,0 +1,258 @@
+"""The counterexample with the fewest preemptions, then the fewest steps, by a
+search over states (the minimiser's main search, minimise.py).
+
+Whether a step preempts depends only on the thread that ran the step
+before and on whether that thread can still run: so what a schedule can still
+reach, and at what cost, depends on where it is (the model's state and the
+thread that ran last), not on how it got there. "Is there a violation within
+k preemptions" is then a question of reachability, which a search that
+caches states answers without enumerating schedules (Musuvathi and Qadeer's
+iterative context bounding counts schedules; here two schedules that meet in
+a state are one).
+
+The search is Dijkstra's (uniform cost) over pairs (state, last thread). A
+path costs (preemptions, steps), compared lexicographically: a step costs
+(1, 1) when it switches away from a thread that could still run, else
+(0, 1). The last thread is forgotten once it cannot run (it waits or has
+finished): from there every thread costs the same. A pair reached again at a
+cost no lower than before is cut, since whatever follows it followed from
+there before at no higher cost. Pairs leave the queue cheapest first, so the
+first violation that leaves it is the cheapest there is; the search is given
+the cost of the counterexample in hand and never looks at a path that costs
+as much.
+
+A schedule ends at its first violation, as a replay does: a step that breaks
+the target invariant ends a path as a goal, one that breaks another ends it
+as a dead end. Where no thread can run, the deadlock and final-state checks
+decide. States, and what steps do, are bfs's (strategies.BreadthFirst: the
+fingerprints of fingerprint.py and the transition cache of transitions.py),
+so the same rules hold about what a model may keep where; a model bfs cannot
+fingerprint raises FingerprintError, and one whose invariants compare
+executions (``across``) is refused (StrategyError). As in bfs, a thread's
+step count is not part of a state: a thread that runs past the step bound
+makes the search incomplete, never wrong.
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+
+from .execution import ModelFailure, StepBoundHit
+from .fingerprint import Constants
+from .runtime import Violation
+from .search import Counterexample, Halt, Reason, Stop
+from .strategies import BreadthFirst
+from .transitions import FINISHED, UNKNOWN, Transitions
+
+
+class FewestPreemptions(BreadthFirst):
+    """Least-cost search for a violation of ``target`` cheaper than ``below``
+    ((preemptions, steps), the counterexample in hand). ``found`` is the
+    cheapest (its ``preemptions`` the count); when the outcome has no reason
+    and no error, nothing cheaper exists. One step of the search expands the
+    cheapest pair in the queue."""
+
+    def __init__(self, model, target, below, bounds=None):
+        super().__init__(model, bounds, target=target, stop_on_violation=False)
+        self.below = tuple(below)  # the cost a goal must be under (lowered by each goal found)
+        self.queue = []  # a heap of (cost, tie, key, node, state, last, enabled, live)
+        self.costs = {}  # digest of (state, last thread) -> the least cost it was reached at
+        self._tie = 0
+        self._chain = []  # states where only the last thread may go on, taken before the queue
+
+    # -- the search -------------------------------------------------------------------
+
+    def begin(self):
+        self._memory_at = (0.0, 0)
+        self.constants = Constants(self.model)
+        self.parent, self.via = array("q"), array("h")
+        self.depth_of = array("l")
+        live = self._execution()
+        try:
+            found = live[0].initial_violations()
+        except ModelFailure as failure:
+            self._failed(failure, [])
+        if found:  # every schedule replays to the initial state's violation
+            v = next((v for v in found if v.invariant == self.target), None)
+            if v is not None:
+                self._goal([], v.invariant, v.message, True, (0, 0))
+            raise Halt
+        self.learned = Transitions(live[0])
+        self._arrived(self.learned.whole(*live), live, -1, -1, None, (0, 0), [])
+
+    def advance(self):
+        queue, chain = self.queue, self._chain
+        while chain:  # a thread that must go on: no switch is cheap enough (see _arrived)
+            self._expand(chain.pop(), queue)
+        while queue and queue[0][0] < self.below:
+            entry = heapq.heappop(queue)
+            if self.costs.get(entry[2]) == entry[0]:  # else reached since at a lower cost
+                self._expand(entry, queue)
+                return True
+        return False
+
+    def finish(self):
+        self.stats.queue = len(self.queue)
+
+    def frontier(self):
+        """The least cost not yet explored: no goal costs less (``below`` when
+        the search ran to its end)."""
+        return min(self.queue[0][0], self.below) if self.queue else self.below
+
+    # -- states -----------------------------------------------------------------------
+
+    def _expand(self, entry, queue):
+        (p, d), schedule, _, node, state, last, enabled, live = entry
+        if schedule.__class__ is not list:  # (a tie-breaker: the entry was queued)
+            schedule = self.schedule(node)
+        learned = self.learned
+        cached = len(schedule) < self.bounds.max_steps  # (see BreadthFirst._expand)
+        # The running thread first: the live execution follows it, where no
+        # switch costs anything.
+        for tid in sorted(enabled, key=lambda t: t != last):
+            cost = (p + (last is not None and tid != last), d + 1)
+            if cost >= self.below:
+                self.stats.pruned += 1
+                continue
+            step = learned.step(tid, state) if cached else None
+            after, verdict = None, UNKNOWN
+            if step is None:
+                if live is None:
+                    live = self._replay(schedule)
+                after, live = live, None
+                before = len(after[0].rt.history)
+                ran = self._run(after, tid, schedule)
+                if ran is None:
+                    continue  # the step bound
+                violation, verdict = ran
+                step = learned.learn(*after, tid, state, before, violation)
+            else:
+                self.stats.cached_steps += 1
+                if live is not None and self._new(learned.apply(state, tid, step), tid, cost):
+                    # The live execution would go unused: it follows the step.
+                    after, live = live, None
+                    ran = self._run(after, tid, schedule)
+                    after, verdict = (after, ran[1]) if ran is not None else (None, UNKNOWN)
+            self._successor(node, tid, step, learned.apply(state, tid, step), verdict, after,
+                            schedule + [tid], cost)
+
+    def _new(self, state, last, cost):
+        """Whether ``state`` is not known to be reached at ``cost`` or less
+        (with ``last`` the last thread, or with it forgotten)."""
+        costs, below = self.costs, self.below
+        return (costs.get(self._key((state, last)), below) > cost
+                and costs.get(self._key((state, None)), below) > cost)
+
+    def _run(self, live, tid, schedule):
+        """As BreadthFirst._run, but the checks' verdict names the target
+        when it is among the invariants the step breaks."""
+        ex = live[0]
+        ex.checks = True
+        try:
+            ex.step(tid)
+        except Violation as v:
+            self.stats.steps += 1
+            return (v if v.in_step else None), self._verdict(v)
+        except StepBoundHit as hit:
+            self.incomplete = Reason(Stop.step_bound, str(hit))
+            self.stats.pruned += 1
+            return None
+        except ModelFailure as failure:
+            self._failed(failure, schedule + [tid])
+        self.stats.steps += 1
+        return None, None
+
+    def _verdict(self, v):
+        """What the step and return checks said in a step that raised ``v``:
+        (invariant, message) of the target if it broke, else of the first
+        that did, else None (the model's own violation is the step's)."""
+        checks = [v, *v.also][1 if v.in_step else 0:]
+        pick = next((x for x in checks if x.invariant == self.target), checks[0] if checks else None)
+        return None if pick is None else (pick.invariant, pick.message)
+
+    def _successor(self, node, tid, step, state, verdict, after, path, cost):
+        self.stats.states_generated += 1
+        learned = self.learned
+        broken = []  # (invariant, message, confirmed)
+        if step.violation is not None:
+            broken.append((*step.violation, after is not None))
+        if learned.checked:
+            confirmed = verdict is not UNKNOWN
+            if confirmed:
+                learned.learn_verdict(state, verdict)
+            else:
+                verdict = learned.verdict(state)
+                if verdict is UNKNOWN:
+                    after, v = self._replay(path, check_last=True)
+                    verdict = None if v is None else self._verdict(v)
+                    learned.learn_verdict(state, verdict)
+                    confirmed = True
+            if verdict is not None:
+                broken.append((*verdict, confirmed))
+        for invariant, message, confirmed in broken:
+            if invariant == self.target:
+                self._goal(path, invariant, message, confirmed, cost)
+                return
+        if not broken:  # (another invariant's violation ends the path: a dead end)
+            self._arrived(state, after, node, tid, tid, cost, path)
+
+    def _arrived(self, state, live, parent, tid, last, cost, path):
+        """A state reached at ``cost`` by thread ``tid`` (``last``): checked
+        if no thread can run, else queued unless it was reached as cheaply.
+        Where a switch would cost too much and the last thread can go on,
+        it goes on at once, the other threads unasked."""
+        forced = last is not None and (cost[0] + 1, cost[1] + 1) >= self.below
+        if forced and self.learned.enabled(last, state):
+            enabled = [last]
+        else:
+            enabled, live = self._enabled(state, live, path)
+            if not enabled:
+                self._final(state, live, cost, path)
+                return
+            if last not in enabled:
+                last = None  # it waits or has finished: switching from it is free
+            forced = False
+        key = self._key((state, last))
+        if self.costs.get(key, self.below) <= cost:
+            return
+        self.costs[key] = cost
+        node = self._add(state, parent, tid, cost[1])
+        if forced:
+            self._chain.append((cost, path, key, node, state, last, enabled, live))
+            return
+        if not self.live_cap or len(self.queue) >= self.live_cap:
+            live = None
+        self._tie += 1
+        heapq.heappush(self.queue, (cost, self._tie, key, node, state, last, enabled, live))
+
+    def _add(self, state, parent, tid, depth):
+        self.parent.append(parent)
+        self.via.append(tid)
+        self.depth_of.append(depth)
+        self.stats.distinct_states += 1
+        if depth > self.stats.max_depth:
+            self.stats.max_depth = depth
+        return len(self.parent) - 1
+
+    def _final(self, state, live, cost, path):
+        """No thread can run: the deadlock, or the first final-state check that breaks."""
+        learned = self.learned
+        if not learned.end_checked and (self.target != "deadlock_free" or
+                                        all(learned.kinds[t] is FINISHED for t in state[2])):
+            return  # nothing that could break here is the target
+        ex = (live or self._replay(path))[0]
+        try:
+            v = ex.final_violation()
+        except ModelFailure as failure:
+            self._failed(failure, path)
+        if v is not None and v.invariant == self.target:
+            self._goal(path, v.invariant, v.message, True, cost)
+
+    def _goal(self, path, invariant, message, confirmed, cost):
+        if cost >= self.below:
+            return
+        if not confirmed:
+            message = self._confirm(invariant, path)
+        self.found = Counterexample(list(path), invariant, message, cost[0])
+        self.below = cost

@@ -59,7 +59,6 @@ class FewestPreemptions(BreadthFirst):
         self.queue = []  # a heap of (cost, tie, key, node, state, last, enabled, live)
         self.costs = {}  # digest of (state, last thread) -> the least cost it was reached at
         self._tie = 0
-        self._chain = []  # states where only the last thread may go on, taken before the queue
 
     # -- the search -------------------------------------------------------------------
 
@@ -79,12 +78,10 @@ class FewestPreemptions(BreadthFirst):
                 self._goal([], v.invariant, v.message, True, (0, 0))
             raise Halt
         self.learned = Transitions(live[0])
-        self._arrived(self.learned.whole(*live), live, -1, -1, None, (0, 0), [])
+        self._arrived(self.learned.whole(*live), live, -1, -1, (0, 0))
 
     def advance(self):
-        queue, chain = self.queue, self._chain
-        while chain:  # a thread that must go on: no switch is cheap enough (see _arrived)
-            self._expand(chain.pop(), queue)
+        queue = self.queue
         while queue and queue[0][0] < self.below:
             entry = heapq.heappop(queue)
             if self.costs.get(entry[2]) == entry[0]:  # else reached since at a lower cost
@@ -103,48 +100,59 @@ class FewestPreemptions(BreadthFirst):
     # -- states -----------------------------------------------------------------------
 
     def _expand(self, entry, queue):
-        (p, d), schedule, _, node, state, last, enabled, live = entry
-        if schedule.__class__ is not list:  # (a tie-breaker: the entry was queued)
-            schedule = self.schedule(node)
-        learned = self.learned
-        cached = len(schedule) < self.bounds.max_steps  # (see BreadthFirst._expand)
-        # The running thread first: the live execution follows it, where no
-        # switch costs anything.
-        for tid in sorted(enabled, key=lambda t: t != last):
+        (p, d), _, _, node, state, last, enabled, live = entry
+        for tid in sorted(enabled, key=lambda t: t != last) if last is not None else enabled:
             cost = (p + (last is not None and tid != last), d + 1)
             if cost >= self.below:
                 self.stats.pruned += 1
                 continue
-            step = learned.step(tid, state) if cached else None
+            live = self._go(node, state, tid, cost, live)
+
+    def _go(self, node, state, tid, cost, live):
+        """Thread ``tid``'s step from ``state`` (``node``) at ``cost``, and its
+        next ones for as long as it can go on and a switch would cost too
+        much: there is no choice to queue then. ``live``: an execution in
+        ``state`` or None; returned if the step did not use it."""
+        learned = self.learned
+        spare = live
+        while True:
+            step = learned.step(tid, state) if cost[1] <= self.bounds.max_steps else None
             after, verdict = None, UNKNOWN
-            if step is None:
+            if step is None:  # a step not learned yet: run it, on the live execution or a replay
                 if live is None:
-                    live = self._replay(schedule)
-                after, live = live, None
+                    live = self._replay(self.schedule(node))
+                after, live, spare = live, None, None
                 before = len(after[0].rt.history)
-                ran = self._run(after, tid, schedule)
+                ran = self._run(after, tid, node)
                 if ran is None:
-                    continue  # the step bound
+                    return None  # the step bound
                 violation, verdict = ran
                 step = learned.learn(*after, tid, state, before, violation)
             else:
                 self.stats.cached_steps += 1
-                if live is not None and self._new(learned.apply(state, tid, step), tid, cost):
-                    # The live execution would go unused: it follows the step.
-                    after, live = live, None
-                    ran = self._run(after, tid, schedule)
-                    after, verdict = (after, ran[1]) if ran is not None else (None, UNKNOWN)
-            self._successor(node, tid, step, learned.apply(state, tid, step), verdict, after,
-                            schedule + [tid], cost)
+            state = learned.apply(state, tid, step)
+            if not self._passes(node, tid, step, state, verdict, after, cost):
+                return spare
+            p, d = cost
+            if (p + 1, d + 1) < self.below or not learned.enabled(tid, state):
+                self._arrived(state, after, node, tid, cost)
+                return spare
+            key = self._key((state, tid))
+            if self.costs.get(key, self.below) <= cost:
+                return spare
+            self.costs[key] = cost
+            node = self._add(state, node, tid, d)
+            cost = (p, d + 1)
+            if cost >= self.below:
+                self.stats.pruned += 1
+                return spare
+            live = after
 
-    def _new(self, state, last, cost):
-        """Whether ``state`` is not known to be reached at ``cost`` or less
-        (with ``last`` the last thread, or with it forgotten)."""
-        costs, below = self.costs, self.below
-        return (costs.get(self._key((state, last)), below) > cost
-                and costs.get(self._key((state, None)), below) > cost)
+    def _path(self, node, tid):
+        """The schedule of the state thread ``tid``'s step leads to from ``node``."""
+        return self.schedule(node) + [tid]
 
-    def _run(self, live, tid, schedule):
+    def _run(self, live, tid, node):
         """As BreadthFirst._run, but the checks' verdict names the target
         when it is among the invariants the step breaks."""
         ex = live[0]
@@ -159,7 +167,7 @@ class FewestPreemptions(BreadthFirst):
             self.stats.pruned += 1
             return None
         except ModelFailure as failure:
-            self._failed(failure, schedule + [tid])
+            self._failed(failure, self._path(node, tid))
         self.stats.steps += 1
         return None, None
 
@@ -171,7 +179,10 @@ class FewestPreemptions(BreadthFirst):
         pick = next((x for x in checks if x.invariant == self.target), checks[0] if checks else None)
         return None if pick is None else (pick.invariant, pick.message)
 
-    def _successor(self, node, tid, step, state, verdict, after, path, cost):
+    def _passes(self, node, tid, step, state, verdict, after, cost):
+        """Whether the path goes on past thread ``tid``'s step from ``node``
+        to ``state``: not if the step broke an invariant (a goal if the
+        target, a dead end if another)."""
         self.stats.states_generated += 1
         learned = self.learned
         broken = []  # (invariant, message, confirmed)
@@ -184,7 +195,7 @@ class FewestPreemptions(BreadthFirst):
             else:
                 verdict = learned.verdict(state)
                 if verdict is UNKNOWN:
-                    after, v = self._replay(path, check_last=True)
+                    _, v = self._replay(self._path(node, tid), check_last=True)
                     verdict = None if v is None else self._verdict(v)
                     learned.learn_verdict(state, verdict)
                     confirmed = True
@@ -192,39 +203,35 @@ class FewestPreemptions(BreadthFirst):
                 broken.append((*verdict, confirmed))
         for invariant, message, confirmed in broken:
             if invariant == self.target:
-                self._goal(path, invariant, message, confirmed, cost)
-                return
-        if not broken:  # (another invariant's violation ends the path: a dead end)
-            self._arrived(state, after, node, tid, tid, cost, path)
+                self._goal(self._path(node, tid), invariant, message, confirmed, cost)
+                break
+        return not broken
 
-    def _arrived(self, state, live, parent, tid, last, cost, path):
-        """A state reached at ``cost`` by thread ``tid`` (``last``): checked
-        if no thread can run, else queued unless it was reached as cheaply.
-        Where a switch would cost too much and the last thread can go on,
-        it goes on at once, the other threads unasked."""
-        forced = last is not None and (cost[0] + 1, cost[1] + 1) >= self.below
-        if forced and self.learned.enabled(last, state):
-            enabled = [last]
-        else:
-            enabled, live = self._enabled(state, live, path)
-            if not enabled:
-                self._final(state, live, cost, path)
-                return
-            if last not in enabled:
-                last = None  # it waits or has finished: switching from it is free
-            forced = False
+    def _arrived(self, state, live, parent, tid, cost):
+        """A state reached at ``cost`` by thread ``tid``'s step: checked if
+        no thread can run, else queued unless it was reached as cheaply."""
+        if self._reached(state, None, cost) or (
+                parent >= 0 and self.learned.enabled(tid, state) and self._reached(state, tid, cost)):
+            return  # (with the last thread forgotten, any switch is free: that covers the rest)
+        path = self._path(parent, tid) if parent >= 0 else []
+        enabled, live = self._enabled(state, live, path)
+        if not enabled:
+            self._final(state, live, cost, path)
+            return
+        last = tid if tid in enabled else None  # (None: a switch from it is free)
         key = self._key((state, last))
         if self.costs.get(key, self.below) <= cost:
             return
         self.costs[key] = cost
         node = self._add(state, parent, tid, cost[1])
-        if forced:
-            self._chain.append((cost, path, key, node, state, last, enabled, live))
-            return
         if not self.live_cap or len(self.queue) >= self.live_cap:
             live = None
         self._tie += 1
         heapq.heappush(self.queue, (cost, self._tie, key, node, state, last, enabled, live))
+
+    def _reached(self, state, last, cost):
+        """Whether (``state``, ``last``) was reached at ``cost`` or less."""
+        return self.costs.get(self._key((state, last)), self.below) <= cost
 
     def _add(self, state, parent, tid, depth):
         self.parent.append(parent)

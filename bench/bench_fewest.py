@@ -3,7 +3,7 @@
 against exhaustive search, on random programs (tests/randprog.py).
 
     python bench/bench_fewest.py                    # 2,000 programs
-    python bench/bench_fewest.py --programs 5000 --seed 7
+    python bench/bench_fewest.py --programs 5000 --seed 7 --max-steps 10
 
 For every program and every invariant it has (``always``, ``final``,
 ``assertion``, ``deadlock_free``), the cheapest violation within 2
@@ -86,10 +86,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--programs", type=int, default=2000)
     ap.add_argument("--seed", default="fewest")
+    ap.add_argument("--max-steps", type=int, default=8, help="steps of a program, at most")
     args = ap.parse_args()
     start = time.process_time()
     pairs, broken, bad = 0, [0] * (BOUND + 1), 0
-    for n, prog in enumerate(randprog.programs(args.seed, args.programs)):
+    for n, prog in enumerate(randprog.programs(args.seed, args.programs, args.max_steps)):
         found, costs = compare(prog)
         for cost in costs.values():
             pairs += 1
@@ -98,7 +99,8 @@ def main():
         if found:
             bad += 1
             print(f"program {n}:\n{randprog.show(prog)}\n  " + "\n  ".join(found), flush=True)
-    print(f"programs {args.programs} (seed {args.seed}), (program, invariant) pairs {pairs}, "
+    print(f"programs {args.programs} (seed {args.seed}, at most {args.max_steps} steps), "
+          f"(program, invariant) pairs {pairs}, "
           f"cheapest violation at 0, 1, 2 preemptions: {', '.join(map(str, broken))}; "
           f"programs that disagree: {bad}; CPU {time.process_time() - start:.1f} s")
     sys.exit(1 if bad else 0)

@@ -148,11 +148,11 @@ def _fewest(model, best, base, deadline, budget, found, notes):
     if out.error is not None or (out.reason is not None and kind_of(out.reason) not in BUDGET):
         return best, False  # (the step bound, or the bound on states or memory: a model too big for it)
     if out.reason is not None and notes is not None:
-        unsettled, steps = search.frontier()
+        unsettled = search.frontier()[0]
         if unsettled < best.preemptions:
             notes.append(_budget_note(*budget, found, best.preemptions, unsettled))
         else:
-            notes.append(_shorter_note(*budget, best, steps))
+            notes.append(_shorter_note(*budget, found, best))
     return best, True
 
 
@@ -172,10 +172,10 @@ def _budget_note(budget_s, budget_executions, start, reached, unsettled):
             f"search): {_plural(reached)} (from {start}); {settled}, so fewer may exist")
 
 
-def _shorter_note(budget_s, budget_executions, best, steps):
+def _shorter_note(budget_s, budget_executions, start, best):
     return (f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a "
-            f"search): no schedule with fewer than {_plural(best.preemptions)} exists, but one with "
-            f"as many and fewer than {len(best.schedule)} steps (and at least {steps}) may")
+            f"search): {_plural(best.preemptions)} (from {start}), the fewest there are, but a "
+            f"schedule with as many and fewer than {len(best.schedule)} steps may exist")
 
 
 def _plural(n):

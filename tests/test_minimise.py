@@ -29,6 +29,7 @@ from racecheck.fewest import FewestPreemptions
 from racecheck.fingerprint import FingerprintError
 from racecheck.minimise import minimise
 from racecheck.model import Program
+from racecheck.runtime import check
 from racecheck.scheduler import Bounds, Explorer, preemptions, replay
 from racecheck.search import Counterexample
 
@@ -161,6 +162,32 @@ def test_a_budget_that_runs_out_is_noted_with_what_was_reached():
     assert notes[0].startswith("minimisation stopped at its budget")
     assert f"1 preemption (from {found.preemptions})" in notes[0]
     assert "with 0 did not finish" in notes[0]
+
+
+def _first(st):
+    for n in range(3):
+        yield f"y = {n}"
+        st.y.set(n)
+
+
+def _second(st):
+    yield "x = 1"
+    st.x.set(1)
+    yield "check"
+    check(st.x.get() == 0, "x was set")
+
+
+def test_a_budget_that_runs_out_with_the_fewest_preemptions_says_a_shorter_one_may_exist():
+    model = Program("p", lambda rt: SimpleNamespace(x=rt.var("x", 0), y=rt.var("y", 0)), [("a", _first), ("b", _second)])
+    long = Counterexample([0, 0, 0, 1, 1], "assertion", "", 0)
+    assert replay(model, long.schedule).violation.invariant == "assertion"
+    notes = []
+    best = minimise(model, long, budget_executions=1, notes=notes)  # (the search's first execution)
+    assert best.schedule == long.schedule
+    assert notes == ["minimisation stopped at its budget (20 s, 1 executions a search): 0 preemptions "
+                     "(from 0), the fewest there are, but a schedule with as many and fewer than 5 "
+                     "steps may exist"]
+    assert minimise(model, long).schedule == [1, 1]
 
 
 def test_a_finished_minimisation_adds_no_note():

@@ -65,8 +65,7 @@ class FewestPreemptions(BreadthFirst):
     def begin(self):
         self._memory_at = (0.0, 0)
         self.constants = Constants(self.model)
-        self.parent, self.via = array("q"), array("h")
-        self.depth_of = array("l")
+        self.parent, self.via = array("q"), array("h")  # node -> its parent, the thread that stepped
         live = self._execution()
         try:
             found = live[0].initial_violations()
@@ -113,10 +112,12 @@ class FewestPreemptions(BreadthFirst):
         next ones for as long as it can go on and a switch would cost too
         much: there is no choice to queue then. ``live``: an execution in
         ``state`` or None; returned if the step did not use it."""
-        learned = self.learned
+        learned, costs, stats = self.learned, self.costs, self.stats
+        parent, via = self.parent, self.via
+        checked, exact, max_steps = learned.checked, self.exact, self.bounds.max_steps
         spare = live
         while True:
-            step = learned.step(tid, state) if cost[1] <= self.bounds.max_steps else None
+            step = learned.step(tid, state) if cost[1] <= max_steps else None
             after, verdict = None, UNKNOWN
             if step is None:  # a step not learned yet: run it, on the live execution or a replay
                 if live is None:
@@ -129,22 +130,32 @@ class FewestPreemptions(BreadthFirst):
                 violation, verdict = ran
                 step = learned.learn(*after, tid, state, before, violation)
             else:
-                self.stats.cached_steps += 1
+                stats.cached_steps += 1
             state = learned.apply(state, tid, step)
-            if not self._passes(node, tid, step, state, verdict, after, cost):
+            stats.states_generated += 1
+            if (step.violation is not None or checked) and not self._passes(
+                    node, tid, step, state, verdict, after, cost):
                 return spare
             p, d = cost
-            if (p + 1, d + 1) < self.below or not learned.enabled(tid, state):
+            below = self.below
+            if (p + 1, d + 1) < below or not learned.enabled(tid, state):
                 self._arrived(state, after, node, tid, cost)
                 return spare
-            key = self._key((state, tid))
-            if self.costs.get(key, self.below) <= cost:
+            # The thread goes on: its state is kept (a spin comes back to
+            # it), and no queue entry is made for it.
+            key = (state, tid) if exact else hash((state, tid))
+            if costs.get(key, below) <= cost:
                 return spare
-            self.costs[key] = cost
-            node = self._add(state, node, tid, d)
+            costs[key] = cost
+            parent.append(node)
+            via.append(tid)
+            node = len(via) - 1
+            stats.distinct_states += 1
+            if d > stats.max_depth:
+                stats.max_depth = d
             cost = (p, d + 1)
-            if cost >= self.below:
-                self.stats.pruned += 1
+            if cost >= below:
+                stats.pruned += 1
                 return spare
             live = after
 
@@ -183,7 +194,6 @@ class FewestPreemptions(BreadthFirst):
         """Whether the path goes on past thread ``tid``'s step from ``node``
         to ``state``: not if the step broke an invariant (a goal if the
         target, a dead end if another)."""
-        self.stats.states_generated += 1
         learned = self.learned
         broken = []  # (invariant, message, confirmed)
         if step.violation is not None:
@@ -236,7 +246,6 @@ class FewestPreemptions(BreadthFirst):
     def _add(self, state, parent, tid, depth):
         self.parent.append(parent)
         self.via.append(tid)
-        self.depth_of.append(depth)
         self.stats.distinct_states += 1
         if depth > self.stats.max_depth:
             self.stats.max_depth = depth

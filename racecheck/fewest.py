@@ -16,10 +16,19 @@ path costs (preemptions, steps), compared lexicographically: a step costs
 (0, 1). The last thread is forgotten once it cannot run (it waits or has
 finished): from there every thread costs the same. A pair reached again at a
 cost no lower than before is cut, since whatever follows it followed from
-there before at no higher cost. Pairs leave the queue cheapest first, so the
-first violation that leaves it is the cheapest there is; the search is given
-the cost of the counterexample in hand and never looks at a path that costs
-as much.
+there before at no higher cost. Pairs leave the queue cheapest first. The
+search is given the cost of the counterexample in hand and never looks at a
+path that costs as much; each violation it meets lowers that bound to its
+own cost, and the search ends when nothing in the queue costs less: the last
+violation met is then the cheapest there is (or, if none was met, the
+counterexample in hand is).
+
+Two shortcuts keep the work down. Where the last thread can go on and any
+switch would cost as much as the bound, it steps on at once, its state kept
+against the cost table (a spin comes back to it) but not queued. And a
+state reached with its last thread forgotten at a cost no higher than now
+covers any last thread, so it is looked up before the threads that can run
+are asked.
 
 A schedule ends at its first violation, as a replay does: a step that breaks
 the target invariant ends a path as a goal, one that breaks another ends it
@@ -30,7 +39,9 @@ so the same rules hold about what a model may keep where; a model bfs cannot
 fingerprint raises FingerprintError, and one whose invariants compare
 executions (``across``) is refused (StrategyError). As in bfs, a thread's
 step count is not part of a state: a thread that runs past the step bound
-makes the search incomplete, never wrong.
+makes the search incomplete, never wrong. Pairs are kept as 64-bit digests
+of their fingerprints (``exact``: whole), as bfs keeps states: a collision
+could hide a cheaper counterexample, never make a wrong one.
 """
 
 from __future__ import annotations

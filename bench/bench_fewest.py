@@ -7,11 +7,13 @@ against exhaustive search, on random programs (tests/randprog.py).
 
 For every program and every invariant it has (``always``, ``final``,
 ``assertion``, ``deadlock_free``), the cheapest violation within 2
-preemptions, as (preemptions, steps), is found twice: by the stateless
+preemptions, as (preemptions, steps), is found three times: by randprog's
+interpreter (its own states and steps, sharing no code with racecheck),
+running every schedule with at most 2 preemptions; by racecheck's stateless
 search without reduction under preemption bounds 0, 1 and 2, each keeping
-the shortest schedule it meets (``Explorer("none", shortest=True)``, whose
-executions stop at any violation, as a replay does), and by
-``FewestPreemptions`` below (3, 0). They must agree, and the schedule found
+the shortest schedule it meets (``Explorer("none", shortest=True)``); and by
+``FewestPreemptions`` below (3, 0). In all three a schedule ends at its
+first violation, as a replay does. They must agree, and the schedule found
 must replay to the invariant with the preemptions it claims. Printed: the
 programs, the (program, invariant) pairs compared, those broken within each
 bound, the disagreements (must be 0) and the time. Exit status 1 when any
@@ -35,6 +37,48 @@ from racecheck.search import Bounds  # noqa: E402
 
 INVARIANTS = ("always", "final", "assertion", "deadlock_free")
 BOUND = 2
+
+
+def interpreted(prog, bound=BOUND):
+    """invariant -> (preemptions, steps) of the cheapest schedule with at
+    most ``bound`` preemptions that ends in its violation, by running every
+    such schedule on randprog's interpreter (no state is cached: each
+    schedule runs on its own). A preemption is a switch away from a thread
+    that could still run."""
+    it = randprog.Interpreter(prog)
+    always, final = prog["always"], prog["final"]
+    best = {}
+
+    def reached(invariant, cost):
+        if invariant not in best or cost < best[invariant]:
+            best[invariant] = cost
+
+    def run(state, last, p, d):
+        runnable = it.runnable(state)
+        if not runnable:
+            if any(t is not None for t in state[1]):
+                reached("deadlock_free", (p, d))
+            elif final and not it.holds(final, state[0]):
+                reached("final", (p, d))
+            return
+        for tid in runnable:
+            q = p + (last is not None and tid != last and last in runnable)
+            if q > bound:
+                continue
+            after, failed, _ = it.step(state, tid)
+            broken = ["assertion"] if failed else []
+            if always and not it.holds(always["forbid"], after[0]):
+                broken.append("always")
+            for invariant in broken:
+                reached(invariant, (q, d + 1))
+            if not broken:
+                run(after, tid, q, d + 1)
+
+    start = it.initial()
+    if always and not it.holds(always["forbid"], start[0]):
+        return {"always": (0, 0)}  # every schedule replays to it
+    run(start, None, 0, 0)
+    return best
 
 
 def exhaustive(model, invariant, bound=BOUND):
@@ -68,11 +112,13 @@ def compare(prog):
     the cheapest cost exhaustive search found for each invariant."""
     model = randprog.build(prog)
     out, costs = [], {}
+    brute = interpreted(prog)
     for invariant in INVARIANTS:
-        want = costs[invariant] = exhaustive(model, invariant)
+        want = costs[invariant] = brute.get(invariant)
+        again = exhaustive(model, invariant)
         got, schedule = by_states(model, invariant)
-        if got != want:
-            out.append(f"{invariant}: exhaustive {want}, fewest {got}")
+        if not got == again == want:
+            out.append(f"{invariant}: interpreter {want}, exhaustive {again}, fewest {got}")
         elif schedule is not None:
             again = replay(model, schedule)
             broken = {v.invariant for v in [again.violation, *again.violation.also]} if again.violation else set()

@@ -150,9 +150,9 @@ def _fewest(model, best, base, deadline, budget, found, notes):
     if out.reason is not None and notes is not None:
         unsettled = search.frontier()[0]
         if unsettled < best.preemptions:
-            notes.append(_budget_note(*budget, found, best.preemptions, unsettled))
+            notes.append(_budget_note(*budget, found, best.preemptions, unsettled, out.reason))
         else:
-            notes.append(_shorter_note(*budget, found, best))
+            notes.append(_shorter_note(*budget, found, best, out.reason))
     return best, True
 
 
@@ -162,20 +162,26 @@ def _looping(search):
     return search.incomplete if kind_of(search.incomplete) == Stop.step_bound else None
 
 
-def _budget_note(budget_s, budget_executions, start, reached, unsettled):
+def _budget_note(budget_s, budget_executions, start, reached, unsettled, why=None):
     if unsettled == 0:
         settled = "the search for a schedule with 0 did not finish"
     else:
         settled = (f"none with {unsettled - 1} or fewer exists, but the search for one with "
                    f"{unsettled} did not finish")
-    return (f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a "
-            f"search): {_plural(reached)} (from {start}); {settled}, so fewer may exist")
+    return (f"{_stopped(budget_s, budget_executions, why)}: {_plural(reached)} (from {start}); "
+            f"{settled}, so fewer may exist")
 
 
-def _shorter_note(budget_s, budget_executions, start, best):
-    return (f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a "
-            f"search): {_plural(best.preemptions)} (from {start}), the fewest there are, but a "
-            f"schedule with as many and fewer than {len(best.schedule)} steps may exist")
+def _shorter_note(budget_s, budget_executions, start, best, why=None):
+    return (f"{_stopped(budget_s, budget_executions, why)}: {_plural(best.preemptions)} (from "
+            f"{start}), the fewest there are, but a schedule with as many and fewer than "
+            f"{len(best.schedule)} steps may exist")
+
+
+def _stopped(budget_s, budget_executions, why):
+    if kind_of(why) == Stop.interrupted:
+        return "minimisation interrupted"
+    return f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a search)"
 
 
 def _plural(n):

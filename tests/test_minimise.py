@@ -192,6 +192,22 @@ def test_a_budget_that_runs_out_with_the_fewest_preemptions_says_a_shorter_one_m
     assert minimise(model, long).schedule == [1, 1]
 
 
+def test_an_interrupted_minimisation_says_so_and_stops(monkeypatch):
+    model = bench.philosophers(6)
+    schedule = list(range(6))
+    found = Counterexample(schedule, "deadlock_free", "", preemptions(model, schedule))
+
+    def interrupt(search):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FewestPreemptions, "advance", interrupt)
+    notes = []
+    best = minimise(model, found, notes=notes)
+    assert best.preemptions == 1  # the trace in another order
+    assert notes == ["minimisation interrupted: 1 preemption (from 5); the search for a schedule "
+                     "with 0 did not finish, so fewer may exist"]
+
+
 def test_a_finished_minimisation_adds_no_note():
     model = bench.philosophers(3)
     found = Explorer(model, "dpor").run().violation

@@ -236,7 +236,8 @@ class FewestPreemptions(BreadthFirst):
             return  # (with the last thread forgotten, any switch is free: that covers the rest)
         path = self._path(parent, tid) if parent >= 0 else []
         enabled, live = self._enabled(state, live, path)
-        if not enabled:
+        if not enabled:  # (what the final checks say depends on the state alone: checked once)
+            self.costs[self._key((state, None))] = cost
             self._final(state, live, cost, path)
             return
         last = tid if tid in enabled else None  # (None: a switch from it is free)

@@ -3,7 +3,7 @@
 against exhaustive search, on random programs (tests/randprog.py).
 
     python bench/bench_fewest.py                    # 2,000 programs
-    python bench/bench_fewest.py --programs 5000 --seed 7 --max-steps 10
+    python bench/bench_fewest.py --programs 5000 --seed 7 --max-steps 10 --rwsems 1
 
 For every program and every invariant it has (``always``, ``final``,
 ``assertion``, ``deadlock_free``), the cheapest violation within 2
@@ -133,10 +133,12 @@ def main():
     ap.add_argument("--programs", type=int, default=2000)
     ap.add_argument("--seed", default="fewest")
     ap.add_argument("--max-steps", type=int, default=8, help="steps of a program, at most")
+    ap.add_argument("--rwsems", type=float, default=0.15, help="the share of programs with an rwsem")
     args = ap.parse_args()
     start = time.process_time()
     pairs, broken, bad = 0, [0] * (BOUND + 1), 0
-    for n, prog in enumerate(randprog.programs(args.seed, args.programs, args.max_steps)):
+    programs = randprog.programs(args.seed, args.programs, args.max_steps, rwsems=args.rwsems)
+    for n, prog in enumerate(programs):
         found, costs = compare(prog)
         for cost in costs.values():
             pairs += 1

@@ -1,7 +1,7 @@
 """The minimiser: the counterexample with the fewest preemptions, then the
 fewest steps, for the same invariant.
 
-It runs after a search has found a violation (runner.py), in three stages:
+It runs after a search has found a violation (runner.py), in stages:
 
 1. The counterexample's own trace, run in another order. Steps that do not
    conflict can swap without changing what any step does, so any order of
@@ -11,16 +11,25 @@ It runs after a search has found a violation (runner.py), in three stages:
    the next thread is one that will wait or finish at the end of its run
    (the switch after it is then free). Kept only when it replays to the
    same violation with fewer preemptions.
-2. Searches under a preemption bound that grows one at a time from zero, as
-   CHESS does, with bounded partial-order reduction (the explorer's dpor
-   under a preemption bound), each stopping at the first violation of the
-   invariant. Each search within its bound is exhaustive; the first bound
-   with a violation is the fewest preemptions there are. (In a model whose
-   threads loop, whose executions the step bound cuts, the search is the
-   exhaustive one over schedules no longer than the counterexample.)
-3. A search for a shorter schedule with as many preemptions (dpor under a
-   depth bound: it may miss one, as races with steps past the depth are
-   not seen).
+2. A least-cost search over states (fewest.py): Dijkstra's over pairs
+   (model state, thread that ran last), a path costing (preemptions,
+   steps), bounded by the cost of the counterexample in hand. It settles
+   both at once: what it finds, or the counterexample in hand when it
+   finds nothing cheaper, has the fewest preemptions and then the fewest
+   steps there are. States are bfs's fingerprints, so it terminates on
+   threads that spin.
+3. Where that search cannot go (a model bfs cannot fingerprint, an
+   invariant that compares executions, a thread past the step bound, a
+   model that raised), searches under a preemption bound that grows one at
+   a time from zero, as CHESS does, with bounded partial-order reduction
+   (the explorer's dpor under a preemption bound), each stopping at the
+   first violation of the invariant. Each search within its bound is
+   exhaustive; the first bound with a violation is the fewest preemptions
+   there are. (In a model whose threads loop, whose executions the step
+   bound cuts, the search is the exhaustive one over schedules no longer
+   than the counterexample.) Then a search for a shorter schedule with as
+   many preemptions (dpor under a depth bound: it may miss one, as races
+   with steps past the depth are not seen).
 
 The searches share a budget (time, and executions per search). When it
 runs out, the counterexample is the best found so far, and ``notes`` says
@@ -33,9 +42,12 @@ import time
 from typing import TYPE_CHECKING
 
 from .execution import Execution, ModelFailure, StepBoundHit
+from .fewest import FewestPreemptions
+from .fingerprint import FingerprintError
 from .runtime import Violation
 from .scheduler import Explorer, preemptions, replay
-from .search import Bounds, Counterexample, Stop, kind_of
+from .search import BUDGET, Bounds, Counterexample, Stop, kind_of
+from .strategies import StrategyError
 
 if TYPE_CHECKING:  # annotations only
     from .model import Model
@@ -55,6 +67,9 @@ def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
     found = preemptions(model, cex.schedule, base.max_steps)
     best = Counterexample(list(cex.schedule), cex.invariant, cex.message, found)
     best = _reordered(model, best, base.max_steps) or best
+    best, settled = _fewest(model, best, base, deadline, (budget_s, budget_executions), found, notes)
+    if settled:
+        return best
     unsettled = None  # the lowest bound whose search the budget cut
     # A thread that runs several times as many steps as the whole
     # counterexample is taken to loop (a spin): dpor stops there and the
@@ -112,20 +127,61 @@ def minimise(model: Model, cex: Counterexample, bounds: Bounds | None = None,
     return best
 
 
+def _fewest(model, best, base, deadline, budget, found, notes):
+    """Stage 2 by a search over states (fewest.py): (the cheapest
+    counterexample found, whether the search settled it or ran out of budget
+    with a note said). (``best``, False) when the model is not one for it: its
+    states cannot be fingerprinted, an invariant compares executions, a thread
+    ran past the step bound, the states or the memory went past their
+    bounds, or the model raised."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return best, False
+    b = Bounds(max_steps=base.max_steps, max_executions=budget[1], timeout=remaining)
+    try:
+        search = FewestPreemptions(model, best.invariant, (best.preemptions, len(best.schedule)), b)
+        out = search.run()
+    except (FingerprintError, StrategyError):
+        return best, False
+    if out.violation is not None:
+        best = out.violation
+    if out.error is not None or (out.reason is not None and kind_of(out.reason) not in BUDGET):
+        return best, False  # (the step bound, or the bound on states or memory: a model too big for it)
+    if out.reason is not None and notes is not None:
+        unsettled = search.frontier()[0]
+        if unsettled < best.preemptions:
+            notes.append(_budget_note(*budget, found, best.preemptions, unsettled, out.reason))
+        else:
+            notes.append(_shorter_note(*budget, found, best, out.reason))
+    return best, True
+
+
 def _looping(search):
     """Stop a search at the first execution the step bound cut: a thread
     loops, and each execution would spin to the bound."""
     return search.incomplete if kind_of(search.incomplete) == Stop.step_bound else None
 
 
-def _budget_note(budget_s, budget_executions, start, reached, unsettled):
+def _budget_note(budget_s, budget_executions, start, reached, unsettled, why=None):
     if unsettled == 0:
         settled = "the search for a schedule with 0 did not finish"
     else:
         settled = (f"none with {unsettled - 1} or fewer exists, but the search for one with "
                    f"{unsettled} did not finish")
-    return (f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a "
-            f"search): {_plural(reached)} (from {start}); {settled}, so fewer may exist")
+    return (f"{_stopped(budget_s, budget_executions, why)}: {_plural(reached)} (from {start}); "
+            f"{settled}, so fewer may exist")
+
+
+def _shorter_note(budget_s, budget_executions, start, best, why=None):
+    return (f"{_stopped(budget_s, budget_executions, why)}: {_plural(best.preemptions)} (from "
+            f"{start}), the fewest there are, but a schedule with as many and fewer than "
+            f"{len(best.schedule)} steps may exist")
+
+
+def _stopped(budget_s, budget_executions, why):
+    if kind_of(why) == Stop.interrupted:
+        return "minimisation interrupted"
+    return f"minimisation stopped at its budget ({budget_s:g} s, {budget_executions} executions a search)"
 
 
 def _plural(n):

@@ -25,6 +25,7 @@ LAYERS = {
     "racecheck.execution": ENGINE,
     "racecheck.scheduler": ENGINE,
     "racecheck.minimise": ENGINE,
+    "racecheck.fewest": ENGINE,
     "racecheck.search": ENGINE,
     "racecheck.happens_before": ENGINE,
     "racecheck.strategies": ENGINE,

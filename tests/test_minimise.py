@@ -1,5 +1,14 @@
-"""The minimiser and the search it runs: dpor under a preemption bound.
+"""The minimiser and the searches it runs: the least-cost search over states
+(racecheck/fewest.py), and dpor under a preemption bound where that one
+cannot go.
 
+* The search over states finds the cheapest violation, (preemptions, steps),
+  that exhaustive search under preemption bounds 0, 1 and 2 finds, and that
+  randprog's interpreter finds by running every schedule within 2
+  preemptions; its schedule replays to it (bench/bench_fewest.py does
+  thousands of programs).
+* A model whose states cannot be fingerprinted is minimised by the dpor
+  searches instead.
 * Bounded partial-order reduction is complete for its bound: on random
   programs (tests/randprog.py), dpor under a preemption bound of 0, 1 and 2
   reaches the same final states and breaks the same invariants as the
@@ -10,13 +19,19 @@
 * A budget that runs out is said in a note, with what was reached.
 """
 
+import functools
 import importlib.util
 import pathlib
+from types import SimpleNamespace
 
 import pytest
 import randprog
 
+from racecheck.fewest import FewestPreemptions
+from racecheck.fingerprint import FingerprintError
 from racecheck.minimise import minimise
+from racecheck.model import Program
+from racecheck.runtime import check
 from racecheck.scheduler import Bounds, Explorer, preemptions, replay
 from racecheck.search import Counterexample
 
@@ -24,6 +39,9 @@ _PATH = pathlib.Path(__file__).resolve().parent.parent / "bench" / "programs.py"
 _spec = importlib.util.spec_from_file_location("bench_programs", _PATH)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
+_spec = importlib.util.spec_from_file_location("bench_fewest", _PATH.parent / "bench_fewest.py")
+bench_fewest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_fewest)
 
 COUNT = 80  # random programs, each explored six times: a few seconds
 
@@ -40,6 +58,56 @@ def reached(prog, reduction, k):
                   stop_on_violation=False)
     ex.run()
     return finals, set(ex.violations)
+
+
+def test_the_search_over_states_finds_the_cheapest_violation_exhaustive_search_finds():
+    bad, costs = [], []
+    for n, prog in enumerate(randprog.programs("fewest-suite-1", 50, max_steps=10)):
+        found, cost = bench_fewest.compare(prog)
+        costs += [c for c in cost.values() if c is not None]
+        if found:
+            bad.append(f"program {n}: {'; '.join(found)}\n{randprog.show(prog)}")
+    assert not bad, "\n\n".join(bad[:3])
+    assert {1, 2} <= {p for p, _ in costs}, "no violation needs 1 or 2 preemptions: the test shows little"
+    assert len({d for _, d in costs}) > 3
+
+
+def test_philosophers_need_a_preemption_by_the_search_over_states():
+    model = bench.philosophers(6)
+    none = FewestPreemptions(model, "deadlock_free", (1, 0), Bounds()).run()
+    assert none.verdict == "clean"  # no deadlock without a preemption, and it says it finished
+    out = FewestPreemptions(model, "deadlock_free", (2, 0), Bounds()).run()
+    assert (out.violation.preemptions, len(out.violation.schedule)) == (1, 6)
+    assert out.reason is None and out.error is None
+
+
+class _Opaque:
+    """A value a thread holds that fingerprints cannot see into."""
+
+
+def _grab(first, second, st):
+    held = _Opaque()
+    yield st.locks[first].lock()
+    yield st.locks[second].lock()
+    yield "release"
+    st.locks[second].unlock()
+    st.locks[first].unlock()
+    del held
+
+
+def test_a_model_the_search_over_states_cannot_take_is_minimised_by_dpor():
+    def init(rt):
+        return SimpleNamespace(locks=[rt.mutex("a"), rt.mutex("b")])
+
+    model = Program("abba", init, [("t0", functools.partial(_grab, 0, 1)),
+                                   ("t1", functools.partial(_grab, 1, 0))])
+    with pytest.raises(FingerprintError):
+        FewestPreemptions(model, "deadlock_free", (2, 0), Bounds()).run()
+    found = Explorer(model, "dpor").run().violation
+    notes = []
+    best = minimise(model, found, notes=notes)
+    assert (best.preemptions, len(best.schedule), notes) == (1, 2, [])
+    assert replay(model, best.schedule).violation.invariant == "deadlock_free"
 
 
 @pytest.mark.parametrize("k", [0, 1, 2])
@@ -85,8 +153,10 @@ def test_philosophers_deadlock_is_minimised_to_one_preemption():
 
 
 def test_a_budget_that_runs_out_is_noted_with_what_was_reached():
-    model = bench.philosophers(8)
-    found = Explorer(model, "dpor").run().violation
+    model = bench.philosophers(14)  # (its search takes seconds, far past the budget)
+    schedule = list(range(14))  # each takes its left fork, a preemption at every switch
+    found = Counterexample(schedule, "deadlock_free", "", preemptions(model, schedule))
+    assert replay(model, schedule).violation.invariant == "deadlock_free" and found.preemptions == 13
     notes = []
     best = minimise(model, found, budget_s=0.05, notes=notes)
     assert best.preemptions == 1  # the trace in another order needs no search
@@ -94,6 +164,48 @@ def test_a_budget_that_runs_out_is_noted_with_what_was_reached():
     assert notes[0].startswith("minimisation stopped at its budget")
     assert f"1 preemption (from {found.preemptions})" in notes[0]
     assert "with 0 did not finish" in notes[0]
+
+
+def _first(st):
+    for n in range(3):
+        yield f"y = {n}"
+        st.y.set(n)
+
+
+def _second(st):
+    yield "x = 1"
+    st.x.set(1)
+    yield "check"
+    check(st.x.get() == 0, "x was set")
+
+
+def test_a_budget_that_runs_out_with_the_fewest_preemptions_says_a_shorter_one_may_exist():
+    model = Program("p", lambda rt: SimpleNamespace(x=rt.var("x", 0), y=rt.var("y", 0)), [("a", _first), ("b", _second)])
+    long = Counterexample([0, 0, 0, 1, 1], "assertion", "", 0)
+    assert replay(model, long.schedule).violation.invariant == "assertion"
+    notes = []
+    best = minimise(model, long, budget_executions=1, notes=notes)  # (the search's first execution)
+    assert best.schedule == long.schedule
+    assert notes == ["minimisation stopped at its budget (20 s, 1 executions a search): 0 preemptions "
+                     "(from 0), the fewest there are, but a schedule with as many and fewer than 5 "
+                     "steps may exist"]
+    assert minimise(model, long).schedule == [1, 1]
+
+
+def test_an_interrupted_minimisation_says_so_and_stops(monkeypatch):
+    model = bench.philosophers(6)
+    schedule = list(range(6))
+    found = Counterexample(schedule, "deadlock_free", "", preemptions(model, schedule))
+
+    def interrupt(search):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FewestPreemptions, "advance", interrupt)
+    notes = []
+    best = minimise(model, found, notes=notes)
+    assert best.preemptions == 1  # the trace in another order
+    assert notes == ["minimisation interrupted: 1 preemption (from 5); the search for a schedule "
+                     "with 0 did not finish, so fewer may exist"]
 
 
 def test_a_finished_minimisation_adds_no_note():

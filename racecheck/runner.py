@@ -234,7 +234,7 @@ def _replayable(model, found, bounds, used, do_minimise, notes):
     """The counterexample to show and its replay: ``found`` minimised, or
     ``found`` itself when the minimised schedule does not replay to the same
     violation at its end; (None, None) when not even ``found`` replays."""
-    if do_minimise:  # (minimise() never lengthens: bfs's stay shortest, with fewer preemptions)
+    if do_minimise:  # (fewest preemptions first, then steps: a bfs one can come back longer)
         cex = found
         if used in ("random", "pct"):
             cex = strategies.shortest(model, cex, bounds)

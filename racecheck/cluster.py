@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import parallel
 from .search import Bounds, Reason, Stop
 
 RETRIES = 2  # a unit that raised (a file that could not be read) runs again this many times
@@ -77,6 +76,7 @@ def _run(load, unit, reduction, bounds, deadline, stop):
     key = cloudpickle.dumps(load)
     if key not in _MODELS:
         _MODELS[key] = load()
+    from . import parallel  # (here, not at the top: a plain run imports ClusterError alone)
     return parallel.explore_unit(_MODELS[key], unit, reduction, bounds, deadline, _stopped(stop))
 
 
@@ -119,6 +119,8 @@ def explore(model, load, address=None, reduction="dpor", bounds=None, progress=N
     :class:`parallel.Result`. ``model`` splits the search here; ``load()``,
     picklable, builds the same model on a worker."""
     from dask.distributed import Event
+
+    from . import parallel
 
     bounds = bounds or Bounds()
     own = client is None

@@ -26,8 +26,8 @@ main()
 """
 
 
-def imported(args, tmp_path):
-    code = PROBE.format(names=NOT_NEEDED, args=list(args))
+def imported(args, tmp_path, names=NOT_NEEDED):
+    code = PROBE.format(names=names, args=list(args))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     lines = [line for line in out.stdout.splitlines() if line.startswith("IMPORTED ")]
     assert lines, out.stdout + out.stderr
@@ -38,6 +38,15 @@ def test_run_without_ranges_imports_neither_z3_nor_networkx(tmp_path):
     status, names = imported(["run", "scenarios/fault_vs_truncate.yaml",
                               "--trace-out", str(tmp_path / "t.json")], tmp_path)
     assert status == 1  # the scenario's race was found: the run did its work
+    assert names == "[]"
+
+
+def test_run_on_one_process_imports_no_multiprocessing(tmp_path):
+    # --jobs and --cluster need it; a plain run catches ClusterError only
+    status, names = imported(["run", "scenarios/fault_vs_truncate.yaml",
+                              "--trace-out", str(tmp_path / "t.json")], tmp_path,
+                             names=("multiprocessing", "racecheck.parallel"))
+    assert status == 1
     assert names == "[]"
 
 

@@ -68,6 +68,7 @@ from .buffered import (
     block_commit_write,
     block_prepare_write,
     page_buffers,
+    page_mkclean,
 )
 from .dax import (
     COW_UNDER_I_MMAP_MUTEX,
@@ -87,7 +88,7 @@ from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import free_block
 from .journal import journal_start, journal_stop, write_buffer
 from .kernel import FUNCTIONS, kernel_function
-from .registry import FS_SETUP, REFUSALS
+from .registry import FILESYSTEMS, FS_SETUP, REFUSALS
 from .truncate import (
     block_truncate_page,
     ext4_block_zero_page_range,
@@ -349,7 +350,7 @@ def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
         else:
             ret, page = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=write, cow=cow)
     else:
-        if write and fs_type(fs) != "xfs":  # refused when the scenario is loaded (_page_cache_store)
+        if write and fs_type(fs) not in PAGE_MKWRITE:  # refused when the scenario is loaded (_page_cache_store)
             raise NotImplementedError("this write fault on a page-cache file (->page_mkwrite, "
                                       "do_shared_fault) is not modelled")
         if write and cow:
@@ -436,13 +437,20 @@ def xfs_filemap_page_mkwrite(fs, vma, pgoff):
     return ret
 
 
+# vma->vm_ops->page_mkwrite of a page-cache file, by filesystem (ext4's: models/page_mkwrite.py),
+# and the __do_fault releases at which a store through such a mapping is modelled.
+PAGE_MKWRITE = {"xfs": xfs_filemap_page_mkwrite}
+STORE_RELEASES = {"xfs": ("4.1",)}
+
+
 @kernel_function("mm/memory.c", "v4.1", release="4.1")
 def do_page_mkwrite(fs, vma, pgoff):
     """``do_page_mkwrite(vma, page, address)`` (4.1): ``vma->vm_ops->
     page_mkwrite``; an error or ``VM_FAULT_NOPAGE`` is returned; a page not
     returned locked is locked here and, if it was truncated
     (``!page->mapping``), the fault is retried (0)."""
-    ret = yield from xfs_filemap_page_mkwrite(fs, vma, pgoff)
+    page_mkwrite = PAGE_MKWRITE[fs_type(fs)]
+    ret = yield from page_mkwrite(fs, vma, pgoff)
     if ret != VM_FAULT_LOCKED:
         return ret
     if fs.page_lock[pgoff].owner != fs.rt.thread:  # the ->page_mkwrite left it unlocked
@@ -516,7 +524,7 @@ def do_wp_page_4_1(fs, vma, pgoff, orig_pte, handler="xip"):
     up (retry), else ``wp_page_reuse()`` makes the PTE writable,
     ``set_page_dirty``, ``unlock_page``. A DAX file (the seeds' hole page)
     or a private mapping: the seeds' ``do_wp_page``."""
-    if fs.dax or is_private(vma) or fs_type(fs) != "xfs":
+    if fs.dax or is_private(vma) or fs_type(fs) not in PAGE_MKWRITE:
         return (yield from _seed_do_wp_page(fs, vma, pgoff, orig_pte, handler))
     tmp = yield from do_page_mkwrite(fs, vma, pgoff)
     if tmp != VM_FAULT_LOCKED:
@@ -987,6 +995,7 @@ def xfs_vm_writepages(fs, lstart, lend):
         if not first <= index <= last or not any(b.dirty for b in page_buffers(fs, index)):
             continue
         yield fs.page_lock[index].lock(f"lock_page(page {index}); xfs_vm_writepage(page, wbc)")
+        page_mkclean(fs, index)  # write_cache_pages: clear_page_dirty_for_io(page) before ->writepage
         for i, bh in enumerate(page_buffers(fs, index)):
             if bh.dirty and fs.page_cache.contains(index):
                 write_buffer(fs, index, i)
@@ -1175,7 +1184,7 @@ def _page_cache_store(opname, flavour, spec, releases):
     ``__do_fault``: its write fault (``->page_mkwrite``) is not modelled."""
     picked = releases.get("__do_fault")
     if (opname == "mmap_store" and not spec.dax and picked is not None and picked.module == __name__
-            and not (flavour == "xfs" and picked.release == "4.1")):
+            and picked.release not in STORE_RELEASES.get(FILESYSTEMS.get(flavour, flavour), ())):
         return (f"mmap_store on a page-cache file (file.dax: false) is not modelled at kernel {picked.release}: "
                 f"the write fault (->page_mkwrite, do_shared_fault) of that release is not in the library "
                 f"(mmap_load is; see docs/kernels/fault_exclusion.md)")

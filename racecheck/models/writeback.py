@@ -85,6 +85,7 @@ from .buffered import (
     add_to_page_cache,
     create_empty_buffers,
     page_buffers,
+    page_mkclean,
     page_zero_new_buffers,
     read_block_into_page,
     set_buffer,
@@ -430,6 +431,7 @@ def ext4_bio_write_page(fs, index, beyond_eof=False):
     the device gets when the bio completes) and are clean, ``unlock_page``.
     Past EOF, or with nothing mapped, the page is cleaned and its writeback
     ends at once. Returns the bio ``(page, device block, units)`` or None."""
+    page_mkclean(fs, index)  # clear_page_dirty_for_io(page)
     bufs = page_buffers(fs, index)
     bio = None
     for i, bh in enumerate(bufs):

@@ -180,6 +180,7 @@ def set_buffer(fs, index, i, **flags):
     return bufs[i]
 
 
+@kernel_function("mm/rmap.c", "v4.1 (clear_page_dirty_for_io of mm/page-writeback.c calls it)")
 def page_mkclean(fs, index):
     """``clear_page_dirty_for_io(page)`` -> ``page_mkclean(page)`` (mm/rmap.c):
     every writable user PTE of the page becomes read-only (its dirty bit

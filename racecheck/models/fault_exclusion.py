@@ -41,10 +41,13 @@ as a ``("page", index)`` PTE.
 
 ``->page_mkwrite`` of an XFS page-cache file at 4.1 is modelled
 (:func:`do_shared_fault`, :func:`do_wp_page_4_1`, :func:`do_cow_fault`,
-:func:`xfs_filemap_page_mkwrite`, :func:`block_page_mkwrite`).
+:func:`xfs_filemap_page_mkwrite`, :func:`block_page_mkwrite`); ``do_page_mkwrite``
+calls the filesystem's from :data:`PAGE_MKWRITE`, where models/page_mkwrite.py
+puts ext4's of 4.5.
 
-Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file, and of
-XFS's at 4.5 and 5.15 (a store through such a mapping is refused), and of an ext4 DAX file (a store to its
+Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file at 4.1
+and 5.15, and of XFS's at 4.5 and 5.15 (a store through such a mapping is
+refused), and of an ext4 DAX file (a store to its
 read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
 not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s
 dropping of mmap_sem (``VM_FAULT_RETRY``), ``filemap_write_and_wait_range``

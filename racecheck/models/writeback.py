@@ -425,7 +425,8 @@ def mpage_prepare_extent_to_map(fs, first, last):
 
 @kernel_function("fs/ext4/page-io.c", "v4.4", release="4.4")
 def ext4_bio_write_page(fs, index, beyond_eof=False):
-    """``mpage_submit_page()`` -> ``clear_page_dirty_for_io(page)``;
+    """``mpage_submit_page()`` -> ``clear_page_dirty_for_io(page)`` (its
+    ``page_mkclean``: the page's writable PTEs become read-only);
     ``ext4_bio_write_page()`` (v4.4): ``set_page_writeback(page)``, the
     mapped buffers go into the bio (the page's bytes as they are now, which
     the device gets when the bio completes) and are clean, ``unlock_page``.

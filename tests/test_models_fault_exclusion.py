@@ -309,7 +309,7 @@ def test_xfs_free_file_space_writes_back_then_drops_the_page_cache_before_freein
     assert ret == 0 and fs.i_blocks.values[1] == ("hole", None)
     order = [next(i for i, lb in enumerate(labels) if lb.startswith(p)) for p in
              ("xfs_ilock(ip, XFS_MMAPLOCK_EXCL)", "filemap_write_and_wait_range", "lock_page(page 1); xfs_vm_writepage",
-              "pagevec_lookup(", "xfs_bunmapi")]
+              "pagevec_lookup", "xfs_bunmapi")]
     assert order == sorted(order)
     assert 1 not in fs.page_cache.items
 

@@ -112,7 +112,7 @@ NEW_PATHS = [
         ("ext4_insert_range", "i_mmap_sem"), ("ext4_filemap_fault", "i_mmap_sem")])
       for flavour in ("ext4", "ext4-dax")],
     ("xfs", False, ["4.1", "5.15"], ["buffered_read", "buffered_write", "punch_hole", "collapse_range",
-                                     "zero_range", "mmap_load", "mmap_store", "truncate"],
+                                     "zero_range", "mmap_load", "mmap_store", "truncate", "writepages"],
      [("xfs_file_fallocate", "i_mutex"), ("xfs_filemap_page_mkwrite", "i_mmaplock")]),
 ]
 

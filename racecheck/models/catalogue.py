@@ -23,6 +23,7 @@ from . import (  # noqa: F401  (they register names)
     page_mkwrite,
     truncate,
     writeback,
+    xfs_writeback,
     xip_fault_retry,  # noqa: F401  (the old XIP fault, for --strategy bfs)
     xip_io,
 )

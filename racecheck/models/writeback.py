@@ -495,6 +495,14 @@ def ext4_io_submit(fs, bio):
     yield f"ext4_io_submit(&mpd.io_submit): submit_bio(WRITE, bio of page {index} -> block {pblk})"
     fs.ghost.in_flight[fs.rt.thread] = pblk
     yield f"ext4_end_bio(bio): end_page_writeback(page {index})"
+    end_write_bio(fs, bio)
+
+
+def end_write_bio(fs, bio):
+    """A write bio ``(page, device block, units)`` completes: the block
+    gets the units, the I/O is no longer in flight, ``end_page_writeback``
+    (ext4's ``ext4_end_bio``, XFS's ``xfs_end_bio``: models/xfs_writeback.py)."""
+    index, pblk, units = bio
     upb = fs.geo.units_per_block
     for u in range(upb):
         fs.dev.set(pblk * upb + u, units[u])
@@ -563,17 +571,27 @@ def filemap_write_and_wait_wb(fs):
     return (yield from filemap_write_and_wait_range(fs, 0, fs.geo.max_size - 1))
 
 
-@operation("writepages", "the flusher's writeback of an ext4 page-cache file (kernel 4.4 on): ->writepages "
+# The flusher's ->writepages of other filesystems, by filesystem (XFS's: models/xfs_writeback.py):
+# (the kernel function a kernel: release must pick for it to run, the flusher's path).
+WRITEPAGES: dict = {}
+
+
+@operation("writepages", "the flusher's writeback of a page-cache file: ext4 (kernel 4.4 on): ->writepages "
                          "(ext4_writepages) allocates the delayed blocks, puts the pages under writeback, "
-                         "updates i_disksize and submits the bios",
-           flavours=("ext4", "ext4-dax"))
+                         "updates i_disksize and submits the bios; XFS (4.1 on): xfs_vm_writepages puts each "
+                         "dirty page under writeback and submits its bio",
+           flavours=("ext4", "ext4-dax", "xfs"))
 def writepages(fs, ctx):
+    needs, flusher = WRITEPAGES.get(fs_type(fs), (None, None))
+    if flusher is not None and not fs.dax and fs.kernel.impl.get(needs) is not None:
+        yield from flusher(fs)
+        return 0
     if journalled(fs) or (delalloc(fs) and fs.kernel.impl.get("ext4_writepages") is not None):
         yield from ext4_writepages(fs)
         return 0
     # Without a journal the seeds' ext4_writepages (v4.0, under a handle) has
     # nothing to run on, and the seeds' page cache writes nothing back.
-    yield "->writepages(mapping, wbc): no writeback modelled for this file before kernel 4.4"
+    yield "->writepages(mapping, wbc): no writeback modelled for this file at this release (ext4: 4.4 on; XFS: 4.1 on)"
     return 0
 
 

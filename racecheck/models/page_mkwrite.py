@@ -61,7 +61,6 @@ from .registry import FILESYSTEMS, FS_SETUP, REFUSALS
 from .writeback import block_commit_write, block_write_begin, ext4_da_get_block_prep
 
 EFAULT = -14  # "We overload EFAULT to mean page got truncated"
-ENOMEM = -12
 EAGAIN = -11
 
 

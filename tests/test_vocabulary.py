@@ -161,7 +161,7 @@ def test_composed_new_paths_explore_without_model_errors(tmp_path_factory, spec)
         assert ("is not modelled at kernel" in str(exc) and ".op" in str(exc)) or "edits.drop" in str(exc), str(exc)
         event("refused")
         return
-    out = Explorer(sc.model, "dpor", Bounds(max_executions=3_000, timeout=20)).run()
+    out = Explorer(sc.model, "dpor", Bounds(max_executions=3_000, timeout=8)).run()
     assert out.verdict != "error", (path.read_text(), out.error and out.error["traceback"])
     assert out.verdict in ("clean", "violation", "incomplete"), (path.read_text(), out.reason)
     event(out.verdict + (f" of {out.violation.invariant}" if out.violation else ""))

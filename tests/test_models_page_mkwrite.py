@@ -220,3 +220,28 @@ def test_xfs_store_with_the_4_5_block_page_mkwrite_is_refused(tmp_path):
     with pytest.raises(ScenarioError, match=r"with block_page_mkwrite at 4.5"):
         load(_write(tmp_path, ["{op: mmap_store, offset: 4096}"], fs="xfs",
                     kernel='{__do_fault: "4.1", block_page_mkwrite: "4.5"}'))
+
+
+# -- dpor against bfs (states by fingerprint, no reduction) on variants of the pairs ----------------------
+
+
+@pytest.mark.parametrize("store, other, size, blocks, drop", [
+    (4096, "{op: collapse_range, offset: 0, len: 4096}", 8192, "[written, written]", True),
+    (4096, "{op: collapse_range, offset: 0, len: 4096}", 8192, "[written, hole]", False),
+    (0, "{op: insert_range, offset: 0, len: 4096}", 4096, "[hole, hole]", True),
+    (0, "{op: insert_range, offset: 0, len: 4096}", 4096, "[written, hole]", False),
+    (0, "{op: punch_hole, offset: 0, len: 4096}", 8192, "[written, written]", True),
+    (4096, "{op: truncate, size: 4096}", 8192, "[written, written]", True),
+])
+def test_dpor_and_bfs_agree_on_stores_against_range_operations(tmp_path, store, other, size, blocks, drop):
+    edits = "edits:\n  drop:\n    - {in: ext4_page_mkwrite, lock: i_mmap_sem}\n" if drop else ""
+    path = _write(tmp_path, [f"{{op: mmap_store, offset: {store}}}", "{op: mmap_load, offset: 0}"], size=size,
+                  blocks=blocks, rest=f"""  - name: b
+    ops:
+      - {other}
+{edits}invariants: [no_discarded_write, no_stale_data, no_freed_block_mapped, no_lost_write, mappings_coherent]""")
+    verdicts = {}
+    for strategy in ("dfs", "bfs"):
+        rep = check(load(path), strategy=strategy, save_trace=False, do_minimise=False)
+        verdicts[strategy] = (rep.verdict, rep.outcome.violation and rep.outcome.violation.invariant)
+    assert verdicts["dfs"] == verdicts["bfs"], verdicts

@@ -29,11 +29,14 @@ def _acked_writes(ops):
     return [o for o in ops if isinstance(o.result, WriteResult)]
 
 
-def _destroyed(ops, unit, unit_size, after=None):
+def _destroyed(ops, unit, unit_size, after=None, since=None):
     """True if a truncate or hole punch covering ``unit`` began (after clock
-    ``after``, when given)."""
+    ``after``, when given; when ``since`` is given, one that had not
+    returned by clock ``since``: it may run after a write that began then)."""
     for o in ops:
         if o.op not in DESTROYERS or (after is not None and o.begin < after):
+            continue
+        if since is not None and o.end is not None and o.end < since:
             continue
         lo = unit * unit_size
         if o.op == "truncate" and lo + unit_size > o.args["size"]:
@@ -145,6 +148,8 @@ class NoLostWrite(Invariant):
         if not isinstance(r, ReadResult):
             return None
         ops = operations(execution)
+        if any(o.op in SHIFTERS for o in ops):
+            return None  # collapse and insert range move data to other offsets (see no_discarded_write)
         me = next(o for o in ops if o.begin and (o.thread, o.seq) ==
                   (execution.threads[entry["thread"]].name, entry["seq"]))
         writes = _acked_writes(ops)
@@ -155,7 +160,9 @@ class NoLostWrite(Invariant):
             if not before:
                 continue
             last = max(before, key=lambda w: w.end)
-            if _destroyed(ops, unit, us, after=last.end):
+            # A destroyer concurrent with the write may be ordered after it (the
+            # write's data then legitimately gone), not only one begun after it returned.
+            if _destroyed(ops, unit, us, since=last.begin):
                 continue
             older = {w.result.tag for w in writes if w.end < last.end} | {"DATA(init,0)"}
             if tag == last.result.tag:

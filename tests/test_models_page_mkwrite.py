@@ -248,3 +248,18 @@ def test_dpor_and_bfs_agree_on_stores_against_range_operations(tmp_path, store, 
         verdicts[strategy] = (rep.verdict, rep.outcome.violation and rep.outcome.violation.invariant)
     assert verdicts["dfs"] == verdicts["bfs"], verdicts
     assert verdicts["dfs"] == ("violation" if expected else "clean", expected), verdicts
+
+
+def test_a_page_mapped_after_the_punch_unmapped_it_is_unmapped_when_truncated(tmp_path):
+    """truncate_inode_page unmaps a page still mapped: a store whose fault
+    installed its PTE after the punch's unmap_mapping_range and before the
+    punch locked the page must not keep a writable PTE to the dropped page
+    (a second store through it would be lost, and the load after it read
+    zeros)."""
+    path = _write(tmp_path, ["{op: mmap_store, offset: 0}", "{op: mmap_store, offset: 0}", "{op: mmap_load, offset: 0}"],
+                  rest="""  - name: b
+    ops:
+      - {op: punch_hole, offset: 0, len: 4096}
+invariants: [no_lost_write, no_stale_data, no_freed_block_mapped, mappings_coherent]""")
+    for strategy in ("dfs", "bfs"):
+        assert check(load(path), strategy=strategy, save_trace=False, do_minimise=False).verdict == "clean"

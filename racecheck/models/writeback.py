@@ -676,10 +676,17 @@ def jbd2_journal_commit_transaction(fs):
 
 @kernel_function("mm/truncate.c", "v4.4", name="truncate_inode_page", release="4.4")
 def truncate_inode_page(fs, index):
-    """``truncate_inode_page()`` (v4.4), page locked: ``do_invalidatepage``
-    (``ext4_da_invalidatepage``: the delayed buffers lose BH_Delay and their
-    reservation; ``block_invalidatepage`` drops the buffers), then the page
-    leaves the page cache."""
+    """``truncate_inode_page()`` (v4.4), page locked: a page still mapped
+    (a fault mapped it after the caller's ``unmap_mapping_range``) is
+    unmapped first (``if (page_mapped(page)) unmap_mapping_range(mapping,
+    index << PAGE_CACHE_SHIFT, PAGE_CACHE_SIZE, 0)``: not a private COW
+    copy; within this step); ``do_invalidatepage`` (``ext4_da_invalidatepage``:
+    the delayed buffers lose BH_Delay and their reservation;
+    ``block_invalidatepage`` drops the buffers), then the page leaves the
+    page cache."""
+    for ptes in fs.ptes.values():
+        if ptes.get(index) == ("page", index):
+            ptes.delete(index)
     if delalloc(fs):
         for i in range(len(page_buffers(fs, index))):
             block = index * (fs.geo.page_size // fs.geo.block_size) + i

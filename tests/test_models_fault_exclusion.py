@@ -276,11 +276,9 @@ def test_xfs_truncate_4_1_takes_the_mmaplock(tmp_path):
 
 def test_store_through_a_page_cache_mapping_is_refused(tmp_path):
     # refused by name when the scenario loads, with the line of the operation
-    # (ext4's ->page_mkwrite is modelled at 4.5 (models/page_mkwrite.py), XFS's at 4.1)
+    # (ext4's ->page_mkwrite is modelled at 4.5 and 5.15 (models/page_mkwrite.py), XFS's at 4.1)
     from racecheck.scenario import ScenarioError
     with pytest.raises(ScenarioError, match=r"ops\[0\]\.op: mmap_store on a page-cache file .*page_mkwrite"):
-        run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"], kernel='kernel: "5.15"')
-    with pytest.raises(ScenarioError, match=r"is not modelled at kernel 4.1"):
         run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"], kernel='kernel: "4.1"')
     with pytest.raises(ScenarioError, match=r"is not modelled at kernel 5.15"):
         run_alone(tmp_path, ["{op: mmap_store, offset: 4096}"], fs="xfs", kernel='kernel: "5.15"')

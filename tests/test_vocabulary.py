@@ -104,7 +104,7 @@ NEW_PATHS = [
     ("ext4", False, ["5.15"], ["buffered_read", "punch_hole", "collapse_range", "zero_range", "truncate",
                                "mmap_load", "mmap_store"],
      [("filemap_create_page", "invalidate_lock"), ("page_cache_ra_unbounded", "invalidate_lock"),
-      ("ext4_punch_hole", "invalidate_lock")]),
+      ("ext4_punch_hole", "invalidate_lock"), ("ext4_page_mkwrite", "invalidate_lock")]),
     # ext4's ->page_mkwrite (4.5; refused by name at 4.1), on the flavours with and without a journal
     *[(flavour, False, ["4.1", "4.5"], ["mmap_store", "mmap_load", "collapse_range", "insert_range", "punch_hole",
                                         "truncate", "writepages", "buffered_write"],
@@ -149,9 +149,9 @@ def new_path_scenarios(draw):
 def test_composed_new_paths_explore_without_model_errors(tmp_path_factory, spec):
     """ext2's DAX faults and truncate at 4.10 and 4.12, the 5.15 buffered
     read against ext4's range operations, XFS's fallocate at 4.1 and 5.15
-    with its write-out, XFS's ->page_mkwrite at 4.1 and ext4's at 4.5
-    (refused by name at 5.15, and ext4's at 4.1), with or without one of
-    their locks dropped."""
+    with its write-out, XFS's ->page_mkwrite at 4.1 and ext4's at 4.5 and
+    5.15 (XFS's refused by name at 5.15, ext4's at 4.1), with or without one
+    of their locks dropped."""
     path = tmp_path_factory.mktemp("composed") / "s.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     try:

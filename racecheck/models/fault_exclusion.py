@@ -45,8 +45,8 @@ as a ``("page", index)`` PTE.
 calls the filesystem's from :data:`PAGE_MKWRITE`, where models/page_mkwrite.py
 puts ext4's of 4.5.
 
-Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file at 4.1
-and 5.15, and of XFS's at 4.5 and 5.15 (a store through such a mapping is
+Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file at 4.1,
+and of XFS's at 4.5 and 5.15 (a store through such a mapping is
 refused), and of an ext4 DAX file (a store to its
 read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
 not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s

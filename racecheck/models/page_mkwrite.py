@@ -1,4 +1,4 @@
-"""``->page_mkwrite`` of an ext4 page-cache file (4.5): a store through a
+"""``->page_mkwrite`` of an ext4 page-cache file (4.5, 5.15): a store through a
 shared mapping of a file that is not DAX.
 
 A store to a page that has no writable PTE faults (mm/memory.c: no PTE,
@@ -46,9 +46,12 @@ files always have delayed allocation; the ``-ENOSPC`` retry
 (``ext4_should_retry_alloc``: a reservation never fails in the model);
 ``file_update_time``; ``wait_for_stable_page`` (the device needs no stable
 pages). ``sb_start_pagefault`` is modelled where the flavour has the freeze
-lock (models/ext4_fault.py). At 5.15 (``filemap_invalidate_lock_shared``)
-and before 4.5 a store through an ext4 page-cache mapping is refused by
-name when the scenario loads.
+lock (models/ext4_fault.py). At 5.15 the lock is
+``filemap_invalidate_lock_shared(mapping)`` (d4f5258eae7b "ext4: Convert to
+use mapping->invalidate_lock": :func:`ext4_page_mkwrite_5_15`), written from
+that commit, not read against the tag; the store path around it is the one
+of 4.x (mm/memory.c: models/fault_exclusion.py). Before 4.5 a store through
+an ext4 page-cache mapping is refused by name when the scenario loads.
 """
 
 from __future__ import annotations
@@ -114,6 +117,24 @@ def block_page_mkwrite_return(fs, err):
     return VM_FAULT_SIGBUS
 
 
+def _ext4_page_mkwrite(fs, vma, pgoff, down, up, up_label):
+    """The delalloc body of ``ext4_page_mkwrite()``, the fault-exclusion lock
+    given as ``down()`` (the request) and ``up()``."""
+    freeze = getattr(fs, "sb_pagefaults", None) is not None
+    if freeze:
+        yield fs.sb_pagefaults.down_read("sb_start_pagefault(inode->i_sb)")
+    yield down()
+    # test_opt(DELALLOC) && !ext4_should_journal_data(inode) && !ext4_nonda_switch(sb): always, here
+    err = yield from block_page_mkwrite(fs, vma, pgoff, ext4_da_get_block_prep)
+    ret = block_page_mkwrite_return(fs, err)
+    yield up_label
+    up()
+    if freeze:
+        yield "sb_end_pagefault(inode->i_sb)"
+        fs.sb_pagefaults.up_read()
+    return ret
+
+
 @kernel_function("fs/ext4/inode.c", "v4.5 (ea3d7209ca01)", dropped=VM_FAULT_LOCKED, release="4.5")
 def ext4_page_mkwrite(fs, vma, pgoff):
     """``ext4_page_mkwrite()`` (4.5), ``ext4_file_vm_ops.page_mkwrite``:
@@ -124,30 +145,37 @@ def ext4_page_mkwrite(fs, vma, pgoff):
     ``block_page_mkwrite_return``; ``out:`` ``up_read`` and
     ``sb_end_pagefault``. Returns ``VM_FAULT_LOCKED`` (the page locked and
     dirty), ``VM_FAULT_NOPAGE`` or ``VM_FAULT_SIGBUS``."""
-    freeze = getattr(fs, "sb_pagefaults", None) is not None
-    if freeze:
-        yield fs.sb_pagefaults.down_read("sb_start_pagefault(inode->i_sb)")
-    yield fs.i_mmap_sem.down_read("file_update_time(vma->vm_file); down_read(&EXT4_I(inode)->i_mmap_sem)")
-    # test_opt(DELALLOC) && !ext4_should_journal_data(inode) && !ext4_nonda_switch(sb): always, here
-    err = yield from block_page_mkwrite(fs, vma, pgoff, ext4_da_get_block_prep)
-    ret = block_page_mkwrite_return(fs, err)
-    yield "up_read(&EXT4_I(inode)->i_mmap_sem)"
-    fs.i_mmap_sem.up_read()
-    if freeze:
-        yield "sb_end_pagefault(inode->i_sb)"
-        fs.sb_pagefaults.up_read()
-    return ret
+    return (yield from _ext4_page_mkwrite(
+        fs, vma, pgoff,
+        lambda: fs.i_mmap_sem.down_read("file_update_time(vma->vm_file); down_read(&EXT4_I(inode)->i_mmap_sem)"),
+        lambda: fs.i_mmap_sem.up_read(), "up_read(&EXT4_I(inode)->i_mmap_sem)"))
+
+
+@kernel_function("fs/ext4/inode.c", "v5.15 (d4f5258eae7b)", name="ext4_page_mkwrite", dropped=VM_FAULT_LOCKED,
+                 release="5.15")
+def ext4_page_mkwrite_5_15(fs, vma, pgoff):
+    """``ext4_page_mkwrite()`` (5.15): 4.5's, with
+    ``filemap_invalidate_lock_shared(mapping)`` where 4.5 took
+    ``i_mmap_sem`` (d4f5258eae7b "ext4: Convert to use
+    mapping->invalidate_lock"); the ``IS_IMMUTABLE`` check and
+    ``ext4_convert_inline_data`` (no immutable or inline-data files in the
+    model) are not modelled."""
+    return (yield from _ext4_page_mkwrite(
+        fs, vma, pgoff,
+        lambda: fs.invalidate_lock.down_read("file_update_time(vma->vm_file); filemap_invalidate_lock_shared(mapping)"),
+        lambda: fs.invalidate_lock.up_read(), "filemap_invalidate_unlock_shared(mapping)"))
 
 
 # The stub of block_page_mkwrite by its kernel name (this release takes get_block).
 block_page_mkwrite = block_page_mkwrite_4_5
 
 PAGE_MKWRITE["ext4"] = ext4_page_mkwrite
-STORE_RELEASES["ext4"] = ("4.5",)
+STORE_RELEASES["ext4"] = ("4.5", "5.15")
 
 # What a store on each filesystem needs picked besides its __do_fault: the
 # ->page_mkwrite path of that release, not a mixture of releases.
-_NEEDS = {"ext4": {"ext4_page_mkwrite": "4.5", "block_page_mkwrite": "4.5", "__block_write_begin": "4.4",
+# (None: the release of the scenario's __do_fault.)
+_NEEDS = {"ext4": {"ext4_page_mkwrite": None, "block_page_mkwrite": "4.5", "__block_write_begin": "4.4",
                    "ext4_da_get_block_prep": "4.4"},
           "xfs": {"block_page_mkwrite": "4.1"}}
 
@@ -162,6 +190,7 @@ def _mixed_store_path(opname, flavour, spec, releases):
             or picked.release not in STORE_RELEASES.get(kind, ())):
         return None
     for name, release in _NEEDS.get(kind, {}).items():
+        release = release or picked.release
         got = releases.get(name)
         if got is None or got.release != release:
             return (f"mmap_store on a page-cache file (file.dax: false) is not modelled at kernel "

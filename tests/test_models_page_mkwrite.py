@@ -293,3 +293,15 @@ def test_the_pairs_at_5_15_with_invalidate_lock(tmp_path, name):
             rep = check(load(path), strategy=strategy, save_trace=False, do_minimise=False)
             got = rep.outcome.violation.invariant if rep.outcome.violation else None
             assert (rep.verdict, got) == ("violation" if expected else "clean", expected), (suffix, strategy)
+
+
+@pytest.mark.parametrize("kernel", ['"4.5"', '"4.10"', '"5.15"'])
+def test_fsync_writes_a_stored_delayed_page_back_at_every_release(tmp_path, kernel):
+    """fsync after a store into a hole of the journalled flavour: from 4.10
+    on, filemap_write_and_wait is models/dax_entry.py's, which for a file
+    that is not DAX runs the release before it (4.4's delalloc write-out;
+    the seeds' one wrote a delayed buffer to no block)."""
+    fs, (w, ret), _ = run_alone(tmp_path, ["{op: mmap_store, offset: 4096}", "{op: fsync}"], fs="ext4-dax",
+                                kernel=kernel, blocks="[written, hole]")
+    state, pblk = fs.i_blocks.values[1]
+    assert ret == 0 and state == "written" and fs.dev.values[pblk * 8] == w.tag

@@ -15,13 +15,13 @@ from racecheck.scenario import load
 PAIR = "xfs_writeback_vs_punch_no_wait"
 
 
-def _labels_of(tmp_path, ops, kernel='kernel: "4.1"'):
+def _labels_of(tmp_path, ops, kernel='kernel: "4.1"', blocks="[written, written]"):
     path = tmp_path / "t.yaml"
     path.write_text(f"""
 name: t
 filesystem: xfs
 {kernel}
-file: {{size: 8192, blocks: [written, written], dax: false}}
+file: {{size: 8192, blocks: {blocks}, dax: false}}
 threads:
   - name: a
     ops:
@@ -80,3 +80,14 @@ def test_either_wait_alone_keeps_the_block(tmp_path, kept):
 def test_the_fixed_twin_is_clean_under_exhaustive_exploration_too():
     rep = check(load(SCENARIOS / f"{PAIR}_fixed.yaml"), reduction="none", save_trace=False, do_minimise=False)
     assert rep.verdict == "clean" and rep.outcome.stats.executions > 100
+
+
+def test_writeback_converts_the_unwritten_extent_a_buffered_write_allocated(tmp_path):
+    """The xfs flavour's get_block allocates an unwritten extent for a
+    buffered write into a hole; the bio's completion converts it, so the
+    data reads back once the page has left the page cache (collapse)."""
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}",
+                                       "{op: collapse_range, offset: 0, len: 4096}"], blocks="[written, hole]")
+    assert any("xfs_iomap_write_unwritten" in lb for lb in labels)
+    state, pblk = fs.i_blocks.values[0]
+    assert state == "written" and fs.dev.values[pblk * 8] == "DATA(a,1)" and 0 not in fs.page_cache.items

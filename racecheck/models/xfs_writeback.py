@@ -35,9 +35,9 @@ Registered for ``kernel:`` 4.1 (and so picked at 4.5 and 5.15 too):
   model, which does not wait, ran at 4.1.
 
 Left out: delayed allocation (``xfs_map_blocks``, ``xfs_iomap_write_allocate``:
-a dirty buffer a write left is already mapped), unwritten extents and
-their conversion at I/O completion (``xfs_end_io``), ``xfs_cluster_write``
-(each page its own bio), ioends of several pages, the ILOCK, the ``nr_to_write``
+a dirty buffer a write left is already mapped, to an unwritten extent when
+the flavour's ``get_block`` allocated one, which the completion converts),
+``xfs_cluster_write`` (each page its own bio), ioends of several pages, the ILOCK, the ``nr_to_write``
 and ``range_cyclic`` bookkeeping; a page whose buffers are not mapped is
 cleaned without I/O. Sources: not read against the v4.1 tag; written from
 the structure of fs/xfs/xfs_aops.c and mm/page-writeback.c of the 4.x
@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from .buffered import page_buffers, page_mkclean, set_buffer
 from .extents import fs_type
+from .fs import UNWRITTEN, WRITTEN
 from .kernel import RELEASES, kernel_function
 from .registry import FS_SETUP
 from .writeback import WRITEPAGES, PageDirty, PageWriteback, end_write_bio, wait_on_page_writeback
@@ -84,12 +85,19 @@ def xfs_vm_writepage(fs, index):
 @kernel_function("fs/xfs/xfs_aops.c", "v4.1", release="4.1")
 def xfs_submit_ioend(fs, bio):
     """``xfs_submit_ioend()`` -> ``submit_bio(WRITE, bio)``; its completion,
-    ``xfs_end_bio()`` -> ``xfs_destroy_ioend()`` -> ``end_page_writeback``:
-    two steps, the I/O in flight to its block in between."""
+    ``xfs_end_bio()``: an ioend over an unwritten extent is converted
+    (``xfs_end_io`` -> ``xfs_iomap_write_unwritten``), then
+    ``xfs_destroy_ioend()`` -> ``end_page_writeback``: two steps, the I/O in
+    flight to its block in between (the conversion, a work item in the
+    kernel, is in the completion's step)."""
     index, pblk, _ = bio
     yield f"xfs_submit_ioend(wbc, ioend): submit_bio(WRITE, bio of page {index} -> block {pblk})"
     fs.ghost.in_flight[fs.rt.thread] = pblk
-    yield f"xfs_end_bio(bio): xfs_destroy_ioend(ioend): end_page_writeback(page {index})"
+    yield (f"xfs_end_bio(bio): xfs_end_io(): xfs_iomap_write_unwritten() if unwritten; "
+           f"xfs_destroy_ioend(ioend): end_page_writeback(page {index})")
+    block = index * fs.geo.page_size // fs.geo.block_size
+    if fs.i_blocks.get(block) == (UNWRITTEN, pblk):
+        fs.i_blocks.set(block, (WRITTEN, pblk))
     end_write_bio(fs, bio)
 
 

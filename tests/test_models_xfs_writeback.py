@@ -91,3 +91,18 @@ def test_writeback_converts_the_unwritten_extent_a_buffered_write_allocated(tmp_
     assert any("xfs_iomap_write_unwritten" in lb for lb in labels)
     state, pblk = fs.i_blocks.values[0]
     assert state == "written" and fs.dev.values[pblk * 8] == "DATA(a,1)" and 0 not in fs.page_cache.items
+
+
+@pytest.mark.parametrize("kernel", ['kernel: "4.1"', 'kernel: "4.10"'])
+def test_fsync_writes_back_through_xfs_vm_writepages(tmp_path, kernel):
+    """fsync's filemap_write_and_wait of an XFS page-cache file is
+    xfs_vm_writepages (4.1; at 4.10 through dax_entry's and writeback's
+    releases, which run the release before for such a file): the written
+    extent is converted, and the data survives a collapse that drops the page."""
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: fsync}",
+                                       "{op: collapse_range, offset: 0, len: 4096}"], kernel=kernel,
+                            blocks="[written, hole]")
+    assert any(lb.startswith("filemap_write_and_wait_range(mapping, lstart, lend): write_cache_pages")
+               for lb in labels)
+    state, pblk = fs.i_blocks.values[0]
+    assert state == "written" and fs.dev.values[pblk * 8] == "DATA(a,1)"

@@ -96,7 +96,7 @@ from .extents import EXT4_GET_BLOCKS_CREATE, ext4_map_blocks, fs_type
 from .fs import HOLE, STALE, UNWRITTEN, data
 from .get_block import BufferHead
 from .journal import T_LOCKED, T_RUNNING, OnDisk, jbd2_journal_wait_updates, journal_start, journal_stop, write_buffer
-from .kernel import FUNCTIONS, kernel_function
+from .kernel import FUNCTIONS, RELEASES, kernel_function
 from .registry import FS_SETUP, operation
 from .truncate import ext4_truncate, inode_dio_wait, truncate_pagecache
 
@@ -567,7 +567,9 @@ def filemap_write_and_wait_wb(fs):
     of the whole file, v4.4) for an ext4 page-cache file; any other file runs
     the seeds' model."""
     if not delalloc(fs):
-        return (yield from _seed_filemap_write_and_wait(fs))
+        # the release before: XFS's of 4.1 (models/xfs_writeback.py), else the seeds'
+        earlier = RELEASES["filemap_write_and_wait"].get("4.1")
+        return (yield from (earlier.fn if earlier else _seed_filemap_write_and_wait)(fs))
     return (yield from filemap_write_and_wait_range(fs, 0, fs.geo.max_size - 1))
 
 

@@ -29,6 +29,10 @@ Registered for ``kernel:`` 4.1 (and so picked at 4.5 and 5.15 too):
   :func:`xfs_submit_ioend` (with ``xfs_end_bio``): the page's mapped dirty
   buffer goes into a bio, ``set_page_writeback``, ``unlock_page``; the bio
   is submitted, then completes (two steps: in between it is in flight).
+* :func:`filemap_write_and_wait_41` (``filemap_write_and_wait`` for 4.1):
+  fsync's write-out of an XFS page-cache file is ``xfs_vm_writepages``
+  (models/writeback.py's 4.4 release, and so dax_entry's 4.10, run it for a
+  file without delayed allocation).
 * ``truncate_inode_pages_range`` at 4.1: models/writeback.py's (its pass
   that locks each page, waits for its writeback and truncates it), which
   mm/truncate.c has had since long before 4.1; before, the seeds' 3.13
@@ -49,9 +53,11 @@ from __future__ import annotations
 from .buffered import page_buffers, page_mkclean, set_buffer
 from .extents import fs_type
 from .fs import UNWRITTEN, WRITTEN
-from .kernel import RELEASES, kernel_function
+from .kernel import FUNCTIONS, RELEASES, kernel_function
 from .registry import FS_SETUP
 from .writeback import WRITEPAGES, PageDirty, PageWriteback, end_write_bio, wait_on_page_writeback
+
+_seed_filemap_write_and_wait = FUNCTIONS["filemap_write_and_wait"].fn
 
 
 def attach_xfs_writeback(fs):
@@ -147,6 +153,17 @@ def xfs_flusher_writepages(fs):
 
 
 WRITEPAGES["xfs"] = ("xfs_vm_writepages", xfs_flusher_writepages)
+
+
+@kernel_function("mm/filemap.c", "v4.1", name="filemap_write_and_wait", dropped=0, release="4.1")
+def filemap_write_and_wait_41(fs):
+    """fsync's write-out, ``filemap_write_and_wait(mapping)`` (4.1): for an
+    XFS page-cache file ``do_writepages`` -> ``xfs_vm_writepages`` of the
+    whole file and the wait for it; any other file as the seeds' model
+    writes it."""
+    if fs.dax or fs_type(fs) != "xfs":
+        return (yield from _seed_filemap_write_and_wait(fs))
+    return (yield from xfs_vm_writepages_async(fs, 0, fs.geo.max_size - 1))
 
 # truncate_inode_pages_range waits for writeback at 4.1 as at 4.4 (mm/truncate.c).
 _truncate_wb = RELEASES["truncate_inode_pages_range"]["4.4"]

@@ -180,6 +180,22 @@ def set_buffer(fs, index, i, **flags):
     return bufs[i]
 
 
+@kernel_function("mm/rmap.c", "v4.1 (clear_page_dirty_for_io of mm/page-writeback.c calls it)")
+def page_mkclean(fs, index):
+    """``clear_page_dirty_for_io(page)`` -> ``page_mkclean(page)`` (mm/rmap.c):
+    every writable user PTE of the page becomes read-only (its dirty bit
+    goes to the page), so that the next store faults into
+    ``->page_mkwrite`` instead of dirtying a page that writeback has just
+    cleaned. ``fs.pte_write`` is there where ``->page_mkwrite`` is modelled
+    (models/fault_exclusion.py, models/page_mkwrite.py)."""
+    pte_write = getattr(fs, "pte_write", None)
+    if pte_write is None:
+        return
+    for key in pte_write.keys():
+        if key[1] == index:
+            pte_write.delete(key)
+
+
 def add_to_page_cache(fs, index):
     """A page fresh from the page allocator, inserted locked: its memory still
     holds its previous user's bytes, it is not uptodate and has no buffers."""

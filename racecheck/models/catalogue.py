@@ -20,8 +20,10 @@ from . import (  # noqa: F401  (they register names)
     iomap_dio,
     journal,
     operations,
+    page_mkwrite,
     truncate,
     writeback,
+    xfs_writeback,
     xip_fault_retry,  # noqa: F401  (the old XIP fault, for --strategy bfs)
     xip_io,
 )

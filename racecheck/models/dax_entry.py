@@ -702,9 +702,11 @@ def filemap_write_and_wait_410(fs):
     """``filemap_write_and_wait()`` at release 4.10: for a DAX file with a
     mapping tree, ``filemap_fdatawrite()`` -> ``do_writepages()`` ->
     ``ext2_dax_writepages()`` -> ``dax_writeback_mapping_range()``; any other
-    file as the seeds' model writes it."""
+    file: the release before (4.4's, models/writeback.py: ext4's delalloc
+    writeback for an ext4 page-cache file, the seeds' model for the rest)."""
     if not fs.dax or not hasattr(fs, "mapping_tree"):
-        return (yield from FUNCTIONS["filemap_write_and_wait"].fn(fs))
+        earlier = RELEASES["filemap_write_and_wait"]["4.4"].fn
+        return (yield from earlier(fs))
     return (yield from dax_writeback_mapping_range(fs))
 
 

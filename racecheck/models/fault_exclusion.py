@@ -41,10 +41,13 @@ as a ``("page", index)`` PTE.
 
 ``->page_mkwrite`` of an XFS page-cache file at 4.1 is modelled
 (:func:`do_shared_fault`, :func:`do_wp_page_4_1`, :func:`do_cow_fault`,
-:func:`xfs_filemap_page_mkwrite`, :func:`block_page_mkwrite`).
+:func:`xfs_filemap_page_mkwrite`, :func:`block_page_mkwrite`); ``do_page_mkwrite``
+calls the filesystem's from :data:`PAGE_MKWRITE`, where models/page_mkwrite.py
+puts ext4's of 4.5.
 
-Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file, and of
-XFS's at 4.5 and 5.15 (a store through such a mapping is refused), and of an ext4 DAX file (a store to its
+Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file at 4.1,
+and of XFS's at 4.5 and 5.15 (a store through such a mapping is
+refused), and of an ext4 DAX file (a store to its
 read-only hole page goes through the seeds' ``do_wp_page``/``xip_mkwrite``,
 not 4.5's ``ext4_dax_mkwrite``/``ext4_dax_pfn_mkwrite``), readahead, ``lock_page_or_retry``'s
 dropping of mmap_sem (``VM_FAULT_RETRY``), ext4's
@@ -69,6 +72,7 @@ from .buffered import (
     block_commit_write,
     block_prepare_write,
     page_buffers,
+    page_mkclean,
 )
 from .dax import (
     COW_UNDER_I_MMAP_MUTEX,
@@ -89,7 +93,7 @@ from .fs import HOLE, UNWRITTEN, WRITTEN
 from .get_block import free_block
 from .journal import journal_start, journal_stop, write_buffer
 from .kernel import FUNCTIONS, kernel_function
-from .registry import FS_SETUP, REFUSALS
+from .registry import FILESYSTEMS, FS_SETUP, REFUSALS
 from .truncate import (
     block_truncate_page,
     ext4_block_zero_page_range,
@@ -365,7 +369,7 @@ def _do_fault(fs, vma, pgoff, write, handler, pagecache_fault):
         else:
             ret, page = yield from fault_handler(fs, handler)(fs, vma, pgoff, write=write, cow=cow)
     else:
-        if write and fs_type(fs) != "xfs":  # refused when the scenario is loaded (_page_cache_store)
+        if write and fs_type(fs) not in PAGE_MKWRITE:  # refused when the scenario is loaded (_page_cache_store)
             raise NotImplementedError("this write fault on a page-cache file (->page_mkwrite, "
                                       "do_shared_fault) is not modelled")
         if write and cow:
@@ -452,13 +456,20 @@ def xfs_filemap_page_mkwrite(fs, vma, pgoff):
     return ret
 
 
+# vma->vm_ops->page_mkwrite of a page-cache file, by filesystem (ext4's: models/page_mkwrite.py),
+# and the __do_fault releases at which a store through such a mapping is modelled.
+PAGE_MKWRITE = {"xfs": xfs_filemap_page_mkwrite}
+STORE_RELEASES = {"xfs": ("4.1",)}
+
+
 @kernel_function("mm/memory.c", "v4.1", release="4.1")
 def do_page_mkwrite(fs, vma, pgoff):
     """``do_page_mkwrite(vma, page, address)`` (4.1): ``vma->vm_ops->
     page_mkwrite``; an error or ``VM_FAULT_NOPAGE`` is returned; a page not
     returned locked is locked here and, if it was truncated
     (``!page->mapping``), the fault is retried (0)."""
-    ret = yield from xfs_filemap_page_mkwrite(fs, vma, pgoff)
+    page_mkwrite = PAGE_MKWRITE[fs_type(fs)]
+    ret = yield from page_mkwrite(fs, vma, pgoff)
     if ret != VM_FAULT_LOCKED:
         return ret
     if fs.page_lock[pgoff].owner != fs.rt.thread:  # the ->page_mkwrite left it unlocked
@@ -532,7 +543,7 @@ def do_wp_page_4_1(fs, vma, pgoff, orig_pte, handler="xip"):
     up (retry), else ``wp_page_reuse()`` makes the PTE writable,
     ``set_page_dirty``, ``unlock_page``. A DAX file (the seeds' hole page)
     or a private mapping: the seeds' ``do_wp_page``."""
-    if fs.dax or is_private(vma) or fs_type(fs) != "xfs":
+    if fs.dax or is_private(vma) or fs_type(fs) not in PAGE_MKWRITE:
         return (yield from _seed_do_wp_page(fs, vma, pgoff, orig_pte, handler))
     tmp = yield from do_page_mkwrite(fs, vma, pgoff)
     if tmp != VM_FAULT_LOCKED:
@@ -1048,6 +1059,7 @@ def xfs_vm_writepages(fs, lstart, lend):
         if not first <= index <= last or not any(b.dirty for b in page_buffers(fs, index)):
             continue
         yield fs.page_lock[index].lock(f"lock_page(page {index}); xfs_vm_writepage(page, wbc)")
+        page_mkclean(fs, index)  # write_cache_pages: clear_page_dirty_for_io(page) before ->writepage
         for i, bh in enumerate(page_buffers(fs, index)):
             if bh.dirty and fs.page_cache.contains(index):
                 write_buffer(fs, index, i)
@@ -1389,7 +1401,7 @@ def _page_cache_store(opname, flavour, spec, releases):
     ``__do_fault``: its write fault (``->page_mkwrite``) is not modelled."""
     picked = releases.get("__do_fault")
     if (opname == "mmap_store" and not spec.dax and picked is not None and picked.module == __name__
-            and not (flavour == "xfs" and picked.release == "4.1")):
+            and picked.release not in STORE_RELEASES.get(FILESYSTEMS.get(flavour, flavour), ())):
         return (f"mmap_store on a page-cache file (file.dax: false) is not modelled at kernel {picked.release}: "
                 f"the write fault (->page_mkwrite, do_shared_fault) of that release is not in the library "
                 f"(mmap_load is; see docs/kernels/fault_exclusion.md)")

@@ -29,11 +29,14 @@ def _acked_writes(ops):
     return [o for o in ops if isinstance(o.result, WriteResult)]
 
 
-def _destroyed(ops, unit, unit_size, after=None):
+def _destroyed(ops, unit, unit_size, after=None, since=None):
     """True if a truncate or hole punch covering ``unit`` began (after clock
-    ``after``, when given)."""
+    ``after``, when given; when ``since`` is given, one that had not
+    returned by clock ``since``: it may run after a write that began then)."""
     for o in ops:
         if o.op not in DESTROYERS or (after is not None and o.begin < after):
+            continue
+        if since is not None and o.end is not None and o.end < since:
             continue
         lo = unit * unit_size
         if o.op == "truncate" and lo + unit_size > o.args["size"]:
@@ -108,6 +111,8 @@ class NoZeroOverwrite(Invariant):
 
     def after_step(self, fs, execution):
         ops = operations(execution)
+        if any(o.op in SHIFTERS for o in ops):
+            return None  # collapse and insert range move units to other offsets
         us, upb = fs.geo.unit_size, fs.geo.units_per_block
         for w in _acked_writes(ops):
             for unit in _units(w.result, us):
@@ -145,6 +150,8 @@ class NoLostWrite(Invariant):
         if not isinstance(r, ReadResult):
             return None
         ops = operations(execution)
+        if any(o.op in SHIFTERS for o in ops):
+            return None  # collapse and insert range move data to other offsets (see no_discarded_write)
         me = next(o for o in ops if o.begin and (o.thread, o.seq) ==
                   (execution.threads[entry["thread"]].name, entry["seq"]))
         writes = _acked_writes(ops)
@@ -155,7 +162,9 @@ class NoLostWrite(Invariant):
             if not before:
                 continue
             last = max(before, key=lambda w: w.end)
-            if _destroyed(ops, unit, us, after=last.end):
+            # A destroyer concurrent with the write may be ordered after it (the
+            # write's data then legitimately gone), not only one begun after it returned.
+            if _destroyed(ops, unit, us, since=last.begin):
                 continue
             older = {w.result.tag for w in writes if w.end < last.end} | {"DATA(init,0)"}
             if tag == last.result.tag:
@@ -368,3 +377,77 @@ class SizeVisibleData(_ReadPastEof):
         names = ", ".join(f"{o.thread}'s {o.op}" for o in writers)
         return (f"{me.thread}'s {me.op} saw i_size past file offset {lo}, which only {names} could "
                 f"have published, but read {tag} there instead of that write's data")
+
+
+# -- data that a shift moves: no_discarded_write -----------------------------------------
+
+# Operations after which an acknowledged write's data is still in the file,
+# at its offset or moved by a shift: reads, loads and write-back, and
+# collapse and insert range outside what they remove (see below).
+KEEPERS = ("read", "dio_read", "buffered_read", "mmap_load", "dax_mmap_load", "xip_file_read", "xip_file_load",
+           "fsync", "journal_commit", "writeback", "writepages") + SHIFTERS
+
+
+def file_units(fs):
+    """The file's bytes below ``i_size``, a tag per unit: of a page-cache
+    file the cached page where there is one, else the block (an unwritten
+    extent or a hole reads as zeros); of a DAX file the block."""
+    us, ps, bs = fs.geo.unit_size, fs.geo.page_size, fs.geo.block_size
+    upb, upp = bs // us, ps // us
+    out = []
+    for unit in range(-(-fs.i_size.value // us)):
+        page = None if getattr(fs, "dax", True) else fs.page_cache.items.get(unit // upp)
+        if page is not None:
+            out.append(page[unit % upp])
+            continue
+        state, pblk = fs.i_blocks.values[unit // upb]
+        out.append(fs.dev.values[pblk * upb + unit % upb] if state == WRITTEN and pblk is not None else ZERO)
+    return out
+
+
+def _removed_by_shift(fs, o, unit, unit_size):
+    """Whether shift ``o`` may legitimately remove ``unit`` (by its offset
+    before the shift): collapse removes its range; insert pushes the last
+    ``len`` bytes of the largest file out (the model frees the blocks it
+    has no room for)."""
+    lo, length = o.args["offset"], o.args["len"]
+    if o.op == "insert_range":
+        lo = fs.geo.max_size - length
+    return lo < (unit + 1) * unit_size and unit * unit_size < lo + length
+
+
+@register
+class NoDiscardedWrite(Invariant):
+    """Checked at the end of an execution, for each write that returned
+    (through a shared mapping, a write or a direct write) when every other
+    operation is one of :data:`KEEPERS`: as many units of the file as the
+    write wrote hold its data, wherever a collapse or insert range moved
+    them. A write whose units a collapse or insert range may remove is not
+    judged; nor is any write when another operation writes, truncates,
+    punches or zeroes (its data could be legitimately gone)."""
+
+    name = "no_discarded_write"
+    description = ("at the end, a returned write's data is still in the file (moved by collapse or insert "
+                   "range, or not), when no other operation could have removed or overwritten it")
+
+    def watches(self, fs):
+        return []  # at the end only
+
+    def at_end(self, fs, execution):
+        ops = operations(execution)
+        us = fs.geo.unit_size
+        for w in _acked_writes(ops):
+            if str(w.args.get("mapping", "shared")).startswith("private"):
+                continue  # a private mapping's store is the process's, not the file's
+            others = [o for o in ops if o is not w]
+            if any(o.op not in KEEPERS for o in others):
+                return None
+            units = list(_units(w.result, us))
+            if any(_removed_by_shift(fs, o, u, us) for o in others if o.op in SHIFTERS for u in units):
+                continue
+            held = file_units(fs).count(w.result.tag)
+            if held < len(units):
+                return (f"{w.thread}'s {w.op} returned having written {w.result.tag} at file offset "
+                        f"{w.result.offset}, but at the end {held} of its {len(units)} units are in the file "
+                        f"(i_size {fs.i_size.value}): the write was discarded")
+        return None

@@ -87,6 +87,7 @@ from .buffered import (
     add_to_page_cache,
     create_empty_buffers,
     page_buffers,
+    page_mkclean,
     page_zero_new_buffers,
     read_block_into_page,
     set_buffer,
@@ -97,7 +98,7 @@ from .extents import EXT4_GET_BLOCKS_CREATE, ext4_map_blocks, fs_type
 from .fs import HOLE, STALE, UNWRITTEN, data
 from .get_block import BufferHead
 from .journal import T_LOCKED, T_RUNNING, OnDisk, jbd2_journal_wait_updates, journal_start, journal_stop, write_buffer
-from .kernel import FUNCTIONS, kernel_function
+from .kernel import FUNCTIONS, RELEASES, kernel_function
 from .registry import FS_SETUP, operation
 from .truncate import ext4_truncate, inode_dio_wait, truncate_pagecache
 
@@ -431,7 +432,8 @@ def mpage_prepare_extent_to_map(fs, first, last):
 
 @kernel_function("fs/ext4/page-io.c", "v4.4", release="4.4")
 def ext4_bio_write_page(fs, index, beyond_eof=False):
-    """``mpage_submit_page()`` -> ``clear_page_dirty_for_io(page)``;
+    """``mpage_submit_page()`` -> ``clear_page_dirty_for_io(page)`` (its
+    ``page_mkclean``: the page's writable PTEs become read-only);
     ``ext4_bio_write_page()`` (v4.4): ``set_page_writeback(page)``; the page
     that holds EOF is zeroed past it first (``len = size & ~PAGE_MASK``;
     ``zero_user_segment(page, len, PAGE_SIZE)``: whole units only); the
@@ -439,6 +441,7 @@ def ext4_bio_write_page(fs, index, beyond_eof=False):
     the device gets when the bio completes) and are clean, ``unlock_page``.
     Past EOF, or with nothing mapped, the page is cleaned and its writeback
     ends at once. Returns the bio ``(page, device block, units)`` or None."""
+    page_mkclean(fs, index)  # clear_page_dirty_for_io(page)
     ps, us = fs.geo.page_size, fs.geo.unit_size
     size = fs.i_size.get()
     if index == size // ps and fs.page_cache.contains(index):
@@ -505,6 +508,14 @@ def ext4_io_submit(fs, bio):
     yield f"ext4_io_submit(&mpd.io_submit): submit_bio(WRITE, bio of page {index} -> block {pblk})"
     fs.ghost.in_flight[fs.rt.thread] = pblk
     yield f"ext4_end_bio(bio): end_page_writeback(page {index})"
+    end_write_bio(fs, bio)
+
+
+def end_write_bio(fs, bio):
+    """A write bio ``(page, device block, units)`` completes: the block
+    gets the units, the I/O is no longer in flight, ``end_page_writeback``
+    (ext4's ``ext4_end_bio``, XFS's ``xfs_end_bio``: models/xfs_writeback.py)."""
+    index, pblk, units = bio
     upb = fs.geo.units_per_block
     for u in range(upb):
         fs.dev.set(pblk * upb + u, units[u])
@@ -568,21 +579,33 @@ def filemap_write_and_wait_wb(fs):
     of the whole file, v4.4) for an ext4 page-cache file; any other file runs
     the seeds' model."""
     if not delalloc(fs):
-        return (yield from _seed_filemap_write_and_wait(fs))
+        # the release before: XFS's of 4.1 (models/xfs_writeback.py), else the seeds'
+        earlier = RELEASES["filemap_write_and_wait"].get("4.1")
+        return (yield from (earlier.fn if earlier else _seed_filemap_write_and_wait)(fs))
     return (yield from filemap_write_and_wait_range(fs, 0, fs.geo.max_size - 1))
 
 
-@operation("writepages", "the flusher's writeback of an ext4 page-cache file (kernel 4.4 on): ->writepages "
+# The flusher's ->writepages of other filesystems, by filesystem (XFS's: models/xfs_writeback.py):
+# (the kernel function a kernel: release must pick for it to run, the flusher's path).
+WRITEPAGES: dict = {}
+
+
+@operation("writepages", "the flusher's writeback of a page-cache file: ext4 (kernel 4.4 on): ->writepages "
                          "(ext4_writepages) allocates the delayed blocks, puts the pages under writeback, "
-                         "updates i_disksize and submits the bios",
-           flavours=("ext4", "ext4-dax"))
+                         "updates i_disksize and submits the bios; XFS (4.1 on): xfs_vm_writepages puts each "
+                         "dirty page under writeback and submits its bio",
+           flavours=("ext4", "ext4-dax", "xfs"))
 def writepages(fs, ctx):
+    needs, flusher = WRITEPAGES.get(fs_type(fs), (None, None))
+    if flusher is not None and not fs.dax and fs.kernel.impl.get(needs) is not None:
+        yield from flusher(fs)
+        return 0
     if journalled(fs) or (delalloc(fs) and fs.kernel.impl.get("ext4_writepages") is not None):
         yield from ext4_writepages(fs)
         return 0
     # Without a journal the seeds' ext4_writepages (v4.0, under a handle) has
     # nothing to run on, and the seeds' page cache writes nothing back.
-    yield "->writepages(mapping, wbc): no writeback modelled for this file before kernel 4.4"
+    yield "->writepages(mapping, wbc): no writeback modelled for this file at this release (ext4: 4.4 on; XFS: 4.1 on)"
     return 0
 
 
@@ -667,10 +690,17 @@ def jbd2_journal_commit_transaction(fs):
 
 @kernel_function("mm/truncate.c", "v4.4", name="truncate_inode_page", release="4.4")
 def truncate_inode_page(fs, index):
-    """``truncate_inode_page()`` (v4.4), page locked: ``do_invalidatepage``
-    (``ext4_da_invalidatepage``: the delayed buffers lose BH_Delay and their
-    reservation; ``block_invalidatepage`` drops the buffers), then the page
-    leaves the page cache."""
+    """``truncate_inode_page()`` (v4.4), page locked: a page still mapped
+    (a fault mapped it after the caller's ``unmap_mapping_range``) is
+    unmapped first (``if (page_mapped(page)) unmap_mapping_range(mapping,
+    index << PAGE_CACHE_SHIFT, PAGE_CACHE_SIZE, 0)``: not a private COW
+    copy; within this step); ``do_invalidatepage`` (``ext4_da_invalidatepage``:
+    the delayed buffers lose BH_Delay and their reservation;
+    ``block_invalidatepage`` drops the buffers), then the page leaves the
+    page cache."""
+    for ptes in fs.ptes.values():
+        if ptes.get(index) == ("page", index):
+            ptes.delete(index)
     if delalloc(fs):
         for i in range(len(page_buffers(fs, index))):
             block = index * (fs.geo.page_size // fs.geo.block_size) + i

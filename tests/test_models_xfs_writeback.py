@@ -1,0 +1,108 @@
+"""XFS writeback with its I/O in flight (racecheck/models/xfs_writeback.py,
+4.1): the flusher's steps in the kernel's order, the counterexample of
+xfs_writeback_vs_punch_no_wait, and that either of the two waits of the
+punch (the write-out's filemap_fdatawait_range, truncate_inode_pages_range's
+wait_on_page_writeback) keeps the block alone."""
+
+import pytest
+import yaml
+from conftest import SCENARIOS, counterexample, in_order
+
+from racecheck.execution import Execution
+from racecheck.runner import check
+from racecheck.scenario import load
+
+PAIR = "xfs_writeback_vs_punch_no_wait"
+
+
+def _labels_of(tmp_path, ops, kernel='kernel: "4.1"', blocks="[written, written]"):
+    path = tmp_path / "t.yaml"
+    path.write_text(f"""
+name: t
+filesystem: xfs
+{kernel}
+file: {{size: 8192, blocks: {blocks}, dax: false}}
+threads:
+  - name: a
+    ops:
+""" + "\n".join(f"      - {op}" for op in ops) + "\ninvariants: []\n")
+    ex = Execution(load(path).model, tracing=True)
+    while ex.enabled():
+        ex.step(ex.enabled()[0])
+    return ex.state, [r["label"] for r in ex.records]
+
+
+def test_the_flusher_puts_the_page_under_writeback_then_the_bio_completes(tmp_path):
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 4096}", "{op: writepages}"])
+    at = 0
+    for p in ("do_writepages(mapping, wbc): write_cache_pages(", "lock_page(page 1); xfs_vm_writepage",
+              "xfs_submit_ioend(", "xfs_end_bio(bio)"):
+        at = next(i for i in range(at, len(labels)) if labels[i].startswith(p)) + 1
+    pblk = fs.i_blocks.values[1][1]
+    assert fs.dev.values[pblk * 8:(pblk + 1) * 8] == ["DATA(a,1)"] * 8
+    assert fs.page_writeback.items == {} and not any(b.dirty for b in fs.page_buffers.items[1])
+    assert dict(fs.ghost.in_flight) == {}
+
+
+def test_without_a_kernel_key_the_flusher_writes_nothing_back(tmp_path):
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 4096}", "{op: writepages}"],
+                            kernel="")
+    assert any(lb.startswith("->writepages(mapping, wbc): no writeback modelled") for lb in labels)
+    assert any(b.dirty for b in fs.page_buffers.items[1])
+
+
+def test_the_block_is_freed_under_the_bio_without_both_waits():
+    """The flusher submits page 1's bio; the punch's write-out finds the page
+    clean, neither it nor truncate_inode_pages_range waits, and xfs_bunmapi
+    frees block 1 while the bio is in flight."""
+    rep = counterexample(PAIR)
+    assert rep.outcome.violation.invariant == "no_freed_block_mapped"
+    in_order(rep.trace["steps"],
+             dict(thread="writer", label="xfs_vm_writepage", change=("PageWriteback[1]", True)),
+             dict(thread="writer", label="xfs_submit_ioend"),
+             dict(thread="punch", label="filemap_write_and_wait_range(mapping, lstart, lend): write_cache_pages("),
+             dict(thread="punch", label="lock_page(page 1)", change=("page_cache[1]", None)),
+             dict(thread="punch", label="xfs_bunmapi", change=("owner[1]", "other file")))
+    assert "in flight" in rep.outcome.violation.message
+
+
+@pytest.mark.parametrize("kept", ["xfs_vm_writepages", "truncate_inode_pages_range"])
+def test_either_wait_alone_keeps_the_block(tmp_path, kept):
+    spec = yaml.safe_load((SCENARIOS / f"{PAIR}.yaml").read_text())
+    spec["edits"]["drop"] = [d for d in spec["edits"]["drop"] if d["in"] != kept]
+    spec["expect"] = {"verdict": "clean"}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    for reduction in ("dpor", "none"):
+        assert check(load(path), reduction=reduction, save_trace=False, do_minimise=False).verdict == "clean"
+
+
+def test_the_fixed_twin_is_clean_under_exhaustive_exploration_too():
+    rep = check(load(SCENARIOS / f"{PAIR}_fixed.yaml"), reduction="none", save_trace=False, do_minimise=False)
+    assert rep.verdict == "clean" and rep.outcome.stats.executions > 100
+
+
+def test_writeback_converts_the_unwritten_extent_a_buffered_write_allocated(tmp_path):
+    """The xfs flavour's get_block allocates an unwritten extent for a
+    buffered write into a hole; the bio's completion converts it, so the
+    data reads back once the page has left the page cache (collapse)."""
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}",
+                                       "{op: collapse_range, offset: 0, len: 4096}"], blocks="[written, hole]")
+    assert any("xfs_iomap_write_unwritten" in lb for lb in labels)
+    state, pblk = fs.i_blocks.values[0]
+    assert state == "written" and fs.dev.values[pblk * 8] == "DATA(a,1)" and 0 not in fs.page_cache.items
+
+
+@pytest.mark.parametrize("kernel", ['kernel: "4.1"', 'kernel: "4.10"'])
+def test_fsync_writes_back_through_xfs_vm_writepages(tmp_path, kernel):
+    """fsync's filemap_write_and_wait of an XFS page-cache file is
+    xfs_vm_writepages (4.1; at 4.10 through dax_entry's and writeback's
+    releases, which run the release before for such a file): the written
+    extent is converted, and the data survives a collapse that drops the page."""
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: fsync}",
+                                       "{op: collapse_range, offset: 0, len: 4096}"], kernel=kernel,
+                            blocks="[written, hole]")
+    assert any(lb.startswith("filemap_write_and_wait_range(mapping, lstart, lend): write_cache_pages")
+               for lb in labels)
+    state, pblk = fs.i_blocks.values[0]
+    assert state == "written" and fs.dev.values[pblk * 8] == "DATA(a,1)"

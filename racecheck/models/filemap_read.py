@@ -156,6 +156,14 @@ def page_cache_ra_unbounded(fs, index, nr_to_read):
             batch = []
             continue
         yield fs.page_lock[i].lock(f"__SetPageLocked(page {i}) (add_to_page_cache_lru)")
+        if fs.page_cache.contains(i):
+            # Another reader's page went in first: the insertion into the
+            # xarray fails (-EEXIST), the new page is let go and the batch
+            # ends, as when the lookup found it.
+            fs.page_lock[i].unlock()
+            yield from _read_pages(fs, batch)
+            batch = []
+            continue
         add_to_page_cache(fs, i)
         batch.append(i)
     yield from _read_pages(fs, batch)

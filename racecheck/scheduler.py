@@ -557,11 +557,15 @@ class Explorer(Search):
                 return
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.
-        sequence = [(events[k].tid, events[k]) for k in rest] + [(p, ej)]
+        steps = [events[k] for k in rest]
+        steps.append(ej)
+        tids = [e.tid for e in steps]
         lead = p if p in runnable else runnable[0]
-        n0 = next(n for n, (q, _) in enumerate(sequence) if q == lead)
-        sequence.insert(0, sequence.pop(n0))
-        _insert(node.wakeup, sequence)
+        n0 = tids.index(lead)
+        if n0:
+            tids.insert(0, tids.pop(n0))
+            steps.insert(0, steps.pop(n0))
+        _insert(node.wakeup, tids, steps)
 
     def _context(self, i, hb):
         """What the reversals of every race with step ``i`` as its first step
@@ -662,61 +666,63 @@ def _runnable(initials, node):
     return [q for q in initials if q in node.enabled and q not in node.inherited]
 
 
-def _insert(tree, sequence):
-    """Insert ``sequence`` ((thread, Event) pairs) into a wakeup tree: go down
-    the leftmost branch whose step can come first in what is left of the
+def _insert(tree, tids, events):
+    """Insert a sequence (its threads ``tids`` and their steps ``events``,
+    two lists of one length, taken over) into a wakeup tree: go down the
+    leftmost branch whose step can come first in what is left of the
     sequence (its thread's first step there depends on no earlier one, or
     its thread is not in it and its step commutes with all of it), taking
     that step out; a leaf reached, or nothing left, means an execution that
     starts with the sequence is already to be explored. Otherwise the rest
     becomes a new branch, rightmost."""
     whole = [None]  # all of the sequence as one step, while it stays the same
-    while sequence:
+    while tids:
         for branch in tree:
-            rest = _after(branch[0], branch[1], sequence, whole)
-            if rest is None:
+            n = _after(branch[0], branch[1], tids, events, whole)
+            if n is None:
                 continue
-            if rest is not sequence:
+            if n >= 0:  # the branch's step is the sequence's n-th: taken out
+                del tids[n], events[n]
                 whole = [None]
             if not branch[2]:
                 return
-            tree, sequence = branch[2], rest
+            tree = branch[2]
             break
         else:
-            for tid, event in sequence:
+            for tid, event in zip(tids, events):
                 branch = [tid, event, []]
                 tree.append(branch)
                 tree = branch[2]
             return
 
 
-def _after(tid, event, sequence, whole):
-    """What is left of ``sequence`` once ``tid``'s step runs first, or None
-    if it cannot run first without changing the sequence's outcome. When
-    ``tid`` has no step in it, that is the sequence itself. ``whole`` keeps
-    all of the sequence as one step (its reads, its writes, whether a step
-    of it is unknown) once made: a step commutes with all of the sequence
-    when it commutes with every step of it."""
+def _after(tid, event, tids, events, whole):
+    """Whether ``tid``'s step can run first in the sequence ``tids``,
+    ``events`` without changing its outcome: None if not, else the place of
+    ``tid``'s first step in it, or -1 when ``tid`` has no step in it (and
+    its step commutes with all of it). ``whole`` keeps all of the sequence
+    as one step (its reads, its writes, whether a step of it is unknown)
+    once made: a step commutes with all of the sequence when it commutes
+    with every step of it."""
     # (Event.conflicts written out: this is the search's innermost loop)
-    n = 0
-    for q, ev in sequence:
-        if q == tid:
-            if not n:
-                return sequence[1:]
-            if ev.__class__ is _Unknown:
+    if tid in tids:
+        n = tids.index(tid)
+        if not n:
+            return 0
+        ev = events[n]
+        if ev.__class__ is _Unknown:
+            return None
+        writes, reads = ev.writes, ev.reads
+        for m in range(n):
+            e = events[m]
+            if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
+                    or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
                 return None
-            writes, reads = ev.writes, ev.reads
-            for m in range(n):
-                e = sequence[m][1]
-                if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
-                        or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
-                    return None
-            return sequence[:n] + sequence[n + 1:]
-        n += 1
+        return n
     if whole[0] is None:
         reads, writes = set(), set()
         unknown = False
-        for _, e in sequence:
+        for e in events:
             reads |= e.reads
             writes |= e.writes
             unknown = unknown or e.__class__ is _Unknown
@@ -728,7 +734,7 @@ def _after(tid, event, sequence, whole):
     if (not event.writes.isdisjoint(writes) or not event.writes.isdisjoint(reads)
             or not event.reads.isdisjoint(writes)):
         return None
-    return sequence
+    return -1
 
 
 class _Unknown(Event):

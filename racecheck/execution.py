@@ -45,6 +45,10 @@ class StepBoundHit(Exception):
         self.thread = thread
 
 
+# What next() gives for a thread whose generator returned (no model yields it).
+_DONE = object()
+
+
 class Thread:
     __slots__ = ("tid", "name", "gen", "pending", "finished", "steps", "op")
 
@@ -366,9 +370,8 @@ class Execution:
         gen = t.gen
         merged = 0
         while True:
-            try:
-                y = gen.send(None)
-            except StopIteration:
+            y = next(gen, _DONE)  # (no StopIteration raised: a thread's end is common)
+            if y is _DONE:
                 t.finished = True
                 t.pending = None
                 if rt.requests:
@@ -412,14 +415,14 @@ class Execution:
             else:  # nothing to clear: the footprint is still empty
                 rt.thread = t.tid
             try:
-                y = t.gen.send(None)
-            except StopIteration:
+                y = next(t.gen, _DONE)
+            except (Exception, SystemExit) as exc:
+                raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
+            if y is _DONE:
                 t.finished = True
                 if rt.requests:
                     _unyielded(rt, t, None)
                 continue
-            except (Exception, SystemExit) as exc:
-                raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
             if rt.requests:
                 _unyielded(rt, t, y)
             if rt.reads or rt.writes:

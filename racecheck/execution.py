@@ -274,7 +274,7 @@ class Execution:
             raise
         except (Exception, SystemExit) as exc:  # the model's own bug (ModelError among them)
             failure = ModelFailure(tid, t.name, exc, traceback.format_exc())
-        event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive), blocking)
+        event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive) if rt.exclusive else (), blocking)
         self.events.append(event)
         if record is not None:
             self._finish_record(record, t)

@@ -515,8 +515,16 @@ class Explorer(Search):
                 return
         elif not runnable:
             return
-        if j >= ran or any(k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(ej.reads)
-                           for k in conflicts[j]):
+        # Probe when a step v leaves out (step i, or one after it that
+        # depends on it) wrote what step j read, or step j never ran.
+        probe = j >= ran
+        if not probe:
+            reads = ej.reads
+            for k in conflicts[j]:
+                if k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(reads):
+                    probe = True
+                    break
+        if probe:
             ej = self._probed(i, j, rest, in_rest, hb)
             if ej is None:
                 return  # p cannot run there: no order puts its step before step i

@@ -691,7 +691,7 @@ def _insert(tree, tids, events):
                 continue
             if n >= 0:  # the branch's step is the sequence's n-th: taken out
                 del tids[n], events[n]
-                whole = [None]
+                whole[0] = None
             if not branch[2]:
                 return
             tree = branch[2]
@@ -713,10 +713,10 @@ def _after(tid, event, tids, events, whole):
     once made: a step commutes with all of the sequence when it commutes
     with every step of it."""
     # (Event.conflicts written out: this is the search's innermost loop)
+    if tids[0] == tid:
+        return 0
     if tid in tids:
         n = tids.index(tid)
-        if not n:
-            return 0
         ev = events[n]
         if ev.__class__ is _Unknown:
             return None

@@ -472,7 +472,7 @@ class Explorer(Search):
         context = self._contexts.get(i)
         if context is None:
             context = self._contexts[i] = self._context(i, hb)
-        rest, in_rest, first, initials, _, runnable = context
+        rest, in_rest, first, initials, _, runnable, covered = context
         if j < self._fresh and (not rest or rest[-1] < self._fresh):
             # The race and v are where an earlier execution left them (every
             # step of v is one it replayed): reversed again, v would go
@@ -484,7 +484,6 @@ class Explorer(Search):
             kept[i] = rest
         if i in self._started:
             return
-        covered = node.covered()
         if initials and (not covered.keys().isdisjoint(initials)
                          or _leaf_starts(node.wakeup, initials)):
             # A branch explored, asleep or to explore alone there starts
@@ -584,8 +583,10 @@ class Explorer(Search):
         initials: threads whose first step in it conflicts with no step
         before it there (in its own order: what orders them in this
         execution through steps left out does not count); and all of it as
-        one Event (None until _all_rest makes it); and the initials that can
-        run at step ``i``'s choice point (see _runnable)."""
+        one Event (None until _all_rest makes it); the initials that can
+        run at step ``i``'s choice point (see _runnable); and the branches
+        explored or asleep there (_Node.covered: they stay as they are while
+        the races are reversed)."""
         clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
         ti, pi = events[i].tid, hb.pos[i]
         rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
@@ -598,7 +599,8 @@ class Explorer(Search):
                 first.add(tk)
                 if in_rest.isdisjoint(conflicts[k]):
                     initials.append(tk)
-        return [rest, in_rest, first, initials, None, _runnable(initials, self.stack[i])]
+        node = self.stack[i]
+        return [rest, in_rest, first, initials, None, _runnable(initials, node), node.covered()]
 
     def _probed(self, i, j, rest, in_rest, hb):
         """What step ``j``'s thread does where the reversal of the race

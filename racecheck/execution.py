@@ -219,7 +219,9 @@ class Execution:
             if t.finished:
                 continue
             p = t.pending
-            if isinstance(p, Request) and not p.enabled():
+            # (a label is most often a str: told apart before isinstance,
+            # here and in the step's path, which run at every step)
+            if p.__class__ is not str and isinstance(p, Request) and not p.enabled():
                 continue
             out.append(t.tid)
         return out
@@ -250,7 +252,7 @@ class Execution:
                 rt.note(kind, **data)  # its first operation begins now
         failure = None
         found = []  # every violation this step brings, the model's own first
-        blocking = isinstance(t.pending, Request)
+        blocking = t.pending.__class__ is not str and isinstance(t.pending, Request)
         label = t.pending if self.plain_checks else None  # named if the step is refused
         try:
             try:
@@ -363,7 +365,7 @@ class Execution:
         yields after touching shared state."""
         rt = self.rt
         req = t.pending
-        if isinstance(req, Request):
+        if req.__class__ is not str and isinstance(req, Request):
             req.grant(rt, t.tid)
         history = rt.history
         seen = len(history)
@@ -382,7 +384,7 @@ class Execution:
             if rt.reads or rt.writes or len(history) != seen:
                 t.pending = y
                 return
-            if not isinstance(y, Request):
+            if y.__class__ is str or not isinstance(y, Request):
                 # Nothing shared was touched: this step commutes with every
                 # other, so it is merged with the next one.
                 merged += 1

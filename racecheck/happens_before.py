@@ -186,21 +186,21 @@ class Growing:
 
     def truncate(self, n):
         """Keep the first ``n`` steps only."""
-        while len(self.events) > n:
-            ev = self.events.pop()
+        events = self.events
+        if len(events) <= n:
+            return
+        read, written, last, previous = self._read, self.written, self._last, self._previous
+        for j in range(len(events) - 1, n - 1, -1):  # latest first: _last goes back step by step
+            ev = events[j]
             for key in ev.reads:
-                self._read[key].pop()
+                read[key].pop()
             for key in ev.writes:
-                self.written[key].pop()
-            previous = self._previous.pop()
-            if previous < 0:
-                del self._last[ev.tid]
+                written[key].pop()
+            if previous[j] < 0:
+                del last[ev.tid]
             else:
-                self._last[ev.tid] = previous
-            self.pos.pop()
-            self.clocks.pop()
-            self.conflicts.pop()
-            self.races.pop()
+                last[ev.tid] = previous[j]
+        del events[n:], self.pos[n:], self.clocks[n:], self.conflicts[n:], self.races[n:], previous[n:]
 
     def last_writer(self, key, before, among):
         """The last step that writes ``key`` among the steps before step

@@ -288,33 +288,36 @@ class Execution:
             raise first
         return event
 
-    def rerun(self, tid: int) -> None:
-        """Run thread ``tid`` for one step of a schedule that an earlier
-        execution ran the same way, when only where it leads is wanted
+    def rerun(self, schedule) -> None:
+        """Run the steps of ``schedule`` (thread ids), which an earlier
+        execution ran the same way, when only where they lead is wanted
         (dpor's probes): as :meth:`step` with ``checks`` off, but keeping no
-        Event and marking nothing watched. A violation its own code raises
-        ends the thread and is not raised; raises :class:`ModelFailure` and
-        :class:`StepBoundHit` as :meth:`step` does."""
-        t = self.threads[tid]
+        Event and marking nothing watched. A violation a step's own code
+        raises ends its thread and is not raised; raises
+        :class:`ModelFailure` and :class:`StepBoundHit` as :meth:`step`
+        does."""
         rt = self.rt
-        rt.begin_step(tid)
-        t.steps += 1
-        if t.steps > self.max_steps:
-            raise StepBoundHit(t.name, self.max_steps)
-        if rt.deferred:
-            for kind, data in rt.deferred.pop(tid, ()):
-                rt.note(kind, **data)
-        try:
+        threads, max_steps, advance = self.threads, self.max_steps, self._advance
+        for tid in schedule:
+            t = threads[tid]
+            rt.begin_step(tid)
+            t.steps += 1
+            if t.steps > max_steps:
+                raise StepBoundHit(t.name, max_steps)
+            if rt.deferred:
+                for kind, data in rt.deferred.pop(tid, ()):
+                    rt.note(kind, **data)
             try:
-                self._advance(t, None)
-            except Violation:
-                t.finished = True  # the exception ended the thread's generator
-            if self._seen_history < len(rt.history):
-                self._check_returns()  # keeps the operations where step() would
-        except (BadModel, StepBoundHit):
-            raise
-        except (Exception, SystemExit) as exc:  # the model's own bug
-            raise ModelFailure(tid, t.name, exc, traceback.format_exc()) from None
+                try:
+                    advance(t, None)
+                except Violation:
+                    t.finished = True  # the exception ended the thread's generator
+                if self._seen_history < len(rt.history):
+                    self._check_returns()  # keeps the operations where step() would
+            except (BadModel, StepBoundHit):
+                raise
+            except (Exception, SystemExit) as exc:  # the model's own bug
+                raise ModelFailure(tid, t.name, exc, traceback.format_exc()) from None
 
     def _check_plain(self, t, label):
         """Refuse a step that changed the model's state outside runtime

@@ -639,8 +639,7 @@ class Explorer(Search):
         ex.checks = False
         schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
-            for tid in schedule:
-                ex.rerun(tid)  # as it ran in the execution, violations too
+            ex.rerun(schedule)  # as it ran in the execution, violations too
             if not ex.is_enabled(p):
                 return None
             try:

@@ -202,6 +202,25 @@ class Growing:
                 last[ev.tid] = previous[j]
         del events[n:], self.pos[n:], self.clocks[n:], self.conflicts[n:], self.races[n:], previous[n:]
 
+    def conflicts_among(self, ev, among):
+        """Whether the step ``ev`` (not one of the steps here) conflicts
+        with one of the steps ``among`` (a set of steps here): it writes
+        what one reads or writes, or reads what one writes. (As with all of
+        them as one step, found through the steps that touch ``ev``'s keys.)"""
+        written, read = self.written, self._read
+        for key in ev.writes:
+            steps = written.get(key)
+            if steps and not among.isdisjoint(steps):
+                return True
+            steps = read.get(key)
+            if steps and not among.isdisjoint(steps):
+                return True
+        for key in ev.reads:
+            steps = written.get(key)
+            if steps and not among.isdisjoint(steps):
+                return True
+        return False
+
     def last_writer(self, key, before, among):
         """The last step that writes ``key`` among the steps before step
         ``before`` and the steps ``among`` (a set); -1 if none does."""

@@ -534,7 +534,8 @@ class Explorer(Search):
                 # a race to reverse (and treating it as one would hand the
                 # trace to branches that rely on it being one).
                 return
-        if p not in first and not (rest and ej.conflicts(_all_rest(context, events))):
+        if p not in first and not (rest and (ej.__class__ is _Unknown
+                                             or hb.conflicts_among(ej, in_rest))):
             if p not in node.enabled:
                 # The second step is its thread's next one and cannot run
                 # before the first: the first (or what follows it) enables

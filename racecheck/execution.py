@@ -557,9 +557,8 @@ def _unyielded(rt, t, y):
 
 
 def _check_threads(threads):
-    if (all(t.gen.__class__ is GeneratorType for t in threads)
-            and len({t.name for t in threads}) == len(threads)):
-        return  # (the common case, checked at once: every execution comes here)
+    if len({t.name for t in threads if t.gen.__class__ is GeneratorType}) == len(threads):
+        return  # (all generators, all names apart: the common case, checked at once)
     names = set()
     for t in threads:
         if not inspect.isgenerator(t.gen):

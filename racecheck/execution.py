@@ -45,6 +45,10 @@ class StepBoundHit(Exception):
         self.thread = thread
 
 
+# What next() gives for a thread whose generator returned (no model yields it).
+_DONE = object()
+
+
 class Thread:
     __slots__ = ("tid", "name", "gen", "pending", "finished", "steps", "op")
 
@@ -215,7 +219,9 @@ class Execution:
             if t.finished:
                 continue
             p = t.pending
-            if isinstance(p, Request) and not p.enabled():
+            # (a label is most often a str: told apart before isinstance,
+            # here and in the step's path, which run at every step)
+            if p.__class__ is not str and isinstance(p, Request) and not p.enabled():
                 continue
             out.append(t.tid)
         return out
@@ -246,7 +252,7 @@ class Execution:
                 rt.note(kind, **data)  # its first operation begins now
         failure = None
         found = []  # every violation this step brings, the model's own first
-        blocking = isinstance(t.pending, Request)
+        blocking = t.pending.__class__ is not str and isinstance(t.pending, Request)
         label = t.pending if self.plain_checks else None  # named if the step is refused
         try:
             try:
@@ -270,7 +276,7 @@ class Execution:
             raise
         except (Exception, SystemExit) as exc:  # the model's own bug (ModelError among them)
             failure = ModelFailure(tid, t.name, exc, traceback.format_exc())
-        event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive), blocking)
+        event = Event(tid, rt.reads, rt.writes, tuple(rt.exclusive) if rt.exclusive else (), blocking)
         self.events.append(event)
         if record is not None:
             self._finish_record(record, t)
@@ -282,33 +288,36 @@ class Execution:
             raise first
         return event
 
-    def rerun(self, tid: int) -> None:
-        """Run thread ``tid`` for one step of a schedule that an earlier
-        execution ran the same way, when only where it leads is wanted
+    def rerun(self, schedule) -> None:
+        """Run the steps of ``schedule`` (thread ids), which an earlier
+        execution ran the same way, when only where they lead is wanted
         (dpor's probes): as :meth:`step` with ``checks`` off, but keeping no
-        Event and marking nothing watched. A violation its own code raises
-        ends the thread and is not raised; raises :class:`ModelFailure` and
-        :class:`StepBoundHit` as :meth:`step` does."""
-        t = self.threads[tid]
+        Event and marking nothing watched. A violation a step's own code
+        raises ends its thread and is not raised; raises
+        :class:`ModelFailure` and :class:`StepBoundHit` as :meth:`step`
+        does."""
         rt = self.rt
-        rt.begin_step(tid)
-        t.steps += 1
-        if t.steps > self.max_steps:
-            raise StepBoundHit(t.name, self.max_steps)
-        if rt.deferred:
-            for kind, data in rt.deferred.pop(tid, ()):
-                rt.note(kind, **data)
-        try:
+        threads, max_steps, advance = self.threads, self.max_steps, self._advance
+        for tid in schedule:
+            t = threads[tid]
+            rt.begin_step(tid)
+            t.steps += 1
+            if t.steps > max_steps:
+                raise StepBoundHit(t.name, max_steps)
+            if rt.deferred:
+                for kind, data in rt.deferred.pop(tid, ()):
+                    rt.note(kind, **data)
             try:
-                self._advance(t, None)
-            except Violation:
-                t.finished = True  # the exception ended the thread's generator
-            if self._seen_history < len(rt.history):
-                self._check_returns()  # keeps the operations where step() would
-        except (BadModel, StepBoundHit):
-            raise
-        except (Exception, SystemExit) as exc:  # the model's own bug
-            raise ModelFailure(tid, t.name, exc, traceback.format_exc()) from None
+                try:
+                    advance(t, None)
+                except Violation:
+                    t.finished = True  # the exception ended the thread's generator
+                if self._seen_history < len(rt.history):
+                    self._check_returns()  # keeps the operations where step() would
+            except (BadModel, StepBoundHit):
+                raise
+            except (Exception, SystemExit) as exc:  # the model's own bug
+                raise ModelFailure(tid, t.name, exc, traceback.format_exc()) from None
 
     def _check_plain(self, t, label):
         """Refuse a step that changed the model's state outside runtime
@@ -359,16 +368,15 @@ class Execution:
         yields after touching shared state."""
         rt = self.rt
         req = t.pending
-        if isinstance(req, Request):
+        if req.__class__ is not str and isinstance(req, Request):
             req.grant(rt, t.tid)
         history = rt.history
         seen = len(history)
         gen = t.gen
         merged = 0
         while True:
-            try:
-                y = gen.send(None)
-            except StopIteration:
+            y = next(gen, _DONE)  # (no StopIteration raised: a thread's end is common)
+            if y is _DONE:
                 t.finished = True
                 t.pending = None
                 if rt.requests:
@@ -379,7 +387,7 @@ class Execution:
             if rt.reads or rt.writes or len(history) != seen:
                 t.pending = y
                 return
-            if not isinstance(y, Request):
+            if y.__class__ is str or not isinstance(y, Request):
                 # Nothing shared was touched: this step commutes with every
                 # other, so it is merged with the next one.
                 merged += 1
@@ -412,14 +420,14 @@ class Execution:
             else:  # nothing to clear: the footprint is still empty
                 rt.thread = t.tid
             try:
-                y = t.gen.send(None)
-            except StopIteration:
+                y = next(t.gen, _DONE)
+            except (Exception, SystemExit) as exc:
+                raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
+            if y is _DONE:
                 t.finished = True
                 if rt.requests:
                     _unyielded(rt, t, None)
                 continue
-            except (Exception, SystemExit) as exc:
-                raise ModelFailure(t.tid, t.name, exc, traceback.format_exc()) from None
             if rt.requests:
                 _unyielded(rt, t, y)
             if rt.reads or rt.writes:
@@ -549,9 +557,8 @@ def _unyielded(rt, t, y):
 
 
 def _check_threads(threads):
-    if (all(t.gen.__class__ is GeneratorType for t in threads)
-            and len({t.name for t in threads}) == len(threads)):
-        return  # (the common case, checked at once: every execution comes here)
+    if len({t.name for t in threads if t.gen.__class__ is GeneratorType}) == len(threads):
+        return  # (all generators, all names apart: the common case, checked at once)
     names = set()
     for t in threads:
         if not inspect.isgenerator(t.gen):

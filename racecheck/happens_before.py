@@ -120,8 +120,7 @@ class Growing:
         self.conflicts = []
         self.races = []
         self.written = {}
-        self._accesses = {}  # key -> the steps that read or write it, in order
-        self._keys = []  # step -> the keys it was added under in _accesses
+        self._read = {}  # key -> the steps that read it, in order
         self._previous = []  # step -> its thread's step before it, or -1
         self._last = {}  # thread -> its last step
 
@@ -136,12 +135,15 @@ class Growing:
         prior = self.clocks[previous] if previous >= 0 else self.zero
         clock = list(prior)
         clock[t] += 1
-        accesses, events, pos, clocks = self._accesses, self.events, self.pos, self.clocks
+        read, events, pos, clocks = self._read, self.events, self.pos, self.clocks
         written = self.written
         writes, reads = ev.writes, ev.reads
         deps = set()
         for key in writes:
-            steps = accesses.get(key)
+            steps = written.get(key)
+            if steps:
+                deps.update(steps)
+            steps = read.get(key)
             if steps:
                 deps.update(steps)
         for key in reads:
@@ -149,7 +151,9 @@ class Growing:
             if steps:
                 deps.update(steps)
         races = []
-        for i in sorted(deps) if deps else ():
+        # Latest first: a step that happens before one already merged has
+        # its clock merged with it (fewer merges).
+        for i in sorted(deps, reverse=True) if deps else ():
             ti = events[i].tid
             if ti == t:
                 continue
@@ -157,9 +161,9 @@ class Growing:
             if prior[ti] < pi:
                 races.append(i)
             if clock[ti] < pi:
-                # (else step i happens before one already merged, and so
-                # does all that happens before it)
                 clock = list(map(max, clock, clocks[i]))
+        if len(races) > 1:
+            races.reverse()
         events.append(ev)
         pos.append(clock[t])
         clocks.append(clock)
@@ -167,13 +171,10 @@ class Growing:
         self.races.append(races)
         self._previous.append(previous)
         self._last[t] = j
-        keys = list(writes)
-        if reads:
-            keys += [key for key in reads if key not in writes] if writes else reads
-        for key in keys:
-            steps = accesses.get(key)
+        for key in reads:
+            steps = read.get(key)
             if steps is None:
-                accesses[key] = [j]
+                read[key] = [j]
             else:
                 steps.append(j)
         for key in writes:
@@ -182,25 +183,43 @@ class Growing:
                 written[key] = [j]
             else:
                 steps.append(j)
-        self._keys.append(keys)
 
     def truncate(self, n):
         """Keep the first ``n`` steps only."""
-        while len(self.events) > n:
-            ev = self.events.pop()
-            for key in self._keys.pop():
-                self._accesses[key].pop()
+        events = self.events
+        if len(events) <= n:
+            return
+        read, written, last, previous = self._read, self.written, self._last, self._previous
+        for j in range(len(events) - 1, n - 1, -1):  # latest first: _last goes back step by step
+            ev = events[j]
+            for key in ev.reads:
+                read[key].pop()
             for key in ev.writes:
-                self.written[key].pop()
-            previous = self._previous.pop()
-            if previous < 0:
-                del self._last[ev.tid]
+                written[key].pop()
+            if previous[j] < 0:
+                del last[ev.tid]
             else:
-                self._last[ev.tid] = previous
-            self.pos.pop()
-            self.clocks.pop()
-            self.conflicts.pop()
-            self.races.pop()
+                last[ev.tid] = previous[j]
+        del events[n:], self.pos[n:], self.clocks[n:], self.conflicts[n:], self.races[n:], previous[n:]
+
+    def conflicts_among(self, ev, among):
+        """Whether the step ``ev`` (not one of the steps here) conflicts
+        with one of the steps ``among`` (a set of steps here): it writes
+        what one reads or writes, or reads what one writes. (As with all of
+        them as one step, found through the steps that touch ``ev``'s keys.)"""
+        written, read = self.written, self._read
+        for key in ev.writes:
+            steps = written.get(key)
+            if steps and not among.isdisjoint(steps):
+                return True
+            steps = read.get(key)
+            if steps and not among.isdisjoint(steps):
+                return True
+        for key in ev.reads:
+            steps = written.get(key)
+            if steps and not among.isdisjoint(steps):
+                return True
+        return False
 
     def last_writer(self, key, before, among):
         """The last step that writes ``key`` among the steps before step

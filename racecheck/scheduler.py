@@ -472,7 +472,7 @@ class Explorer(Search):
         context = self._contexts.get(i)
         if context is None:
             context = self._contexts[i] = self._context(i, hb)
-        rest, in_rest, first, initials, _, runnable = context
+        rest, in_rest, first, initials, _, runnable, covered = context
         if j < self._fresh and (not rest or rest[-1] < self._fresh):
             # The race and v are where an earlier execution left them (every
             # step of v is one it replayed): reversed again, v would go
@@ -484,7 +484,6 @@ class Explorer(Search):
             kept[i] = rest
         if i in self._started:
             return
-        covered = node.covered()
         if initials and (not covered.keys().isdisjoint(initials)
                          or _leaf_starts(node.wakeup, initials)):
             # A branch explored, asleep or to explore alone there starts
@@ -515,8 +514,16 @@ class Explorer(Search):
                 return
         elif not runnable:
             return
-        if j >= ran or any(k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(ej.reads)
-                           for k in conflicts[j]):
+        # Probe when a step v leaves out (step i, or one after it that
+        # depends on it) wrote what step j read, or step j never ran.
+        probe = j >= ran
+        if not probe:
+            reads = ej.reads
+            for k in conflicts[j]:
+                if k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(reads):
+                    probe = True
+                    break
+        if probe:
             ej = self._probed(i, j, rest, in_rest, hb)
             if ej is None:
                 # p cannot run there: a step of v may be what keeps it
@@ -530,7 +537,8 @@ class Explorer(Search):
                 # a race to reverse (and treating it as one would hand the
                 # trace to branches that rely on it being one).
                 return
-        if p not in first and not (rest and ej.conflicts(_all_rest(context, events))):
+        if p not in first and not (rest and (ej.__class__ is _Unknown
+                                             or hb.conflicts_among(ej, in_rest))):
             if p not in node.enabled:
                 # The second step is its thread's next one and cannot run
                 # before the first: the first (or what follows it) enables
@@ -560,11 +568,15 @@ class Explorer(Search):
                 return
         # Start with the race's thread when it can run here, else another
         # initial: its first step in v depends on nothing before it in v.
-        sequence = [(events[k].tid, events[k]) for k in rest] + [(p, ej)]
+        steps = [events[k] for k in rest]
+        steps.append(ej)
+        tids = [e.tid for e in steps]
         lead = p if p in runnable else runnable[0]
-        n0 = next(n for n, (q, _) in enumerate(sequence) if q == lead)
-        sequence.insert(0, sequence.pop(n0))
-        _insert(node.wakeup, sequence)
+        n0 = tids.index(lead)
+        if n0:
+            tids.insert(0, tids.pop(n0))
+            steps.insert(0, steps.pop(n0))
+        _insert(node.wakeup, tids, steps)
 
     def _reverse_unblocked(self, i, j, hb, rest):
         """Step ``j``'s thread cannot run after the first ``i`` steps and
@@ -600,8 +612,10 @@ class Explorer(Search):
         initials: threads whose first step in it conflicts with no step
         before it there (in its own order: what orders them in this
         execution through steps left out does not count); and all of it as
-        one Event (None until _all_rest makes it); and the initials that can
-        run at step ``i``'s choice point (see _runnable)."""
+        one Event (None until _all_rest makes it); the initials that can
+        run at step ``i``'s choice point (see _runnable); and the branches
+        explored or asleep there (_Node.covered: they stay as they are while
+        the races are reversed)."""
         clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
         ti, pi = events[i].tid, hb.pos[i]
         rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
@@ -614,7 +628,8 @@ class Explorer(Search):
                 first.add(tk)
                 if in_rest.isdisjoint(conflicts[k]):
                     initials.append(tk)
-        return [rest, in_rest, first, initials, None, _runnable(initials, self.stack[i])]
+        node = self.stack[i]
+        return [rest, in_rest, first, initials, None, _runnable(initials, node), node.covered()]
 
     def _probed(self, i, j, rest, in_rest, hb):
         """What step ``j``'s thread does where the reversal of the race
@@ -653,8 +668,7 @@ class Explorer(Search):
         ex.checks = False
         schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
-            for tid in schedule:
-                ex.rerun(tid)  # as it ran in the execution, violations too
+            ex.rerun(schedule)  # as it ran in the execution, violations too
             if not ex.is_enabled(p):
                 return None
             try:
@@ -690,61 +704,63 @@ def _runnable(initials, node):
     return [q for q in initials if q in node.enabled and q not in node.inherited]
 
 
-def _insert(tree, sequence):
-    """Insert ``sequence`` ((thread, Event) pairs) into a wakeup tree: go down
-    the leftmost branch whose step can come first in what is left of the
+def _insert(tree, tids, events):
+    """Insert a sequence (its threads ``tids`` and their steps ``events``,
+    two lists of one length, taken over) into a wakeup tree: go down the
+    leftmost branch whose step can come first in what is left of the
     sequence (its thread's first step there depends on no earlier one, or
     its thread is not in it and its step commutes with all of it), taking
     that step out; a leaf reached, or nothing left, means an execution that
     starts with the sequence is already to be explored. Otherwise the rest
     becomes a new branch, rightmost."""
     whole = [None]  # all of the sequence as one step, while it stays the same
-    while sequence:
+    while tids:
         for branch in tree:
-            rest = _after(branch[0], branch[1], sequence, whole)
-            if rest is None:
+            n = _after(branch[0], branch[1], tids, events, whole)
+            if n is None:
                 continue
-            if rest is not sequence:
-                whole = [None]
+            if n >= 0:  # the branch's step is the sequence's n-th: taken out
+                del tids[n], events[n]
+                whole[0] = None
             if not branch[2]:
                 return
-            tree, sequence = branch[2], rest
+            tree = branch[2]
             break
         else:
-            for tid, event in sequence:
+            for tid, event in zip(tids, events):
                 branch = [tid, event, []]
                 tree.append(branch)
                 tree = branch[2]
             return
 
 
-def _after(tid, event, sequence, whole):
-    """What is left of ``sequence`` once ``tid``'s step runs first, or None
-    if it cannot run first without changing the sequence's outcome. When
-    ``tid`` has no step in it, that is the sequence itself. ``whole`` keeps
-    all of the sequence as one step (its reads, its writes, whether a step
-    of it is unknown) once made: a step commutes with all of the sequence
-    when it commutes with every step of it."""
+def _after(tid, event, tids, events, whole):
+    """Whether ``tid``'s step can run first in the sequence ``tids``,
+    ``events`` without changing its outcome: None if not, else the place of
+    ``tid``'s first step in it, or -1 when ``tid`` has no step in it (and
+    its step commutes with all of it). ``whole`` keeps all of the sequence
+    as one step (its reads, its writes, whether a step of it is unknown)
+    once made: a step commutes with all of the sequence when it commutes
+    with every step of it."""
     # (Event.conflicts written out: this is the search's innermost loop)
-    n = 0
-    for q, ev in sequence:
-        if q == tid:
-            if not n:
-                return sequence[1:]
-            if ev.__class__ is _Unknown:
+    if tids[0] == tid:
+        return 0
+    if tid in tids:
+        n = tids.index(tid)
+        ev = events[n]
+        if ev.__class__ is _Unknown:
+            return None
+        writes, reads = ev.writes, ev.reads
+        for m in range(n):
+            e = events[m]
+            if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
+                    or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
                 return None
-            writes, reads = ev.writes, ev.reads
-            for m in range(n):
-                e = sequence[m][1]
-                if (e.__class__ is _Unknown or not writes.isdisjoint(e.writes)
-                        or not writes.isdisjoint(e.reads) or not reads.isdisjoint(e.writes)):
-                    return None
-            return sequence[:n] + sequence[n + 1:]
-        n += 1
+        return n
     if whole[0] is None:
         reads, writes = set(), set()
         unknown = False
-        for _, e in sequence:
+        for e in events:
             reads |= e.reads
             writes |= e.writes
             unknown = unknown or e.__class__ is _Unknown
@@ -756,7 +772,7 @@ def _after(tid, event, sequence, whole):
     if (not event.writes.isdisjoint(writes) or not event.writes.isdisjoint(reads)
             or not event.reads.isdisjoint(writes)):
         return None
-    return sequence
+    return -1
 
 
 class _Unknown(Event):

@@ -67,6 +67,13 @@ def test_growing_equals_the_order_computed_from_scratch():
             assert hb.pos == [c[e.tid] for c, e in zip(clocks, events)]
             for key in range(nkeys):
                 assert hb.written.get(key, []) == [j for j, e in enumerate(events) if key in e.writes]
+            # conflicts_among: as the steps among made one step
+            for _ in range(3):
+                among = {k for k in range(len(events)) if rng.random() < 0.5}
+                ev = random_event(rng, nthreads, nkeys)
+                whole = Event(None, set().union(*[events[k].reads for k in among]),
+                              set().union(*[events[k].writes for k in among]))
+                assert hb.conflicts_among(ev, among) == ev.conflicts(whole)
 
 
 def test_last_writer_among_a_prefix_and_a_set_of_steps():

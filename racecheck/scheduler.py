@@ -598,10 +598,10 @@ class Explorer(Search):
         if ev is None or not _depends(ev, events[i]):
             return
         node = self.stack[i]
-        sequence = [(events[k].tid, events[k]) for k in keep] + [(p, ev)]
-        if sequence[0][0] in node.inherited:
+        tids = [events[k].tid for k in keep] + [p]
+        if tids[0] in node.inherited:
             return  # asleep where the unit started: another unit's
-        _insert(node.wakeup, sequence)
+        _insert(node.wakeup, tids, [events[k] for k in keep] + [ev])
 
     def _context(self, i, hb):
         """What the reversals of every race with step ``i`` as its first step

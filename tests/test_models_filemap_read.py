@@ -145,3 +145,17 @@ def test_xfs_4_1_read_without_the_iolock_reads_the_block_the_punch_frees(name):
              dict(thread="punch", change=("owner[1]", "other file")),
              dict(thread="reader", label="submit_bh(READ, bh)"))
     assert check(load(SCENARIOS / f"{name}_fixed.yaml"), save_trace=False).verdict == "clean"
+
+
+@pytest.mark.parametrize("blocks", ["[hole, written]", "[written, hole]"])
+def test_two_readers_of_one_file_add_each_page_once(tmp_path, blocks):
+    """Both readers' readahead looks page i up, then locks a new page for
+    it: the one that comes second finds the other's page in the cache and
+    its insertion fails (add_to_page_cache_lru's -EEXIST). Added over the
+    first reader's page, the second would read a hole's block again from
+    the device and the first would copy it: no_stale_data."""
+    path = tmp_path / "t.yaml"
+    path.write_text(FILE.format(fs="ext4", kernel="5.15", edits="", ops="      - {op: buffered_read, offset: 0, len: 8192}")
+                    .replace("blocks: [written, written]", f"blocks: {blocks}")
+                    .replace("  - name: a\n", "  - name: b\n    ops:\n      - {op: buffered_read, offset: 0, len: 8192}\n  - name: a\n"))
+    assert check(load(path), save_trace=False).verdict == "clean"

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from .execution import Execution, ModelFailure, StepBoundHit
 from .runtime import Violation
 from .scheduler import Explorer, preemptions
-from .search import Bounds, Outcome, Reason, Stats, Stop, Verdict
+from .search import Bounds, Checks, Outcome, Reason, Stats, Stop, Verdict
 
 
 @dataclass(frozen=True)
@@ -427,7 +427,7 @@ class _Merge:
         self.violation = None
         self.error = None
         self.reason = None
-        self.checks = {}
+        self.checks = Checks()
         self.decided = False  # a violation or an error: later units do not count
 
     def add(self, outcome):
@@ -436,8 +436,7 @@ class _Merge:
         for name in ("executions", "blocked", "steps", "pruned", "probes"):
             setattr(s, name, getattr(s, name) + getattr(o, name))
         s.max_depth = max(s.max_depth, o.max_depth)
-        for k, v in (outcome.checks or {}).items():
-            self.checks[k] = self.checks.get(k, 0) + v if isinstance(v, (int, float)) else v
+        self.checks.add(outcome.checks, outcome.gathered)
         if outcome.error is not None:
             self.error = outcome.error
         elif outcome.violation is not None:
@@ -448,7 +447,7 @@ class _Merge:
         return self.decided
 
     def outcome(self):
-        checks = self.checks or None
+        checks = self.checks.counted()
         if self.error is not None:
             return Outcome(Verdict.error, self.stats, error=self.error, checks=checks)
         if self.violation is not None:

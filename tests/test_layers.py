@@ -42,6 +42,7 @@ LAYERS = {
     "racecheck.parallel": ENGINE,
     "racecheck.cluster": FRONT,
     "racecheck.parallel_bfs": ENGINE,
+    "racecheck.parallel_classes": ENGINE,
     "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,

@@ -54,6 +54,9 @@ class Unit:
     index: int  # the order one process would reach it in
     prefix: tuple  # thread ids, one per step, from the initial state to the unit's root
     sleep: dict = field(default_factory=dict)  # thread -> Event at the root, covered elsewhere
+    # handed over from a running unit (handover.py): the depth of the split
+    # unit's root it descends from, up to which its races are reversed
+    low: int | None = None
 
 
 def units(model, reduction="dpor", bounds=None, depth=2, root=None):

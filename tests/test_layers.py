@@ -43,6 +43,7 @@ LAYERS = {
     "racecheck.cluster": FRONT,
     "racecheck.parallel_bfs": ENGINE,
     "racecheck.parallel_classes": ENGINE,
+    "racecheck.handover": ENGINE,
     "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .parallel import Unit
 from .scheduler import Explorer
 
 
@@ -65,7 +64,7 @@ class HandingExplorer(Explorer):
         self.unit = unit
         self.marked = set()  # depths on the stack at or above a node work was handed from
         self.left = {}  # path -> threads explored or asleep at a marked node when it was left
-        self.handed = 0
+        self.given = []  # the prefixes of the units handed over
 
     def hand_over(self):
         """The untried branches of the shallowest choice point below the
@@ -95,7 +94,7 @@ class HandingExplorer(Explorer):
                                low=self.low if self.dpor else None))
             node.done[tid] = event  # explored, by the new unit
         self.marked.update(range(self.floor, depth + 1))
-        self.handed += len(out)
+        self.given += [u.prefix for u in out]
         return out
 
     def _untried(self, node):
@@ -110,18 +109,20 @@ class HandingExplorer(Explorer):
             if out:
                 node.wakeup[:] = [b for b in node.wakeup if b[0] not in seen]
             return out
+        bound = self.bounds.max_preemptions  # (a thread past it stays, for the owner to count as cut)
         return [(q, None) for q in sorted(node.backtrack)
-                if q not in node.done and q not in node.sleep and q != node.chosen]
+                if q not in node.done and q not in node.sleep and q != node.chosen
+                and (bound is None or node.base + node.cost(q) <= bound)]
 
     def proceed(self):
         before = list(self.stack)
+        chosen = tuple(n.chosen for n in before)  # (the node that takes its next branch changes its own)
         going = super().proceed()
         for depth in range(len(self.stack), len(before)):
             if depth in self.marked:  # left, with work handed over at or below it
                 self.marked.discard(depth)
                 node = before[depth]
-                path = tuple(n.chosen for n in before[:depth])
-                self.left[path] = {**node.sleep, **node.done}
+                self.left[chosen[:depth]] = {**node.sleep, **node.done}
         return going
 
     def ghosts(self):
@@ -150,6 +151,7 @@ class Ledger:
 
     def __init__(self, roots):
         self.roots = {u.prefix for u in roots}  # the split's units: returns go no higher
+        self.unit = roots[0] if roots else None  # (new units are made like them)
         self.left = {}  # path -> threads explored, asleep or given to a unit there (-> Event)
         self.waiting = {}  # path -> threads returned before the node's owner left it (-> Event)
 
@@ -176,7 +178,7 @@ class Ledger:
                 sleep = {q: e for q, e in skip.items()
                          if e is not None and event is not None and not e.conflicts(event)}
                 skip[tid] = event
-                out.append(Unit(0, path + (tid,), sleep, self._root(path)))
+                out.append(replace(self.unit, index=0, prefix=path + (tid,), sleep=sleep, low=self._root(path)))
         return out
 
     def _root(self, path):

@@ -1027,6 +1027,8 @@ def racecheck_units(prog, reduction, depth, refine=None, wanted=None, handover=N
         outcomes, found, ledger = explore_here(model, reduction, Bounds(), found, handover, seed,
                                                make=lambda *a, **kw: make(*a, base=HandingExplorer, **kw))
         assert not ledger.unanswered()
+        for e in explorers:  # a node is recorded by its own path: one on the way to work handed over
+            assert all(any(p[:len(path)] == path for p in e.given) for path in e.ghosts()), e.ghosts()
     else:
         outcomes = [make(model, reduction, Bounds(), unit=unit).run() for unit in found]
     for e in explorers:

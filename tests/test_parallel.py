@@ -165,14 +165,14 @@ def test_a_worker_that_dies_makes_the_run_incomplete(monkeypatch):
     import signal
 
     import racecheck.parallel as P
-    real = P.explore_unit
+    real = P._explore_handing
 
     def dies(model, unit, *args):
         if unit.index == 1:
             os.kill(os.getpid(), signal.SIGKILL)
         return real(model, unit, *args)
 
-    monkeypatch.setattr(P, "explore_unit", dies)
+    monkeypatch.setattr(P, "_explore_handing", dies)
     sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
     out = explore(sc.model, "dpor", sc.bounds, jobs=2).outcome
     assert out.verdict == "incomplete" and "died" in out.reason

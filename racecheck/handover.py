@@ -6,7 +6,7 @@ in advance costs more per execution. So a unit that another worker could
 relieve hands over, between two executions, the untried branches of its
 shallowest choice point below its root: for dpor the branches of that
 node's wakeup tree not yet explored, for ``none`` its threads not yet run.
-Each becomes a unit of its own (:func:`HandingExplorer.hand_over`): its
+Each becomes a unit of its own (:meth:`HandingExplorer.hand_over`): its
 prefix is the path to that node and the branch's thread; its sleep set is
 the one that node gives the branch under optimal DPOR (the node's sleep,
 its explored branches and the branch being explored, each where its step
@@ -17,32 +17,35 @@ as explored (it is, by the new unit), so later branches there sleep on it.
 What that loses, and how it is found again. A race inside the handed-over
 subtree whose reversal point lies above its root (at the node it was
 handed from, or higher) would, in one process, go into that node's wakeup
-tree. The new unit reverses such races into the wakeup trees of its
-prefix's nodes, from the depth of the split unit's root down (the
-explorer's ``low``; above that root, the split's other units cover every
-order), and returns, for each node, the threads those trees start with
-(:meth:`HandingExplorer.returns`). Whatever branch of a wakeup tree a race
-would add starts with one of them, or with a thread that starts one of
-them (a weak initial): it explores traces that start there with that
-thread. The owner of that node never takes them live; instead every unit,
-when it leaves a node on the path to a point it handed work over from,
-records which threads were explored or asleep there
-(:meth:`HandingExplorer.ghosts`). A thread returned for a node is dropped
-if the node's owner explored it or had it asleep there (as the explorer
-drops a wakeup branch whose thread is done or asleep), and otherwise
-becomes a new unit: the path to that node and the thread, with nothing
-asleep, which explores every trace that starts so, a superset of what the
-one process would have explored from the race (:class:`Ledger`). Such a
-unit returns its own races in turn; the node records it, so a thread
-becomes a unit there once. The path names the node: every node belongs to
-exactly one unit (the one with the longest prefix of its path), and a
-thread is explored from a node once. A returned thread for which no record
-ever comes (its owner stopped early) makes the run ``incomplete``.
+tree while the owner is still below that node. The new unit reverses such
+races into the wakeup trees of its prefix's nodes, from the depth of the
+split unit's root down (the explorer's ``low``: above that root the
+split's other units cover every order), and returns the threads those
+trees start with (:meth:`HandingExplorer.returns`): whatever branch a race
+adds there explores traces that start at that node with one of them.
 
-The price is the nodes left asleep-free: a new unit for a returned thread
-explores its whole subtree with nothing asleep. bench/bench_parallel.py
-measures it (``redundancy``), tests/test_handover.py proves the union on
-random programs against exhaustive exploration and the interpreter.
+The owner has gone on meanwhile, and may explore other branches at that
+node before the returned thread is explored, where one process would
+explore the thread first. That order is safe one way only: a branch the
+owner explores without the returned thread asleep explores at least what
+it would with it asleep, but the returned thread's branch must not count
+those later branches as asleep (optimal DPOR skips a reversal for a thread
+asleep, trusting the branches explored before to have covered it; on
+readers(7) with the later branches asleep, 6 of 128 traces were missed).
+So each unit carries, for every node of its prefix from ``low``, what was
+explored or asleep there when it was handed over (its ``context``: what
+one process explores there before the returned thread, whatever the
+owner does next). A returned thread in that context is dropped (one process
+would find it explored or asleep); any other becomes a unit of its own
+(:class:`Ledger`), once per node and thread: the path to the node and the
+thread, asleep on the context where its step commutes. Even a thread the
+owner explores there later gets such a unit: the owner's branch may have
+had asleep what one process explores after it.
+
+The price is the branches explored twice, by the owner and by a unit made
+for a returned thread. bench/bench_parallel.py measures it (redundancy),
+tests/test_handover.py checks the union on random programs against
+exhaustive exploration and the interpreter.
 """
 
 from __future__ import annotations
@@ -55,15 +58,15 @@ from .scheduler import Explorer
 class HandingExplorer(Explorer):
     """The explorer of a unit that can hand over untried branches of its
     shallowest choice point (see the module docstring). ``unit.low``: the
-    depth of the split unit's root it descends from (None: its own)."""
+    depth of the split unit's root it descends from (None: its own);
+    ``unit.context``: path -> {thread: Event} explored or asleep at each
+    node of its prefix from ``low`` when it was handed over."""
 
     def __init__(self, model, reduction, bounds, unit, **options):
         super().__init__(model, reduction, bounds, unit=unit, **options)
         if unit.low is not None:
             self.low = unit.low  # (the scheduler's hook: races above the root reversed too)
         self.unit = unit
-        self.marked = set()  # depths on the stack at or above a node work was handed from
-        self.left = {}  # path -> threads explored or asleep at a marked node when it was left
         self.given = []  # the prefixes of the units handed over
 
     def hand_over(self):
@@ -81,20 +84,28 @@ class HandingExplorer(Explorer):
         else:
             return []
         path = tuple(n.chosen for n in stack[:depth])
-        out = []
+        sleeps = []
         for tid, event in branches:
-            sleep = {}
-            if self.dpor:
-                # The sleep set one process would give the branch: what is
-                # asleep or explored here, and the branch being explored.
-                here = {**node.sleep, **node.done, node.chosen: node.event}
-                sleep = {q: e for q, e in here.items()
-                         if q != tid and e is not None and not e.conflicts(event)}
-            out.append(replace(self.unit, index=0, prefix=path + (tid,), sleep=sleep,
-                               low=self.low if self.dpor else None))
+            # The sleep set one process would give the branch: what is
+            # asleep or explored here, and the branch being explored.
+            here = {**node.sleep, **node.done, node.chosen: node.event}
+            sleeps.append(_asleep(here, tid, event) if self.dpor else {})
             node.done[tid] = event  # explored, by the new unit
-        self.marked.update(range(self.floor, depth + 1))
+        context = self._handed_context(depth) if self.dpor else {}
+        out = [replace(self.unit, index=0, prefix=path + (tid,), sleep=sleep,
+                       low=self.low if self.dpor else None, context=context)
+               for (tid, _), sleep in zip(branches, sleeps)]
         self.given += [u.prefix for u in out]
+        return out
+
+    def _handed_context(self, depth):
+        """The context of units handed over from the node at ``depth``: this
+        unit's own, and what is explored or asleep at each node of the stack
+        down to that one (the branch being explored included)."""
+        out = dict(self.unit.context or {})
+        for d in range(self.floor, depth + 1):
+            node = self.stack[d]
+            out[tuple(n.chosen for n in self.stack[:d])] = {**node.sleep, **node.done, node.chosen: node.event}
         return out
 
     def _untried(self, node):
@@ -114,98 +125,67 @@ class HandingExplorer(Explorer):
                 if q not in node.done and q not in node.sleep and q != node.chosen
                 and (bound is None or node.base + node.cost(q) <= bound)]
 
-    def proceed(self):
-        before = list(self.stack)
-        chosen = tuple(n.chosen for n in before)  # (the node that takes its next branch changes its own)
-        going = super().proceed()
-        for depth in range(len(self.stack), len(before)):
-            if depth in self.marked:  # left, with work handed over at or below it
-                self.marked.discard(depth)
-                node = before[depth]
-                self.left[chosen[:depth]] = {**node.sleep, **node.done}
-        return going
-
-    def ghosts(self):
-        """path -> the threads explored or asleep at each node this unit
-        left after handing work over at or below it (thread -> Event)."""
-        return self.left
-
     def returns(self):
-        """path -> the threads the wakeup trees of this unit's prefix nodes
-        (from ``low``) start with: races of this subtree whose reversal
-        belongs above its root (thread -> the Event of its step there)."""
+        """path -> {thread: Event}: the threads the wakeup trees of this
+        unit's prefix nodes (from ``low``) start with, races of this subtree
+        whose reversal belongs above its root."""
         out = {}
         for depth in range(self.low, min(self.floor, len(self.stack))):
             node = self.stack[depth]
-            threads = {b[0]: b[1] for b in node.wakeup}
-            if threads:
-                out[tuple(n.chosen for n in self.stack[:depth])] = threads
+            if node.wakeup:
+                out[tuple(n.chosen for n in self.stack[:depth])] = {b[0]: b[1] for b in node.wakeup}
         return out
 
 
+def _asleep(here, tid, event):
+    """What of ``here`` (thread -> Event) a branch of ``tid`` running
+    ``event`` has asleep: the steps that commute with it."""
+    return {q: e for q, e in here.items()
+            if q != tid and e is not None and event is not None and not e.conflicts(event)}
+
+
 class Ledger:
-    """The coordinator's record of the nodes units left after handing work
-    over, and of the threads returned for them: a returned thread that its
-    node's owner neither explored nor had asleep becomes a new unit, with
-    nothing asleep, once (see the module docstring)."""
+    """The coordinator's record of the threads returned for nodes above
+    handed-over units' roots: each one not in the returning unit's context
+    becomes a new unit, once per node (see the module docstring)."""
 
     def __init__(self, roots):
         self.roots = {u.prefix for u in roots}  # the split's units: returns go no higher
         self.unit = roots[0] if roots else None  # (new units are made like them)
-        self.left = {}  # path -> threads explored, asleep or given to a unit there (-> Event)
-        self.waiting = {}  # path -> threads returned before the node's owner left it (-> Event)
+        self.made = set()  # (path, thread) given a unit
 
-    def add(self, ghosts, returns):
-        """One unit's ghosts() and returns(); the new units they make (index 0)."""
+    def add(self, unit, returns):
+        """What ``unit`` returned (HandingExplorer.returns): the new units."""
         new = []
-        for path, threads in ghosts.items():
-            self.left[path] = dict(threads)
-            new += self._give(path, self.waiting.pop(path, {}))
         for path, threads in returns.items():
-            if path in self.left:
-                new += self._give(path, threads)
-            else:
-                self.waiting.setdefault(path, {}).update(threads)
+            here = unit.context[path]
+            for tid, event in sorted(threads.items()):
+                if tid in here or (path, tid) in self.made:
+                    continue  # explored or asleep there before the hand-over, or given a unit
+                self.made.add((path, tid))
+                context = {p: c for p, c in unit.context.items() if len(p) < len(path)}
+                context[path] = {**here, tid: event}
+                new.append(replace(self.unit, index=0, prefix=path + (tid,), sleep=_asleep(here, tid, event),
+                                   low=self._root(path), context=context))
         return new
-
-    def _give(self, path, threads):
-        skip = self.left[path]
-        out = []
-        for tid, event in sorted(threads.items()):
-            if tid not in skip:
-                # Asleep: what was explored there before, where it commutes
-                # (the branches of the node's owner come first, then these).
-                sleep = {q: e for q, e in skip.items()
-                         if e is not None and event is not None and not e.conflicts(event)}
-                skip[tid] = event
-                out.append(replace(self.unit, index=0, prefix=path + (tid,), sleep=sleep, low=self._root(path)))
-        return out
 
     def _root(self, path):
         """The depth of the split unit's root above ``path``."""
         return next(m for m in range(len(path), -1, -1) if path[:m] in self.roots)
 
-    def unanswered(self):
-        """Paths returned for whose node no record came: not every trace is known explored."""
-        return sorted(self.waiting)
-
 
 def explore_here(model, reduction, bounds, found, every, seed=0, make=HandingExplorer):
     """The units ``found`` explored one after another in this process, each
-    handing over after every ``every`` executions; the records of ghosts
-    and returns reach the Ledger in an order a seeded random number
-    generator picks (as messages between processes may). For tests: returns
-    (the units' outcomes, every unit explored, the Ledger). ``make``: the
-    explorer of a unit, HandingExplorer's arguments."""
+    handing over after every ``every`` executions, the next unit picked by
+    a seeded random number generator. For tests: returns (the units'
+    outcomes, every unit explored). ``make``: the explorer of a unit,
+    HandingExplorer's arguments."""
     import random
 
     rng = random.Random(seed)
     ledger = Ledger(found)
-    todo, records, done, outcomes = list(found), [], [], []
-    while todo or records:
-        if records and (not todo or rng.random() < 0.5):
-            todo += ledger.add(*records.pop(rng.randrange(len(records))))
-            continue
+    todo, done, outcomes = list(found), [], []
+    while todo:
         unit = todo.pop(rng.randrange(len(todo)))
         handed = []
 
@@ -216,6 +196,5 @@ def explore_here(model, reduction, bounds, found, every, seed=0, make=HandingExp
         explorer = make(model, reduction, bounds, unit, should_stop=give)
         outcomes.append(explorer.run())
         done.append(unit)
-        todo += handed
-        records.append((explorer.ghosts(), explorer.returns()))
-    return outcomes, done, ledger
+        todo += handed + ledger.add(unit, explorer.returns())
+    return outcomes, done

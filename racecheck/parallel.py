@@ -56,8 +56,11 @@ class Unit:
     prefix: tuple  # thread ids, one per step, from the initial state to the unit's root
     sleep: dict = field(default_factory=dict)  # thread -> Event at the root, covered elsewhere
     # handed over from a running unit (handover.py): the depth of the split
-    # unit's root it descends from, up to which its races are reversed
+    # unit's root it descends from, up to which its races are reversed, and
+    # what was explored or asleep at its prefix's nodes from there (path ->
+    # {thread: Event}) when it was handed over
     low: int | None = None
+    context: dict | None = None
 
 
 def units(model, reduction="dpor", bounds=None, depth=2, root=None):
@@ -298,7 +301,7 @@ _MODEL = {}  # what a worker process explores: set before the pool forks
 def _worker(me, tasks, results, give, job):
     """A worker process: runs of units from ``tasks`` until None; for each
     unit its outcome to ``results``, with how many units of the run are left,
-    and what the Ledger needs (handover.py); the back half of those when
+    and the races it returns (handover.py); the back half of those when
     ``give[me]`` is set, or, with one unit left, part of the running unit's
     subtree."""
     import signal
@@ -317,18 +320,18 @@ def _worker(me, tasks, results, give, job):
                 todo, rest = todo[:half], todo[half:]
                 results.put(("rest", me, rest, len(todo)))
             unit = todo.pop(0)
-            record = ({}, {})
+            record = {}
             try:
                 outcome, record = _explore_handing(_MODEL["model"], unit, job, me, give, results, todo)
             except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
                 outcome = exc
-            results.put(("done", me, (unit.index, outcome, time.process_time(), record), len(todo)))
+            results.put(("done", me, (unit, outcome, time.process_time(), record), len(todo)))
         results.put(("idle", me, None, 0))
 
 
 def _explore_handing(model, unit, job, me, give, results, todo):
-    """One unit's outcome in a worker, and its Ledger record (ghosts,
-    returns); asked (``give[me]``) with no other unit of its run left, it
+    """One unit's outcome in a worker, and the races it returns (for the
+    Ledger); asked (``give[me]``) with no other unit of its run left, it
     hands over part of its subtree between two executions."""
     reduction, bounds, deadline = job
 
@@ -339,9 +342,9 @@ def _explore_handing(model, unit, job, me, give, results, todo):
 
     left = within(bounds, deadline)
     if left is None:
-        return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout)), ({}, {})
+        return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout)), {}
     search = HandingExplorer(model, reduction, left, unit, should_stop=asked)
-    return search.run(), (search.ghosts(), search.returns())
+    return search.run(), search.returns()
 
 
 @dataclass
@@ -389,8 +392,9 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
             kind, w, what, left = _result(results, workers)
             new = []
             if kind == "done":
-                index, outcome, cpu[w], record = what
-                new = ledger.add(*record)
+                unit, outcome, cpu[w], record = what
+                index = unit.index
+                new = ledger.add(unit, record)
             elif kind == "rest":
                 queue.put(what)
             elif kind == "handed":
@@ -402,9 +406,6 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
             steal.update(kind, w, left, len(new))
             if kind == "done":
                 taken.put(index, outcome)
-        if not taken.merged.decided and ledger.unanswered():
-            taken.stop(Reason(Stop.interrupted, "races were returned for a node whose owner never said "
-                                                 "what it explored there"))
     except KeyboardInterrupt:
         taken.stop(Reason.interrupted())
     except _WorkerDied as exc:  # what its units would have found is unknown: incomplete, never clean

@@ -1024,11 +1024,8 @@ def racecheck_units(prog, reduction, depth, refine=None, wanted=None, handover=N
 
     if handover is not None:
         from racecheck.handover import HandingExplorer, explore_here
-        outcomes, found, ledger = explore_here(model, reduction, Bounds(), found, handover, seed,
-                                               make=lambda *a, **kw: make(*a, base=HandingExplorer, **kw))
-        assert not ledger.unanswered()
-        for e in explorers:  # a node is recorded by its own path: one on the way to work handed over
-            assert all(any(p[:len(path)] == path for p in e.given) for path in e.ghosts()), e.ghosts()
+        outcomes, found = explore_here(model, reduction, Bounds(), found, handover, seed,
+                                       make=lambda *a, **kw: make(*a, base=HandingExplorer, **kw))
     else:
         outcomes = [make(model, reduction, Bounds(), unit=unit).run() for unit in found]
     for e in explorers:

@@ -9,12 +9,16 @@ from collections import Counter
 import pytest
 import randprog
 from conftest import SCENARIOS
+from test_bench_programs import programs  # bench/programs.py
 from test_parallel import _check_units
 
+from racecheck.execution import Event
 from racecheck.handover import HandingExplorer, Ledger, explore_here
 from racecheck.parallel import Unit, units
 from racecheck.scenario import load
-from racecheck.scheduler import Explorer
+from racecheck.scheduler import Bounds, Explorer, trace_signature
+
+readers = programs.readers
 
 COUNT = 120
 
@@ -51,33 +55,48 @@ def test_returned_races_are_needed():
     assert bad
 
 
+def _traces(model, run):
+    seen = set()
+    run(lambda ex, violation: seen.add(trace_signature(ex.events)))
+    return seen
+
+
+@pytest.mark.parametrize("n,every", [(7, 5), (8, 8), (6, 3)])
+def test_readers_every_trace(n, every):
+    # readers(n): the reads commute, each races with the write. Units made
+    # for returned threads that took the owner's later branches as asleep
+    # missed 6 of readers(7)'s 128 traces; the context keeps them.
+    model = readers(n)
+    one = _traces(model, lambda seen: Explorer(model, "dpor", Bounds(), on_execution=seen).run())
+    found = units(model, "dpor", Bounds(), 1)[0]
+
+    def handing(seen):
+        explore_here(model, "dpor", Bounds(), found, every,
+                     make=lambda *a, **kw: HandingExplorer(*a, on_execution=seen, **kw))
+
+    assert _traces(model, handing) == one and len(one) == 2 ** n
+
+
 @pytest.mark.parametrize("name,every", [("fault_vs_truncate", 4), ("fault_vs_truncate_fixed", 4),
                                         ("unaligned_dio_zeroing_fixed", 4), ("cow_fault_vs_truncate_fixed", 4),
-                                        ("ext4_dax_fault_deadlock_fixed", 5), ("ext4_dax_fault_deadlock_fixed", 13)])
+                                        ("ext4_dax_fault_deadlock_fixed", 13)])
 def test_the_corpus(name, every):
-    # (ext4_dax_fault_deadlock_fixed at 5 and 13 leaves nodes that took
-    # their next branch after work was handed over below them: each is
-    # recorded by its own path, and no returned thread waits for ever)
     sc = load(SCENARIOS / f"{name}.yaml")
     one = Explorer(sc.model, "dpor", sc.bounds).run()
-    outcomes, done, ledger = explore_here(sc.model, "dpor", sc.bounds, units(sc.model, "dpor", sc.bounds, 1)[0],
-                                          every)
+    outcomes, done = explore_here(sc.model, "dpor", sc.bounds, units(sc.model, "dpor", sc.bounds, 1)[0], every)
     verdicts = {o.verdict for o in outcomes}
     assert ("violation" in verdicts) == (one.verdict == "violation")
     assert len(done) > 4
-    if one.verdict == "clean":  # (a unit that stops at a violation leaves its nodes unrecorded)
-        assert not ledger.unanswered()
-        assert sum(o.stats.executions for o in outcomes) == one.stats.executions
+    if one.verdict == "clean":
+        assert sum(o.stats.executions for o in outcomes) >= one.stats.executions
 
 
 def test_a_thread_returned_once_makes_one_unit():
-    from racecheck.execution import Event
     a, b, c = Event(2, {"x"}, set()), Event(3, {"y"}, {"y"}), Event(4, set(), {"x"})
+    handed = Unit(0, (0, 1, 5), {}, 1, {(0,): {}, (0, 1): {3: b, 5: c}})
     ledger = Ledger([Unit(0, (0,))])
-    assert ledger.add({}, {(0, 1): {2: a, 3: b}}) == []  # the owner has not left the node yet
-    assert ledger.unanswered() == [(0, 1)]
-    new = ledger.add({(0, 1): {3: b}}, {})  # it left, having explored 3
+    new = ledger.add(handed, {(0, 1): {2: a, 3: b}})  # 3 was explored there before the hand-over
     assert [u.prefix for u in new] == [(0, 1, 2)] and new[0].low == 1 and new[0].sleep == {3: b}
-    new = ledger.add({}, {(0, 1): {2: a, 4: c}})
-    assert [u.prefix for u in new] == [(0, 1, 4)] and new[0].sleep == {3: b}  # 2's read conflicts
-    assert not ledger.unanswered()
+    assert new[0].context == {(0,): {}, (0, 1): {3: b, 5: c, 2: a}}
+    assert ledger.add(handed, {(0, 1): {2: a}}) == []  # once a node
+    assert [u.prefix for u in ledger.add(handed, {(0,): {4: c}})] == [(0, 4)]

@@ -322,11 +322,14 @@ def simulate_handover(args):
 
         slot.turn.wait()
         slot.t0 = time.thread_time()
-        search = HandingExplorer(model, "dpor", bounds, unit, should_stop=pause)
-        outcome = search.run()
+        try:
+            search = HandingExplorer(model, "dpor", bounds, unit, should_stop=pause)
+            outcome = search.run()
+            slot.ended = (unit, outcome, search.returns())
+        except BaseException as exc:  # noqa: BLE001 - the loop raises it: nothing waits for ever
+            slot.ended = exc
         slot.busy += time.thread_time() - slot.t0
         slot.clock += time.thread_time() - slot.t0
-        slot.ended = (outcome, (search.ghosts(), search.returns()))
         baton.set()
 
     start = time.process_time()
@@ -351,19 +354,26 @@ def simulate_handover(args):
         baton.clear()
         s.turn.set()
         baton.wait()
+        if isinstance(s.ended, BaseException):
+            raise s.ended
         if s.ended is not None:
-            outcome, record = s.ended
+            unit, outcome, record = s.ended
             s.ended, s.thread = None, None
             s.clock += lat  # the result sent
             stats["executions"] += outcome.stats.executions
             if outcome.violation is not None:
                 violations.append(outcome.violation)
-            new = ledger.add(*record)
+            new = ledger.add(unit, record)
             queue.extend((s.clock + lat, u) for u in new)
             stats["handed"] += len(new)
     makespan = max(s.clock for s in slots)
     busy = sum(s.busy for s in slots)
-    assert not ledger.unanswered()
+    t = time.process_time()
+    one = Explorer(model, "dpor", bounds).run()
+    one_s = time.process_time() - t
+    print(f"one process: {one.stats.executions:,} executions, {one_s:.1f} s CPU; redundancy "
+          f"{100.0 * (stats['executions'] - one.stats.executions) / one.stats.executions:+.1f} %, "
+          f"speed-up over one process {one_s / makespan:.1f}x")
     print(f"{args.program}({args.n}): {len(found)} units split, {stats['handed']} handed over or made for "
           f"returned races, {stats['asked']} asked; {stats['executions']:,} executions, {busy:.1f} s CPU "
           f"exploring ({time.process_time() - start:.1f} s in all); {args.workers} workers, "

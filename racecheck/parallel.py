@@ -23,10 +23,14 @@ earlier unit's sleep entry stood for, and the first ``k`` levels branch on
 every thread not asleep where optimal DPOR branches only on races;
 :class:`Result` counts the executions.
 
-The answer does not depend on the number of workers: units are numbered in
+The verdict does not depend on the number of workers: units are numbered in
 the order one process would reach them, results are taken in that order, and
 the first unit with a violation (or a model error) decides, as it would
-alone; later units are dropped once it is known.
+alone; later units are dropped once it is known. A worker with nothing to do
+takes half of another's units not yet started or, when none has two, part
+of a running unit's subtree (handover.py); units handed over so are numbered
+after the others, so which violation is found first can then depend on
+timing (the counterexample shown is minimised again from the initial state).
 
 Invariants that compare executions with each other (``across``, such as
 lock_order) need one search to see every execution: such models run in one

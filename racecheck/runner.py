@@ -173,7 +173,8 @@ def _spread(scenario, strategy, reduction, bounds, progress, jobs, cluster, note
         from . import parallel
         split = parallel.explore(model, reduction, bounds, jobs, progress)
         where = f"{jobs} processes"
-    said = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth}
+    said = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth,
+            "units_handed_over": getattr(split, "handed", 0)}
     if cluster:
         said["cluster"] = cluster
     outcome = split.outcome

@@ -368,18 +368,18 @@ def simulate_handover(args):
             stats["handed"] += len(new)
     makespan = max(s.clock for s in slots)
     busy = sum(s.busy for s in slots)
-    t = time.process_time()
-    one = Explorer(model, "dpor", bounds).run()
-    one_s = time.process_time() - t
-    print(f"one process: {one.stats.executions:,} executions, {one_s:.1f} s CPU; redundancy "
-          f"{100.0 * (stats['executions'] - one.stats.executions) / one.stats.executions:+.1f} %, "
-          f"speed-up over one process {one_s / makespan:.1f}x")
     print(f"{args.program}({args.n}): {len(found)} units split, {stats['handed']} handed over or made for "
           f"returned races, {stats['asked']} asked; {stats['executions']:,} executions, {busy:.1f} s CPU "
           f"exploring ({time.process_time() - start:.1f} s in all); {args.workers} workers, "
           f"{lat * 1000:g} ms a message")
     print(f"makespan {makespan:.2f} s, speed-up {busy / makespan:.1f}x over the same work on one worker, "
           f"busy {100 * busy / (args.workers * makespan):.0f} %")
+    t = time.process_time()
+    one = Explorer(model, "dpor", bounds).run()
+    one_s = time.process_time() - t
+    print(f"one process: {one.stats.executions:,} executions, {one_s:.1f} s CPU; redundancy "
+          f"{100.0 * (stats['executions'] - one.stats.executions) / one.stats.executions:+.1f} %, "
+          f"speed-up over one process {one_s / makespan:.1f}x")
 
 
 def main():

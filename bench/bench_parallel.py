@@ -32,6 +32,13 @@ Each message (a unit handed out, a result, a steal asked and answered)
 costs ``--latency`` seconds of the coordinator's or the worker's time. It
 prints the makespan, the speed-up over one worker, how busy the workers were
 (exploring, over workers x makespan), units, messages and steals.
+
+``handover`` simulates ``--workers`` workers whose units hand over part of
+their subtree while they run (racecheck/handover.py): the real search, in
+threads of this process that take turns one execution at a time (always
+the worker whose clock is least, its clock advanced by the CPU time the
+execution took); it prints the makespan, how busy the workers were, the
+redundancy and the speed-up over one process's CPU time.
 """
 
 from __future__ import annotations

@@ -316,7 +316,7 @@ def simulate_handover(args):
         def pause(search):  # after every execution: give the baton back and wait for it
             slot.busy += time.thread_time() - slot.t0
             slot.clock += time.thread_time() - slot.t0
-            if slot.asked:
+            if slot.asked and search.stats.executions + search.stats.blocked >= args.after:
                 slot.asked = False
                 new = search.hand_over()
                 stats["handed"] += len(new)
@@ -412,6 +412,8 @@ def main():
     h.add_argument("--workers", type=int, default=64)
     h.add_argument("--units", type=int, help="the split's units (default: what --jobs makes)")
     h.add_argument("--latency", type=float, default=0.001, help="seconds a message costs")
+    h.add_argument("--after", type=int, default=0,
+                   help="executions (cut short ones included) a unit runs before it hands over")
     args = ap.parse_args()
     {"real": real, "measure": measure, "simulate": simulate, "handover": simulate_handover}[args.command](args)
 

@@ -32,6 +32,13 @@ Each message (a unit handed out, a result, a steal asked and answered)
 costs ``--latency`` seconds of the coordinator's or the worker's time. It
 prints the makespan, the speed-up over one worker, how busy the workers were
 (exploring, over workers x makespan), units, messages and steals.
+
+``handover`` simulates ``--workers`` workers whose units hand over part of
+their subtree while they run (racecheck/handover.py): the real search, in
+threads of this process that take turns one execution at a time (always
+the worker whose clock is least, its clock advanced by the CPU time the
+execution took); it prints the makespan, how busy the workers were, the
+redundancy and the speed-up over one process's CPU time.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import heapq
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,7 +80,7 @@ def dfs_row(name, model, reduction, jobs):
     par, tp, _ = timed(lambda: parallel.explore(model, reduction, bounds, jobs))
     assert par.outcome.verdict == one.verdict, (name, par.outcome.verdict, one.verdict)
     return (name, f"dfs {reduction}", one.stats.executions, t1, c1, par.outcome.stats.executions, tp,
-            max(par.cpu_s), sum(par.cpu_s), f"{par.units} ({par.steals} steals)", split_s)
+            max(par.cpu_s), sum(par.cpu_s), f"{par.units} ({par.steals} steals, {par.handed} handed over)", split_s)
 
 
 CORPUS_CAP_S = 10.0  # a scenario that --reduction none does not finish in this long in one process is left out
@@ -267,6 +275,120 @@ def simulate(args):
               f"{r['units']} | {r['messages']} | {r['steals']} |")
 
 
+# -- hand-over, simulated with the real search -------------------------------------------------
+
+
+class _Slot:
+    """A simulated worker: its clock, and the unit it explores in a thread
+    of its own that runs only while it holds the baton."""
+
+    def __init__(self, n):
+        self.n, self.clock, self.busy = n, 0.0, 0.0
+        self.thread = None  # exploring a unit; None when idle
+        self.asked = False
+        self.turn = threading.Event()  # the slot may run until its next execution ends
+        self.ended = None  # (outcome, ledger record) once its unit is done
+
+
+def simulate_handover(args):
+    """``--workers`` workers and a coordinator in one process: each unit runs
+    for real (HandingExplorer), one execution at a time, always the worker
+    whose clock is least, its clock advanced by the CPU time the execution
+    took (time.thread_time); a message costs ``--latency``. An idle worker
+    takes the next unit queued; with none queued, a busy worker is asked
+    and hands over at the end of its next execution (handover.py). The
+    units start from parallel.split for ``--units`` (default: what --jobs
+    makes for that many workers)."""
+    from racecheck.handover import HandingExplorer, Ledger
+
+    model = PROGRAMS[args.program](args.n)
+    bounds = Bounds()
+    found, _ = parallel.split(model, "dpor", bounds, args.units or parallel.wanted(args.workers))
+    ledger = Ledger(found)
+    queue = [(0.0, u) for u in found]  # (time it can be taken, unit)
+    slots = [_Slot(n) for n in range(args.workers)]
+    baton = threading.Event()  # set by a slot when it gives the baton back
+    lat = args.latency
+    stats = {"executions": 0, "handed": 0, "asked": 0}
+    violations = []
+
+    def run(slot, unit):
+        def pause(search):  # after every execution: give the baton back and wait for it
+            slot.busy += time.thread_time() - slot.t0
+            slot.clock += time.thread_time() - slot.t0
+            if slot.asked and search.stats.executions + search.stats.blocked >= args.after:
+                slot.asked = False
+                new = search.hand_over()
+                stats["handed"] += len(new)
+                queue.extend((slot.clock + lat, u) for u in new)
+                slot.clock += lat
+            slot.turn.clear()
+            baton.set()
+            slot.turn.wait()
+            slot.t0 = time.thread_time()
+
+        slot.turn.wait()
+        slot.t0 = time.thread_time()
+        try:
+            search = HandingExplorer(model, "dpor", bounds, unit, should_stop=pause)
+            outcome = search.run()
+            slot.ended = (unit, outcome, search.returns())
+        except BaseException as exc:  # noqa: BLE001 - the loop raises it: nothing waits for ever
+            slot.ended = exc
+        slot.busy += time.thread_time() - slot.t0
+        slot.clock += time.thread_time() - slot.t0
+        baton.set()
+
+    start = time.process_time()
+    while True:
+        idle = [s for s in slots if s.thread is None]
+        queue.sort(key=lambda tu: tu[0])
+        for s in sorted(idle, key=lambda s: s.clock):
+            if not queue:
+                break
+            ready, unit = queue.pop(0)
+            s.clock = max(s.clock, ready) + lat
+            s.thread = threading.Thread(target=run, args=(s, unit), daemon=True)
+            s.thread.start()
+        running = [s for s in slots if s.thread is not None]
+        if not running:
+            break
+        if not queue and any(s.thread is None for s in slots) and not any(s.asked for s in running):
+            victim = min(running, key=lambda s: s.clock)  # (the coordinator asks at once)
+            victim.asked = True
+            stats["asked"] += 1
+        s = min(running, key=lambda s: s.clock)
+        baton.clear()
+        s.turn.set()
+        baton.wait()
+        if isinstance(s.ended, BaseException):
+            raise s.ended
+        if s.ended is not None:
+            unit, outcome, record = s.ended
+            s.ended, s.thread = None, None
+            s.clock += lat  # the result sent
+            stats["executions"] += outcome.stats.executions
+            if outcome.violation is not None:
+                violations.append(outcome.violation)
+            new = ledger.add(unit, record)
+            queue.extend((s.clock + lat, u) for u in new)
+            stats["handed"] += len(new)
+    makespan = max(s.clock for s in slots)
+    busy = sum(s.busy for s in slots)
+    print(f"{args.program}({args.n}): {len(found)} units split, {stats['handed']} handed over or made for "
+          f"returned races, {stats['asked']} asked; {stats['executions']:,} executions, {busy:.1f} s CPU "
+          f"exploring ({time.process_time() - start:.1f} s in all); {args.workers} workers, "
+          f"{lat * 1000:g} ms a message")
+    print(f"makespan {makespan:.2f} s, speed-up {busy / makespan:.1f}x over the same work on one worker, "
+          f"busy {100 * busy / (args.workers * makespan):.0f} %")
+    t = time.process_time()
+    one = Explorer(model, "dpor", bounds).run()
+    one_s = time.process_time() - t
+    print(f"one process: {one.stats.executions:,} executions, {one_s:.1f} s CPU; redundancy "
+          f"{100.0 * (stats['executions'] - one.stats.executions) / one.stats.executions:+.1f} %, "
+          f"speed-up over one process {one_s / makespan:.1f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -284,8 +406,16 @@ def main():
     s.add_argument("costs")
     s.add_argument("--workers", type=int, default=64)
     s.add_argument("--latency", type=float, default=0.001, help="seconds a message costs")
+    h = sub.add_parser("handover")
+    h.add_argument("program", choices=sorted(PROGRAMS))
+    h.add_argument("n", type=int)
+    h.add_argument("--workers", type=int, default=64)
+    h.add_argument("--units", type=int, help="the split's units (default: what --jobs makes)")
+    h.add_argument("--latency", type=float, default=0.001, help="seconds a message costs")
+    h.add_argument("--after", type=int, default=0,
+                   help="executions (cut short ones included) a unit runs before it hands over")
     args = ap.parse_args()
-    {"real": real, "measure": measure, "simulate": simulate}[args.command](args)
+    {"real": real, "measure": measure, "simulate": simulate, "handover": simulate_handover}[args.command](args)
 
 
 if __name__ == "__main__":

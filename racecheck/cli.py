@@ -132,7 +132,12 @@ def print_report(rep, color=False):
     if rep.parallel is not None:
         p = rep.parallel
         where = f"{p['jobs']} workers of {p['cluster']}" if "cluster" in p else f"{p['jobs']} processes"
-        split = f": {p['units']} work units of {p['unit_depth']} steps" if "units" in p else ", states by fingerprint"
+        if "units" in p:
+            split = f": {p['units']} work units of {p['unit_depth']} steps"
+        elif "classes_searched" in p:
+            split = f": {p['classes_searched']} searches of classes of values (ahead of z3's choice too)"
+        else:
+            split = ", states by fingerprint"
         click.echo(f"  on {where}{split}")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
         click.echo(f"  crash states: {rep.checks['crash_states']:,} checked, "

@@ -23,10 +23,14 @@ earlier unit's sleep entry stood for, and the first ``k`` levels branch on
 every thread not asleep where optimal DPOR branches only on races;
 :class:`Result` counts the executions.
 
-The answer does not depend on the number of workers: units are numbered in
+The verdict does not depend on the number of workers: units are numbered in
 the order one process would reach them, results are taken in that order, and
 the first unit with a violation (or a model error) decides, as it would
-alone; later units are dropped once it is known.
+alone; later units are dropped once it is known. A worker with nothing to do
+takes half of another's units not yet started or, when none has two, part
+of a running unit's subtree (handover.py); units handed over so are numbered
+after the others, so which violation is found first can then depend on
+timing (the counterexample shown is minimised again from the initial state).
 
 Invariants that compare executions with each other (``across``, such as
 lock_order) need one search to see every execution: such models run in one
@@ -42,9 +46,10 @@ import time
 from dataclasses import dataclass, field
 
 from .execution import Execution, ModelFailure, StepBoundHit
+from .handover import HandingExplorer, Ledger
 from .runtime import Violation
 from .scheduler import Explorer, preemptions
-from .search import Bounds, Outcome, Reason, Stats, Stop, Verdict
+from .search import Bounds, Checks, Outcome, Reason, Stats, Stop, Verdict
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,12 @@ class Unit:
     index: int  # the order one process would reach it in
     prefix: tuple  # thread ids, one per step, from the initial state to the unit's root
     sleep: dict = field(default_factory=dict)  # thread -> Event at the root, covered elsewhere
+    # handed over from a running unit (handover.py): the depth of the split
+    # unit's root it descends from, up to which its races are reversed, and
+    # what was explored or asleep at its prefix's nodes from there (path ->
+    # {thread: Event}) when it was handed over
+    low: int | None = None
+    context: dict | None = None
 
 
 def units(model, reduction="dpor", bounds=None, depth=2, root=None):
@@ -212,12 +223,18 @@ def explore_unit(model, unit, reduction, bounds, deadline, should_stop=None):
     """One unit's outcome (in a worker), within the run's ``deadline``
     (seconds since the epoch: workers on other machines share no monotonic
     clock); ``should_stop`` as the explorer's."""
-    if deadline is not None:
-        left = deadline - time.time()
-        if left <= 0:
-            return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
-        bounds = dataclasses.replace(bounds, timeout=left)
-    return Explorer(model, reduction, bounds, unit=unit, should_stop=should_stop).run()
+    left = within(bounds, deadline)
+    if left is None:
+        return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout))
+    return Explorer(model, reduction, left, unit=unit, should_stop=should_stop).run()
+
+
+def within(bounds, deadline):
+    """``bounds`` with the time left before ``deadline``; None when none is."""
+    if deadline is None:
+        return bounds
+    left = deadline - time.time()
+    return dataclasses.replace(bounds, timeout=left) if left > 0 else None
 
 
 class InOrder:
@@ -240,6 +257,12 @@ class InOrder:
     @property
     def finished(self):
         return self.next >= self.count or self.merged.decided
+
+    def extend(self, count):
+        """Room for ``count`` more units (handed over while the search runs):
+        the index of the first."""
+        self.count += count
+        return self.count - count
 
     def put(self, index, outcome):
         """Take one unit's outcome; True when the search is over."""
@@ -281,8 +304,10 @@ _MODEL = {}  # what a worker process explores: set before the pool forks
 
 def _worker(me, tasks, results, give, job):
     """A worker process: runs of units from ``tasks`` until None; for each
-    unit its outcome to ``results``, with how many units of the run are left;
-    the back half of those when ``give[me]`` is set."""
+    unit its outcome to ``results``, with how many units of the run are left,
+    and the races it returns (handover.py); the back half of those when
+    ``give[me]`` is set, or, with one unit left, part of the running unit's
+    subtree."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops the workers
     reduction, bounds, deadline = job
@@ -299,12 +324,31 @@ def _worker(me, tasks, results, give, job):
                 todo, rest = todo[:half], todo[half:]
                 results.put(("rest", me, rest, len(todo)))
             unit = todo.pop(0)
+            record = {}
             try:
-                outcome = explore_unit(_MODEL["model"], unit, reduction, bounds, deadline)
+                outcome, record = _explore_handing(_MODEL["model"], unit, job, me, give, results, todo)
             except BaseException as exc:  # noqa: BLE001 - any failure goes back, so nothing waits for it
                 outcome = exc
-            results.put(("done", me, (unit.index, outcome, time.process_time()), len(todo)))
+            results.put(("done", me, (unit, outcome, time.process_time(), record), len(todo)))
         results.put(("idle", me, None, 0))
+
+
+def _explore_handing(model, unit, job, me, give, results, todo):
+    """One unit's outcome in a worker, and the races it returns (for the
+    Ledger); asked (``give[me]``) with no other unit of its run left, it
+    hands over part of its subtree between two executions."""
+    reduction, bounds, deadline = job
+
+    def asked(search):
+        if give[me] and len(todo) < 2:
+            give[me] = 0
+            results.put(("handed", me, search.hand_over(), 0))
+
+    left = within(bounds, deadline)
+    if left is None:
+        return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout)), {}
+    search = HandingExplorer(model, reduction, left, unit, should_stop=asked)
+    return search.run(), search.returns()
 
 
 @dataclass
@@ -315,6 +359,7 @@ class Result:
     workers: int
     runs: int = 0  # runs of units handed out at first (tasks())
     steals: int = 0  # halves of runs handed from a busy worker to an idle one
+    handed: int = 0  # units handed over by running units, or made for races they returned
     cpu_s: list = field(default_factory=list)  # each worker's CPU time (a shared machine's measure)
 
 
@@ -339,7 +384,9 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     workers = [ctx.Process(target=_worker, args=(w, queue, results, give, job), daemon=True) for w in range(jobs)]
     runs = tasks(found_units, jobs)
     steal = _Stealing(jobs, len(runs), give)
+    ledger = Ledger(found_units)
     cpu = [0.0] * jobs  # each worker's CPU time at its last unit
+    handed = 0
     try:
         for w in workers:
             w.start()
@@ -347,12 +394,22 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
             queue.put(run)
         while not taken.finished:
             kind, w, what, left = _result(results, workers)
+            new = []
             if kind == "done":
-                index, outcome, cpu[w] = what
-                taken.put(index, outcome)
+                unit, outcome, cpu[w], record = what
+                index = unit.index
+                new = ledger.add(unit, record)
             elif kind == "rest":
                 queue.put(what)
-            steal.update(kind, w, left)
+            elif kind == "handed":
+                new = what
+            first = taken.extend(len(new))
+            for n, unit in enumerate(new):
+                queue.put([dataclasses.replace(unit, index=first + n)])
+            handed += len(new)
+            steal.update(kind, w, left, len(new))
+            if kind == "done":
+                taken.put(index, outcome)
     except KeyboardInterrupt:
         taken.stop(Reason.interrupted())
     except _WorkerDied as exc:  # what its units would have found is unknown: incomplete, never clean
@@ -360,7 +417,7 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     finally:
         stop_workers(workers, (queue, results))
         _MODEL.clear()
-    return Result(taken.outcome(), len(found_units), depth_of(found_units), jobs, len(runs), steal.steals, cpu)
+    return Result(taken.outcome(), taken.count, depth_of(found_units), jobs, len(runs), steal.steals, handed, cpu)
 
 
 class _Stealing:
@@ -373,16 +430,25 @@ class _Stealing:
         self.idle = set()
         self.waiting = runs  # runs in the queue (handed back halves included)
         self.asked = None  # the worker asked to give, until it does or ends its run
+        self.barren = set()  # workers whose running unit had nothing to hand over
         self.give = give
         self.steals = 0
 
-    def update(self, kind, w, left):
+    def update(self, kind, w, left, new=0):
+        """A worker's message; ``new``: the units it brought (handed over by
+        a running unit, or made for the races a unit returned)."""
+        self.waiting += new
         if kind == "took":
             self.waiting -= 1
             self.idle.discard(w)
+            self.barren.discard(w)
         elif kind == "rest":
             self.waiting += 1
             self.steals += 1
+        elif kind == "handed" and not new:
+            self.barren.add(w)  # its unit has nothing to hand over: not asked again during it
+        elif kind == "done":
+            self.barren.discard(w)
         if kind == "idle":
             self.idle.add(w)
         self.left[w] = left
@@ -393,6 +459,13 @@ class _Stealing:
             if self.left[victim] >= 2:
                 self.asked = victim
                 self.give[victim] = 1
+                return
+            # No run to halve: a worker busy with its last unit hands over
+            # part of that unit's subtree (handover.py).
+            busy = [v for v in range(len(self.left)) if v not in self.idle and v not in self.barren]
+            if busy:
+                self.asked = busy[0]
+                self.give[busy[0]] = 1
 
 
 def depth_of(found_units):
@@ -427,7 +500,7 @@ class _Merge:
         self.violation = None
         self.error = None
         self.reason = None
-        self.checks = {}
+        self.checks = Checks()
         self.decided = False  # a violation or an error: later units do not count
 
     def add(self, outcome):
@@ -436,8 +509,7 @@ class _Merge:
         for name in ("executions", "blocked", "steps", "pruned", "probes"):
             setattr(s, name, getattr(s, name) + getattr(o, name))
         s.max_depth = max(s.max_depth, o.max_depth)
-        for k, v in (outcome.checks or {}).items():
-            self.checks[k] = self.checks.get(k, 0) + v if isinstance(v, (int, float)) else v
+        self.checks.add(outcome.checks, outcome.gathered)
         if outcome.error is not None:
             self.error = outcome.error
         elif outcome.violation is not None:
@@ -448,7 +520,7 @@ class _Merge:
         return self.decided
 
     def outcome(self):
-        checks = self.checks or None
+        checks = self.checks.counted()
         if self.error is not None:
             return Outcome(Verdict.error, self.stats, error=self.error, checks=checks)
         if self.violation is not None:

@@ -30,7 +30,7 @@ from collections import deque
 from .fingerprint import Constants
 from .parallel import stop_workers
 from .scheduler import preemptions
-from .search import Bounds, Counterexample, Halt, Outcome, Reason, Stop, Verdict, kind_of
+from .search import Bounds, Checks, Counterexample, Halt, Outcome, Reason, Stop, Verdict, kind_of
 from .strategies import MAX_STATES, BreadthFirst, StateStats
 from .transitions import Transitions
 
@@ -196,7 +196,8 @@ def _worker(me, workers, bounds, control, inboxes, reports):
 def _report(part):
     part.stats.queue = len(part.queue)
     return {"stats": part.stats, "best": part.best, "error": part.error, "incomplete": part.incomplete,
-            "queue": len(part.queue), "cpu_s": time.process_time()}
+            "queue": len(part.queue), "cpu_s": time.process_time(), "checks": part.counted(),
+            "gathered": part.mergeable()}
 
 
 def explore(model, bounds=None, jobs=2, progress=None):
@@ -217,7 +218,7 @@ def run(model, bounds=None, jobs=2, progress=None):
     workers = [ctx.Process(target=_worker, args=(i, jobs, bounds, control[i], inboxes, reports), daemon=True)
                for i in range(jobs)]
     stats, found, error, reason = StateStats(), None, None, None
-    cpu = [0.0] * jobs
+    cpu, got = [0.0] * jobs, []
     try:
         for w in workers:
             w.start()
@@ -252,13 +253,17 @@ def run(model, bounds=None, jobs=2, progress=None):
         stop_workers(workers, [*control, *inboxes, reports])
         _MODEL.clear()
     stats.elapsed_s = time.monotonic() - start
+    counted = Checks()  # every worker's checks over the search so far (each report holds all of it)
+    for r in got:
+        counted.add(r["checks"], r["gathered"])
+    checks = counted.counted()
     if error is not None:
-        return Outcome(Verdict.error, stats, error=error), cpu
+        return Outcome(Verdict.error, stats, error=error, checks=checks), cpu
     if found is not None:
-        return Outcome(Verdict.violation, stats, violation=found), cpu
+        return Outcome(Verdict.violation, stats, violation=found, checks=checks), cpu
     if reason is not None:
-        return Outcome(Verdict.incomplete, stats, reason=reason), cpu
-    return Outcome(Verdict.clean, stats), cpu
+        return Outcome(Verdict.incomplete, stats, reason=reason, checks=checks), cpu
+    return Outcome(Verdict.clean, stats, checks=checks), cpu
 
 
 class _Died(Exception):

@@ -6,6 +6,7 @@ what follows is the same."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +107,23 @@ def check(scenario, reduction=None, bounds=None, progress=None, trace_out=None,
             where = f"--cluster {cluster}" if cluster else f"--jobs {jobs}"
             notes.append(f"{where}: {why}, so the search ran in one process here")
             jobs, cluster = 1, None
-    if jobs > 1 or cluster:
+    if getattr(scenario, "space", None) is not None and jobs > 1 and bounds.max_executions is not None:
+        notes.append(f"--jobs {jobs}: --max-executions shares its executions among the classes of values "
+                     f"in their order, so the search ran in one process here")
+        jobs = 1
+    if (jobs > 1 and getattr(scenario, "space", None) is None) or cluster:
         outcome, used, why, split = _spread(scenario, strategy, reduction, bounds, progress, jobs, cluster,
                                             notes, seed, bug_depth)
         model, params, traced = scenario.model, None, scenario
     elif getattr(scenario, "space", None) is not None:  # ranges or sets of values
         from . import symbolic  # here only: a run without ranges does not need it
-        run = symbolic.search_space(scenario, reduction, bounds, progress, strategy)
+        explore = symbolic.explore_classes
+        if jobs > 1:
+            from .parallel_classes import explore_classes
+            explore = functools.partial(explore_classes, jobs=jobs)
+        run = symbolic.search_space(scenario, reduction, bounds, progress, strategy, explore)
+        if jobs > 1:
+            split = {"jobs": jobs, "classes_searched": run.outcome.searched}
         outcome, used, why = run.outcome, "dfs", run.strategy_reason
         model, params = run.model, run.params
         traced = dataclasses.replace(scenario, model=model) if model is not None else None
@@ -162,7 +173,8 @@ def _spread(scenario, strategy, reduction, bounds, progress, jobs, cluster, note
         from . import parallel
         split = parallel.explore(model, reduction, bounds, jobs, progress)
         where = f"{jobs} processes"
-    said = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth}
+    said = {"jobs": split.workers, "units": split.units, "unit_depth": split.depth,
+            "units_handed_over": getattr(split, "handed", 0)}
     if cluster:
         said["cluster"] = cluster
     outcome = split.outcome
@@ -196,8 +208,8 @@ def _one_process(scenario, strategy, cluster=None):
         return "bfs partitions its states over the processes of one machine (--jobs), not a cluster"
     if strategy not in ("auto", "dfs", "bfs"):
         return f"--strategy {strategy} runs in one process"
-    if getattr(scenario, "space", None) is not None:
-        return "a scenario with ranges or sets of values runs its classes in one process"
+    if getattr(scenario, "space", None) is not None and cluster:
+        return "a scenario with ranges or sets of values runs its classes on the processes of one machine"
     across = [i.name for i in scenario.model.invariants if getattr(i, "across", None) is not None]
     if across:
         return f"{', '.join(across)} compares every execution with the others"

@@ -144,6 +144,10 @@ class Explorer(Search):
         self.prefix = list(unit.prefix) if unit is not None else []
         self.root_sleep = dict(unit.sleep) if unit is not None else {}
         self.floor = len(self.prefix)
+        # Races whose reversal point lies at this depth or deeper are reversed
+        # (those in the prefix into its nodes' wakeup trees, which a unit
+        # handed over from a running one returns: racecheck/handover.py).
+        self.low = self.floor
         self._hb = None  # the current execution's happens-before (dpor)
         self._fresh = 0  # the first step of the current execution that no earlier one ran
         self._contexts = {}
@@ -420,7 +424,7 @@ class Explorer(Search):
         for ev in pending:
             hb.add(ev)
         events, races = hb.events, hb.races
-        floor = self.floor
+        floor = self.low
         self._contexts = {}  # first step of a race -> Explorer._context
         self._started = set()  # first steps whose rest an explored branch starts
         for j in range(len(events)):

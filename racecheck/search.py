@@ -16,6 +16,7 @@ for people. Both are strings, so that JSON output and comparisons with
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -137,6 +138,9 @@ class Outcome:
     reason: Reason | None = None  # why incomplete
     error: dict | None = None  # the model raised: error_record()
     checks: dict | None = None  # what the checks counted (gather().stats(): crash states)
+    # invariant name -> what it gathered, for the records that can merge
+    # (gather().merge): a search split into parts counts them as one (Checks)
+    gathered: dict | None = None
 
     def __post_init__(self):
         self.verdict = Verdict(self.verdict)
@@ -277,15 +281,52 @@ class Search:
         bound cut choices), or None."""
         return None
 
+    def mergeable(self) -> dict | None:
+        """invariant name -> what it gathered, for records another search's
+        can merge into (see :class:`Checks`), or None."""
+        out = {inv.name: record for inv, record in self.gathered.items() if hasattr(record, "merge")}
+        return out or None
+
     def outcome(self) -> Outcome:
         checks = self.counted()
+        more = {"checks": checks, "gathered": self.mergeable()}
         if self.error is not None:
-            return Outcome(Verdict.error, self.stats, error=self.error, checks=checks)
+            return Outcome(Verdict.error, self.stats, error=self.error, **more)
         if self.found is not None:
-            return Outcome(Verdict.violation, self.stats, violation=self.found, reason=self.incomplete,
-                           checks=checks)
+            return Outcome(Verdict.violation, self.stats, violation=self.found, reason=self.incomplete, **more)
         if self.incomplete is None:
             self.incomplete = self.cut()
         if self.incomplete is not None:
-            return Outcome(Verdict.incomplete, self.stats, reason=self.incomplete, checks=checks)
-        return Outcome(Verdict.clean, self.stats, checks=checks)
+            return Outcome(Verdict.incomplete, self.stats, reason=self.incomplete, **more)
+        return Outcome(Verdict.clean, self.stats, **more)
+
+
+class Checks:
+    """What the checks counted over the parts of one search (work units,
+    a bfs's workers), as the one search would count it. A record that can
+    merge (``gather()`` gives an object with ``merge(other)``) is merged,
+    so that what two parts both saw counts once (a crash state two units
+    reach is one state); other counts are summed."""
+
+    def __init__(self):
+        self.summed = {}
+        self.records = {}  # invariant name -> the merged record (a copy: the parts' stay theirs)
+
+    def add(self, checks, gathered):
+        """One part's ``Outcome.checks`` and ``Outcome.gathered``."""
+        merged = set()
+        for name, record in (gathered or {}).items():
+            if name in self.records:
+                self.records[name].merge(record)
+            else:
+                self.records[name] = copy.deepcopy(record)
+            merged.update(record.stats())
+        for k, v in (checks or {}).items():
+            if k not in merged:
+                self.summed[k] = self.summed.get(k, 0) + v if isinstance(v, (int, float)) else v
+
+    def counted(self):
+        out = dict(self.summed)
+        for record in self.records.values():
+            out.update(record.stats())
+        return out or None

@@ -60,6 +60,12 @@ class Term:
     def __repr__(self):
         return f"Term({text(self)})"
 
+    def __reduce__(self):
+        # Sent to another process (a class searched there, parallel_classes.py):
+        # made again through term(), so that it is that process's one object
+        # for the expression; its z3 form is the context's, not sent.
+        return term, (self.op, *self.args)
+
 
 _TERMS: dict = {}  # (op, *args) -> Term
 
@@ -617,6 +623,7 @@ class SpaceOutcome(Outcome):
     covered: bool = False  # z3 found no value outside the classes explored
     z3_queries: int = 0
     z3_s: float = 0.0
+    searched: int = 0  # class searches run: with --jobs, searches ahead too (parallel_classes.py)
 
     @property
     def deciding(self):
@@ -671,9 +678,15 @@ class ClassSearch(Search):
         return None if t is None else t - self.elapsed()
 
     def advance(self):
-        import z3
+        env = self.next_values()
+        if env is None:
+            return False
+        return self.take(self.search_class(env))
 
-        from .model import instantiate
+    def next_values(self):
+        """The values z3 picks outside every class found so far, or None when
+        there are none (covered) or z3 cannot tell (incomplete)."""
+        import z3
 
         solver = self.solver
         left = self.remaining_s()
@@ -685,7 +698,7 @@ class ClassSearch(Search):
         self.z3_queries += 1
         if answer == z3.unsat:
             self.covered = True
-            return False
+            return None
         if answer == z3.unknown:
             if left is not None and solver.reason_unknown() in ("timeout", "canceled"):
                 # z3 was given what was left of the run's time, and used it
@@ -693,11 +706,23 @@ class ClassSearch(Search):
             else:
                 self.incomplete = Reason(Stop.solver, f"z3 could not tell whether values are left "
                                                       f"({solver.reason_unknown()})")
-            return False
+            return None
         m = solver.model()
-        env = {n: m.eval(v, model_completion=True).as_long() for n, v in self.variables.items()}
-        cls = _search(instantiate(self.model, env), env, self.reduction, self.bounds, self.stats,
-                      self.remaining_s(), self.class_progress, self.start)
+        return {n: m.eval(v, model_completion=True).as_long() for n, v in self.variables.items()}
+
+    def search_class(self, env):
+        """The ParamClass of the values ``env``: its search, run here."""
+        from .model import instantiate
+
+        return _search(instantiate(self.model, env), env, self.reduction, self.bounds, self.stats,
+                       self.remaining_s(), self.class_progress, self.start)
+
+    def take(self, cls):
+        """The class of the values just picked, next in the run; False when
+        the run ends with it."""
+        import z3
+
+        solver = self.solver
         self.classes.append(cls)
         _add_stats(self.stats, cls.outcome.stats)
         o = cls.outcome
@@ -715,7 +740,8 @@ class ClassSearch(Search):
 
     def outcome(self):
         out = SpaceOutcome(Verdict.clean, self.stats, reason=self.incomplete, classes=self.classes,
-                           covered=self.covered, z3_queries=self.z3_queries, z3_s=self.z3_s)
+                           covered=self.covered, z3_queries=self.z3_queries, z3_s=self.z3_s,
+                           searched=len(self.classes))
         out.verdict = _verdict(out)
         cls = out.deciding
         if cls is not None:
@@ -912,16 +938,17 @@ class SpaceRun:
     params: dict | None = None
 
 
-def search_space(scenario, reduction, bounds, progress=None, strategy="dfs"):
+def search_space(scenario, reduction, bounds, progress=None, strategy="dfs", explore=explore_classes):
     """The search of runner.check() for a scenario with ranges or sets:
     explore its classes, each with a depth-first search (whatever ``strategy``
     asks: the decisions of a class are those of one exhaustive search). A
     violation must replay on the concrete model, with the class's values, to
     the same invariant; runner.check() then minimises, replays and traces it
-    as any other."""
+    as any other. ``explore``: what explores the classes (with ``--jobs``,
+    parallel_classes.explore_classes)."""
     from .model import instantiate
 
-    out = explore_classes(scenario.space, scenario.model, reduction, bounds, progress=progress)
+    out = explore(scenario.space, scenario.model, reduction, bounds, progress=progress)
     why = None if strategy == "dfs" else (
         "auto: dfs for each class of values" if strategy == "auto"
         else f"--strategy {strategy} does not run on ranges of values: dfs for each class of values")

@@ -984,12 +984,14 @@ def programs(seed, count, max_steps=8, plain=False, rwsems=0.15):
     return [nth(seed, n, max_steps, plain, rwsems) for n in range(count)]
 
 
-def racecheck_units(prog, reduction, depth, refine=None, wanted=None):
+def racecheck_units(prog, reduction, depth, refine=None, wanted=None, handover=None, seed=0):
     """Explore with racecheck's work units (racecheck/parallel.py), each unit
     in turn in this process, to the end past violations: what
     :func:`racecheck_dfs` returns, over all units together. ``refine(unit)``:
     True for the units to split one step deeper (a split of mixed depths);
-    ``wanted``: the units of ``split()`` for that many instead."""
+    ``wanted``: the units of ``split()`` for that many instead; ``handover``:
+    each unit hands over its untried branches after every that many
+    executions (racecheck/handover.py, in an order ``seed`` picks)."""
     from racecheck.parallel import units
     from racecheck.scheduler import Bounds, Explorer, trace_signature
     from racecheck.search import Outcome, Stats, Verdict
@@ -1007,18 +1009,29 @@ def racecheck_units(prog, reduction, depth, refine=None, wanted=None):
     if refine is not None:
         from racecheck.parallel import children
         found = [c for u in found for c in (children(model, u, reduction, Bounds())[0] if refine(u) else [u])]
-    for unit in found:
-        def seen(ex, violation):
-            finals.add((canonical(prog, ex.rt.snapshot()), any(not t.finished for t in ex.threads)))
-            traces.append(trace_signature([e for e in ex.events if e.reads or e.writes]))
-            probe = probes(prog, [n.chosen for n in explorer.stack], it) if waits else ()
-            unprobed.append(trace_signature([e for e, p in zip(ex.events, probe or [False] * len(ex.events))
-                                             if (e.reads or e.writes) and not p]))
+    explorers = []
 
-        explorer = Explorer(model, reduction, Bounds(), on_execution=seen, stop_on_violation=False, unit=unit)
-        outcome = explorer.run()
+    def seen(ex, violation):
+        finals.add((canonical(prog, ex.rt.snapshot()), any(not t.finished for t in ex.threads)))
+        traces.append(trace_signature([e for e in ex.events if e.reads or e.writes]))
+        probe = probes(prog, [n.chosen for n in explorers[-1].stack], it) if waits else ()
+        unprobed.append(trace_signature([e for e, p in zip(ex.events, probe or [False] * len(ex.events))
+                                         if (e.reads or e.writes) and not p]))
+
+    def make(*args, base=Explorer, **kw):
+        explorers.append(base(*args, on_execution=seen, stop_on_violation=False, **kw))
+        return explorers[-1]
+
+    if handover is not None:
+        from racecheck.handover import HandingExplorer, explore_here
+        outcomes, found = explore_here(model, reduction, Bounds(), found, handover, seed,
+                                       make=lambda *a, **kw: make(*a, base=HandingExplorer, **kw))
+    else:
+        outcomes = [make(model, reduction, Bounds(), unit=unit).run() for unit in found]
+    for e in explorers:
+        violations |= set(e.violations)
+    for outcome in outcomes:
         verdicts.add(outcome.verdict)
-        violations |= set(explorer.violations)
         total.executions += outcome.stats.executions
         total.blocked += outcome.stats.blocked
     verdict = Verdict.violation if Verdict.violation in verdicts else (

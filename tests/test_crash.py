@@ -219,3 +219,13 @@ def test_a_pruning_that_ignores_the_history_misses_crash_states(tmp_path, monkey
     monkeypatch.setattr(CrashConsistent, "unchanged_by_step", durable_writes_only)
     broken, _ = crash_states(sc, "dpor", True)
     assert broken.states < every.states
+
+
+def test_records_of_two_searches_merge_as_one_search():
+    # what a work unit gathered merges into another's: a state both checked counts once
+    a, b = crash.CrashStates(), crash.CrashStates()
+    a.checked, a.verdicts, a.unchanged = 2, {"s1": None, "s2": "bad"}, 5
+    b.checked, b.repeated, b.verdicts = 2, 1, {"s2": "bad", "s3": None}
+    a.merge(b)
+    assert a.stats() == {"crash_states": 3, "crash_points_pruned": 5 + 1 + 1}
+    assert a.verdicts == {"s1": None, "s2": "bad", "s3": None}

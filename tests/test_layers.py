@@ -43,6 +43,8 @@ LAYERS = {
     "racecheck.parallel": ENGINE,
     "racecheck.cluster": FRONT,
     "racecheck.parallel_bfs": ENGINE,
+    "racecheck.parallel_classes": ENGINE,
+    "racecheck.handover": ENGINE,
     "racecheck.suggest": FRONT,
     "racecheck.trace": FRONT,
     "racecheck.report": FRONT,

@@ -165,14 +165,35 @@ def test_a_worker_that_dies_makes_the_run_incomplete(monkeypatch):
     import signal
 
     import racecheck.parallel as P
-    real = P.explore_unit
+    real = P._explore_handing
 
     def dies(model, unit, *args):
         if unit.index == 1:
             os.kill(os.getpid(), signal.SIGKILL)
         return real(model, unit, *args)
 
-    monkeypatch.setattr(P, "explore_unit", dies)
+    monkeypatch.setattr(P, "_explore_handing", dies)
     sc = load(SCENARIOS / "fault_vs_truncate_fixed.yaml")
     out = explore(sc.model, "dpor", sc.bounds, jobs=2).outcome
     assert out.verdict == "incomplete" and "died" in out.reason
+
+
+CRASH = sorted(p.stem for p in SCENARIOS.glob("*.yaml") if "crash: true" in p.read_text())
+# exhaustive exploration of these takes more than a second: dpor only
+CRASH_SLOW = {"buffered_short_copy_crash_fixed", "delalloc_ordered_data_crash_fixed"}
+
+
+@pytest.mark.parametrize("name", CRASH)
+def test_crash_states_are_counted_once_over_the_units(name):
+    # A crash state that two units reach is one state: the count, the
+    # verdict, the counterexample and the executions are one process's.
+    from racecheck.runner import check
+    sc = load(SCENARIOS / f"{name}.yaml")
+    for reduction in ("dpor",) if name in CRASH_SLOW else ("dpor", "none"):
+        one, two = (check(sc, reduction=reduction, jobs=j, save_trace=False) for j in (1, 2))
+        assert two.parallel["units"] >= 2
+        assert two.verdict == one.verdict
+        assert two.checks["crash_states"] == one.checks["crash_states"]
+        assert two.outcome.stats.executions == one.outcome.stats.executions
+        if one.found is not None:
+            assert two.outcome.violation.schedule == one.outcome.violation.schedule

@@ -138,6 +138,16 @@ class CrashStates:
         self.repeated = 0  # crash points whose state was checked before (pruning 2)
         self.verdicts = {}
 
+    def merge(self, other):
+        """Another search's record (a work unit's, a bfs worker's) into this
+        one, as one search that saw both would count: a state both checked
+        is one state, checked once and then repeated."""
+        both = len(self.verdicts.keys() & other.verdicts.keys())
+        self.checked += other.checked - both
+        self.repeated += other.repeated + both
+        self.unchanged += other.unchanged
+        self.verdicts = {**self.verdicts, **other.verdicts}
+
     def stats(self):
         return {"crash_states": self.checked,
                 "crash_points_pruned": self.unchanged + self.repeated}

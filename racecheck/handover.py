@@ -1,0 +1,200 @@
+"""Dynamic hand-over: a running work unit gives away part of its own subtree.
+
+A unit of the split (parallel.py) can hold most of the work (under sleep
+sets the first units of a level hold most of it), and splitting it deeper
+in advance costs more per execution. So a unit that another worker could
+relieve hands over, between two executions, the untried branches of its
+shallowest choice point below its root: for dpor the branches of that
+node's wakeup tree not yet explored, for ``none`` its threads not yet run.
+Each becomes a unit of its own (:meth:`HandingExplorer.hand_over`): its
+prefix is the path to that node and the branch's thread; its sleep set is
+the one that node gives the branch under optimal DPOR (the node's sleep,
+its explored branches and the branch being explored, each where its step
+commutes with the branch's), held as the units of the split hold theirs:
+it prunes, but no reversal is skipped for it. The node counts the branch
+as explored (it is, by the new unit), so later branches there sleep on it.
+
+What that loses, and how it is found again. A race inside the handed-over
+subtree whose reversal point lies above its root (at the node it was
+handed from, or higher) would, in one process, go into that node's wakeup
+tree while the owner is still below that node. The new unit reverses such
+races into the wakeup trees of its prefix's nodes, from the depth of the
+split unit's root down (the explorer's ``low``: above that root the
+split's other units cover every order), and returns the threads those
+trees start with (:meth:`HandingExplorer.returns`): whatever branch a race
+adds there explores traces that start at that node with one of them.
+
+The owner has gone on meanwhile, and may explore other branches at that
+node before the returned thread is explored, where one process would
+explore the thread first. That order is safe one way only: a branch the
+owner explores without the returned thread asleep explores at least what
+it would with it asleep, but the returned thread's branch must not count
+those later branches as asleep (optimal DPOR skips a reversal for a thread
+asleep, trusting the branches explored before to have covered it; on
+readers(7) with the later branches asleep, 6 of 128 traces were missed).
+So each unit carries, for every node of its prefix from ``low``, what was
+explored or asleep there when it was handed over (its ``context``: what
+one process explores there before the returned thread, whatever the
+owner does next). A returned thread in that context is dropped (one process
+would find it explored or asleep); any other becomes a unit of its own
+(:class:`Ledger`), once per node and thread: the path to the node and the
+thread, asleep on the context where its step commutes. Even a thread the
+owner explores there later gets such a unit: the owner's branch may have
+had asleep what one process explores after it.
+
+The price is the branches explored twice, by the owner and by a unit made
+for a returned thread. bench/bench_parallel.py measures it (redundancy),
+tests/test_handover.py checks the union on random programs against
+exhaustive exploration and the interpreter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .scheduler import Explorer
+
+
+class HandingExplorer(Explorer):
+    """The explorer of a unit that can hand over untried branches of its
+    shallowest choice point (see the module docstring). ``unit.low``: the
+    depth of the split unit's root it descends from (None: its own);
+    ``unit.context``: path -> {thread: Event} explored or asleep at each
+    node of its prefix from ``low`` when it was handed over."""
+
+    def __init__(self, model, reduction, bounds, unit, **options):
+        super().__init__(model, reduction, bounds, unit=unit, **options)
+        if unit.low is not None:
+            self.low = unit.low  # (the scheduler's hook: races above the root reversed too)
+        self.unit = unit
+        self.given = []  # the prefixes of the units handed over
+
+    def hand_over(self):
+        """The untried branches of the shallowest choice point below the
+        root that has any, as Units (index 0: the caller numbers them); []
+        when there is none. Call between executions (from ``should_stop``)."""
+        if self.bounded:
+            return []  # bounded partial-order reduction has no wakeup trees to hand over
+        stack = self.stack
+        for depth in range(self.floor, len(stack)):
+            node = stack[depth]
+            branches = self._untried(node)
+            if branches:
+                break
+        else:
+            return []
+        path = tuple(n.chosen for n in stack[:depth])
+        sleeps = []
+        for tid, event in branches:
+            # The sleep set one process would give the branch: what is
+            # asleep or explored here, and the branch being explored.
+            here = {**node.sleep, **node.done, node.chosen: node.event}
+            sleeps.append(_asleep(here, tid, event) if self.dpor else {})
+            node.done[tid] = event  # explored, by the new unit
+        context = self._handed_context(depth) if self.dpor else {}
+        out = [replace(self.unit, index=0, prefix=path + (tid,), sleep=sleep,
+                       low=self.low if self.dpor else None, context=context)
+               for (tid, _), sleep in zip(branches, sleeps)]
+        self.given += [u.prefix for u in out]
+        return out
+
+    def _handed_context(self, depth):
+        """The context of units handed over from the node at ``depth``: this
+        unit's own, and what is explored or asleep at each node of the stack
+        down to that one (the branch being explored included)."""
+        out = dict(self.unit.context or {})
+        for d in range(self.floor, depth + 1):
+            node = self.stack[d]
+            out[tuple(n.chosen for n in self.stack[:d])] = {**node.sleep, **node.done, node.chosen: node.event}
+        return out
+
+    def _untried(self, node):
+        """(thread, Event) of the branches still to explore from ``node``."""
+        if self.dpor:
+            out, seen = [], set()
+            for tid, event, _ in node.wakeup:
+                if (tid not in node.done and tid not in node.sleep and tid in node.enabled
+                        and tid != node.chosen and tid not in seen and event is not None):
+                    out.append((tid, event))
+                    seen.add(tid)
+            if out:
+                node.wakeup[:] = [b for b in node.wakeup if b[0] not in seen]
+            return out
+        bound = self.bounds.max_preemptions  # (a thread past it stays, for the owner to count as cut)
+        return [(q, None) for q in sorted(node.backtrack)
+                if q not in node.done and q not in node.sleep and q != node.chosen
+                and (bound is None or node.base + node.cost(q) <= bound)]
+
+    def returns(self):
+        """path -> {thread: Event}: the threads the wakeup trees of this
+        unit's prefix nodes (from ``low``) start with, races of this subtree
+        whose reversal belongs above its root."""
+        out = {}
+        for depth in range(self.low, min(self.floor, len(self.stack))):
+            node = self.stack[depth]
+            if node.wakeup:
+                out[tuple(n.chosen for n in self.stack[:depth])] = {b[0]: b[1] for b in node.wakeup}
+        return out
+
+
+def _asleep(here, tid, event):
+    """What of ``here`` (thread -> Event) a branch of ``tid`` running
+    ``event`` has asleep: the steps that commute with it."""
+    return {q: e for q, e in here.items()
+            if q != tid and e is not None and event is not None and not e.conflicts(event)}
+
+
+class Ledger:
+    """The coordinator's record of the threads returned for nodes above
+    handed-over units' roots: each one not in the returning unit's context
+    becomes a new unit, once per node (see the module docstring)."""
+
+    def __init__(self, roots):
+        self.roots = {u.prefix for u in roots}  # the split's units: returns go no higher
+        self.unit = roots[0] if roots else None  # (new units are made like them)
+        self.made = set()  # (path, thread) given a unit
+
+    def add(self, unit, returns):
+        """What ``unit`` returned (HandingExplorer.returns): the new units."""
+        new = []
+        for path, threads in returns.items():
+            here = unit.context[path]
+            for tid, event in sorted(threads.items()):
+                if tid in here or (path, tid) in self.made:
+                    continue  # explored or asleep there before the hand-over, or given a unit
+                self.made.add((path, tid))
+                context = {p: c for p, c in unit.context.items() if len(p) < len(path)}
+                context[path] = {**here, tid: event}
+                new.append(replace(self.unit, index=0, prefix=path + (tid,), sleep=_asleep(here, tid, event),
+                                   low=self._root(path), context=context))
+        return new
+
+    def _root(self, path):
+        """The depth of the split unit's root above ``path``."""
+        return next(m for m in range(len(path), -1, -1) if path[:m] in self.roots)
+
+
+def explore_here(model, reduction, bounds, found, every, seed=0, make=HandingExplorer):
+    """The units ``found`` explored one after another in this process, each
+    handing over after every ``every`` executions, the next unit picked by
+    a seeded random number generator. For tests: returns (the units'
+    outcomes, every unit explored). ``make``: the explorer of a unit,
+    HandingExplorer's arguments."""
+    import random
+
+    rng = random.Random(seed)
+    ledger = Ledger(found)
+    todo, done, outcomes = list(found), [], []
+    while todo:
+        unit = todo.pop(rng.randrange(len(todo)))
+        handed = []
+
+        def give(search, handed=handed):
+            if (search.stats.executions + search.stats.blocked) % every == every - 1:
+                handed.extend(search.hand_over())
+
+        explorer = make(model, reduction, bounds, unit, should_stop=give)
+        outcomes.append(explorer.run())
+        done.append(unit)
+        todo += handed + ledger.add(unit, explorer.returns())
+    return outcomes, done

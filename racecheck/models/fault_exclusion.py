@@ -1149,8 +1149,31 @@ def xfs_insert_file_space(fs, offset, length):
     return 0
 
 
-def _xfs_file_fallocate(fs, which, offset, length, release):
+def _xfs_collapse_checks(fs, offset, length):
+    """``xfs_file_fallocate``'s checks of a collapse (4.1 and 5.15 alike):
+    whole blocks, ending before EOF. (error, the new size)."""
     bs = fs.geo.block_size
+    if offset % bs or length % bs or offset + length >= fs.i_size.get():
+        return EINVAL, None
+    return 0, fs.i_size.get() - length
+
+
+def _xfs_insert_checks(fs, offset, length):
+    """``xfs_file_fallocate``'s checks of an insert, in the kernel's order
+    (4.1 and 5.15 alike): whole blocks, room below ``s_maxbytes``, starting
+    before EOF. (error, the new size)."""
+    bs = fs.geo.block_size
+    isize = fs.i_size.get()
+    if offset % bs or length % bs:
+        return EINVAL, None
+    if isize + length > fs.geo.max_size:
+        return EFBIG, None
+    if offset >= isize:
+        return EINVAL, None
+    return 0, isize + length
+
+
+def _xfs_file_fallocate(fs, which, offset, length, release):
     lock = _xfs_mmaplock(fs, release)
     yield fs.i_mutex.lock("xfs_ilock(ip, XFS_IOLOCK_EXCL)")
     yield lock.down()
@@ -1160,23 +1183,13 @@ def _xfs_file_fallocate(fs, which, offset, length, release):
         ret = yield from xfs_free_file_space(fs, offset, length)
     elif which == COLLAPSE_RANGE:
         yield "if (offset + len >= i_size_read(inode)) return -EINVAL"
-        if offset % bs or length % bs or offset + length >= fs.i_size.get():
-            ret = EINVAL
-        else:
-            new_size = fs.i_size.get() - length
+        ret, new_size = _xfs_collapse_checks(fs, offset, length)
+        if not ret:
             ret = yield from xfs_collapse_file_space(fs, offset, length)
     elif which == INSERT_RANGE:
         yield ("new_size = i_size_read(inode) + len; -EINVAL unless block-aligned; -EFBIG past s_maxbytes; "
                "-EINVAL if (offset >= i_size_read(inode))")
-        isize = fs.i_size.get()
-        if offset % bs or length % bs:
-            ret = EINVAL
-        elif isize + length > fs.geo.max_size:
-            ret = EFBIG
-        elif offset >= isize:
-            ret = EINVAL
-        else:
-            new_size = isize + length
+        ret, new_size = _xfs_insert_checks(fs, offset, length)
     else:  # ZERO_RANGE
         yield "if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > i_size_read(inode)) new_size = offset + len"
         if offset + length > fs.i_size.get():
@@ -1315,7 +1328,6 @@ def xfs_file_fallocate_5_15(fs, which, offset, length):
     size (``xfs_vn_setattr_size``: the model's ``xfs_setattr_size`` body,
     the lock held); insert last, "now that the file size has been
     updated"."""
-    bs = fs.geo.block_size
     yield fs.i_mutex.lock("xfs_ilock(ip, XFS_IOLOCK_EXCL)")
     yield fs.invalidate_lock.down_write(
         "xfs_ilock(ip, XFS_MMAPLOCK_EXCL): filemap_invalidate_lock(VFS_I(ip)->i_mapping)")
@@ -1330,23 +1342,14 @@ def xfs_file_fallocate_5_15(fs, which, offset, length):
         ret = yield from xfs_free_file_space(fs, offset, length)
     elif which == COLLAPSE_RANGE:
         yield "if (!xfs_is_falloc_aligned(ip, offset, len)); if (offset + len >= i_size_read(inode))"
-        if offset % bs or length % bs or offset + length >= fs.i_size.get():
-            ret = EINVAL
-        else:
-            new_size = fs.i_size.get() - length
+        ret, new_size = _xfs_collapse_checks(fs, offset, length)
+        if not ret:
             ret = yield from xfs_collapse_file_space(fs, offset, length)
     elif which == INSERT_RANGE:
         yield ("isize = i_size_read(inode); -EINVAL unless aligned; -EFBIG past s_maxbytes; "
                "-EINVAL if (offset >= isize)")
-        isize = fs.i_size.get()
-        if offset % bs or length % bs:
-            ret = EINVAL
-        elif isize + length > fs.geo.max_size:
-            ret = EFBIG
-        elif offset >= isize:
-            ret = EINVAL
-        else:
-            new_size, insert = isize + length, True
+        ret, new_size = _xfs_insert_checks(fs, offset, length)
+        insert = not ret
     else:  # ZERO_RANGE
         yield "if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > i_size_read(inode)) new_size = offset + len"
         if offset + length > fs.i_size.get():

@@ -210,16 +210,7 @@ class FewestPreemptions(BreadthFirst):
         if step.violation is not None:
             broken.append((*step.violation, after is not None))
         if learned.checked:
-            confirmed = verdict is not UNKNOWN
-            if confirmed:
-                learned.learn_verdict(state, verdict)
-            else:
-                verdict = learned.verdict(state)
-                if verdict is UNKNOWN:
-                    _, v = self._replay(self._path(node, tid), check_last=True)
-                    verdict = None if v is None else self._verdict(v)
-                    learned.learn_verdict(state, verdict)
-                    confirmed = True
+            verdict, confirmed, _ = self._checked(state, verdict, lambda: self._path(node, tid))
             if verdict is not None:
                 broken.append((*verdict, confirmed))
         for invariant, message, confirmed in broken:

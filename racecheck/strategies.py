@@ -351,21 +351,35 @@ class BreadthFirst(Search):
         if step.violation is not None:
             self._violation(*step.violation, path, confirmed=after is not None)
         if learned.checked:
-            confirmed = verdict is not UNKNOWN
-            if confirmed:
-                learned.learn_verdict(state, verdict)
-            else:
-                verdict = learned.verdict(state)
-                if verdict is UNKNOWN:
-                    after, v = self._replay(path, check_last=True)
-                    verdict = None if v is None else _checks_verdict(v)
-                    learned.learn_verdict(state, verdict)
-                    confirmed = True
+            verdict, confirmed, replayed = self._checked(state, verdict, lambda: path)
+            if replayed is not None:
+                after = replayed
             if verdict is not None:
                 self._violation(*verdict, path, confirmed=confirmed)
         if self.verify:
             after = self._verify(state, step, after, path)
         self._reached(entry, tid, state, after, path, queue)
+
+    def _checked(self, state, verdict, path_of):
+        """What the after-step checks say at a successor ``state`` ((invariant,
+        message) or None), whether a live execution showed it, and the
+        execution replayed to learn it (None if none was): the step's own
+        ``verdict`` when it ran live, else the cache's, else the path
+        ``path_of()`` replayed (made only then: it costs a walk to the root)."""
+        learned = self.learned
+        if verdict is not UNKNOWN:
+            learned.learn_verdict(state, verdict)
+            return verdict, True, None
+        verdict = learned.verdict(state)
+        if verdict is not UNKNOWN:
+            return verdict, False, None
+        after, v = self._replay(path_of(), check_last=True)
+        verdict = None if v is None else self._verdict(v)
+        learned.learn_verdict(state, verdict)
+        return verdict, True, after
+
+    def _verdict(self, v):
+        return _checks_verdict(v)
 
     def _reached(self, entry, tid, state, after, path, queue):
         """A successor, checked: a new state is added and queued."""

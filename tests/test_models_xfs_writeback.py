@@ -154,3 +154,40 @@ def test_a_page_past_eof_is_redirtied_without_io(tmp_path):
     assert labels[-1].startswith("lock_page(page 1); xfs_vm_writepage")
     assert fs.page_buffers.items[1][0].dirty and fs.page_writeback.items == {}
     assert fs.dev.values[8:16] == ["DATA(init,0)"] * 8 and not fs.page_lock[1].owner
+
+
+def test_a_page_dirtied_after_the_lookup_waits_for_the_next_pass(tmp_path):
+    """write_cache_pages looks the dirty pages of the range up before it
+    locks the first: page 0, dirtied after the lookup of the second
+    writepages, is not written by that pass; page 1 is."""
+    from racecheck.models.buffered import set_buffer
+
+    passes = []
+
+    def hook(fs):
+        passes.append(1)
+        if len(passes) == 2:
+            set_buffer(fs, 0, 0, dirty=True)
+
+    ops = ["{op: buffered_write, offset: 0, len: 512}", "{op: writepages}",
+           "{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}"]
+    path = tmp_path / "t.yaml"
+    path.write_text("""
+name: t
+filesystem: xfs
+kernel: "4.1"
+file: {size: 8192, blocks: [written, written], dax: false}
+threads:
+  - name: a
+    ops:
+""" + "\n".join(f"      - {op}" for op in ops) + "\ninvariants: []\n")
+    ex = Execution(load(path).model, tracing=True)
+    while ex.enabled():
+        ex.step(ex.enabled()[0])
+        if ex.records[-1]["label"].startswith("do_writepages(mapping, wbc): write_cache_pages("):
+            hook(ex.state)
+    fs = ex.state
+    labels = [r["label"] for r in ex.records]
+    assert len(passes) == 2 and labels.count("lock_page(page 0); xfs_vm_writepage(page, wbc)") == 1
+    assert fs.page_buffers.items[0][0].dirty and not fs.page_buffers.items[1][0].dirty
+    assert fs.dev.values[8] == "DATA(a,3)"

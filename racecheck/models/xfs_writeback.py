@@ -26,9 +26,12 @@ Registered for ``kernel:`` 4.1 (and so picked at 4.5 and 5.15 too):
   runs it with ``WB_SYNC_NONE``: a page under writeback is skipped, and
   there is no wait.
 * :func:`xfs_vm_writepage` (fs/xfs/xfs_aops.c, 4.1) and
-  :func:`xfs_submit_ioend` (with ``xfs_end_bio``): the page's mapped dirty
-  buffer goes into a bio, ``set_page_writeback``, ``unlock_page``; the bio
-  is submitted, then completes (two steps: in between it is in flight).
+  :func:`xfs_submit_ioend` (with ``xfs_end_bio`` and ``xfs_end_io``): a
+  page past EOF is redirtied without I/O; the page's mapped uptodate
+  buffer below EOF goes into a bio, ``set_page_writeback``,
+  ``unlock_page``; the bio is submitted, then completes (in between it is
+  in flight); an unwritten extent is converted by the work item after the
+  bio completed, before ``end_page_writeback``.
 * :func:`filemap_write_and_wait_41` (``filemap_write_and_wait`` for 4.1):
   fsync's write-out of an XFS page-cache file is ``xfs_vm_writepages``
   (models/writeback.py's 4.4 release, and so dax_entry's 4.10, run it for a
@@ -41,11 +44,24 @@ Registered for ``kernel:`` 4.1 (and so picked at 4.5 and 5.15 too):
 Left out: delayed allocation (``xfs_map_blocks``, ``xfs_iomap_write_allocate``:
 a dirty buffer a write left is already mapped, to an unwritten extent when
 the flavour's ``get_block`` allocated one, which the completion converts),
-``xfs_cluster_write`` (each page its own bio), ioends of several pages, the ILOCK, the ``nr_to_write``
-and ``range_cyclic`` bookkeeping; a page whose buffers are not mapped is
-cleaned without I/O. Sources: not read against the v4.1 tag; written from
-the structure of fs/xfs/xfs_aops.c and mm/page-writeback.c of the 4.x
-releases.
+``xfs_cluster_write`` (each page its own bio), ioends of several pages, the
+ILOCK, the ``nr_to_write``, ``range_cyclic`` and ``XFS_ITRUNCATED``
+bookkeeping, the on-disk size update of an appending ioend
+(``xfs_setfilesize_ioend``: the model's XFS has no on-disk size apart from
+``i_size``), ``WRITE_SYNC``, I/O errors; a page whose buffers are not
+mapped is cleaned without I/O. The model keeps a page's dirty bit in its
+buffers, so the buffer is cleaned with the page under the page lock, where
+``xfs_start_buffer_writeback`` cleans it at submission; and the bio
+carries the page as it was when it was unlocked (the kernel's DMA reads it
+later; a store or write in between leaves the page dirty either way).
+
+Sources: read against 4.1: fs/xfs/xfs_aops.c of v4.1 in the garghub/TROVON
+repository (``dataset/codebase_cleansed/linux_kernel/v4.1/xfs_aops.c``, the
+release file with its comments stripped; that repository's commit
+0d6091af5d25) and of 4.1.15 in oxforever/linux-4.1 (commit b44644cc368c,
+Makefile 4.1.15), whose mm/page-writeback.c (``write_cache_pages``),
+mm/filemap.c (``filemap_fdatawait_range``) and mm/truncate.c
+(``truncate_inode_pages_range``) were read too: docs/kernels/xfs_writeback.md.
 """
 
 from __future__ import annotations

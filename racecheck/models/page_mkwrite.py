@@ -26,7 +26,7 @@ Makefile 4.5.7): fs/ext4/inode.c ``ext4_page_mkwrite``, fs/buffer.c
 ``block_page_mkwrite_return``, mm/memory.c ``do_shared_fault``,
 ``wp_page_shared``, ``do_page_mkwrite``; and against 5.15.100
 (zcjie1/linux-5.15.100 at 52bed7a9a5ad, Makefile 5.15.100): the same
-functions of fs/ext4/inode.c, fs/buffer.c and buffer_head.h. The order
+functions of fs/ext4/inode.c, fs/buffer.c, buffer_head.h and mm/memory.c. The order
 modelled is the text's. One change: at 4.5 ``block_page_mkwrite_return``
 makes ``-EAGAIN`` ``VM_FAULT_RETRY``, at 5.15 ``VM_FAULT_NOPAGE`` (the
 model had 5.15's at both; no modelled path returns ``-EAGAIN``).
@@ -52,7 +52,8 @@ lock (models/ext4_fault.py). At 5.15 the lock is
 ``filemap_invalidate_lock_shared(mapping)`` (d4f5258eae7b "ext4: Convert to
 use mapping->invalidate_lock": :func:`ext4_page_mkwrite_5_15`), read against
 5.15.100; the store path around it is the one of 4.x (mm/memory.c:
-models/fault_exclusion.py), not 5.15's, which was not read. Before 4.5 a store through
+models/fault_exclusion.py), which 5.15.100's mm/memory.c follows in what
+is modelled (``finish_fault``, ``fault_dirty_shared_page``). Before 4.5 a store through
 an ext4 page-cache mapping is refused by name when the scenario loads.
 """
 

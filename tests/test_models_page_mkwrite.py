@@ -305,3 +305,16 @@ def test_fsync_writes_a_stored_delayed_page_back_at_every_release(tmp_path, kern
                                 kernel=kernel, blocks="[written, hole]")
     state, pblk = fs.i_blocks.values[1]
     assert ret == 0 and state == "written" and fs.dev.values[pblk * 8] == w.tag
+
+
+def test_block_page_mkwrite_return_of_each_release():
+    """include/linux/buffer_head.h: at 4.5 -EAGAIN is VM_FAULT_RETRY, at 5.15
+    VM_FAULT_NOPAGE (as -EFAULT at both); 0 is VM_FAULT_LOCKED, -ENOSPC
+    VM_FAULT_SIGBUS."""
+    from racecheck.models.dax import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_SIGBUS
+    from racecheck.models.kernel import RELEASES
+    ret = {r: RELEASES["block_page_mkwrite_return"][r].fn for r in ("4.5", "5.15")}
+    assert [ret["4.5"](None, e) for e in (0, -14, -11, -28)] == [VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY,
+                                                                 VM_FAULT_SIGBUS]
+    assert [ret["5.15"](None, e) for e in (0, -14, -11, -28)] == [VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_NOPAGE,
+                                                                  VM_FAULT_SIGBUS]

@@ -15,13 +15,16 @@ from racecheck.scenario import load
 PAIR = "xfs_writeback_vs_punch_no_wait"
 
 
-def _labels_of(tmp_path, ops, kernel='kernel: "4.1"', blocks="[written, written]"):
+def _labels_of(tmp_path, ops, kernel='kernel: "4.1"', blocks="[written, written]", size=8192, after=None):
+    """Run one thread to its end; (fs state, the labels of its steps).
+    ``after``: ``(label prefix, fn)``: ``fn(fs)`` once the step so labelled
+    has run."""
     path = tmp_path / "t.yaml"
     path.write_text(f"""
 name: t
 filesystem: xfs
 {kernel}
-file: {{size: 8192, blocks: {blocks}, dax: false}}
+file: {{size: {size}, max_size: 8192, blocks: {blocks}, dax: false}}
 threads:
   - name: a
     ops:
@@ -29,6 +32,9 @@ threads:
     ex = Execution(load(path).model, tracing=True)
     while ex.enabled():
         ex.step(ex.enabled()[0])
+        if after is not None and ex.records[-1]["label"].startswith(after[0]):
+            after[1](ex.state)
+            after = None
     return ex.state, [r["label"] for r in ex.records]
 
 
@@ -36,8 +42,10 @@ def test_the_flusher_puts_the_page_under_writeback_then_the_bio_completes(tmp_pa
     fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 4096}", "{op: writepages}"])
     at = 0
     for p in ("do_writepages(mapping, wbc): write_cache_pages(", "lock_page(page 1); xfs_vm_writepage",
-              "xfs_submit_ioend(", "xfs_end_bio(bio)"):
+              "xfs_submit_ioend(wbc, ioend, 0): xfs_start_buffer_writeback(bh); submit_bio(",
+              "xfs_end_bio(bio): xfs_finish_ioend(ioend): xfs_destroy_ioend(ioend): end_page_writeback(page 1)"):
         at = next(i for i in range(at, len(labels)) if labels[i].startswith(p)) + 1
+    assert at == len(labels)
     pblk = fs.i_blocks.values[1][1]
     assert fs.dev.values[pblk * 8:(pblk + 1) * 8] == ["DATA(a,1)"] * 8
     assert fs.page_writeback.items == {} and not any(b.dirty for b in fs.page_buffers.items[1])
@@ -88,7 +96,10 @@ def test_writeback_converts_the_unwritten_extent_a_buffered_write_allocated(tmp_
     data reads back once the page has left the page cache (collapse)."""
     fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}",
                                        "{op: collapse_range, offset: 0, len: 4096}"], blocks="[written, hole]")
-    assert any("xfs_iomap_write_unwritten" in lb for lb in labels)
+    at = 0
+    for p in ("xfs_submit_ioend(", "xfs_end_bio(bio): xfs_finish_ioend(ioend): queue_work(mp->m_unwritten_workqueue",
+              "xfs_end_io(work): xfs_iomap_write_unwritten(", "xfs_ilock(ip, XFS_MMAPLOCK_EXCL)"):
+        at = next(i for i in range(at, len(labels)) if labels[i].startswith(p) or p in labels[i]) + 1
     state, pblk = fs.i_blocks.values[0]
     assert state == "written" and fs.dev.values[pblk * 8] == "DATA(a,1)" and 0 not in fs.page_cache.items
 
@@ -106,3 +117,77 @@ def test_fsync_writes_back_through_xfs_vm_writepages(tmp_path, kernel):
                for lb in labels)
     state, pblk = fs.i_blocks.values[0]
     assert state == "written" and fs.dev.values[pblk * 8] == "DATA(a,1)"
+
+
+def test_the_unwritten_extent_is_converted_after_the_data_reached_it(tmp_path):
+    """xfs_end_bio queues the ioend of an unwritten extent; between the bio's
+    completion and xfs_end_io the block holds the data, the extent is still
+    unwritten and the page still under writeback."""
+    seen = {}
+
+    def look(fs):
+        pblk = fs.i_blocks.values[1][1]
+        seen.update(state=fs.i_blocks.values[1][0], unit=fs.dev.values[pblk * 8],
+                    writeback=dict(fs.page_writeback.items), in_flight=dict(fs.ghost.in_flight))
+
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}"],
+                            blocks="[written, hole]", after=("xfs_end_bio(bio): xfs_finish_ioend(ioend): queue_work", look))
+    assert seen == {"state": "unwritten", "unit": "DATA(a,1)", "writeback": {1: True}, "in_flight": {}}
+    assert fs.i_blocks.values[1][0] == "written" and fs.page_writeback.items == {}
+
+
+def test_the_page_that_holds_eof_is_zeroed_past_it_before_the_bio(tmp_path):
+    """xfs_vm_writepage: zero_user_segment(page, offset_into_page, PAGE_SIZE)
+    on the page that holds EOF (6144: 2048 bytes into page 1)."""
+    fs, _ = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}"], size=6144)
+    pblk = fs.i_blocks.values[1][1]
+    assert fs.dev.values[pblk * 8:(pblk + 1) * 8] == ["DATA(a,1)"] + ["DATA(init,0)"] * 3 + ["ZERO"] * 4
+    assert fs.page_cache.items[1][4:] == ("ZERO",) * 4
+
+
+def test_a_page_past_eof_is_redirtied_without_io(tmp_path):
+    """i_size falls to 4096 (as truncate_setsize does before it drops the
+    pages) after the write dirtied page 1: xfs_vm_writepage redirties it and
+    unlocks it; no writeback, no bio."""
+    fs, labels = _labels_of(tmp_path, ["{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}"],
+                            after=("mutex_unlock", lambda fs: fs.i_size.set(4096)))
+    assert labels[-1].startswith("lock_page(page 1); xfs_vm_writepage")
+    assert fs.page_buffers.items[1][0].dirty and fs.page_writeback.items == {}
+    assert fs.dev.values[8:16] == ["DATA(init,0)"] * 8 and not fs.page_lock[1].owner
+
+
+def test_a_page_dirtied_after_the_lookup_waits_for_the_next_pass(tmp_path):
+    """write_cache_pages looks the dirty pages of the range up before it
+    locks the first: page 0, dirtied after the lookup of the second
+    writepages, is not written by that pass; page 1 is."""
+    from racecheck.models.buffered import set_buffer
+
+    passes = []
+
+    def hook(fs):
+        passes.append(1)
+        if len(passes) == 2:
+            set_buffer(fs, 0, 0, dirty=True)
+
+    ops = ["{op: buffered_write, offset: 0, len: 512}", "{op: writepages}",
+           "{op: buffered_write, offset: 4096, len: 512}", "{op: writepages}"]
+    path = tmp_path / "t.yaml"
+    path.write_text("""
+name: t
+filesystem: xfs
+kernel: "4.1"
+file: {size: 8192, blocks: [written, written], dax: false}
+threads:
+  - name: a
+    ops:
+""" + "\n".join(f"      - {op}" for op in ops) + "\ninvariants: []\n")
+    ex = Execution(load(path).model, tracing=True)
+    while ex.enabled():
+        ex.step(ex.enabled()[0])
+        if ex.records[-1]["label"].startswith("do_writepages(mapping, wbc): write_cache_pages("):
+            hook(ex.state)
+    fs = ex.state
+    labels = [r["label"] for r in ex.records]
+    assert len(passes) == 2 and labels.count("lock_page(page 0); xfs_vm_writepage(page, wbc)") == 1
+    assert fs.page_buffers.items[0][0].dirty and not fs.page_buffers.items[1][0].dirty
+    assert fs.dev.values[8] == "DATA(a,3)"

@@ -43,7 +43,9 @@ as a ``("page", index)`` PTE.
 (:func:`do_shared_fault`, :func:`do_wp_page_4_1`, :func:`do_cow_fault`,
 :func:`xfs_filemap_page_mkwrite`, :func:`block_page_mkwrite`); ``do_page_mkwrite``
 calls the filesystem's from :data:`PAGE_MKWRITE`, where models/page_mkwrite.py
-puts ext4's of 4.5.
+puts ext4's of 4.5. The store path was read against 4.1.15 (mm/memory.c,
+fs/buffer.c) and 4.5.7 (mm/memory.c): docs/kernels/fault_exclusion.md,
+Sources.
 
 Left out everywhere: ``->page_mkwrite`` of an ext4 page-cache file at 4.1,
 and of XFS's at 4.5 and 5.15 (a store through such a mapping is
@@ -420,10 +422,14 @@ def block_page_mkwrite(fs, vma, pgoff):
     ``VM_FAULT_NOPAGE``); ``__block_write_begin(page, 0, end, get_block)``
     and ``block_commit_write(page, 0, end)`` over the part below ``i_size``;
     ``set_page_dirty``; the page is returned locked (``VM_FAULT_LOCKED``).
-    ``sb_start_pagefault`` and ``file_update_time`` are not modelled (XFS
-    has no freeze lock in the model); the write-begin is the seeds'
+    At 4.1 ``block_page_mkwrite`` is a wrapper: ``sb_start_pagefault``,
+    ``file_update_time``, ``__block_page_mkwrite`` (the body above),
+    ``sb_end_pagefault``, ``block_page_mkwrite_return`` (read at 4.1.15);
+    the freeze lock is not modelled (XFS has none in the model), nor
+    ``wait_for_stable_page`` (a label); the write-begin is the seeds'
     ``__block_prepare_write`` with the file's ``get_block``, and a page
-    already uptodate is not read."""
+    already uptodate is not read. An error of the write-begin unlocks the
+    page and is ``VM_FAULT_SIGBUS`` (``-ENOMEM``'s ``VM_FAULT_OOM`` aside)."""
     ps = fs.geo.page_size
     yield fs.page_lock[pgoff].lock(f"lock_page(page {pgoff}); size = i_size_read(inode)")
     size = fs.i_size.get()
@@ -464,10 +470,11 @@ STORE_RELEASES = {"xfs": ("4.1",)}
 
 @kernel_function("mm/memory.c", "v4.1", release="4.1")
 def do_page_mkwrite(fs, vma, pgoff):
-    """``do_page_mkwrite(vma, page, address)`` (4.1): ``vma->vm_ops->
-    page_mkwrite``; an error or ``VM_FAULT_NOPAGE`` is returned; a page not
-    returned locked is locked here and, if it was truncated
-    (``!page->mapping``), the fault is retried (0)."""
+    """``do_page_mkwrite(vma, page, address)`` (4.1, read at 4.1.15 and
+    4.5.7, the same there): ``vma->vm_ops->page_mkwrite``; an error or
+    ``VM_FAULT_NOPAGE`` is returned; a page not returned locked is locked
+    here and, if it was truncated (``!page->mapping``), the fault is
+    retried (0)."""
     page_mkwrite = PAGE_MKWRITE[fs_type(fs)]
     ret = yield from page_mkwrite(fs, vma, pgoff)
     if ret != VM_FAULT_LOCKED:
@@ -497,7 +504,8 @@ def _make_writable(fs, vma, pgoff, orig_pte, how):
 
 @kernel_function("mm/memory.c", "v4.1", release="4.1")
 def do_shared_fault(fs, vma, pgoff, pagecache_fault):
-    """``do_shared_fault()`` (4.1) of a page-cache file: ``__do_fault`` (the
+    """``do_shared_fault()`` (4.1; read at 4.1.15 and 4.5.7, the same in
+    what is modelled) of a page-cache file: ``__do_fault`` (the
     file's ``->fault``: the page locked), then, with ``->page_mkwrite``,
     ``unlock_page(fault_page)`` and ``do_page_mkwrite``; then, under the PTE
     lock, ``if (unlikely(!pte_same(*pte, orig_pte)))`` give up, else
@@ -517,10 +525,11 @@ def do_shared_fault(fs, vma, pgoff, pagecache_fault):
 
 @kernel_function("mm/memory.c", "v4.1", release="4.1")
 def do_cow_fault(fs, vma, pgoff, pagecache_fault):
-    """``do_cow_fault()`` (4.1), a store through a private mapping of a
-    page-cache file: ``__do_fault`` (the page locked), ``copy_user_highpage``
-    of it into a new anonymous page, ``do_set_pte(vma, address, new_page,
-    pte, true, true)`` if the PTE is still none, ``unlock_page``."""
+    """``do_cow_fault()`` (4.1; read at 4.1.15 and 4.5.7), a store through
+    a private mapping of a page-cache file: ``__do_fault`` (the page
+    locked), ``copy_user_highpage`` of it into a new anonymous page, then
+    under the PTE lock ``do_set_pte(vma, address, new_page, pte, true,
+    true)`` if the PTE is still none (``pte_same``), ``unlock_page``."""
     ret, page = yield from pagecache_fault(fs, vma, pgoff)
     if ret != VM_FAULT_LOCKED:
         return ret
@@ -537,8 +546,9 @@ _seed_do_wp_page = FUNCTIONS["do_wp_page"].fn
 
 @kernel_function("mm/memory.c", "v4.1", name="do_wp_page", release="4.1")
 def do_wp_page_4_1(fs, vma, pgoff, orig_pte, handler="xip"):
-    """``do_wp_page()`` (4.1) of a store to a read-only PTE of an XFS
-    page-cache page in a shared mapping: ``wp_page_shared()``:
+    """``do_wp_page()`` (4.1; read at 4.1.15 and 4.5.7) of a store to a
+    read-only PTE of a page-cache page in a shared mapping (not anonymous,
+    ``VM_WRITE|VM_SHARED``): ``wp_page_shared()``:
     ``do_page_mkwrite``, then ``if (!pte_same(*page_table, orig_pte))`` give
     up (retry), else ``wp_page_reuse()`` makes the PTE writable,
     ``set_page_dirty``, ``unlock_page``. A DAX file (the seeds' hole page)

@@ -20,14 +20,16 @@ lock the page, give up if it left the file or lies past ``i_size``
 and return the page locked; the caller installs the PTE writable and
 unlocks the page. The store then lands in the dirty page.
 
-Sources: the 4.5 text of ``ext4_page_mkwrite`` is 4.4's with the hunks of
-ea3d7209ca01 (``down_read`` after ``file_update_time``, ``up_read`` at
-``out:`` before ``sb_end_pagefault``), as the commit's diff and the line
-history of fs/ext4/inode.c show them (those lines are unchanged until
-7b4cc9787fe3, v4.12, which adds the inline-data conversion);
-``block_page_mkwrite`` is fs/buffer.c's of the 4.x releases that return an
-errno (the callers apply ``block_page_mkwrite_return``). Neither was read
-against the v4.5 tag.
+Sources: read against 4.5.7 (everestdavid/sound-linux-4.5.7 at 931861d2b548,
+Makefile 4.5.7): fs/ext4/inode.c ``ext4_page_mkwrite``, fs/buffer.c
+``block_page_mkwrite``, include/linux/buffer_head.h
+``block_page_mkwrite_return``, mm/memory.c ``do_shared_fault``,
+``wp_page_shared``, ``do_page_mkwrite``; and against 5.15.100
+(zcjie1/linux-5.15.100 at 52bed7a9a5ad, Makefile 5.15.100): the same
+functions of fs/ext4/inode.c, fs/buffer.c, buffer_head.h and mm/memory.c. The order
+modelled is the text's. One change: at 4.5 ``block_page_mkwrite_return``
+makes ``-EAGAIN`` ``VM_FAULT_RETRY``, at 5.15 ``VM_FAULT_NOPAGE`` (the
+model had 5.15's at both; no modelled path returns ``-EAGAIN``).
 
 What the lock is for, as the model shows it: not truncate or hole punch
 (with a page one block, ``block_page_mkwrite``'s page lock and its recheck
@@ -48,15 +50,16 @@ files always have delayed allocation; the ``-ENOSPC`` retry
 pages). ``sb_start_pagefault`` is modelled where the flavour has the freeze
 lock (models/ext4_fault.py). At 5.15 the lock is
 ``filemap_invalidate_lock_shared(mapping)`` (d4f5258eae7b "ext4: Convert to
-use mapping->invalidate_lock": :func:`ext4_page_mkwrite_5_15`), written from
-that commit, not read against the tag; the store path around it is the one
-of 4.x (mm/memory.c: models/fault_exclusion.py). Before 4.5 a store through
+use mapping->invalidate_lock": :func:`ext4_page_mkwrite_5_15`), read against
+5.15.100; the store path around it is the one of 4.x (mm/memory.c:
+models/fault_exclusion.py), which 5.15.100's mm/memory.c follows in what
+is modelled (``finish_fault``, ``fault_dirty_shared_page``). Before 4.5 a store through
 an ext4 page-cache mapping is refused by name when the scenario loads.
 """
 
 from __future__ import annotations
 
-from .dax import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS
+from .dax import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_SIGBUS
 from .extents import fs_type
 from .fault_exclusion import PAGE_MKWRITE, STORE_RELEASES
 from .kernel import kernel_function
@@ -104,12 +107,26 @@ def block_page_mkwrite_4_5(fs, vma, pgoff, get_block):
     return 0
 
 
-@kernel_function("include/linux/buffer_head.h", "v4.5", dropped=VM_FAULT_LOCKED)
+@kernel_function("include/linux/buffer_head.h", "v4.5", dropped=VM_FAULT_LOCKED, release="4.5")
 def block_page_mkwrite_return(fs, err):
-    """``block_page_mkwrite_return(err)``: 0 is ``VM_FAULT_LOCKED``,
-    ``-EFAULT`` and ``-EAGAIN`` ``VM_FAULT_NOPAGE`` (retry the fault),
-    ``-ENOMEM`` ``VM_FAULT_OOM`` (not modelled: no allocation fails), the
-    rest ``VM_FAULT_SIGBUS``."""
+    """``block_page_mkwrite_return(err)`` (4.5): 0 is ``VM_FAULT_LOCKED``,
+    ``-EFAULT`` ``VM_FAULT_NOPAGE`` (the fault is retried), ``-EAGAIN``
+    ``VM_FAULT_RETRY``, ``-ENOMEM`` ``VM_FAULT_OOM`` (not modelled: no
+    allocation fails), the rest ``VM_FAULT_SIGBUS``."""
+    if err == 0:
+        return VM_FAULT_LOCKED
+    if err == EFAULT:
+        return VM_FAULT_NOPAGE
+    if err == EAGAIN:
+        return VM_FAULT_RETRY
+    return VM_FAULT_SIGBUS
+
+
+@kernel_function("include/linux/buffer_head.h", "v5.15", name="block_page_mkwrite_return",
+                 dropped=VM_FAULT_LOCKED, release="5.15")
+def block_page_mkwrite_return_5_15(fs, err):
+    """``block_page_mkwrite_return(err)`` (5.15): 4.5's, but ``-EAGAIN``
+    is ``VM_FAULT_NOPAGE`` with ``-EFAULT``."""
     if err == 0:
         return VM_FAULT_LOCKED
     if err in (EFAULT, EAGAIN):

@@ -287,10 +287,16 @@ class InOrder:
 
     def stop(self, reason):
         """The run ends before every unit is taken: incomplete for ``reason``
-        (unless a unit already decided)."""
+        (unless a unit already decided). The units done out of order count
+        in the statistics (they were explored, as the progress line showed),
+        not in the verdict."""
         if not self.merged.decided:
             self.merged.reason = self.merged.reason or reason
             self.merged.decided = True
+            for o in self.waiting.values():
+                if not isinstance(o, BaseException):
+                    self.merged.count(o)
+            self.waiting = {}
 
     def outcome(self):
         self.total.elapsed_s = time.monotonic() - self.start
@@ -505,10 +511,7 @@ class _Merge:
 
     def add(self, outcome):
         """Take one unit's outcome; True when it decides the search."""
-        s, o = self.stats, outcome.stats
-        for name in ("executions", "blocked", "steps", "pruned", "probes"):
-            setattr(s, name, getattr(s, name) + getattr(o, name))
-        s.max_depth = max(s.max_depth, o.max_depth)
+        self.count(outcome)
         self.checks.add(outcome.checks, outcome.gathered)
         if outcome.error is not None:
             self.error = outcome.error
@@ -518,6 +521,13 @@ class _Merge:
             self.reason = outcome.reason
         self.decided = self.error is not None or self.violation is not None
         return self.decided
+
+    def count(self, outcome):
+        """Add a unit's statistics (what it explored) to the search's."""
+        s, o = self.stats, outcome.stats
+        for name in ("executions", "blocked", "steps", "pruned", "probes"):
+            setattr(s, name, getattr(s, name) + getattr(o, name))
+        s.max_depth = max(s.max_depth, o.max_depth)
 
     def outcome(self):
         checks = self.checks.counted()

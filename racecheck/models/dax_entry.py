@@ -436,15 +436,21 @@ def dax_iomap_fault(fs, vma, pgoff, write):
     if got == EEXIST:
         return VM_FAULT_SIGBUS  # dax_fault_return(PTR_ERR(entry))
     key, entry = got
-    if iomap.type == IOMAP_MAPPED:
-        yield from dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write)
-        ret = VM_FAULT_NOPAGE
-    elif not write:
-        ret = yield from dax_load_hole(fs, vma, pgoff, entry)
-    else:
-        ret = VM_FAULT_SIGBUS  # WARN_ON_ONCE(1); error = -EIO
+    ret = yield from _map_pte(fs, vma, pgoff, key, entry, iomap, write)
     yield from put_locked_mapping_entry(fs, pgoff)  # unlock_entry:
     return ret
+
+
+def _map_pte(fs, vma, pgoff, key, entry, iomap, write):
+    """The PTE fault's ``switch (iomap.type)`` under the entry lock (4.10
+    and 4.12 alike): a mapped extent is inserted, a hole read maps the
+    hole page, a hole written is a bug (the fault allocated)."""
+    if iomap.type == IOMAP_MAPPED:
+        yield from dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write)
+        return VM_FAULT_NOPAGE
+    if not write:
+        return (yield from dax_load_hole(fs, vma, pgoff, entry))
+    return VM_FAULT_SIGBUS  # WARN_ON_ONCE(1); error = -EIO
 
 
 @kernel_function(DAX_C, V410, release=RELEASE)
@@ -485,13 +491,8 @@ def dax_iomap_fault_4_12(fs, vma, pgoff, write):
     iomap = yield from ext2_iomap_begin(fs, pgoff, 1, write)
     if iomap is None:
         ret = VM_FAULT_SIGBUS
-    elif iomap.type == IOMAP_MAPPED:
-        yield from dax_insert_mapping(fs, vma, pgoff, key, entry, iomap, write)
-        ret = VM_FAULT_NOPAGE
-    elif not write:
-        ret = yield from dax_load_hole(fs, vma, pgoff, entry)
     else:
-        ret = VM_FAULT_SIGBUS  # WARN_ON_ONCE(1); error = -EIO
+        ret = yield from _map_pte(fs, vma, pgoff, key, entry, iomap, write)
     yield from put_locked_mapping_entry(fs, pgoff)  # unlock_entry:
     return ret
 

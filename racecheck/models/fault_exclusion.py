@@ -1345,7 +1345,7 @@ def xfs_file_fallocate_5_15(fs, which, offset, length):
     ret = 0
     if which in (PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE):
         ret = yield from xfs_flush_unmap_range(fs, offset, length)
-    new_size, insert = None, False
+    new_size = None
     if ret:
         pass
     elif which == PUNCH_HOLE:
@@ -1359,7 +1359,6 @@ def xfs_file_fallocate_5_15(fs, which, offset, length):
         yield ("isize = i_size_read(inode); -EINVAL unless aligned; -EFBIG past s_maxbytes; "
                "-EINVAL if (offset >= isize)")
         ret, new_size = _xfs_insert_checks(fs, offset, length)
-        insert = not ret
     else:  # ZERO_RANGE
         yield "if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > i_size_read(inode)) new_size = offset + len"
         if offset + length > fs.i_size.get():
@@ -1368,12 +1367,12 @@ def xfs_file_fallocate_5_15(fs, which, offset, length):
         if not ret:
             yield "xfs_alloc_file_space(ip, round_down(offset, blksize), ..., XFS_BMAPI_PREALLOC)"
     if not ret and new_size is not None:
-        if insert:
+        if which == INSERT_RANGE:
             yield "xfs_vn_setattr_size(): i_size_write(inode, new_size) (growing)"
             fs.i_size.set(new_size)
         else:
             ret = yield from _xfs_setattr_size_locked(fs, new_size)
-    if not ret and insert:
+    if not ret and which == INSERT_RANGE:
         ret = yield from xfs_insert_file_space(fs, offset, length)
     yield "xfs_iunlock(ip, XFS_MMAPLOCK_EXCL): filemap_invalidate_unlock(VFS_I(ip)->i_mapping)"
     fs.invalidate_lock.up_write()

@@ -187,6 +187,7 @@ class Explorer(Search):
             ex = Execution(self.model, max_steps=self.bounds.max_steps, gathered=self.gathered,
                            plain_checks=not (stats.executions or stats.blocked))
             self.nthreads = len(ex.threads)
+            objects = len(ex.rt.objects)
             stop = False
             if not stack:  # the initial state, checked once, by the first execution
                 found = ex.initial_violations()
@@ -224,6 +225,10 @@ class Explorer(Search):
         if len(stack) > stats.max_depth:
             stats.max_depth = len(stack)
         if self.dpor:
+            # A probe may run only the steps its own depends on (see _probe)
+            # when every step ran as a step (none cut by the step bound) and
+            # none made a runtime object (a key the others' keys follow).
+            self._partial = self._ended == "finished" and len(ex.rt.objects) == objects
             self._add_backtracks(self._pending_events(ex))
         return None
 
@@ -664,23 +669,63 @@ class Explorer(Search):
     def _probe(self, i, rest, p):
         """What thread ``p`` does when it runs after the first ``i`` steps of
         the current execution and then the steps ``rest``: its Event, or
-        None when it cannot run there."""
+        None when it cannot run there.
+
+        Every step of that sequence does what it did in the execution (what
+        it depends on is in the sequence too), so it is enough to run the
+        steps that happen before thread ``p``'s last step there (a set that
+        holds, with each step, every earlier step it conflicts with), then
+        thread ``p``: the steps left out commute with those run, so they can
+        all come after. When they also commute with what thread ``p`` did
+        (its step, or the look that found it waiting), they could come after
+        it as well, and it is what it would be after the whole sequence.
+        Otherwise the whole sequence is run."""
         self.stats.probes += 1
+        hb = self._hb
+        sequence = [*range(i), *rest]
+        if self._partial:
+            past = _past(hb, sequence, p)
+            if len(past) < len(sequence):
+                ev = self._run_probe([self.stack[k].chosen for k in past], p)
+                if ev.__class__ is not _Unknown and not hb.conflicts_among(
+                        ev, set(sequence).difference(past)):
+                    return None if ev.__class__ is _Waiting else ev
+        ev = self._run_probe([self.stack[k].chosen for k in sequence], p)
+        return None if ev.__class__ is _Waiting else ev
+
+    def _run_probe(self, schedule, p):
+        """Run ``schedule``, then thread ``p``'s step: its Event; _Unknown
+        if the model raised or a thread ran past the step bound; _Waiting
+        when ``p`` cannot run there."""
         # Only the step's footprint is wanted: no checks (they add nothing
         # to it), and what they would gather is not the search's.
         ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=None, gathered={})
         ex.checks = False
-        schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
             ex.rerun(schedule)  # as it ran in the execution, violations too
             if not ex.is_enabled(p):
-                return None
+                t = ex.threads[p]
+                if t.finished:  # (its own steps ended it: so after any others)
+                    return _Waiting(p, set(), set())
+                reads, writes = t.pending.footprint(ex.rt)
+                return _Waiting(p, reads, writes)
             try:
                 return ex.step(p)
             except Violation:
                 return ex.events[-1]
         except (ModelFailure, StepBoundHit):
             return _Unknown(p)
+
+
+def _past(hb, sequence, p):
+    """The steps of ``sequence`` (steps of the execution, in order) that
+    happen before thread ``p``'s last step in it, or are it."""
+    events = hb.events
+    for k in reversed(sequence):
+        if events[k].tid == p:
+            clock, pos = hb.clocks[k], hb.pos
+            return [m for m in sequence if clock[events[m].tid] >= pos[m]]
+    return []
 
 
 def _all_rest(context, events):
@@ -790,6 +835,13 @@ class _Unknown(Event):
 
     def conflicts(self, other):
         return True
+
+
+class _Waiting(Event):
+    """A thread found waiting by a probe, with the footprint of the look
+    that found it so (its request's)."""
+
+    __slots__ = ()
 
 
 def _depends(a, b):

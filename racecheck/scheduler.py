@@ -187,7 +187,6 @@ class Explorer(Search):
             ex = Execution(self.model, max_steps=self.bounds.max_steps, gathered=self.gathered,
                            plain_checks=not (stats.executions or stats.blocked))
             self.nthreads = len(ex.threads)
-            objects = len(ex.rt.objects)
             stop = False
             if not stack:  # the initial state, checked once, by the first execution
                 found = ex.initial_violations()
@@ -225,10 +224,11 @@ class Explorer(Search):
         if len(stack) > stats.max_depth:
             stats.max_depth = len(stack)
         if self.dpor:
-            # A probe may run only the steps its own depends on (see _probe)
-            # when every step ran as a step (none cut by the step bound) and
-            # none made a runtime object (a key the others' keys follow).
-            self._partial = self._ended == "finished" and len(ex.rt.objects) == objects
+            # A probe may run only the steps its own depends on, and start
+            # only their threads (see _probe), when every step ran as a step
+            # (none cut by the step bound) and no thread's start or step made
+            # a runtime object (a key the keys made after it follow).
+            self._partial = self._ended == "finished" and len(ex.rt.objects) == ex.initial_objects
             self._add_backtracks(self._pending_events(ex))
         return None
 
@@ -686,20 +686,26 @@ class Explorer(Search):
         if self._partial:
             past = _past(hb, sequence, p)
             if len(past) < len(sequence):
-                ev = self._run_probe([self.stack[k].chosen for k in past], p)
+                ev = self._run_probe([self.stack[k].chosen for k in past], p, True)
                 if ev.__class__ is not _Unknown and not hb.conflicts_among(
                         ev, set(sequence).difference(past)):
                     return None if ev.__class__ is _Waiting else ev
-        ev = self._run_probe([self.stack[k].chosen for k in sequence], p)
+        ev = self._run_probe([self.stack[k].chosen for k in sequence], p, self._partial)
         return None if ev.__class__ is _Waiting else ev
 
-    def _run_probe(self, schedule, p):
+    def _run_probe(self, schedule, p, partial):
         """Run ``schedule``, then thread ``p``'s step: its Event; _Unknown
         if the model raised or a thread ran past the step bound; _Waiting
-        when ``p`` cannot run there."""
+        when ``p`` cannot run there. ``partial``: start only the threads
+        that run."""
+        start = None
+        if partial:
+            start = set(schedule)
+            start.add(p)
         # Only the step's footprint is wanted: no checks (they add nothing
         # to it), and what they would gather is not the search's.
-        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=None, gathered={})
+        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=None, gathered={},
+                       start=start)
         ex.checks = False
         try:
             ex.rerun(schedule)  # as it ran in the execution, violations too

@@ -48,6 +48,10 @@ __all__ = ["REDUCTIONS", "Bounds", "Counterexample", "Explorer", "Outcome", "Rep
 
 REDUCTIONS = ("dpor", "none")
 
+# How many probe runs dpor keeps (Explorer._run_probe): memory stays bounded
+# whatever the search's length.
+_PROBE_RUNS = 4096
+
 
 class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
@@ -152,6 +156,7 @@ class Explorer(Search):
         self._fresh = 0  # the first step of the current execution that no earlier one ran
         self._contexts = {}
         self._started = set()
+        self._probe_runs = {}  # dpor: (*schedule, thread) -> what _run_probe found
 
     # -- the search ------------------------------------------------------------
 
@@ -697,7 +702,23 @@ class Explorer(Search):
         """Run ``schedule``, then thread ``p``'s step: its Event; _Unknown
         if the model raised or a thread ran past the step bound; _Waiting
         when ``p`` cannot run there. ``partial``: start only the threads
-        that run."""
+        that run.
+
+        A schedule from the initial state decides every step (a model is
+        deterministic), so what a run found is kept and given again for the
+        same schedule and thread (most probes of lastzero, readers and
+        indexer run a schedule run before). The last _PROBE_RUNS are kept."""
+        key = (*schedule, p)
+        runs = self._probe_runs
+        ev = runs.get(key)
+        if ev is None:
+            if len(runs) >= _PROBE_RUNS:
+                del runs[next(iter(runs))]  # the oldest
+            ev = runs[key] = self._fresh_probe(schedule, p, partial)
+        return ev
+
+    def _fresh_probe(self, schedule, p, partial):
+        """_run_probe's run: a fresh execution."""
         start = None
         if partial:
             start = set(schedule)

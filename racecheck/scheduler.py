@@ -791,10 +791,14 @@ def _insert(tree, tids, events):
     becomes a new branch, rightmost."""
     whole = [None]  # all of the sequence as one step, while it stays the same
     while tids:
+        head = tids[0]
         for branch in tree:
-            n = _after(branch[0], branch[1], tids, events, whole)
-            if n is None:
-                continue
+            if branch[0] == head:  # (the most common case, told without a call)
+                n = 0
+            else:
+                n = _after(branch[0], branch[1], tids, events, whole)
+                if n is None:
+                    continue
             if n >= 0:  # the branch's step is the sequence's n-th: taken out
                 del tids[n], events[n]
                 whole[0] = None
@@ -812,15 +816,13 @@ def _insert(tree, tids, events):
 
 def _after(tid, event, tids, events, whole):
     """Whether ``tid``'s step can run first in the sequence ``tids``,
-    ``events`` without changing its outcome: None if not, else the place of
-    ``tid``'s first step in it, or -1 when ``tid`` has no step in it (and
-    its step commutes with all of it). ``whole`` keeps all of the sequence
+    ``events`` (whose first step is another thread's) without changing its
+    outcome: None if not, else the place of ``tid``'s first step in it, or
+    -1 when ``tid`` has no step in it (and its step commutes with all of it). ``whole`` keeps all of the sequence
     as one step (its reads, its writes, whether a step of it is unknown)
     once made: a step commutes with all of the sequence when it commutes
     with every step of it."""
     # (Event.conflicts written out: this is the search's innermost loop)
-    if tids[0] == tid:
-        return 0
     if tid in tids:
         n = tids.index(tid)
         ev = events[n]

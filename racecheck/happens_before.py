@@ -160,7 +160,15 @@ class Growing:
                 if ti != t and prior[ti] < pos[i]:
                     races.append(i)
             if len(races) == 1:
-                clock = list(map(max, clock, clocks[races[0]]))
+                other = clocks[races[0]]
+                if other[t] >= prior[t]:
+                    # The thread's previous step happens before the race's
+                    # first (a thread's first step has none): that clock
+                    # holds the previous one's, and the step adds itself.
+                    clock = list(other)
+                    clock[t] += 1
+                else:
+                    clock = list(map(max, clock, other))
             elif races:
                 clock = list(map(max, clock, *[clocks[i] for i in races]))
         events.append(ev)

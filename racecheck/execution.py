@@ -137,7 +137,7 @@ class Event:
 
 class Execution:
     def __init__(self, model, tracing=False, max_steps=10_000, plain_checks=True, gathered=None,
-                 verdicts_by_state=False):
+                 verdicts_by_state=False, start=None):
         self.model = model
         # What the checks gather over the search this execution is part of
         # (Invariant.gather): the search's own record, or one of its own.
@@ -150,6 +150,8 @@ class Execution:
         self.max_steps = max_steps
         try:
             self.state = model.init(self.rt)
+            # (a thread's start may make runtime objects too: see start)
+            self.initial_objects = len(self.rt.objects)
             self.threads = [Thread(i, name, gen)
                             for i, (name, gen) in enumerate(model.threads(self.state))]
         except BadModel:
@@ -177,7 +179,11 @@ class Execution:
         self._seen_history = 0
         self.operations = []  # OpRecord per operation begun, in begin order
         self._running = {}  # (thread id, seq) -> OpRecord
-        self._prime()
+        # start: the threads to run to their first yield, when only they will
+        # run (dpor's probes); None, all. Leaving one unstarted changes no
+        # other when starting it makes no runtime object (whose key would
+        # shift the keys made after it): a start touches no shared object.
+        self._prime(self.threads if start is None else [self.threads[t] for t in sorted(start)])
 
     def _watched_objects(self, invs):
         """Which objects the step and return checks read (None: all)."""
@@ -408,13 +414,13 @@ class Execution:
             t.pending = y
             return
 
-    def _prime(self):
-        """Run every thread to its first yield, so that a thread's first step
-        is the one its first ``yield`` introduces."""
+    def _prime(self, threads):
+        """Run the ``threads`` to their first yield, so that a thread's first
+        step is the one its first ``yield`` introduces."""
         rt = self.rt
         rt.starting = True
         tracing = self.tracing
-        for t in self.threads:
+        for t in threads:
             if tracing or rt.reads or rt.writes or rt.exclusive:
                 rt.begin_step(t.tid)
             else:  # nothing to clear: the footprint is still empty

@@ -151,19 +151,26 @@ class Growing:
             if steps:
                 deps.update(steps)
         races = []
-        # Latest first: a step that happens before one already merged has
-        # its clock merged with it (fewer merges).
-        for i in sorted(deps, reverse=True) if deps else ():
-            ti = events[i].tid
-            if ti == t:
-                continue
-            pi = pos[i]
-            if prior[ti] < pi:
-                races.append(i)
-            if clock[ti] < pi:
-                clock = list(map(max, clock, clocks[i]))
-        if len(races) > 1:
-            races.reverse()
+        if deps:
+            # A step that happens before the thread's previous one is no race,
+            # and its clock is already in the previous one's: the races'
+            # clocks are all there is to merge, in one pass.
+            for i in sorted(deps):
+                ti = events[i].tid
+                if ti != t and prior[ti] < pos[i]:
+                    races.append(i)
+            if len(races) == 1:
+                other = clocks[races[0]]
+                if other[t] >= prior[t]:
+                    # The thread's previous step happens before the race's
+                    # first (a thread's first step has none): that clock
+                    # holds the previous one's, and the step adds itself.
+                    clock = list(other)
+                    clock[t] += 1
+                else:
+                    clock = list(map(max, clock, other))
+            elif races:
+                clock = list(map(max, clock, *[clocks[i] for i in races]))
         events.append(ev)
         pos.append(clock[t])
         clocks.append(clock)

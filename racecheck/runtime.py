@@ -26,7 +26,6 @@ module holds the :class:`Runtime` that makes them and re-exports them.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -85,8 +84,7 @@ class Runtime:
         self.changes = []  # (name, old, new) per step, only when tracing
         self.thread = None  # id of the thread running the current step
         self.names = {}  # key -> printable name
-        self.objects = []  # every shared object, in creation order
-        self._ids = itertools.count()
+        self.objects = []  # every shared object, in creation order (its key is its place)
         # Ghost history for invariants: operation begins and returns, in one
         # total order (clock). Not shared state: models must not read it.
         self.clock = 0
@@ -114,7 +112,7 @@ class Runtime:
     # -- making shared objects -------------------------------------------
 
     def _register(self, obj, name):
-        key = next(self._ids)
+        key = len(self.objects)
         self.names[key] = name
         self.objects.append(obj)
         return key

@@ -48,6 +48,10 @@ __all__ = ["REDUCTIONS", "Bounds", "Counterexample", "Explorer", "Outcome", "Rep
 
 REDUCTIONS = ("dpor", "none")
 
+# How many probe runs dpor keeps (Explorer._run_probe): memory stays bounded
+# whatever the search's length.
+_PROBE_RUNS = 4096
+
 
 class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
@@ -152,6 +156,7 @@ class Explorer(Search):
         self._fresh = 0  # the first step of the current execution that no earlier one ran
         self._contexts = {}
         self._started = set()
+        self._probe_runs = {}  # dpor: (*schedule, thread) -> what _run_probe found
 
     # -- the search ------------------------------------------------------------
 
@@ -224,6 +229,11 @@ class Explorer(Search):
         if len(stack) > stats.max_depth:
             stats.max_depth = len(stack)
         if self.dpor:
+            # A probe may run only the steps its own depends on, and start
+            # only their threads (see _probe), when every step ran as a step
+            # (none cut by the step bound) and no thread's start or step made
+            # a runtime object (a key the keys made after it follow).
+            self._partial = self._ended == "finished" and len(ex.rt.objects) == ex.initial_objects
             self._add_backtracks(self._pending_events(ex))
         return None
 
@@ -664,23 +674,85 @@ class Explorer(Search):
     def _probe(self, i, rest, p):
         """What thread ``p`` does when it runs after the first ``i`` steps of
         the current execution and then the steps ``rest``: its Event, or
-        None when it cannot run there."""
+        None when it cannot run there.
+
+        Every step of that sequence does what it did in the execution (what
+        it depends on is in the sequence too), so it is enough to run the
+        steps that happen before thread ``p``'s last step there (a set that
+        holds, with each step, every earlier step it conflicts with), then
+        thread ``p``: the steps left out commute with those run, so they can
+        all come after. When they also commute with what thread ``p`` did
+        (its step, or the look that found it waiting), they could come after
+        it as well, and it is what it would be after the whole sequence.
+        Otherwise the whole sequence is run."""
         self.stats.probes += 1
+        hb = self._hb
+        sequence = [*range(i), *rest]
+        if self._partial:
+            past = _past(hb, sequence, p)
+            if len(past) < len(sequence):
+                ev = self._run_probe([self.stack[k].chosen for k in past], p, True)
+                if ev.__class__ is not _Unknown and not hb.conflicts_among(
+                        ev, set(sequence).difference(past)):
+                    return None if ev.__class__ is _Waiting else ev
+        ev = self._run_probe([self.stack[k].chosen for k in sequence], p, self._partial)
+        return None if ev.__class__ is _Waiting else ev
+
+    def _run_probe(self, schedule, p, partial):
+        """Run ``schedule``, then thread ``p``'s step: its Event; _Unknown
+        if the model raised or a thread ran past the step bound; _Waiting
+        when ``p`` cannot run there. ``partial``: start only the threads
+        that run.
+
+        A schedule from the initial state decides every step (a model is
+        deterministic), so what a run found is kept and given again for the
+        same schedule and thread (most probes of lastzero, readers and
+        indexer run a schedule run before). The last _PROBE_RUNS are kept."""
+        key = (*schedule, p)
+        runs = self._probe_runs
+        ev = runs.get(key)
+        if ev is None:
+            if len(runs) >= _PROBE_RUNS:
+                del runs[next(iter(runs))]  # the oldest
+            ev = runs[key] = self._fresh_probe(schedule, p, partial)
+        return ev
+
+    def _fresh_probe(self, schedule, p, partial):
+        """_run_probe's run: a fresh execution."""
+        start = None
+        if partial:
+            start = set(schedule)
+            start.add(p)
         # Only the step's footprint is wanted: no checks (they add nothing
         # to it), and what they would gather is not the search's.
-        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=None, gathered={})
+        ex = Execution(self.model, max_steps=self.bounds.max_steps, plain_checks=None, gathered={},
+                       start=start)
         ex.checks = False
-        schedule = [n.chosen for n in self.stack[:i]] + [self.stack[k].chosen for k in rest]
         try:
             ex.rerun(schedule)  # as it ran in the execution, violations too
             if not ex.is_enabled(p):
-                return None
+                t = ex.threads[p]
+                if t.finished:  # (its own steps ended it: so after any others)
+                    return _Waiting(p, set(), set())
+                reads, writes = t.pending.footprint(ex.rt)
+                return _Waiting(p, reads, writes)
             try:
                 return ex.step(p)
             except Violation:
                 return ex.events[-1]
         except (ModelFailure, StepBoundHit):
             return _Unknown(p)
+
+
+def _past(hb, sequence, p):
+    """The steps of ``sequence`` (steps of the execution, in order) that
+    happen before thread ``p``'s last step in it, or are it."""
+    events = hb.events
+    for k in reversed(sequence):
+        if events[k].tid == p:
+            clock, pos = hb.clocks[k], hb.pos
+            return [m for m in sequence if clock[events[m].tid] >= pos[m]]
+    return []
 
 
 def _all_rest(context, events):
@@ -719,10 +791,14 @@ def _insert(tree, tids, events):
     becomes a new branch, rightmost."""
     whole = [None]  # all of the sequence as one step, while it stays the same
     while tids:
+        head = tids[0]
         for branch in tree:
-            n = _after(branch[0], branch[1], tids, events, whole)
-            if n is None:
-                continue
+            if branch[0] == head:  # (the most common case, told without a call)
+                n = 0
+            else:
+                n = _after(branch[0], branch[1], tids, events, whole)
+                if n is None:
+                    continue
             if n >= 0:  # the branch's step is the sequence's n-th: taken out
                 del tids[n], events[n]
                 whole[0] = None
@@ -740,15 +816,13 @@ def _insert(tree, tids, events):
 
 def _after(tid, event, tids, events, whole):
     """Whether ``tid``'s step can run first in the sequence ``tids``,
-    ``events`` without changing its outcome: None if not, else the place of
-    ``tid``'s first step in it, or -1 when ``tid`` has no step in it (and
-    its step commutes with all of it). ``whole`` keeps all of the sequence
+    ``events`` (whose first step is another thread's) without changing its
+    outcome: None if not, else the place of ``tid``'s first step in it, or
+    -1 when ``tid`` has no step in it (and its step commutes with all of it). ``whole`` keeps all of the sequence
     as one step (its reads, its writes, whether a step of it is unknown)
     once made: a step commutes with all of the sequence when it commutes
     with every step of it."""
     # (Event.conflicts written out: this is the search's innermost loop)
-    if tids[0] == tid:
-        return 0
     if tid in tids:
         n = tids.index(tid)
         ev = events[n]
@@ -790,6 +864,13 @@ class _Unknown(Event):
 
     def conflicts(self, other):
         return True
+
+
+class _Waiting(Event):
+    """A thread found waiting by a probe, with the footprint of the look
+    that found it so (its request's)."""
+
+    __slots__ = ()
 
 
 def _depends(a, b):

@@ -29,9 +29,11 @@ by (length, schedule), the first one process meets.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import time
 from array import array
+from itertools import chain, compress
 
 from .fingerprint import Constants
 from .parallel import stop_workers
@@ -47,7 +49,7 @@ _IDS = (1 << 61) - 1  # ids below the Mersenne prime hash as themselves
 _KINDS = {k: k for k in (RUNNABLE, WAITING, FINISHED)}  # (compared with `is`: the constants themselves)
 # States move when the busiest worker holds more than the mean by this share
 # of it and by more than FEW states: a moved state has no live execution.
-BALANCE = 0.05
+BALANCE = 0.01
 FEW = 16
 
 
@@ -197,10 +199,11 @@ class _Part(BreadthFirst):
     def adopt(self, kept, ranks, seen, news):
         """Queue the successors the coordinator gave this worker (``kept``:
         their places in :attr:`made`; ``ranks``: their ranks in the next
-        level); ``seen``: every new state's digest; ``news``: what the other
-        workers' caches learned, so that a step one of them ran is not run
-        again here."""
-        self.visited.update(seen)
+        level); ``seen``: the digests the other workers made; ``news``:
+        what their caches learned, so that a step one of them ran is not
+        run again here."""
+        for digests in seen:
+            self.visited.update(digests)
         for given in news:
             self.learned.merge(given)
         queue = []
@@ -259,23 +262,39 @@ class _Part(BreadthFirst):
 
 
 def decide(made):
-    """``made``: each worker's (digests, keys) of a level. Of the workers that
-    made a state, the one with the least key keeps it. Returns the next
-    level's digests, and for each worker the places in its list of the
-    states it keeps and their ranks in the level."""
+    """``made``: each worker's (digests, keys) of a level, each in key order.
+    Of the workers that made a state, the one with the least key keeps it.
+    Returns for each worker the places in its list of the states it keeps,
+    and their ranks in the next level (the order of their keys). This is
+    the one part of a level no worker shares, so it runs on whole arrays,
+    not state by state (only a state two workers made is looked at alone)."""
+    keep = [bytearray(b"\x01") * len(digests) for digests, _ in made]
     least = {}
+    twice = _made_twice([digests for digests, _ in made])
     for w, (digests, keys) in enumerate(made):
-        for i, digest in enumerate(digests):
-            key = keys[i]
-            old = least.get(digest)
-            if old is None or key < old[0]:
-                least[digest] = (key, w, i)
-    kept = [array("q") for _ in made]
-    ranks = [array("q") for _ in made]
-    for rank, (_, w, i) in enumerate(sorted(least.values())):
-        kept[w].append(i)
-        ranks[w].append(rank)
-    return array("q", least), kept, ranks
+        for i in compress(range(len(digests)), map(twice.__contains__, digests)):
+            old = least.get(digests[i])
+            if old is None or keys[i] < old[0]:
+                if old is not None:
+                    keep[old[1]][old[2]] = 0
+                least[digests[i]] = (keys[i], w, i)
+            else:
+                keep[w][i] = 0
+    kept = [array("q", compress(range(len(k)), k)) for k in keep]
+    keys = [array("q", compress(made[w][1], k)) for w, k in enumerate(keep)]
+    order = sorted(chain.from_iterable(keys))  # (runs already sorted: a merge)
+    rank = dict(zip(order, range(len(order))))
+    return kept, [array("q", map(rank.__getitem__, k)) for k in keys]
+
+
+def _made_twice(lists):
+    """The digests in more than one of ``lists``."""
+    sets = [set(digests) for digests in lists]
+    out = set()
+    for a in range(len(sets)):
+        for b in range(a + 1, len(sets)):
+            out |= sets[a] & sets[b]
+    return out
 
 
 def moves(sizes):
@@ -314,6 +333,7 @@ def _worker(me, workers, bounds, control, inboxes, reports):
             part.setup()
         except Halt:
             pass
+        _collect_by_level()
         reports.put((me, _report(part)))
         while True:
             order = control.get()
@@ -323,6 +343,7 @@ def _worker(me, workers, bounds, control, inboxes, reports):
                     made = part.expand(order[1])
                 except Halt:  # the model raised: part.error holds it
                     pass
+                gc.collect()  # (the level's dropped executions: see _collect_by_level)
                 reports.put((me, dict(_report(part), made=made, news=part.learned.given())))
             else:
                 _, kept, ranks, seen, news, give, takes = order
@@ -330,6 +351,20 @@ def _worker(me, workers, bounds, control, inboxes, reports):
                 reports.put((me, _report(part)))
     except BaseException as exc:  # noqa: BLE001 - reported, so nothing waits for it
         reports.put((me, exc))
+
+
+def _collect_by_level():
+    """Python's full collections walk every live container, and a worker
+    holds a level's states in containers, as many as there are states: the
+    collector's own rule (a full collection each time the old objects grew
+    by a quarter) made them 40 % of a worker's CPU time on the 4-thread XIP
+    scenario. So the worker collects in full once a level, after expanding
+    it (what it dropped then, executions with cycles among them, goes), and
+    freezes what setup made (the visited set and the cache's tables, which
+    grow in place to millions of entries and are never garbage)."""
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 1 << 30)
 
 
 def _adopt(part, kept, ranks, seen, news, give, takes, inboxes):
@@ -413,13 +448,14 @@ def _level(control, reports, workers, jobs, deadline):
     got = _gather(reports, workers, jobs)
     if any(r["error"] is not None or _stopped(r["incomplete"]) for r in got):
         return got  # (the search ends: nothing to adopt)
-    seen, kept, ranks = decide([r["made"] for r in got])
+    kept, ranks = decide([r["made"] for r in got])
     plan = moves([len(k) for k in kept])
     for w, c in enumerate(control):
         give = [(taker, n) for giver, taker, n in plan if giver == w]
         takes = sum(1 for _, taker, _ in plan if taker == w)
-        news = [r["news"] for v, r in enumerate(got) if v != w]
-        c.put(("adopt", kept[w], ranks[w], seen, news, give, takes))
+        others = [r for v, r in enumerate(got) if v != w]  # (every state made is new: whoever keeps it)
+        c.put(("adopt", kept[w], ranks[w], [r["made"][0] for r in others], [r["news"] for r in others],
+               give, takes))
     return _gather(reports, workers, jobs)
 
 

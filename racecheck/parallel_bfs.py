@@ -35,7 +35,7 @@ import time
 from array import array
 from itertools import chain, compress
 
-from .fingerprint import Constants
+from .fingerprint import Constants, FingerprintError
 from .parallel import stop_workers
 from .runtime import Request
 from .scheduler import preemptions
@@ -68,8 +68,8 @@ class SharedIds(Transitions):
         i = h % _IDS
         taken = self._taken.setdefault(id(table), {0} if table is self.histories else set())
         if i in taken:  # two fingerprints whose hashes coincide: as rare as 2**-61 a pair
-            raise RuntimeError("two different pieces of state have the same 64-bit hash; "
-                               "run bfs in one process")
+            raise FingerprintError("two different pieces of state have the same 64-bit hash, which "
+                                   "bfs on several processes cannot tell apart: run it in one process")
         taken.add(i)
         return i
 
@@ -393,8 +393,10 @@ def explore(model, bounds=None, jobs=2, progress=None):
     return run(model, bounds, jobs, progress)[0]
 
 
-def run(model, bounds=None, jobs=2, progress=None):
-    """:func:`explore`'s outcome, and each worker's CPU time (seconds)."""
+def run(model, bounds=None, jobs=2, progress=None, phases=None):
+    """:func:`explore`'s outcome, and each worker's CPU time (seconds). A
+    list given as ``phases`` gets each worker's CPU time at the end of each
+    phase (setup, then two a level), for the benchmarks' critical path."""
     bounds = bounds or Bounds()
     start = time.monotonic()
     deadline = time.time() + bounds.timeout if bounds.timeout is not None else None
@@ -410,7 +412,7 @@ def run(model, bounds=None, jobs=2, progress=None):
     try:
         for w in workers:
             w.start()
-        got = _gather(reports, workers, jobs)
+        got = _gather(reports, workers, jobs, phases)
         while True:
             stats = _merged(got)
             cpu = [r["cpu_s"] for r in got]
@@ -427,7 +429,7 @@ def run(model, bounds=None, jobs=2, progress=None):
             reason = reason or _bound_reached(stats, bounds)
             if _stopped(reason):
                 break
-            got = _level(control, reports, workers, jobs, deadline)
+            got = _level(control, reports, workers, jobs, deadline, phases)
     except KeyboardInterrupt:
         reason = Reason.interrupted()
     except _Died as exc:
@@ -439,13 +441,13 @@ def run(model, bounds=None, jobs=2, progress=None):
     return _outcome(stats, got, error, found, reason), cpu
 
 
-def _level(control, reports, workers, jobs, deadline):
+def _level(control, reports, workers, jobs, deadline, phases):
     """One level: the workers expand their states, the coordinator decides
     who keeps each new one and what moves, the workers queue them. The
     reports of the second half (whose ``best`` holds the whole level's)."""
     for c in control:
         c.put(("expand", deadline))
-    got = _gather(reports, workers, jobs)
+    got = _gather(reports, workers, jobs, phases)
     if any(r["error"] is not None or _stopped(r["incomplete"]) for r in got):
         return got  # (the search ends: nothing to adopt)
     kept, ranks = decide([r["made"] for r in got])
@@ -456,7 +458,7 @@ def _level(control, reports, workers, jobs, deadline):
         others = [r for v, r in enumerate(got) if v != w]  # (every state made is new: whoever keeps it)
         c.put(("adopt", kept[w], ranks[w], [r["made"][0] for r in others], [r["news"] for r in others],
                give, takes))
-    return _gather(reports, workers, jobs)
+    return _gather(reports, workers, jobs, phases)
 
 
 def _stopped(reason):
@@ -491,7 +493,7 @@ class _Died(Exception):
     pass
 
 
-def _gather(reports, workers, jobs):
+def _gather(reports, workers, jobs, phases):
     """One report from every worker (an exception a worker raised is raised
     here)."""
     import queue
@@ -508,6 +510,8 @@ def _gather(reports, workers, jobs):
         if isinstance(report, BaseException):
             raise report
         got[me] = report
+    if phases is not None:
+        phases.append([got[i]["cpu_s"] for i in range(jobs)])
     return [got[i] for i in range(jobs)]
 
 

@@ -79,7 +79,7 @@ def test_run_bfs_with_jobs():
     one = json.loads(CliRunner().invoke(main, ["run", path, "--strategy", "bfs", "--json"]).output)
     assert doc["distinct_states"] == one["distinct_states"]
     text = CliRunner().invoke(main, ["run", path, "--strategy", "bfs", "--jobs", "2"])
-    assert text.exit_code == 0 and "on 2 processes, states by fingerprint" in text.output, text.output
+    assert text.exit_code == 0 and "on 2 processes, levels in step" in text.output, text.output
     looping = CliRunner().invoke(main, ["run", str(SCENARIOS / "xip_file_fault_retry.yaml"), "--jobs", "2"])
     assert looping.exit_code == 0 and "bfs" in looping.output, looping.output  # auto turns to bfs on 2 processes
 

@@ -13,7 +13,10 @@ one new state, the one whose key is least: that worker keeps the state with
 the least schedule that reached it, which is the schedule one process
 keeps. The kept states, sorted by key, are the next level, and their
 positions its ranks. A state moves to another worker only when the level
-is uneven enough to pay for it (it moves without a live execution).
+is uneven enough to pay for it (it moves without a live execution). At
+each level's end, what a worker's cache learned (steps, waits, check
+verdicts) goes to the others, so that a step one worker ran, another
+takes from its cache rather than running it again.
 
 A digest must be the same in every worker, so the ids a worker's cache
 interns the pieces of a state under (transitions.py) are the hashes of the

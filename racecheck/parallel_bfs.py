@@ -419,7 +419,8 @@ def run(model, bounds=None, jobs=2, progress=None, phases=None):
         while True:
             stats = _merged(got)
             cpu = [r["cpu_s"] for r in got]
-            error = next((r["error"] for r in got if r["error"] is not None), None)
+            error = min((r["error"] for r in got if r["error"] is not None), default=None,
+                        key=lambda e: (len(e["schedule"]), e["schedule"]))  # (one process meets it first)
             best = min((r["best"] for r in got if r["best"] is not None), default=None)
             reason = next((r["incomplete"] for r in got if r["incomplete"] is not None), None)
             if best is not None:

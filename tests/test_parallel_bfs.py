@@ -6,6 +6,7 @@ stopped early says incomplete."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import randprog
@@ -14,6 +15,7 @@ from conftest import SCENARIOS
 
 from racecheck import parallel_bfs
 from racecheck.cli import main
+from racecheck.model import Program
 from racecheck.parallel_bfs import explore
 from racecheck.scenario import load
 from racecheck.search import Bounds
@@ -111,6 +113,38 @@ def test_interrupted():
     out = explore(counters(), Bounds(), jobs=2, progress=interrupt)
     assert out.verdict == "incomplete" and "interrupted" in out.reason
     assert out.stats.distinct_states > 1
+
+
+def raising():
+    """A model that raises once the second thread reads 1: the first schedule
+    that makes it raise is the error's."""
+
+    def init(rt):
+        return SimpleNamespace(x=rt.array("x", [0]))
+
+    def writer(st):
+        for v in (1, 2, 1):
+            yield f"x = {v}"
+            st.x.set(0, v)
+
+    def reader(st):
+        for _ in range(3):
+            yield "read x"
+            if st.x.get(0) == 1:
+                raise ValueError("read 1")
+
+    return Program("raising", init, [("writer", writer), ("reader", reader)], [])
+
+
+def test_a_model_that_raises_is_an_error_with_one_process_schedule(monkeypatch):
+    monkeypatch.setattr(parallel_bfs, "BALANCE", 0.0)  # (states spread over the workers from the first level)
+    monkeypatch.setattr(parallel_bfs, "FEW", 0)
+    one = BreadthFirst(raising(), Bounds()).run()
+    assert one.verdict == "error"
+    for jobs in JOBS:
+        par = explore(raising(), Bounds(), jobs=jobs)
+        assert par.verdict == "error" and par.error["schedule"] == one.error["schedule"], jobs
+        assert par.error["exception"] == one.error["exception"]
 
 
 def test_states_move_between_workers(monkeypatch):

@@ -346,8 +346,8 @@ def _worker(me, workers, bounds, control, inboxes, reports):
                     made = part.expand(order[1])
                 except Halt:  # the model raised: part.error holds it
                     pass
-                gc.collect()  # (the level's dropped executions: see _collect_by_level)
                 reports.put((me, dict(_report(part), made=made, news=part.learned.given())))
+                gc.collect()  # (the level's dropped executions, while the coordinator decides)
             else:
                 _, kept, ranks, seen, news, give, takes = order
                 _adopt(part, kept, ranks, seen, news, give, takes, inboxes)
@@ -362,7 +362,8 @@ def _collect_by_level():
     collector's own rule (a full collection each time the old objects grew
     by a quarter) made them 40 % of a worker's CPU time on the 4-thread XIP
     scenario. So the worker collects in full once a level, after expanding
-    it (what it dropped then, executions with cycles among them, goes), and
+    it and reporting (what it dropped then, executions with cycles among
+    them, goes, while the coordinator decides the level), and
     freezes what setup made (the visited set and the cache's tables, which
     grow in place to millions of entries and are never garbage)."""
     gc.freeze()

@@ -4,6 +4,7 @@
     python bench/bench_parallel.py real [--quick]     # 1 against 2 workers, measured
     python bench/bench_parallel.py measure lastzero 14 -o costs.json   # every unit's cost
     python bench/bench_parallel.py simulate costs.json --workers 64     # a 64-worker run, simulated
+    python bench/bench_parallel.py bfs [--quick]      # bfs: 1 against 2 workers, best of 3
 
 ``real`` prints one row of a Markdown table per program: one process
 (Explorer, or BreadthFirst for bfs) against 2 worker processes
@@ -39,6 +40,17 @@ threads of this process that take turns one execution at a time (always
 the worker whose clock is least, its clock advanced by the CPU time the
 execution took); it prints the makespan, how busy the workers were, the
 redundancy and the speed-up over one process's CPU time.
+
+``bfs`` runs bfs in one process and on ``--jobs`` workers
+(parallel_bfs.py), ``--repeat`` times each, on the XIP fault scenario of
+bench_states.py with 3 threads (35,187 states) and with a fourth thread (2
+million states, some 40 s in one process): the best wall time, the best CPU
+time of the one process, of the busiest worker, of all workers summed, and
+of the coordinator (this process: deciding which worker keeps each state),
+and the critical path: for each phase of the search (a level's expansion,
+then its adoption), the CPU time of the worker that took longest, summed,
+plus the coordinator's: the wall time with a core for each worker and
+nothing else running, which a shared machine does not give.
 """
 
 from __future__ import annotations
@@ -115,17 +127,65 @@ def corpus_row(jobs):
     return ("the corpus (each scenario)", "dfs none", execs1, t1, c1, execs2, t2, cmax, csum, units, split_s)
 
 
-def bfs_row(jobs):
+def xip_model(threads):
+    """The XIP fault scenario of bench_states.py with 3 threads, or with a
+    fourth: a second read fault on page 1 through a private mapping."""
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_states import XIP_THREE_THREADS
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "xip_file_fault_retry_3.yaml"
-    tmp.write_text(XIP_THREE_THREADS)
-    model = load(tmp).model
+    text = XIP_THREE_THREADS
+    if threads == 4:
+        text = text.replace("invariants:", "  - name: other2\n    ops: [{op: xip_file_load, offset: 4096, "
+                            "mapping: private}]\ninvariants:")
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"xip_file_fault_retry_{threads}.yaml"
+    tmp.write_text(text)
+    return load(tmp).model
+
+
+def bfs_row(jobs):
+    model = xip_model(3)
     one, t1, c1 = timed(lambda: BreadthFirst(model, Bounds()).run())
     (par, cpu), tp, _ = timed(lambda: parallel_bfs.run(model, Bounds(), jobs))
     assert par.verdict == one.verdict and par.stats.distinct_states == one.stats.distinct_states
     return ("xip_file_fault_retry, 3 threads", "bfs", one.stats.distinct_states, t1, c1,
             par.stats.distinct_states, tp, max(cpu), sum(cpu), f"{par.stats.max_depth} levels", 0.0)
+
+
+def bfs(args):
+    """bfs in one process against ``--jobs`` workers, the best of
+    ``--repeat`` runs each (wall time and CPU time apart)."""
+    print(f"{os.cpu_count()} cores, {args.jobs} workers, load average {os.getloadavg()[0]:.1f} at the start; "
+          f"best of {args.repeat} runs\n")
+    print(f"| program | states | levels | one process: s | CPU s | {args.jobs} workers: s | speed-up | "
+          "CPU s, busiest worker | CPU speed-up | CPU s, all workers | coordinator CPU s | "
+          "critical path + coordinator, CPU s | its speed-up |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for threads in (3,) if args.quick else (3, 4):
+        model = xip_model(threads)
+        ones = [timed(lambda: BreadthFirst(model, Bounds()).run()) for _ in range(args.repeat)]
+        pars = [timed_bfs(model, args.jobs) for _ in range(args.repeat)]
+        one = ones[0][0]
+        for (par, _, _), _, _ in pars:
+            assert (par.verdict, par.stats.distinct_states) == (one.verdict, one.stats.distinct_states)
+        t1, c1 = min(r[1] for r in ones), min(r[2] for r in ones)
+        tp, coordinator = min(r[1] for r in pars), min(r[2] for r in pars)
+        busiest, total = min(max(r[0][1]) for r in pars), min(sum(r[0][1]) for r in pars)
+        path = min(r[0][2] + r[2] for r in pars)
+        print(f"| xip_file_fault_retry, {threads} threads | {one.stats.distinct_states:,} | "
+              f"{one.stats.max_depth} | {t1:.1f} | {c1:.1f} | {tp:.1f} | {t1 / tp:.2f}x | {busiest:.1f} | "
+              f"{c1 / busiest:.2f}x | {total:.1f} | {coordinator:.2f} | {path:.1f} | {c1 / path:.2f}x |",
+              flush=True)
+
+
+def timed_bfs(model, jobs):
+    """parallel_bfs.run timed: ((outcome, CPU s of each worker, the
+    critical path: each phase's busiest worker, summed), wall s, the
+    coordinator's CPU s). The critical path and the coordinator's time
+    together are the wall time the run would take with a core for each
+    worker, whatever else the machine runs."""
+    phases = []
+    (out, cpu), wall, coordinator = timed(lambda: parallel_bfs.run(model, Bounds(), jobs, phases=phases))
+    path = sum(max(b - a for a, b in zip(before, after)) for before, after in zip([[0.0] * jobs] + phases, phases))
+    return (out, cpu, path), wall, coordinator
 
 
 def real(args):
@@ -406,6 +466,10 @@ def main():
     s.add_argument("costs")
     s.add_argument("--workers", type=int, default=64)
     s.add_argument("--latency", type=float, default=0.001, help="seconds a message costs")
+    b = sub.add_parser("bfs")
+    b.add_argument("--jobs", type=int, default=2)
+    b.add_argument("--repeat", type=int, default=3)
+    b.add_argument("--quick", action="store_true", help="the 3-thread scenario only")
     h = sub.add_parser("handover")
     h.add_argument("program", choices=sorted(PROGRAMS))
     h.add_argument("n", type=int)
@@ -415,7 +479,8 @@ def main():
     h.add_argument("--after", type=int, default=0,
                    help="executions (cut short ones included) a unit runs before it hands over")
     args = ap.parse_args()
-    {"real": real, "measure": measure, "simulate": simulate, "handover": simulate_handover}[args.command](args)
+    {"real": real, "measure": measure, "simulate": simulate, "handover": simulate_handover,
+     "bfs": bfs}[args.command](args)
 
 
 if __name__ == "__main__":

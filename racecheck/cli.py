@@ -137,7 +137,7 @@ def print_report(rep, color=False):
         elif "classes_searched" in p:
             split = f": {p['classes_searched']} searches of classes of values (ahead of z3's choice too)"
         else:
-            split = ", states by fingerprint"
+            split = ", levels in step, each state with the worker that made it"
         click.echo(f"  on {where}{split}")
     if rep.checks and "crash_states" in rep.checks:  # crash: true (racecheck/crash.py)
         click.echo(f"  crash states: {rep.checks['crash_states']:,} checked, "

@@ -194,7 +194,7 @@ def _spread(scenario, strategy, reduction, bounds, progress, jobs, cluster, note
 
 
 def _bfs(model, bounds, progress, jobs):
-    """bfs with its states partitioned over ``jobs`` processes (parallel_bfs.py)."""
+    """bfs on ``jobs`` processes, level by level (parallel_bfs.py)."""
     from . import parallel_bfs
     if bounds.max_preemptions is not None:
         raise strategies.StrategyError("--strategy bfs does not bound preemptions: --max-preemptions goes "

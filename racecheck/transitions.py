@@ -144,50 +144,6 @@ class Transitions:
         parts = self._intern(self.parts, fpr.parts())
         return (shared, history, threads, held, parts, added)
 
-    # -- states between processes (parallel bfs) ----------------------------------------
-
-    def export(self, state):
-        """``state`` as fingerprints, not this cache's ids: what another
-        process's cache can take (:meth:`adopt`) and what it hashes alike."""
-        inv = self._inverse()
-        shared, history, threads, held, parts, added = state
-        entries = []
-        while history:
-            history, e = self.links[history]
-            entries.append(inv["entries"][e])
-        entries.reverse()
-        return (tuple([inv["values"][v] for v in shared]), tuple(entries),
-                tuple([(inv["threads"][t], self.kinds[t]) for t in threads]),
-                tuple([inv["helds"][h] for h in held]), inv["parts"][parts], added)
-
-    def adopt(self, exported):
-        """The state, in this cache's ids, of what :meth:`export` gave."""
-        values, entries, threads, held, parts, added = exported
-        history = 0
-        for fp in entries:
-            e = self._intern(self.entries, fp)
-            if fp[0] == "return":  # (Fingerprinter.entry: the kind comes first)
-                self.returns.add(e)
-            history = self._history(history, e)
-        ids = []
-        for fp, kind in threads:
-            i = self.threads.get(fp)
-            if i is None:
-                i = self.threads[fp] = len(self.kinds)
-                self.kinds.append(_KINDS[kind])  # the constant itself: kinds are compared with `is`
-            ids.append(i)
-        return (tuple([self._intern(self.values, v) for v in values]), history, tuple(ids),
-                tuple([self._intern(self.helds, h) for h in held]), self._intern(self.parts, parts), added)
-
-    def _inverse(self):
-        """id -> fingerprint for each interned table (ids are insertion order)."""
-        inv = self.__dict__.setdefault("_inv", {})
-        for name in ("values", "entries", "threads", "helds", "parts"):
-            table, out = getattr(self, name), inv.setdefault(name, [])
-            if len(out) < len(table):
-                out.extend(list(table)[len(out):])
-        return inv
-
     # -- steps ----------------------------------------------------------------------------
 
     def step(self, tid, state):

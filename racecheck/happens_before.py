@@ -105,9 +105,10 @@ class Growing:
     conflicts and their races, and only the steps after it are added.
 
     Steps are the scheduler's Events (``tid``, ``reads``, ``writes``:
-    sets of object keys). Per step ``j``: ``pos[j]``, its number in its
-    thread (1-based); ``tids[j]``, its thread; ``clocks[j]``, its vector clock (a list, one count per
-    thread); ``conflicts[j]``, the earlier steps it conflicts with;
+    sets of object keys). Per step ``j``: ``tids[j]``, its thread;
+    ``pos[j]``, its number in its thread (1-based); ``clocks[j]``, its
+    vector clock (a list, one count per thread); ``conflicts[j]``, the
+    earlier steps it conflicts with;
     ``races[j]``, those of other threads that do not happen before its
     thread's previous step (in increasing order). ``written[key]``: the
     steps that write ``key``, in order."""

@@ -105,9 +105,10 @@ class Growing:
     conflicts and their races, and only the steps after it are added.
 
     Steps are the scheduler's Events (``tid``, ``reads``, ``writes``:
-    sets of object keys). Per step ``j``: ``pos[j]``, its number in its
-    thread (1-based); ``clocks[j]``, its vector clock (a list, one count per
-    thread); ``conflicts[j]``, the earlier steps it conflicts with;
+    sets of object keys). Per step ``j``: ``tids[j]``, its thread;
+    ``pos[j]``, its number in its thread (1-based); ``clocks[j]``, its
+    vector clock (a list, one count per thread); ``conflicts[j]``, the
+    earlier steps it conflicts with;
     ``races[j]``, those of other threads that do not happen before its
     thread's previous step (in increasing order). ``written[key]``: the
     steps that write ``key``, in order."""
@@ -115,6 +116,7 @@ class Growing:
     def __init__(self, nthreads):
         self.zero = [0] * nthreads
         self.events = []
+        self.tids = []
         self.pos = []
         self.clocks = []
         self.conflicts = []
@@ -135,7 +137,7 @@ class Growing:
         prior = self.clocks[previous] if previous >= 0 else self.zero
         clock = list(prior)
         clock[t] += 1
-        read, events, pos, clocks = self._read, self.events, self.pos, self.clocks
+        read, tids, pos, clocks = self._read, self.tids, self.pos, self.clocks
         written = self.written
         writes, reads = ev.writes, ev.reads
         deps = set()
@@ -156,7 +158,7 @@ class Growing:
             # and its clock is already in the previous one's: the races'
             # clocks are all there is to merge, in one pass.
             for i in sorted(deps):
-                ti = events[i].tid
+                ti = tids[i]
                 if ti != t and prior[ti] < pos[i]:
                     races.append(i)
             if len(races) == 1:
@@ -171,7 +173,8 @@ class Growing:
                     clock = list(map(max, clock, other))
             elif races:
                 clock = list(map(max, clock, *[clocks[i] for i in races]))
-        events.append(ev)
+        self.events.append(ev)
+        tids.append(t)
         pos.append(clock[t])
         clocks.append(clock)
         self.conflicts.append(deps)
@@ -207,7 +210,7 @@ class Growing:
                 del last[ev.tid]
             else:
                 last[ev.tid] = previous[j]
-        del events[n:], self.pos[n:], self.clocks[n:], self.conflicts[n:], self.races[n:], previous[n:]
+        del events[n:], self.tids[n:], self.pos[n:], self.clocks[n:], self.conflicts[n:], self.races[n:], previous[n:]
 
     def conflicts_among(self, ev, among):
         """Whether the step ``ev`` (not one of the steps here) conflicts

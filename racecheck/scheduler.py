@@ -531,8 +531,8 @@ class Explorer(Search):
         # Probe when a step v leaves out (step i, or one after it that
         # depends on it) wrote what step j read, or step j never ran.
         probe = j >= ran
-        if not probe:
-            reads = ej.reads
+        reads = ej.reads
+        if not probe and reads:  # (a step that reads nothing does what it did)
             for k in conflicts[j]:
                 if k >= i and clocks[k][ti] >= pi and not events[k].writes.isdisjoint(reads):
                     probe = True
@@ -584,13 +584,16 @@ class Explorer(Search):
         # initial: its first step in v depends on nothing before it in v.
         steps = [events[k] for k in rest]
         steps.append(ej)
-        tids = [e.tid for e in steps]
+        hbtids = hb.tids
+        tids = [hbtids[k] for k in rest]
+        tids.append(p)
         lead = p if p in runnable else runnable[0]
         n0 = tids.index(lead)
         if n0:
             tids.insert(0, tids.pop(n0))
             steps.insert(0, steps.pop(n0))
-        _insert(node.wakeup, tids, steps)
+        # (v as one step is made above: no step of the execution is unknown)
+        _insert(node.wakeup, tids, steps, (reads, writes, ej.__class__ is _Unknown))
 
     def _reverse_unblocked(self, i, j, hb, rest):
         """Step ``j``'s thread cannot run after the first ``i`` steps and
@@ -630,14 +633,14 @@ class Explorer(Search):
         run at step ``i``'s choice point (see _runnable); and the branches
         explored or asleep there (_Node.covered: they stay as they are while
         the races are reversed)."""
-        clocks, conflicts, events = hb.clocks, hb.conflicts, hb.events
-        ti, pi = events[i].tid, hb.pos[i]
+        clocks, conflicts, tids = hb.clocks, hb.conflicts, hb.tids
+        ti, pi = tids[i], hb.pos[i]
         rest = [k for k in range(i + 1, len(self.stack)) if clocks[k][ti] < pi]
         in_rest = set(rest)
         first = set()
         initials = []
         for k in rest:
-            tk = events[k].tid
+            tk = tids[k]
             if tk not in first:
                 first.add(tk)
                 if in_rest.isdisjoint(conflicts[k]):
@@ -691,11 +694,11 @@ class Explorer(Search):
         if self._partial:
             past = _past(hb, sequence, p)
             if len(past) < len(sequence):
-                ev = self._run_probe([self.stack[k].chosen for k in past], p, True)
+                ev = self._run_probe([hb.tids[k] for k in past], p, True)
                 if ev.__class__ is not _Unknown and not hb.conflicts_among(
                         ev, set(sequence).difference(past)):
                     return None if ev.__class__ is _Waiting else ev
-        ev = self._run_probe([self.stack[k].chosen for k in sequence], p, self._partial)
+        ev = self._run_probe([hb.tids[k] for k in sequence], p, self._partial)
         return None if ev.__class__ is _Waiting else ev
 
     def _run_probe(self, schedule, p, partial):
@@ -747,11 +750,11 @@ class Explorer(Search):
 def _past(hb, sequence, p):
     """The steps of ``sequence`` (steps of the execution, in order) that
     happen before thread ``p``'s last step in it, or are it."""
-    events = hb.events
+    tids = hb.tids
     for k in reversed(sequence):
-        if events[k].tid == p:
+        if tids[k] == p:
             clock, pos = hb.clocks[k], hb.pos
-            return [m for m in sequence if clock[events[m].tid] >= pos[m]]
+            return [m for m in sequence if clock[tids[m]] >= pos[m]]
     return []
 
 
@@ -780,7 +783,7 @@ def _runnable(initials, node):
     return [q for q in initials if q in node.enabled and q not in node.inherited]
 
 
-def _insert(tree, tids, events):
+def _insert(tree, tids, events, whole=None):
     """Insert a sequence (its threads ``tids`` and their steps ``events``,
     two lists of one length, taken over) into a wakeup tree: go down the
     leftmost branch whose step can come first in what is left of the
@@ -788,8 +791,9 @@ def _insert(tree, tids, events):
     its thread is not in it and its step commutes with all of it), taking
     that step out; a leaf reached, or nothing left, means an execution that
     starts with the sequence is already to be explored. Otherwise the rest
-    becomes a new branch, rightmost."""
-    whole = [None]  # all of the sequence as one step, while it stays the same
+    becomes a new branch, rightmost. ``whole``: all of the sequence as one
+    step, as _after makes it, if already made."""
+    whole = [whole]  # all of the sequence as one step, while it stays the same
     while tids:
         head = tids[0]
         for branch in tree:

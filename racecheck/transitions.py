@@ -44,7 +44,6 @@ from .runtime import Request
 
 RUNNABLE, WAITING, FINISHED = "runnable", "waiting", "finished"
 UNKNOWN = object()  # a check verdict not learned yet
-_KINDS = {k: k for k in (RUNNABLE, WAITING, FINISHED)}
 
 
 class Step:

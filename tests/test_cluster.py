@@ -36,14 +36,23 @@ def dask_cluster():
 def test_the_cluster_gives_the_answer_of_one_process(dask_cluster, name):
     sc = load(SCENARIOS / f"{name}.yaml")
     one = Explorer(sc.model, "dpor", sc.bounds).run()
-    local = parallel.explore(sc.model, "dpor", sc.bounds, jobs=2).outcome
+    split = parallel.explore(sc.model, "dpor", sc.bounds, jobs=2)
+    local = split.outcome
     far = cluster.explore(sc.model, cluster.scenario_model(sc.path), bounds=sc.bounds,
                           client=dask_cluster[1]).outcome
     assert far.verdict == one.verdict
-    assert far.stats.executions == local.stats.executions  # the same units, taken in the same order
     if one.violation is not None:
-        assert far.violation.schedule == local.violation.schedule
         assert far.violation.invariant == one.violation.invariant
+    assert local.verdict == one.verdict
+    # The cluster never hands over. Local workers hand part of a running
+    # unit over when one is idle, and those units are numbered after the
+    # others, so the executions counted (the branches explored twice, and
+    # which violation a violating run meets first) then depend on timing.
+    # Without a hand-over both take the same units in the same order.
+    if split.handed == 0:
+        assert far.stats.executions == local.stats.executions
+        if one.violation is not None:
+            assert far.violation.schedule == local.violation.schedule
 
 
 @pytest.mark.parametrize("name", ["fault_vs_truncate", "unaligned_dio_zeroing"])

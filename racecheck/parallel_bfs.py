@@ -40,7 +40,6 @@ from itertools import chain, compress
 
 from .fingerprint import Constants, FingerprintError
 from .parallel import stop_workers
-from .runtime import Request
 from .scheduler import preemptions
 from .search import Bounds, Checks, Counterexample, Halt, Outcome, Reason, Stop, Verdict, kind_of
 from .strategies import MAX_STATES, BreadthFirst, StateStats, _Entry
@@ -62,13 +61,11 @@ class SharedIds(Transitions):
 
     def __init__(self, execution):
         super().__init__(execution)
-        self.kinds = {}
-        self.links = {0: None}
         self._taken = {}  # table's id() -> the ids given in it
         self.news = []  # what was learned since given() was last called: (table, key, entry)
 
-    def _fresh(self, table, h):
-        i = h % _IDS
+    def _fresh(self, table, key):
+        i = hash(key) % _IDS
         taken = self._taken.setdefault(id(table), {0} if table is self.histories else set())
         if i in taken:  # two fingerprints whose hashes coincide: as rare as 2**-61 a pair
             raise FingerprintError("two different pieces of state have the same 64-bit hash, which "
@@ -76,28 +73,12 @@ class SharedIds(Transitions):
         taken.add(i)
         return i
 
-    def _intern(self, table, fingerprint):
-        i = table.get(fingerprint)
-        if i is None:
-            i = table[fingerprint] = self._fresh(table, hash(fingerprint))
-        return i
-
     def _thread(self, fpr, t):
-        fp = fpr.thread(t)
-        i = self.threads.get(fp)
-        if i is None:
-            i = self.threads[fp] = self._fresh(self.threads, hash(fp))
-            self.kinds[i] = FINISHED if t.finished else WAITING if isinstance(t.pending, Request) else RUNNABLE
+        known = len(self.threads)
+        i = super()._thread(fpr, t)
+        if len(self.threads) > known:
             self.news.append(("kinds", i, self.kinds[i]))
         return i
-
-    def _history(self, history, entry):
-        key = (history, entry)
-        h = self.histories.get(key)
-        if h is None:
-            h = self.histories[key] = self._fresh(self.histories, hash(key))
-            self.links[h] = key
-        return h
 
     # -- what the other workers learned ----------------------------------------------------
 

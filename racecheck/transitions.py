@@ -77,10 +77,10 @@ class Transitions:
         self.returns_checked = bool(execution._return_checks)
         self.values = {}  # object value fingerprint -> id
         self.threads = {}  # thread fingerprint -> id
-        self.kinds = []  # thread id -> RUNNABLE | WAITING | FINISHED
+        self.kinds = {}  # thread id -> RUNNABLE | WAITING | FINISHED
         self.entries = {}  # history entry fingerprint -> id
         self.histories = {}  # (history id, entry id) -> history id (0: no entries)
-        self.links = [None]  # history id -> (history id before its last entry, that entry's id)
+        self.links = {0: None}  # history id -> (history id before its last entry, that entry's id)
         self.returns = set()  # ids of the entries that are returns
         self.helds = {}  # tuple of lock names -> id
         self.parts = {}  # fingerprint of the model state's plain parts -> id
@@ -98,20 +98,24 @@ class Transitions:
 
     # -- interning ----------------------------------------------------------------------
 
-    @staticmethod
-    def _intern(table, fingerprint):
+    def _fresh(self, table, key):
+        """The id of ``key``, new in ``table``: the next number (history 0
+        is the empty one). bfs on several processes gives hashes instead."""
+        return len(table) + (table is self.histories)
+
+    def _intern(self, table, fingerprint):
         i = table.get(fingerprint)
         if i is None:
-            i = table[fingerprint] = len(table)
+            i = table[fingerprint] = self._fresh(table, fingerprint)
         return i
 
     def _thread(self, fpr, t):
         fp = fpr.thread(t)
         i = self.threads.get(fp)
         if i is None:
-            i = self.threads[fp] = len(self.kinds)
-            self.kinds.append(FINISHED if t.finished else
-                              WAITING if isinstance(t.pending, Request) else RUNNABLE)
+            i = self.threads[fp] = self._fresh(self.threads, fp)
+            self.kinds[i] = (FINISHED if t.finished else
+                             WAITING if isinstance(t.pending, Request) else RUNNABLE)
         return i
 
     def _held(self, fpr, tid):
@@ -127,8 +131,8 @@ class Transitions:
         key = (history, entry)
         h = self.histories.get(key)
         if h is None:
-            h = self.histories[key] = len(self.links)
-            self.links.append(key)
+            h = self.histories[key] = self._fresh(self.histories, key)
+            self.links[h] = key
         return h
 
     def whole(self, ex, fpr, added=0):

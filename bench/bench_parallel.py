@@ -392,7 +392,7 @@ def simulate_handover(args):
         try:
             search = HandingExplorer(model, "dpor", bounds, unit, should_stop=pause)
             outcome = search.run()
-            slot.ended = (unit, outcome, search.returns())
+            slot.ended = (unit, outcome, search.record())
         except BaseException as exc:  # noqa: BLE001 - the loop raises it: nothing waits for ever
             slot.ended = exc
         slot.busy += time.thread_time() - slot.t0

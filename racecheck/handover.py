@@ -26,26 +26,38 @@ adds there explores traces that start at that node with one of them.
 
 The owner has gone on meanwhile, and may explore other branches at that
 node before the returned thread is explored, where one process would
-explore the thread first. That order is safe one way only: a branch the
-owner explores without the returned thread asleep explores at least what
-it would with it asleep, but the returned thread's branch must not count
-those later branches as asleep (optimal DPOR skips a reversal for a thread
-asleep, trusting the branches explored before to have covered it; on
-readers(7) with the later branches asleep, 6 of 128 traces were missed).
-So each unit carries, for every node of its prefix from ``low``, what was
-explored or asleep there when it was handed over (its ``context``: what
-one process explores there before the returned thread, whatever the
-owner does next). A returned thread in that context is dropped (one process
-would find it explored or asleep); any other becomes a unit of its own
-(:class:`Ledger`), once per node and thread: the path to the node and the
-thread, asleep on the context where its step commutes. Even a thread the
-owner explores there later gets such a unit: the owner's branch may have
-had asleep what one process explores after it.
+explore the thread first. Each unit carries, for every node of its prefix
+from ``low``, what was explored or asleep there when it was handed over
+(its ``context``: what one process explores there before the returned
+thread, whatever the owner does next). A returned thread in that context
+is dropped (one process would find it explored or asleep). The branches
+the owner explores there later may count as asleep for the returned
+thread only because they do not count on the handed subtrees (below):
+before the owner held them so, units made for returned threads that took
+the owner's later branches as asleep missed 6 of readers(7)'s 128 traces.
 
-The price is the branches explored twice, by the owner and by a unit made
-for a returned thread. bench/bench_parallel.py measures it (redundancy),
-tests/test_handover.py checks the union on random programs against
-exhaustive exploration and the interpreter.
+The owner's own branches after a hand-over. In one process the races of
+a handed subtree go into the wakeup trees of the nodes above it, where the
+branches explored after it follow them; here they go to the coordinator.
+So the owner holds what it handed over as pruning only for the branches it
+explores after it (:meth:`HandingExplorer._hold`): at the node it handed
+over from, the handed branches; at each node above, down from the unit's
+root, the branch it is exploring (it holds the handed subtrees). Such a
+thread prunes, but no reversal is skipped for it (``inherited``, as a
+unit's starting sleep set), so each branch the owner explores after a
+hand-over explores every trace that starts with it by itself. A returned
+thread is then decided once the unit that owns its node is done
+(:class:`Ledger`): if the owner explored it there, or handed it over,
+nothing is made; else it becomes a unit of its own, once per node and
+thread: the path to the node and the thread, asleep on the context and on
+what the owner explored there after the hand-over, where its step
+commutes.
+
+The price is the work of the units made for returned threads, and the
+reversals the owner no longer skips after a hand-over.
+bench/bench_parallel.py measures the executions beyond one process's
+(redundancy), tests/test_handover.py checks the union on random programs
+against exhaustive exploration and the interpreter.
 """
 
 from __future__ import annotations
@@ -66,8 +78,15 @@ class HandingExplorer(Explorer):
         super().__init__(model, reduction, bounds, unit=unit, **options)
         if unit.low is not None:
             self.low = unit.low  # (the scheduler's hook: races above the root reversed too)
+        # The nodes of the prefix from low start with what was explored or
+        # asleep there at the hand-over, held as pruning only: a reversal
+        # there starts with a thread outside it when v has one, as the
+        # owner's would (a thread in it, returned, is dropped).
+        for path, here in (unit.context or {}).items():
+            self.prefix_sleep[len(path)] = here
         self.unit = unit
         self.given = []  # the prefixes of the units handed over
+        self.owned = {}  # path -> the node there, for the nodes at and above a hand-over
 
     def hand_over(self):
         """The untried branches of the shallowest choice point below the
@@ -91,12 +110,45 @@ class HandingExplorer(Explorer):
             here = {**node.sleep, **node.done, node.chosen: node.event}
             sleeps.append(_asleep(here, tid, event) if self.dpor else {})
             node.done[tid] = event  # explored, by the new unit
-        context = self._handed_context(depth) if self.dpor else {}
+        context, owners = {}, None
+        if self.dpor:
+            context = self._handed_context(depth)
+            owners = self._hold(depth, [tid for tid, _ in branches])
         out = [replace(self.unit, index=0, prefix=path + (tid,), sleep=sleep,
-                       low=self.low if self.dpor else None, context=context)
+                       low=self.low if self.dpor else None, context=context, owners=owners)
                for (tid, _), sleep in zip(branches, sleeps)]
         self.given += [u.prefix for u in out]
         return out
+
+    def _hold(self, depth, handed):
+        """After handing over ``handed`` from the node at ``depth``: the
+        races of the handed subtrees go to the ledger, not into this unit's
+        wakeup trees, so the branches this unit explores from now on must
+        not count on them. The handed branches there, and the branch being
+        explored at each node above (it holds the handed subtrees), are
+        held as pruning only for the branches after them (``inherited``),
+        which then explore every trace that starts with them by
+        themselves. Returns the owners of the new units' context: path ->
+        the prefix of the unit that explores that node."""
+        stack = self.stack
+        node = stack[depth]
+        node.inherited += tuple(handed)
+        for d in range(self.floor, depth):
+            above = stack[d]
+            if above.chosen not in above.inherited:
+                above.inherited += (above.chosen,)
+        owners = dict(self.unit.owners or {})
+        for d in range(self.floor, depth + 1):
+            path = tuple(n.chosen for n in stack[:d])
+            self.owned[path] = stack[d]
+            owners[path] = self.unit.prefix
+        return owners
+
+    def record(self):
+        """What the ledger takes from this unit once it is done: the threads
+        it returns (:meth:`returns`), and what it explored or handed over at
+        each node it owned at a hand-over (path -> {thread: Event})."""
+        return {"returns": self.returns(), "explored": {p: dict(n.done) for p, n in self.owned.items()}}
 
     def _handed_context(self, depth):
         """The context of units handed over from the node at ``depth``: this
@@ -146,28 +198,54 @@ def _asleep(here, tid, event):
 
 class Ledger:
     """The coordinator's record of the threads returned for nodes above
-    handed-over units' roots: each one not in the returning unit's context
-    becomes a new unit, once per node (see the module docstring)."""
+    handed-over units' roots. A returned thread not in the returning unit's
+    context is decided once the unit that owns the node (the one that
+    explores it) is done: if that unit explored or handed over the thread
+    there, nothing is made; else it becomes a new unit, once per node and
+    thread (see the module docstring)."""
 
     def __init__(self, roots):
         self.roots = {u.prefix for u in roots}  # the split's units: returns go no higher
         self.unit = roots[0] if roots else None  # (new units are made like them)
-        self.made = set()  # (path, thread) given a unit
+        self.made = set()  # (path, thread) decided
+        self.explored = {}  # owner's prefix -> path -> {thread: Event}, once that unit is done
+        self.waiting = {}  # owner's prefix -> [(unit, path, thread, Event)] returned before
 
-    def add(self, unit, returns):
-        """What ``unit`` returned (HandingExplorer.returns): the new units."""
-        new = []
-        for path, threads in returns.items():
+    def add(self, unit, record):
+        """What ``unit``, now done, recorded (HandingExplorer.record): the
+        new units, for its own returns and for those that waited for it."""
+        self.explored[unit.prefix] = record.get("explored", {})
+        new = [u for args in self.waiting.pop(unit.prefix, []) for u in self._decide(*args)]
+        for path, threads in record.get("returns", {}).items():
             here = unit.context[path]
             for tid, event in sorted(threads.items()):
-                if tid in here or (path, tid) in self.made:
-                    continue  # explored or asleep there before the hand-over, or given a unit
-                self.made.add((path, tid))
-                context = {p: c for p, c in unit.context.items() if len(p) < len(path)}
-                context[path] = {**here, tid: event}
-                new.append(replace(self.unit, index=0, prefix=path + (tid,), sleep=_asleep(here, tid, event),
-                                   low=self._root(path), context=context))
+                if tid in here:
+                    continue  # explored or asleep there before the hand-over
+                owner = unit.owners[path]
+                if owner in self.explored:
+                    new += self._decide(unit, path, tid, event)
+                else:
+                    self.waiting.setdefault(owner, []).append((unit, path, tid, event))
         return new
+
+    def _decide(self, unit, path, tid, event):
+        """[] or the unit for ``tid`` returned at ``path``, the node's owner done."""
+        if (path, tid) in self.made:
+            return []
+        self.made.add((path, tid))
+        explored = self.explored[unit.owners[path]].get(path, {})
+        if tid in explored:
+            return []  # its owner explored it there, or handed it over
+        # Asleep: what was explored or asleep there at the hand-over, and
+        # what the owner explored there after it (each of those branches
+        # explores every trace it starts, as the owner held the handed
+        # subtrees as pruning only).
+        here = {**unit.context[path], **explored}
+        context = {p: c for p, c in unit.context.items() if len(p) < len(path)}
+        context[path] = {**here, tid: event}
+        owners = {p: o for p, o in unit.owners.items() if len(p) <= len(path)}
+        return [replace(self.unit, index=0, prefix=path + (tid,), sleep=_asleep(here, tid, event),
+                        low=self._root(path), context=context, owners=owners)]
 
     def _root(self, path):
         """The depth of the split unit's root above ``path``."""
@@ -196,5 +274,5 @@ def explore_here(model, reduction, bounds, found, every, seed=0, make=HandingExp
         explorer = make(model, reduction, bounds, unit, should_stop=give)
         outcomes.append(explorer.run())
         done.append(unit)
-        todo += handed + ledger.add(unit, explorer.returns())
+        todo += handed + ledger.add(unit, explorer.record())
     return outcomes, done

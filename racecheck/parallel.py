@@ -65,6 +65,7 @@ class Unit:
     # {thread: Event}) when it was handed over
     low: int | None = None
     context: dict | None = None
+    owners: dict | None = None  # path -> the prefix of the unit that explores that node
 
 
 def units(model, reduction="dpor", bounds=None, depth=2, root=None):
@@ -354,7 +355,7 @@ def _explore_handing(model, unit, job, me, give, results, todo):
     if left is None:
         return Outcome(Verdict.incomplete, Stats(), reason=Reason.time_limit(bounds.timeout)), {}
     search = HandingExplorer(model, reduction, left, unit, should_stop=asked)
-    return search.run(), search.returns()
+    return search.run(), search.record()
 
 
 @dataclass

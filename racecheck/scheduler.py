@@ -74,7 +74,9 @@ class _Node:
         self.chosen = None
         self.event = None
         # threads asleep here because a work unit started with them asleep
-        # (racecheck/parallel.py): pruned, but no weak initial of a reversal
+        # (racecheck/parallel.py), and branches explored here that were
+        # handed over or hold a handed-over subtree (racecheck/handover.py):
+        # pruned, but no weak initial of a reversal
         self.inherited = ()
         # dpor: race (first step) -> what this step's thread did when probed
         # where the reversal put it (see Explorer._probed)
@@ -147,6 +149,7 @@ class Explorer(Search):
         # set; the prefix's own nodes are no choice points here.
         self.prefix = list(unit.prefix) if unit is not None else []
         self.root_sleep = dict(unit.sleep) if unit is not None else {}
+        self.prefix_sleep = {}  # depth in the prefix -> thread -> Event (racecheck/handover.py)
         self.floor = len(self.prefix)
         # Races whose reversal point lies at this depth or deeper are reversed
         # (those in the prefix into its nodes' wakeup trees, which a unit
@@ -323,6 +326,9 @@ class Explorer(Search):
             base = parent.base + parent.cost(parent.chosen) if parent else 0
             node = _Node(enabled, {}, last, base)
             node.chosen = tid
+            held = self.prefix_sleep.get(depth)
+            if held:  # (a unit handed over: what was explored or asleep there, pruning only)
+                node.sleep, node.inherited = dict(held), tuple(held)
             return node
         parent = stack[-1] if stack else None
         if parent is None:
@@ -337,13 +343,11 @@ class Explorer(Search):
                 for q, e in parent.sleep.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
-                if parent.inherited:
-                    inherited = tuple(q for q in parent.inherited if q in sleep)
                 for q, e in parent.done.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
-                        if q in inherited:
-                            inherited = tuple(x for x in inherited if x != q)
+                if parent.inherited:  # (a branch handed over is done there and held so: handover.py)
+                    inherited = tuple(q for q in parent.inherited if q in sleep)
         node = _Node(enabled, sleep, last, base)
         if parent is not None:
             node.inherited = inherited

@@ -245,7 +245,7 @@ class Ledger:
         context[path] = {**here, tid: event}
         owners = {p: o for p, o in unit.owners.items() if len(p) <= len(path)}
         return [replace(self.unit, index=0, prefix=path + (tid,), sleep=_asleep(here, tid, event),
-                        low=self._root(path), context=context, owners=owners)]
+                        low=self._root(path), context=context, owners=owners, family=unit.family)]
 
     def _root(self, path):
         """The depth of the split unit's root above ``path``."""

@@ -28,9 +28,12 @@ the order one process would reach them, results are taken in that order, and
 the first unit with a violation (or a model error) decides, as it would
 alone; later units are dropped once it is known. A worker with nothing to do
 takes half of another's units not yet started or, when none has two, part
-of a running unit's subtree (handover.py); units handed over so are numbered
-after the others, so which violation is found first can then depend on
-timing (the counterexample shown is minimised again from the initial state).
+of a running unit's subtree (handover.py). The units handed over from a
+unit of the split (and those made for what they return) are its family,
+taken with it once all are done; which of them meets a violation first
+depends on timing, so when a family with several units has one, its split
+unit is explored again alone to its first violation, which is what the
+run reports (:func:`first_in_order`): the same for any timing.
 
 Invariants that compare executions with each other (``across``, such as
 lock_order) need one search to see every execution: such models run in one
@@ -66,6 +69,7 @@ class Unit:
     low: int | None = None
     context: dict | None = None
     owners: dict | None = None  # path -> the prefix of the unit that explores that node
+    family: int = 0  # the index of the split's unit it comes from (parallel.InOrder)
 
 
 def units(model, reduction="dpor", bounds=None, depth=2, root=None):
@@ -186,7 +190,7 @@ def split(model, reduction, bounds, wanted=UNITS, most=12, probe=PROBE):
             continue
         found[i:i + 1] = kids
         pruned += cut
-    return [dataclasses.replace(u, index=n) for n, u in enumerate(found)], pruned
+    return [dataclasses.replace(u, index=n, family=n) for n, u in enumerate(found)], pruned
 
 
 def _large(model, unit, reduction, bounds, probe):
@@ -241,50 +245,75 @@ def within(bounds, deadline):
 class InOrder:
     """The units' outcomes, arriving in any order, taken in unit order as one
     search's: the first unit with a violation or an error decides, as it
-    would alone, and the units after it do not count. ``progress`` gets the
-    merged statistics of every unit done so far, taken or waiting."""
+    would alone, and the units after it do not count. A unit of the split
+    and the units handed over from it (or made for what they returned) are
+    one family, taken together once all of them are done: a family whose
+    units found a violation or an error decides, and when more than one
+    unit explored its subtree, which of them met one first depends on
+    timing, so :attr:`again` names the split unit to explore again alone
+    for the one it meets first (:func:`first_in_order`). ``progress`` gets
+    the merged statistics of every unit done so far, taken or waiting."""
 
     def __init__(self, count, bounds, progress=None, pruned=0):
-        self.count = count
+        self.count = count  # the split's units: one family each
         self.bounds = bounds
         self.progress = progress
         self.start = time.monotonic()
         self.total = Stats()
         self.total.pruned = pruned
         self.merged = _Merge(self.total)
-        self.waiting = {}
-        self.next = 0
+        self.family = list(range(count))  # unit index -> its family
+        self.open = [1] * count  # family -> its units not done
+        self.waiting = {}  # family -> [(index, outcome)] of its units done
+        self.next = 0  # the next family to take
+        self.again = None  # the family whose first violation is to be found again
+        self.held = []  # that family's outcomes, counted if it is not found again
 
     @property
     def finished(self):
         return self.next >= self.count or self.merged.decided
 
-    def extend(self, count):
-        """Room for ``count`` more units (handed over while the search runs):
-        the index of the first."""
-        self.count += count
-        return self.count - count
+    def extend(self, family, count):
+        """Room for ``count`` more units of ``family`` (handed over while the
+        search runs): the index of the first."""
+        first = len(self.family)
+        self.family += [family] * count
+        self.open[family] += count
+        return first
 
     def put(self, index, outcome):
         """Take one unit's outcome; True when the search is over."""
-        self.waiting[index] = outcome
-        while self.next in self.waiting and not self.finished:
-            outcome = self.waiting.pop(self.next)
+        f = self.family[index]
+        self.waiting.setdefault(f, []).append((index, outcome))
+        self.open[f] -= 1
+        while self.next < self.count and not self.open[self.next] and not self.finished:
+            self._take(sorted(self.waiting.pop(self.next, []), key=lambda io: io[0]))
             self.next += 1
-            if isinstance(outcome, BaseException):
-                raise outcome
-            self.merged.add(outcome)
             limit = self.bounds.max_executions
             if limit is not None and self.total.executions >= limit and not self.merged.decided:
                 self.stop(Reason.max_executions(limit))
         if self.progress is not None and not self.finished:
             shown = dataclasses.replace(self.total)
-            for o in self.waiting.values():
+            for o in (o for done in self.waiting.values() for _, o in done):
                 if not isinstance(o, BaseException):
                     shown.executions += o.stats.executions
                     shown.max_depth = max(shown.max_depth, o.stats.max_depth)
             self.progress(shown, shown.max_depth, time.monotonic() - self.start)
         return self.finished
+
+    def _take(self, done):
+        """One family's outcomes, in unit order."""
+        for _, outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        found = [o for _, o in done if o.error is not None or o.violation is not None]
+        if len(done) > 1 and found:
+            self.merged.error, self.merged.violation = found[0].error, found[0].violation
+            self.merged.decided = True
+            self.again, self.held = self.next, [o for _, o in done]  # (for first_in_order)
+            return
+        for _, outcome in done:
+            self.merged.add(outcome)
 
     def stop(self, reason):
         """The run ends before every unit is taken: incomplete for ``reason``
@@ -294,7 +323,7 @@ class InOrder:
         if not self.merged.decided:
             self.merged.reason = self.merged.reason or reason
             self.merged.decided = True
-            for o in self.waiting.values():
+            for o in (o for done in self.waiting.values() for _, o in done):
                 if not isinstance(o, BaseException):
                     self.merged.count(o)
             self.waiting = {}
@@ -302,6 +331,25 @@ class InOrder:
     def outcome(self):
         self.total.elapsed_s = time.monotonic() - self.start
         return self.merged.outcome()
+
+
+def first_in_order(model, unit, reduction, bounds, deadline, taken):
+    """The violation or error a family met, made the one its split unit
+    ``unit`` meets first when explored alone, and the executions counted
+    for the family those it takes to get there: what the run reports
+    whatever the timing of the hand-overs. When that does not finish in the
+    time left, what the family found and explored stands."""
+    try:
+        outcome = explore_unit(model, unit, reduction, bounds, deadline)
+    except KeyboardInterrupt:
+        outcome = None
+    merged = taken.merged
+    if outcome is not None and (outcome.error is not None or outcome.violation is not None):
+        taken.held = [outcome]
+        merged.error, merged.violation = outcome.error, outcome.violation
+    for o in taken.held:
+        merged.count(o)
+        merged.checks.add(o.checks, o.gathered)
 
 
 # -- the workers ---------------------------------------------------------------------------
@@ -410,9 +458,8 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
                 queue.put(what)
             elif kind == "handed":
                 new = what
-            first = taken.extend(len(new))
-            for n, unit in enumerate(new):
-                queue.put([dataclasses.replace(unit, index=first + n)])
+            for unit in new:
+                queue.put([dataclasses.replace(unit, index=taken.extend(unit.family, 1))])
             handed += len(new)
             steal.update(kind, w, left, len(new))
             if kind == "done":
@@ -424,7 +471,10 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     finally:
         stop_workers(workers, (queue, results))
         _MODEL.clear()
-    return Result(taken.outcome(), taken.count, depth_of(found_units), jobs, len(runs), steal.steals, handed, cpu)
+    if taken.again is not None:
+        first_in_order(model, found_units[taken.again], reduction, bounds, deadline, taken)
+    return Result(taken.outcome(), len(taken.family), depth_of(found_units), jobs, len(runs), steal.steals,
+                  handed, cpu)
 
 
 class _Stealing:

@@ -5,6 +5,7 @@ answers of one process on the corpus."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 
@@ -197,3 +198,37 @@ def test_crash_states_are_counted_once_over_the_units(name):
         assert two.outcome.stats.executions == one.outcome.stats.executions
         if one.found is not None:
             assert two.outcome.violation.schedule == one.outcome.violation.schedule
+
+
+def test_a_family_with_a_violation_reports_its_split_units_first():
+    # A split unit that handed over part of its subtree, and the units
+    # handed over: which of them meets a violation first depends on timing,
+    # so the run reports the violation the split unit meets first alone,
+    # and counts the executions that takes.
+    from racecheck.handover import HandingExplorer, Ledger
+    from racecheck.parallel import InOrder, first_in_order, split
+    sc = load(SCENARIOS / "unaligned_dio_zeroing.yaml")
+    found, _ = split(sc.model, "dpor", sc.bounds, 2)
+    alone = [Explorer(sc.model, "dpor", sc.bounds, unit=u).run() for u in found]
+    f = next(i for i, o in enumerate(alone) if o.violation is not None)
+    ledger, taken = Ledger(found), InOrder(len(found), sc.bounds)
+    for i, o in enumerate(alone[:f]):
+        taken.put(i, o)
+    todo, family = [found[f]], []
+    while todo:  # each unit hands over after its first execution, the handed ones explored last first
+        unit = todo.pop()
+        handed = []
+        search = HandingExplorer(sc.model, "dpor", sc.bounds, unit, stop_on_violation=False,
+                                 should_stop=lambda s: handed.extend(s.hand_over()) and None)
+        outcome = search.run()
+        new = handed + ledger.add(unit, search.record())
+        family.append((unit, outcome))
+        todo += [dataclasses.replace(u, index=taken.extend(f, 1)) for u in new]
+    assert len(family) > 1 and any(o.violation is not None for _, o in family[1:])
+    for unit, outcome in family:
+        taken.put(unit.index, outcome)
+    assert taken.finished and taken.again == f
+    first_in_order(sc.model, found[f], "dpor", sc.bounds, None, taken)
+    out = taken.outcome()
+    assert out.violation.schedule == alone[f].violation.schedule
+    assert out.stats.executions == sum(o.stats.executions for o in alone[:f + 1])

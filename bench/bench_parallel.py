@@ -12,8 +12,10 @@
 (executions beyond one process's, in per cent), units, and the time the
 coordinator spends making the units (the rest of its time it waits). Rows:
 lastzero(12) and readers(16) with dpor, the whole corpus with ``--reduction
-none`` (every scenario without ranges or lock_order, summed), and bfs on the
-3-thread XIP fault scenario of bench_states.py.
+none`` (every scenario without ranges or lock_order, summed), bfs on the
+3-thread XIP fault scenario of bench_states.py, lastzero(13) with dpor, and
+the two corpus scenarios that ``--reduction none`` finishes in about 10 s
+(``--rows 4,5,6`` for the last three).
 
 ``measure`` explores a program's units (parallel.split for ``--units``
 units) one after the other in this process and writes each unit's prefix,
@@ -94,6 +96,20 @@ def dfs_row(name, model, reduction, jobs):
     return (name, f"dfs {reduction}", one.stats.executions, t1, c1, par.outcome.stats.executions, tp,
             max(par.cpu_s), sum(par.cpu_s), f"{par.units} ({par.steals} steals, {par.handed} handed over)", split_s)
 
+
+def scenario_row(name, reduction, jobs):
+    """One scenario of scenarios/ with its own bounds, as dfs_row."""
+    sc = load(ROOT / "scenarios" / f"{name}.yaml")
+    one, t1, c1 = timed(lambda: Explorer(sc.model, reduction, sc.bounds).run())
+    split_s = timed(lambda: parallel.split(sc.model, reduction, sc.bounds, parallel.wanted(jobs)))[2]
+    par, tp, _ = timed(lambda: parallel.explore(sc.model, reduction, sc.bounds, jobs))
+    assert par.outcome.verdict == one.verdict, (name, par.outcome.verdict, one.verdict)
+    return (name, f"dfs {reduction}", one.stats.executions, t1, c1, par.outcome.stats.executions, tp,
+            max(par.cpu_s), sum(par.cpu_s), f"{par.units} ({par.steals} steals, {par.handed} handed over)", split_s)
+
+
+# The corpus's longest runs that --reduction none finishes in about 10 s
+LONG_NONE = ("delalloc_ordered_data_crash_fixed", "xfs_iomap_unaligned_aio_no_wait_fixed")
 
 CORPUS_CAP_S = 10.0  # a scenario that --reduction none does not finish in this long in one process is left out
 
@@ -199,6 +215,8 @@ def real(args):
     sizes = {"lastzero": 10, "readers": 14} if args.quick else {"lastzero": 12, "readers": 16}
     rows = [lambda n=n, k=k: dfs_row(f"{k}({n})", PROGRAMS[k](n), "dpor", jobs) for k, n in sizes.items()]
     rows += [lambda: corpus_row(jobs), lambda: bfs_row(jobs)]
+    rows += [lambda: dfs_row("lastzero(13)", PROGRAMS["lastzero"](13), "dpor", jobs)]
+    rows += [lambda name=name: scenario_row(name, "none", jobs) for name in LONG_NONE]
     if args.rows:
         rows = [rows[int(i)] for i in args.rows.split(",")]
     for make in rows:

@@ -29,7 +29,10 @@ Program n of seed S is ``randprog.nth(S, n)``: ``--only N`` runs it alone.
 ``--max-steps`` bounds the steps of a program (default 8; none's executions
 grow fast with it), ``--plain`` leaves out the features under suspicion (to
 check the interpreter itself), ``--rwsems 1`` puts an rwsem in every program
-(the default: one in 15 %). Exit status 1 when anything disagreed.
+(the default: one in 15 %). ``--handover`` adds dpor's work units of
+``--jobs``, each handing part of its subtree over after every 2 executions
+(racecheck/handover.py), against the interpreter and against ``none``'s
+traces. Exit status 1 when anything disagreed.
 """
 
 from __future__ import annotations
@@ -50,32 +53,33 @@ STRATEGIES = ("none", "dpor", "bfs")
 
 def run_one(job):
     """Compare one program; a plain dict (it crosses processes)."""
-    seed, n, shrink, max_steps, plain, rwsems = job
+    seed, n, shrink, max_steps, plain, rwsems, strategies = job
     prog = randprog.nth(seed, n, max_steps, plain, rwsems)
     try:
-        c = randprog.compare(prog)
+        c = randprog.compare(prog, strategies)
     except Exception as exc:  # racecheck itself raised: a disagreement too
         return {"n": n, "prog": prog, "crash": f"{type(exc).__name__}: {exc}", "traces": 0,
                 "differences": {"racecheck": [("raised", f"{type(exc).__name__}: {exc}")]}}
     out = {"n": n, "prog": prog, "traces": c.traces, "missed": c.dpor_missed,
            "missed beyond probes": c.dpor_missed_unprobed, "extra": c.dpor_extra,
-           "blocked": c.dpor_blocked, "executions": c.executions, "differences": c.differences}
+           "blocked": c.dpor_blocked, "executions": c.executions, "differences": c.differences,
+           "handover missed": c.handover_missed}
     if c.differences and shrink:
         out["shrunk"] = {}
         for strategy, diffs in c.differences.items():
             for what, _ in diffs:
                 if what == "traces missed (probes only)":
                     continue  # known, and not worth the time
-                small = shrunk(prog, strategy, what)
-                out["shrunk"][f"{strategy}: {what}"] = (small, randprog.compare(small).differences)
+                small = shrunk(prog, strategy, what, strategies)
+                out["shrunk"][f"{strategy}: {what}"] = (small, randprog.compare(small, strategies).differences)
     return out
 
 
-def shrunk(prog, strategy, what):
+def shrunk(prog, strategy, what, strategies=STRATEGIES):
     """``prog`` made smaller while ``strategy`` still disagrees in the same way."""
     def fails(candidate):
         try:
-            diffs = randprog.compare(candidate).differences.get(strategy, [])
+            diffs = randprog.compare(candidate, strategies).differences.get(strategy, [])
         except Exception:
             return False
         return any(kind == what for kind, _ in diffs)
@@ -97,13 +101,17 @@ def main(argv=None):
     ap.add_argument("--shrink", action="store_true", help="shrink each disagreeing program")
     ap.add_argument("--only", type=int, help="run program number N of the seed alone, and show it")
     ap.add_argument("--quiet", action="store_true", help="do not print each disagreement")
+    ap.add_argument("--handover", action="store_true",
+                    help="also dpor's work units of --jobs, each handing part of its subtree over "
+                         "after every 2 executions (racecheck/handover.py)")
     args = ap.parse_args(argv)
+    strategies = STRATEGIES + (("handover",) if args.handover else ())
 
     if args.only is not None:
-        jobs = [(args.seed, args.only, args.shrink, args.max_steps, args.plain, args.rwsems)]
+        jobs = [(args.seed, args.only, args.shrink, args.max_steps, args.plain, args.rwsems, strategies)]
         print(randprog.show(randprog.nth(args.seed, args.only, args.max_steps, args.plain, args.rwsems)))
     else:
-        jobs = [(args.seed, n, args.shrink, args.max_steps, args.plain, args.rwsems)
+        jobs = [(args.seed, n, args.shrink, args.max_steps, args.plain, args.rwsems, strategies)
                 for n in range(args.programs)]
     start = time.monotonic()
     totals = Counter()
@@ -122,14 +130,17 @@ def main(argv=None):
 
     print(f"\nseed {args.seed}: {totals['programs']:,} programs, {totals['traces']:,} traces, "
           f"{elapsed:.1f} s ({args.jobs} jobs)")
-    for strategy in STRATEGIES:
+    for strategy in strategies:
         print(f"  {strategy:5} vs interpreter: {disagreeing[strategy]} programs disagree")
     print(f"  dpor traces missed beyond probes: {totals['missed beyond probes']} "
           f"(in {disagreeing['dpor traces']} programs); with probes: {totals['missed']} "
           f"(in {totals['programs missing traces']} programs)")
     print(f"  dpor executions beyond one per trace: {totals['extra']}")
     print(f"  dpor executions cut short (sleep sets): {totals['blocked']}")
-    print("  executions: " + ", ".join(f"{s} {totals['executions ' + s]:,}" for s in STRATEGIES))
+    if args.handover:
+        print(f"  handover traces missed beyond probes: {totals['handover missed']} "
+              f"(in {disagreeing['handover traces']} programs)")
+    print("  executions: " + ", ".join(f"{s} {totals['executions ' + s]:,}" for s in strategies))
     if disagreeing["racecheck"]:
         print(f"  racecheck raised on {disagreeing['racecheck']} programs")
     if kinds:
@@ -149,7 +160,7 @@ def main(argv=None):
 def tally(r, totals, disagreeing, kinds, smallest, quiet):
     totals["programs"] += 1
     totals["traces"] += r["traces"]
-    for key in ("missed", "missed beyond probes", "extra", "blocked"):
+    for key in ("missed", "missed beyond probes", "extra", "blocked", "handover missed"):
         totals[key] += r.get(key, 0)
     totals["programs missing traces"] += bool(r.get("missed"))
     for strategy, count in r.get("executions", {}).items():

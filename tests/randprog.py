@@ -789,6 +789,7 @@ class Comparison:
     dpor_missed_unprobed: int = 0  # traces missed once probes are left out
     dpor_extra: int = 0  # dpor executions beyond one per trace it ran
     dpor_blocked: int = 0  # dpor executions cut short by sleep sets
+    handover_missed: int = 0  # traces the units of "handover" missed, probes left out
     executions: dict = field(default_factory=dict)  # strategy -> executions
 
 
@@ -848,9 +849,12 @@ def compare(prog, strategies=("none", "dpor", "bfs")):
     out = Comparison(prog, expected)
     runs = {}
     for strategy in strategies:
-        got = racecheck_bfs(prog) if strategy == "bfs" else racecheck_dfs(prog, strategy)
+        if strategy == "handover":  # dpor's units of --jobs, each handing over after every 2 executions
+            got = racecheck_units(prog, "dpor", 1, handover=2, seed=len(show(prog)))
+        else:
+            got = racecheck_bfs(prog) if strategy == "bfs" else racecheck_dfs(prog, strategy)
         runs[strategy] = got
-        first = None if strategy == "none" else racecheck_first(prog, strategy)
+        first = None if strategy in ("none", "handover") else racecheck_first(prog, strategy)
         diff = differences(prog, got, expected, first, expected_first)
         if diff and initially_false(prog):
             # racecheck did not check the initial state: one class apart
@@ -875,6 +879,11 @@ def compare(prog, strategies=("none", "dpor", "bfs")):
             words = (f"dpor ran {len(set(ran))} of the {len(traces)} traces; the ones missed differ "
                      f"from one it ran only by a probe (a step that found a request it could not take)")
             out.differences.setdefault("dpor traces", []).append(("traces missed (probes only)", words))
+    if "none" in runs and "handover" in runs:
+        out.handover_missed = len(set(runs["none"]["unprobed"]) - set(runs["handover"]["unprobed"]))
+        if out.handover_missed:
+            words = f"the units missed {out.handover_missed} of the traces beyond probes"
+            out.differences.setdefault("handover traces", []).append(("traces missed", words))
     return out
 
 

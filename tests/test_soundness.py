@@ -173,6 +173,18 @@ def test_every_strategy_agrees_on_programs_with_an_rwsem():
     assert not bad, verdict(bad, len(comparisons))
 
 
+def test_work_units_that_hand_over_agree_on_programs_with_an_rwsem():
+    """dpor's work units of --jobs, each handing part of its subtree over
+    after every 2 executions (racecheck/handover.py), on programs of up to
+    10 steps with an rwsem: the same final states and violations as the
+    interpreter, and every trace of none's (probes aside)."""
+    comparisons = [randprog.compare(p, ("none", "handover"))
+                   for p in randprog.programs("rwsem-handover", 80, max_steps=10, rwsems=1)]
+    bad = failures(comparisons, ["none", "handover", "handover traces"])
+    assert not bad, verdict(bad, len(comparisons))
+    assert sum(c.executions["handover"] for c in comparisons) >= sum(c.traces for c in comparisons)
+
+
 # -- regression cases ---------------------------------------------------------------------
 
 # seen0 and seen1 are shared: what T0 and T1 read. With the schedule T2 T1 T1

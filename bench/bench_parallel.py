@@ -87,8 +87,8 @@ def timed(fn):
     return out, time.perf_counter() - start, time.process_time() - cpu
 
 
-def dfs_row(name, model, reduction, jobs):
-    bounds = Bounds()
+def dfs_row(name, model, reduction, jobs, bounds=None):
+    bounds = bounds or Bounds()
     one, t1, c1 = timed(lambda: Explorer(model, reduction, bounds).run())
     split_s = timed(lambda: parallel.split(model, reduction, bounds, parallel.wanted(jobs)))[2]
     par, tp, _ = timed(lambda: parallel.explore(model, reduction, bounds, jobs))
@@ -100,12 +100,7 @@ def dfs_row(name, model, reduction, jobs):
 def scenario_row(name, reduction, jobs):
     """One scenario of scenarios/ with its own bounds, as dfs_row."""
     sc = load(ROOT / "scenarios" / f"{name}.yaml")
-    one, t1, c1 = timed(lambda: Explorer(sc.model, reduction, sc.bounds).run())
-    split_s = timed(lambda: parallel.split(sc.model, reduction, sc.bounds, parallel.wanted(jobs)))[2]
-    par, tp, _ = timed(lambda: parallel.explore(sc.model, reduction, sc.bounds, jobs))
-    assert par.outcome.verdict == one.verdict, (name, par.outcome.verdict, one.verdict)
-    return (name, f"dfs {reduction}", one.stats.executions, t1, c1, par.outcome.stats.executions, tp,
-            max(par.cpu_s), sum(par.cpu_s), f"{par.units} ({par.steals} steals, {par.handed} handed over)", split_s)
+    return dfs_row(name, sc.model, reduction, jobs, sc.bounds)
 
 
 # The corpus's longest runs that --reduction none finishes in about 10 s

@@ -12,7 +12,8 @@ the one that node gives the branch under optimal DPOR (the node's sleep,
 its explored branches and the branch being explored, each where its step
 commutes with the branch's), held as the units of the split hold theirs:
 it prunes, but no reversal is skipped for it. The node counts the branch
-as explored (it is, by the new unit), so later branches there sleep on it.
+as explored (it is, by the new unit), and later branches there sleep on it
+as pruning only (see below).
 
 What that loses, and how it is found again. A race inside the handed-over
 subtree whose reversal point lies above its root (at the node it was
@@ -22,7 +23,13 @@ races into the wakeup trees of its prefix's nodes, from the depth of the
 split unit's root down (the explorer's ``low``: above that root the
 split's other units cover every order), and returns the threads those
 trees start with (:meth:`HandingExplorer.returns`): whatever branch a race
-adds there explores traces that start at that node with one of them.
+adds there explores traces that start at that node with one of them. Its
+copy of each such node starts with the node's context (below) as a sleep
+set held as pruning only, so that a reversal there starts with a thread
+outside it whenever v has one, as the owner's would: a thread in the
+context is dropped when returned, and a reversal that started with one,
+though v had another initial, lost its trace (random programs with an
+rwsem showed it).
 
 The owner has gone on meanwhile, and may explore other branches at that
 node before the returned thread is explored, where one process would

@@ -29,6 +29,15 @@ pytest_plugins = ["pytester"]
 ANY = object()
 
 
+def ctrl_c_as_in_a_terminal():
+    """A subprocess's preexec_fn: SIGINT back to its default, so that the
+    child takes Ctrl-C as a command run from a terminal does, even when the
+    test run was started with SIGINT ignored (a shell's background job),
+    which a child would otherwise inherit and Python then keep."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def counterexample(name, **model_overrides):
     """The report of scenario ``name`` run as the corpus runs it, with
     attributes of its model overridden (``fixes=[...]``); it must violate."""

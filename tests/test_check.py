@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ctrl_c_as_in_a_terminal
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from racecheck import checkrun, progress
@@ -239,7 +240,7 @@ def test_jobs_give_the_same_rows_in_the_same_order(corpus, tmp_path):
 
 def racecheck(*args, cwd, env=None):
     return subprocess.Popen([sys.executable, "-m", "racecheck", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_in_a_terminal,
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 

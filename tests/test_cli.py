@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import ctrl_c_as_in_a_terminal
 
 from racecheck.cli import main
 
@@ -145,7 +146,7 @@ def test_ctrl_c_stops_cleanly_with_the_statistics(tmp_path):
 
     proc = subprocess.Popen([*RACECHECK, "run", "--reduction", "none", str(LONG)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            preexec_fn=ctrl_c_as_in_a_terminal, env={**os.environ, "PYTHONPATH": str(ROOT)})
     # Interrupt the search, not the start-up: wait until the process has
     # used a second and a half of CPU (starting takes a fraction of that),
     # however loaded the machine is.

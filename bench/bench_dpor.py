@@ -4,6 +4,7 @@
     python bench/bench_dpor.py            # the default run (2-3 minutes)
     python bench/bench_dpor.py --quick    # a fast subset
     python bench/bench_dpor.py --profile  # also cProfile the biggest dpor run
+    python bench/bench_dpor.py --breakdown lastzero:10 readers:12 indexer:14
 
 For each program and N it prints one row of a Markdown table:
 
@@ -38,6 +39,14 @@ current execution's stack and the wakeup trees on it, which grow and shrink
 with the sequences still to explore, not with the executions run); the
 process's maximum resident set size; with --profile, a cProfile of the
 biggest run.
+
+--breakdown PROGRAM:N ... prints, instead, where one dpor run's CPU time
+goes: the race analysis (growing the happens-before, reversing every race,
+the probes), running the same schedules alone in fresh executions (the
+model's own steps, no search), and the rest of the search (choice points,
+sleep sets, wakeup trees followed); then what the race analysis may take at
+most for the run to reach a given rate (--rate, default 150,000 steps a
+second) with the rest as it is.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from programs import PROGRAMS  # noqa: E402
 
+from racecheck.execution import Execution  # noqa: E402
 from racecheck.runtime import Runtime  # noqa: E402
 from racecheck.scheduler import Bounds, Explorer, trace_signature  # noqa: E402
 
@@ -190,6 +200,80 @@ def run_dpor_growth(model, total, timeout):
     return samples
 
 
+class _TimedExplorer(Explorer):
+    """An Explorer that adds up the CPU time of its race analysis."""
+
+    analysis = 0.0
+
+    def _add_backtracks(self, pending=()):
+        c0 = time.process_time()
+        try:
+            super()._add_backtracks(pending)
+        finally:
+            self.analysis += time.process_time() - c0
+
+
+class _CountingExplorer(Explorer):
+    """An Explorer that counts the races it reverses (untimed: the count
+    costs a call a race)."""
+
+    races = 0
+
+    def _reverse(self, i, j, hb):
+        self.races += 1
+        return super()._reverse(i, j, hb)
+
+
+def breakdown(model, repeat):
+    """Where a dpor run's CPU time goes (the least of ``repeat`` runs of
+    each part): the whole search, its race analysis, and the same schedules
+    run alone in fresh executions."""
+    best = None
+    for _ in range(repeat):
+        schedules = []
+        search = _TimedExplorer(model, "dpor", stop_on_violation=False,
+                                on_execution=lambda ex, v: schedules.append([e.tid for e in ex.events]))
+        c0 = time.process_time()
+        out = search.run()
+        cpu = time.process_time() - c0
+        if best is None or cpu < best["cpu"]:
+            best = {"cpu": cpu, "analysis": search.analysis, "steps": out.stats.steps,
+                    "executions": out.stats.executions, "schedules": schedules}
+    runs = []
+    for _ in range(repeat):
+        c0 = time.process_time()
+        for schedule in best["schedules"]:
+            ex = Execution(model, gathered={}, plain_checks=None)
+            for tid in schedule:
+                ex.step(tid)
+            ex.enabled()
+        runs.append(time.process_time() - c0)
+    best["alone"] = min(runs)
+    counting = _CountingExplorer(model, "dpor", stop_on_violation=False)
+    counting.run()
+    best["races"] = counting.races
+    return best
+
+
+def print_breakdown(specs, rate, repeat):
+    print(f"| program | dpor executions | steps | races | CPU | steps/s | race analysis (a race) "
+          f"| same schedules alone | rest of the search "
+          f"| race analysis allowed for {rate:,.0f} steps/s (a race) | needed speed-up of it |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for spec in specs:
+        name, _, n = spec.partition(":")
+        model = PROGRAMS[name](int(n))
+        b = breakdown(model, repeat)
+        rest = b["cpu"] - b["analysis"] - b["alone"]
+        allowed = b["steps"] / rate - b["alone"] - rest
+        need = f"{b['analysis'] / allowed:.1f}x" if allowed > 0 else "unreachable"
+        races = max(b["races"], 1)
+        print(f"| {model.name} | {b['executions']:,} | {b['steps']:,} | {b['races']:,} | {b['cpu']:.3f} s "
+              f"| {b['steps'] / b['cpu']:,.0f} | {b['analysis']:.3f} s ({b['analysis'] / races * 1e6:.1f} µs) "
+              f"| {b['alone']:.3f} s | {rest:.3f} s "
+              f"| {max(allowed, 0):.3f} s ({max(allowed, 0) / races * 1e6:.1f} µs) | {need} |")
+
+
 def verdict(dpor, signed, none, expected):
     sigs = signed["sigs"]
     distinct = set(sigs)
@@ -240,7 +324,16 @@ def main(argv=None):
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the biggest dpor run and print the top functions")
     ap.add_argument("--only", nargs="*", help="only these programs")
+    ap.add_argument("--breakdown", nargs="+", metavar="PROGRAM:N",
+                    help="only where the CPU time of these dpor runs goes")
+    ap.add_argument("--rate", type=float, default=150_000.0,
+                    help="with --breakdown: the steps a second to reach")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="with --breakdown: runs of each part, the least taken")
     args = ap.parse_args(argv)
+    if args.breakdown:
+        print_breakdown(args.breakdown, args.rate, args.repeat)
+        return
     plan = QUICK if args.quick else DEFAULT
     none_cap = args.none_cap or (20_000 if args.quick else 200_000)
     none_timeout = args.none_timeout or (10.0 if args.quick else 60.0)

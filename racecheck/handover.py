@@ -11,7 +11,8 @@ prefix is the path to that node and the branch's thread; its sleep set is
 the one that node gives the branch under optimal DPOR (the node's sleep,
 its explored branches and the branch being explored, each where its step
 commutes with the branch's), held as the units of the split hold theirs:
-it prunes, but no reversal is skipped for it. The node counts the branch
+it prunes, and a reversal is skipped for it only where it starts v (an
+initial, not only a weak one). The node counts the branch
 as explored (it is, by the new unit), and later branches there sleep on it
 as pruning only (see below).
 
@@ -50,9 +51,10 @@ So the owner holds what it handed over as pruning only for the branches it
 explores after it (:meth:`HandingExplorer._hold`): at the node it handed
 over from, the handed branches; at each node above, down from the unit's
 root, the branch it is exploring (it holds the handed subtrees). Such a
-thread prunes, but no reversal is skipped for it (``inherited``, as a
-unit's starting sleep set), so each branch the owner explores after a
-hand-over explores every trace that starts with it by itself. A returned
+thread prunes, and a reversal is skipped for it only where it starts v
+(``inherited``, as a unit's starting sleep set), so each branch the owner
+explores after a hand-over explores every trace that starts with it by
+itself. A returned
 thread is then decided once the unit that owns its node is done
 (:class:`Ledger`): if the owner explored it there, or handed it over,
 nothing is made; else it becomes a unit of its own, once per node and

@@ -18,7 +18,10 @@ a thread asleep there could start it (a weak initial), because the race
 above the node that put the thread to sleep handed a wakeup subtree down
 that explores the rest. A unit has no such subtree: with the sleep set of
 its prefix it misses traces (the test of this module shows it on random
-programs). The price is redundancy: a unit explores again the traces an
+programs). So its sleep set prunes, and skips a reversal only where one of
+its threads starts v (an initial: its step is in v, after nothing of v it
+depends on): every trace that begins with v then begins with that thread,
+and the unit that explores it covers them, whatever comes after v. The price is redundancy: a unit explores again the traces an
 earlier unit's sleep entry stood for, and the first ``k`` levels branch on
 every thread not asleep where optimal DPOR branches only on races;
 :class:`Result` counts the executions.

@@ -76,7 +76,8 @@ class _Node:
         # threads asleep here because a work unit started with them asleep
         # (racecheck/parallel.py), and branches explored here that were
         # handed over or hold a handed-over subtree (racecheck/handover.py):
-        # pruned, but no weak initial of a reversal
+        # pruned; a reversal is skipped for them only where one starts v,
+        # never for a weak initial
         self.inherited = ()
         # dpor: race (first step) -> what this step's thread did when probed
         # where the reversal put it (see Explorer._probed)
@@ -510,6 +511,9 @@ class Explorer(Search):
             # and sleep sets and its wakeup tree keeps its leaves.
             self._started.add(i)
             return
+        if node.inherited and _held_starts(node.inherited, initials):
+            self._started.add(i)
+            return
         # v = rest.e', with e' what thread p does next after rest. That is
         # step j itself only if it reads what it read here: a step's code
         # branches on the values it reads (a compare-and-swap writes or
@@ -568,8 +572,9 @@ class Explorer(Search):
                 return
             if _leaf_starts(node.wakeup, (p,)):
                 return
-            if p not in node.inherited:  # p joins the initials; it can run here
-                runnable = runnable + [p]
+            if node.inherited and _held_starts(node.inherited, (p,)):
+                return  # p starts v
+            runnable = runnable + [p]  # p joins the initials; it can run here
         if not runnable:
             return
         all_rest = _all_rest(context, events)
@@ -778,6 +783,19 @@ def _leaf_starts(wakeup, threads):
     leaf) starts with one of ``threads``."""
     for branch in wakeup:
         if not branch[2] and branch[0] in threads:
+            return True
+    return False
+
+
+def _held_starts(inherited, initials):
+    """Whether a thread held as pruning only here (``inherited``: asleep
+    because a work unit started so, or handed over) is one of ``initials``
+    of v. Such a thread is no weak initial of a reversal (a step after v can
+    still wake it), but as an initial it starts every trace that starts
+    with v, and the unit or branch that explores it where it fell asleep
+    explores those traces: the reversal is skipped."""
+    for q in initials:
+        if q in inherited:
             return True
     return False
 

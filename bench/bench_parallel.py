@@ -376,7 +376,10 @@ def simulate_handover(args):
 
     model = PROGRAMS[args.program](args.n)
     bounds = Bounds()
-    found, _ = parallel.split(model, "dpor", bounds, args.units or parallel.wanted(args.workers))
+    if args.whole:
+        found = [parallel.Unit(0, ())]
+    else:
+        found, _ = parallel.split(model, "dpor", bounds, args.units or parallel.wanted(args.workers))
     ledger = Ledger(found)
     queue = [(0.0, u) for u in found]  # (time it can be taken, unit)
     slots = [_Slot(n) for n in range(args.workers)]
@@ -488,6 +491,8 @@ def main():
     h.add_argument("n", type=int)
     h.add_argument("--workers", type=int, default=64)
     h.add_argument("--units", type=int, help="the split's units (default: what --jobs makes)")
+    h.add_argument("--whole", action="store_true",
+                   help="no split: the whole tree is one unit, which hands over from the start")
     h.add_argument("--latency", type=float, default=0.001, help="seconds a message costs")
     h.add_argument("--after", type=int, default=0,
                    help="executions (cut short ones included) a unit runs before it hands over")

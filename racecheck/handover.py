@@ -58,9 +58,10 @@ itself. A returned
 thread is then decided once the unit that owns its node is done
 (:class:`Ledger`): if the owner explored it there, or handed it over,
 nothing is made; else it becomes a unit of its own, once per node and
-thread: the path to the node and the thread, asleep on the context and on
-what the owner explored there after the hand-over, where its step
-commutes.
+thread: the path to the node and the thread, asleep on the context, on
+what the owner explored there after the hand-over, and on the units made
+there before for other returned threads (one process explores a node's
+branches one after another), where its step commutes.
 
 The price is the work of the units made for returned threads, and the
 reversals the owner no longer skips after a hand-over.
@@ -217,6 +218,7 @@ class Ledger:
         self.roots = {u.prefix for u in roots}  # the split's units: returns go no higher
         self.unit = roots[0] if roots else None  # (new units are made like them)
         self.made = set()  # (path, thread) decided
+        self.made_at = {}  # path -> {thread: Event} of the units made there, in order
         self.explored = {}  # owner's prefix -> path -> {thread: Event}, once that unit is done
         self.waiting = {}  # owner's prefix -> [(unit, path, thread, Event)] returned before
 
@@ -245,11 +247,16 @@ class Ledger:
         explored = self.explored[unit.owners[path]].get(path, {})
         if tid in explored:
             return []  # its owner explored it there, or handed it over
-        # Asleep: what was explored or asleep there at the hand-over, and
-        # what the owner explored there after it (each of those branches
+        # Asleep: what was explored or asleep there at the hand-over, what
+        # the owner explored there after it (each of those branches
         # explores every trace it starts, as the owner held the handed
-        # subtrees as pruning only).
-        here = {**unit.context[path], **explored}
+        # subtrees as pruning only), and the units made there before for
+        # other returned threads, as one process explores the branches of a
+        # node one after the other (without them two returned threads that
+        # commute each explored the traces that start with both).
+        made_here = self.made_at.setdefault(path, {})
+        here = {**unit.context[path], **explored, **made_here}
+        made_here[tid] = event
         context = {p: c for p, c in unit.context.items() if len(p) < len(path)}
         context[path] = {**here, tid: event}
         owners = {p: o for p, o in unit.owners.items() if len(p) <= len(path)}

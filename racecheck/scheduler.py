@@ -572,9 +572,10 @@ class Explorer(Search):
                 return
             if _leaf_starts(node.wakeup, (p,)):
                 return
-            if node.inherited and _held_starts(node.inherited, (p,)):
-                return  # p starts v
-            runnable = runnable + [p]  # p joins the initials; it can run here
+            if p not in node.inherited:
+                runnable = runnable + [p]  # p joins the initials; it can run here
+            elif _held_starts(node.inherited, (p,)):
+                return  # p starts v and is held as pruning only
         if not runnable:
             return
         all_rest = _all_rest(context, events)

@@ -90,6 +90,21 @@ def test_readers_every_trace(n, every):
     assert _traces(model, handing) == one and len(one) == 2 ** n
 
 
+@pytest.mark.parametrize("every", [2, 3])
+def test_returned_threads_of_one_node_sleep_on_each_other(every):
+    # Two readers returned for the same node commute: one process explores
+    # the second with the first asleep. Units made for them each with
+    # nothing of the other asleep ran the traces that start with both
+    # twice (readers(8), handing over after every 3 executions: 569
+    # executions for 256 traces).
+    model = readers(8)
+    runs = []
+    explore_here(model, "dpor", Bounds(), units(model, "dpor", Bounds(), 1)[0], every,
+                 make=lambda *a, **kw: HandingExplorer(
+                     *a, on_execution=lambda ex, v: runs.append(trace_signature(ex.events)), **kw))
+    assert len(set(runs)) == 256 and len(runs) == 256
+
+
 def test_a_reversal_a_held_thread_starts_is_skipped(monkeypatch):
     # A thread held as pruning only (asleep at a unit's root, in a handed
     # unit's context, handed over by the owner) that is an initial of v

@@ -90,7 +90,7 @@ def timed(fn):
 def dfs_row(name, model, reduction, jobs, bounds=None):
     bounds = bounds or Bounds()
     one, t1, c1 = timed(lambda: Explorer(model, reduction, bounds).run())
-    split_s = timed(lambda: parallel.split(model, reduction, bounds, parallel.wanted(jobs)))[2]
+    split_s = timed(lambda: parallel.start(model, reduction, bounds, jobs))[2]
     par, tp, _ = timed(lambda: parallel.explore(model, reduction, bounds, jobs))
     assert par.outcome.verdict == one.verdict, (name, par.outcome.verdict, one.verdict)
     return (name, f"dfs {reduction}", one.stats.executions, t1, c1, par.outcome.stats.executions, tp,
@@ -126,7 +126,7 @@ def corpus_row(jobs):
         if one.verdict == "incomplete":
             left_out.append(sc.name)
             continue
-        split_s += timed(lambda: parallel.split(sc.model, "none", b, parallel.wanted(jobs)))[2]
+        split_s += timed(lambda: parallel.start(sc.model, "none", b, jobs))[2]
         par, c, _ = timed(lambda: parallel.explore(sc.model, "none", b, jobs))
         assert par.outcome.verdict == one.verdict, (sc.name, par.outcome.verdict, one.verdict)
         execs1 += one.stats.executions
@@ -370,16 +370,17 @@ def simulate_handover(args):
     took (time.thread_time); a message costs ``--latency``. An idle worker
     takes the next unit queued; with none queued, a busy worker is asked
     and hands over at the end of its next execution (handover.py). The
-    units start from parallel.split for ``--units`` (default: what --jobs
-    makes for that many workers)."""
+    units start from what --jobs starts from (parallel.start: the whole
+    tree), or with ``--split`` from parallel.split for ``--units`` (default:
+    what --jobs made for that many workers before)."""
     from racecheck.handover import HandingExplorer, Ledger
 
     model = PROGRAMS[args.program](args.n)
     bounds = Bounds()
-    if args.whole:
-        found = [parallel.Unit(0, ())]
-    else:
+    if args.split or args.units:
         found, _ = parallel.split(model, "dpor", bounds, args.units or parallel.wanted(args.workers))
+    else:
+        found, _ = parallel.start(model, "dpor", bounds, args.workers)
     ledger = Ledger(found)
     queue = [(0.0, u) for u in found]  # (time it can be taken, unit)
     slots = [_Slot(n) for n in range(args.workers)]
@@ -491,8 +492,8 @@ def main():
     h.add_argument("n", type=int)
     h.add_argument("--workers", type=int, default=64)
     h.add_argument("--units", type=int, help="the split's units (default: what --jobs makes)")
-    h.add_argument("--whole", action="store_true",
-                   help="no split: the whole tree is one unit, which hands over from the start")
+    h.add_argument("--split", action="store_true",
+                   help="start from the split --jobs made before (parallel.split), not from the whole tree")
     h.add_argument("--latency", type=float, default=0.001, help="seconds a message costs")
     h.add_argument("--after", type=int, default=0,
                    help="executions (cut short ones included) a unit runs before it hands over")

@@ -30,9 +30,10 @@ Program n of seed S is ``randprog.nth(S, n)``: ``--only N`` runs it alone.
 grow fast with it), ``--plain`` leaves out the features under suspicion (to
 check the interpreter itself), ``--rwsems 1`` puts an rwsem in every program
 (the default: one in 15 %). ``--handover`` adds dpor's work units of
-``--jobs``, each handing part of its subtree over after every 2 executions
-(racecheck/handover.py), against the interpreter and against ``none``'s
-traces. Exit status 1 when anything disagreed.
+``--jobs`` (the whole tree to start with), each handing part of its subtree
+over after every 2 executions (racecheck/handover.py), against the
+interpreter and against ``none``'s traces. Exit status 1 when anything
+disagreed.
 """
 
 from __future__ import annotations

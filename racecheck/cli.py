@@ -133,7 +133,8 @@ def print_report(rep, color=False):
         p = rep.parallel
         where = f"{p['jobs']} workers of {p['cluster']}" if "cluster" in p else f"{p['jobs']} processes"
         if "units" in p:
-            split = f": {p['units']} work units of {p['unit_depth']} steps"
+            split = (f": {p['units']} work unit{'s' if p['units'] != 1 else ''} of {p['unit_depth']} steps"
+                     + (f", {p['units_handed_over']} handed over" if p.get("units_handed_over") else ""))
         elif "classes_searched" in p:
             split = f": {p['classes_searched']} searches of classes of values (ahead of z3's choice too)"
         else:

@@ -13,6 +13,14 @@ explores every trace from that state. A race whose reversal belongs above
 the root is left to the unit whose prefix the reversal starts. So the union
 is complete: the same verdict as one process.
 
+Unbounded dpor on this machine's processes starts instead from the whole
+tree as one unit (:func:`start`), and the workers share it by hand-over
+alone (handover.py): a branch becomes a unit only when a race makes it, as
+in one process. A split makes a unit of every thread not asleep at its
+nodes, and under sleep sets some of those own no trace yet cost as much as
+the rest (see :func:`start`). The split stays for ``none``, for dpor under
+a preemption bound (which hands nothing over) and for the cluster.
+
 Why the units start with nothing asleep: optimal DPOR skips a reversal when
 a thread asleep there could start it (a weak initial), because the race
 above the node that put the thread to sleep handed a wakeup subtree down
@@ -160,6 +168,7 @@ RUNS = 2  # runs a worker at least (tasks())
 
 
 PROBE = 32  # executions (blocked ones included) a unit is tried for before the split calls it large
+PATIENCE = 16  # executions a unit asked to hand over tries for before it says it has nothing
 
 
 def split(model, reduction, bounds, wanted=UNITS, most=12, probe=PROBE):
@@ -203,6 +212,22 @@ def _large(model, unit, reduction, bounds, probe):
         return Reason(Stop.max_executions, "large") if s.executions + s.blocked >= probe else None
     b = Bounds(max_steps=bounds.max_steps, max_preemptions=bounds.max_preemptions)
     return Explorer(model, reduction, b, unit=unit, should_stop=enough).run().verdict == Verdict.incomplete
+
+
+def start(model, reduction, bounds, workers):
+    """The units a run on ``workers`` processes starts from, and the
+    prefixes a preemption bound cut. Unbounded dpor: the whole tree as one
+    unit, which hands over the branches its races make to the workers that
+    ask (handover.py). A split under sleep sets makes a unit for every
+    thread not asleep, and a unit whose sleep set (held as pruning only)
+    holds a thread that nothing wakes owns no trace yet explores every
+    order of the others, each cut short: 12 of lastzero(13)'s 14 units at
+    one step, half the CPU of the split. Otherwise (``none``, dpor under a
+    preemption bound, which hands nothing over, and the cluster, whose
+    units are Dask tasks): :func:`split`."""
+    if reduction == "dpor" and bounds.max_preemptions is None:
+        return [Unit(0, ())], 0
+    return split(model, reduction, bounds, wanted(workers))
 
 
 def wanted(workers):
@@ -397,10 +422,20 @@ def _explore_handing(model, unit, job, me, give, results, todo):
     hands over part of its subtree between two executions."""
     reduction, bounds, deadline = job
 
+    tries = [0]
+
     def asked(search):
         if give[me] and len(todo) < 2:
-            give[me] = 0
-            results.put(("handed", me, search.hand_over(), 0))
+            # A unit's wakeup trees fill as it runs (the whole tree has
+            # nothing to give before its first execution's races): asked
+            # with nothing to give, it tries again after its next
+            # executions before it says so.
+            new = search.hand_over()
+            tries[0] += 1
+            if new or tries[0] >= PATIENCE:
+                give[me] = 0
+                tries[0] = 0
+                results.put(("handed", me, new, 0))
 
     left = within(bounds, deadline)
     if left is None:
@@ -431,7 +466,7 @@ def explore(model, reduction="dpor", bounds=None, jobs=2, progress=None):
     explores a unit changes nothing of its outcome, and outcomes are taken
     in unit order."""
     bounds = bounds or Bounds()
-    found_units, pruned = split(model, reduction, bounds, wanted(jobs))
+    found_units, pruned = start(model, reduction, bounds, jobs)
     deadline = time.time() + bounds.timeout if bounds.timeout is not None else None
     taken = InOrder(len(found_units), bounds, progress, pruned)
     _MODEL["model"] = model
@@ -487,7 +522,7 @@ class _Stealing:
 
     def __init__(self, jobs, runs, give):
         self.left = [0] * jobs
-        self.idle = set()
+        self.idle = set(range(jobs))  # until a worker takes a run
         self.waiting = runs  # runs in the queue (handed back halves included)
         self.asked = None  # the worker asked to give, until it does or ends its run
         self.barren = set()  # workers whose running unit had nothing to hand over

@@ -849,8 +849,8 @@ def compare(prog, strategies=("none", "dpor", "bfs")):
     out = Comparison(prog, expected)
     runs = {}
     for strategy in strategies:
-        if strategy == "handover":  # dpor's units of --jobs, each handing over after every 2 executions
-            got = racecheck_units(prog, "dpor", 1, handover=2, seed=len(show(prog)))
+        if strategy == "handover":  # dpor's units of --jobs (the whole tree), each handing over after every 2 executions
+            got = racecheck_units(prog, "dpor", 0, handover=2, seed=len(show(prog)))
         else:
             got = racecheck_bfs(prog) if strategy == "bfs" else racecheck_dfs(prog, strategy)
         runs[strategy] = got

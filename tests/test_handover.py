@@ -25,7 +25,7 @@ COUNT = 120
 
 
 @pytest.mark.parametrize("reduction,every,depth", [("dpor", 1, 1), ("dpor", 3, 1), ("dpor", 2, 2),
-                                                   ("none", 1, 1)])
+                                                   ("dpor", 2, 0), ("none", 1, 1)])
 def test_units_that_hand_over_explore_every_trace(reduction, every, depth, record_property):
     # Each unit hands over after every `every` executions; records reach the
     # ledger in a random order (before or after the node's owner left it).

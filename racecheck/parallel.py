@@ -29,8 +29,9 @@ its prefix it misses traces (the test of this module shows it on random
 programs). So its sleep set prunes, and skips a reversal only where one of
 its threads starts v (an initial: its step is in v, after nothing of v it
 depends on): every trace that begins with v then begins with that thread,
-and the unit that explores it covers them, whatever comes after v. The price is redundancy: a unit explores again the traces an
-earlier unit's sleep entry stood for, and the first ``k`` levels branch on
+and the unit that explores it covers them, whatever comes after v. The
+price is redundancy: a unit explores again the traces an earlier unit's
+sleep entry stood for, and the first ``k`` levels branch on
 every thread not asleep where optimal DPOR branches only on races;
 :class:`Result` counts the executions.
 
@@ -314,28 +315,43 @@ class InOrder:
         f = self.family[index]
         self.waiting.setdefault(f, []).append((index, outcome))
         self.open[f] -= 1
+        if (f == self.next and self.open[f] and not self.finished and not isinstance(outcome, BaseException)
+                and (outcome.error is not None or outcome.violation is not None)):
+            # The family's answer is its split unit's first violation alone
+            # (first_in_order), whatever its other units find: no need to
+            # wait for them (from the whole tree, they may run for long).
+            self._take(sorted(self.waiting.pop(f), key=lambda io: io[0]), several=True)
+            self.next += 1
         while self.next < self.count and not self.open[self.next] and not self.finished:
             self._take(sorted(self.waiting.pop(self.next, []), key=lambda io: io[0]))
             self.next += 1
             limit = self.bounds.max_executions
             if limit is not None and self.total.executions >= limit and not self.merged.decided:
                 self.stop(Reason.max_executions(limit))
-        if self.progress is not None and not self.finished:
+        limit = self.bounds.max_executions
+        if (self.progress is not None or limit is not None) and not self.finished:
             shown = dataclasses.replace(self.total)
             for o in (o for done in self.waiting.values() for _, o in done):
                 if not isinstance(o, BaseException):
                     shown.executions += o.stats.executions
                     shown.max_depth = max(shown.max_depth, o.stats.max_depth)
-            self.progress(shown, shown.max_depth, time.monotonic() - self.start)
+            if limit is not None and shown.executions >= limit:
+                # The units done, taken or not, ran that many: a family that
+                # is not taken yet (the whole tree, handed over in units that
+                # each have the limit) would otherwise run on past it.
+                self.stop(Reason.max_executions(limit))
+            elif self.progress is not None:
+                self.progress(shown, shown.max_depth, time.monotonic() - self.start)
         return self.finished
 
-    def _take(self, done):
-        """One family's outcomes, in unit order."""
+    def _take(self, done, several=False):
+        """One family's outcomes, in unit order; ``several``: more units
+        explored its subtree than are done."""
         for _, outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
         found = [o for _, o in done if o.error is not None or o.violation is not None]
-        if len(done) > 1 and found:
+        if (len(done) > 1 or several) and found:
             self.merged.error, self.merged.violation = found[0].error, found[0].violation
             self.merged.decided = True
             self.again, self.held = self.next, [o for _, o in done]  # (for first_in_order)

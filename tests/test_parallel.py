@@ -245,3 +245,31 @@ def test_a_family_with_a_violation_reports_its_split_units_first():
     out = taken.outcome()
     assert out.violation.schedule == alone[f].violation.schedule
     assert out.stats.executions == sum(o.stats.executions for o in alone[:f + 1])
+
+
+def test_a_violation_in_the_next_family_decides_before_its_other_units_end():
+    # From the whole tree (one family), the units handed over run on after
+    # one of them met a violation; the run's answer is the split unit's
+    # first violation alone, so the family is decided at once.
+    from racecheck.parallel import InOrder, Unit, first_in_order
+    sc = load(SCENARIOS / "unaligned_dio_zeroing.yaml")
+    alone = Explorer(sc.model, "dpor", sc.bounds).run()
+    taken = InOrder(1, sc.bounds)
+    first = taken.extend(0, 2)  # two units handed over from the root
+    assert taken.put(first, Explorer(sc.model, "dpor", sc.bounds).run())  # a violation: over
+    assert taken.again == 0  # though the root and the unit first + 1 still run
+    first_in_order(sc.model, Unit(0, ()), "dpor", sc.bounds, None, taken)
+    out = taken.outcome()
+    assert out.violation.schedule == alone.violation.schedule
+    assert out.stats.executions == alone.stats.executions
+
+
+def test_max_executions_bounds_the_units_together():
+    # Each unit has the limit; from the whole tree the units handed over
+    # would otherwise go on past it, a limit each.
+    from test_bench_programs import programs
+
+    from racecheck.scheduler import Bounds
+    out = explore(programs.readers(14), "dpor", Bounds(max_executions=1000), jobs=2).outcome
+    assert out.verdict == "incomplete" and "max-executions" in str(out.reason)
+    assert 1000 <= out.stats.executions < 2000

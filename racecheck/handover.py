@@ -46,15 +46,20 @@ the owner's later branches as asleep missed 6 of readers(7)'s 128 traces.
 
 The owner's own branches after a hand-over. In one process the races of
 a handed subtree go into the wakeup trees of the nodes above it, where the
-branches explored after it follow them; here they go to the coordinator.
-So the owner holds what it handed over as pruning only for the branches it
-explores after it (:meth:`HandingExplorer._hold`): at the node it handed
-over from, the handed branches; at each node above, down from the unit's
-root, the branch it is exploring (it holds the handed subtrees). Such a
-thread prunes, and a reversal is skipped for it only where it starts v
-(``inherited``, as a unit's starting sleep set), so each branch the owner
-explores after a hand-over explores every trace that starts with it by
-itself. A returned
+branches explored after it follow them, and such a branch skips a
+reversal for a thread asleep or explored before it (a weak initial)
+trusting them; here they go to the coordinator. So at the node it handed
+over from and at each node above, down from the unit's root, the owner
+holds as pruning only, for the branches it explores there after the
+hand-over, all that was asleep or explored there, the handed branches,
+and above that node the branch it is exploring (it holds the handed
+subtrees) (:meth:`HandingExplorer._hold`). Such a thread prunes, and a
+reversal is skipped for it only where it starts v (``inherited``, as a
+unit's starting sleep set), so each branch the owner explores after a
+hand-over explores every trace that starts with it by itself. (Held only
+the handed branches and the branch being explored, a branch above taken
+after the hand-over skipped for a thread explored before it: lastzero(5),
+handing over from a deep choice point, missed one of 64 traces.) A returned
 thread is then decided once the unit that owns its node is done
 (:class:`Ledger`): if the owner explored it there, or handed it over,
 nothing is made; else it becomes a unit of its own, once per node and
@@ -98,20 +103,25 @@ class HandingExplorer(Explorer):
         self.given = []  # the prefixes of the units handed over
         self.owned = {}  # path -> the node there, for the nodes at and above a hand-over
 
-    def hand_over(self):
+    def hand_over(self, pick=None):
         """The untried branches of the shallowest choice point below the
         root that has any, as Units (index 0: the caller numbers them); []
-        when there is none. Call between executions (from ``should_stop``)."""
+        when there is none. Call between executions (from ``should_stop``).
+        ``pick``: given the depths of the choice points with untried
+        branches (shallowest first), the one to hand over from (tests pick
+        any: the union is complete whichever it is)."""
         if self.bounded:
             return []  # bounded partial-order reduction has no wakeup trees to hand over
         stack = self.stack
-        for depth in range(self.floor, len(stack)):
-            node = stack[depth]
-            branches = self._untried(node)
-            if branches:
-                break
-        else:
+        depths = [d for d in range(self.floor, len(stack)) if self._untried(stack[d])]
+        if not depths:
             return []
+        depth = pick(depths) if pick is not None else depths[0]
+        node = stack[depth]
+        branches = self._untried(node)
+        if self.dpor:
+            taken = {tid for tid, _ in branches}
+            node.wakeup[:] = [b for b in node.wakeup if b[0] not in taken]
         path = tuple(n.chosen for n in stack[:depth])
         sleeps = []
         for tid, event in branches:
@@ -133,20 +143,23 @@ class HandingExplorer(Explorer):
     def _hold(self, depth, handed):
         """After handing over ``handed`` from the node at ``depth``: the
         races of the handed subtrees go to the ledger, not into this unit's
-        wakeup trees, so the branches this unit explores from now on must
-        not count on them. The handed branches there, and the branch being
-        explored at each node above (it holds the handed subtrees), are
-        held as pruning only for the branches after them (``inherited``),
-        which then explore every trace that starts with them by
-        themselves. Returns the owners of the new units' context: path ->
-        the prefix of the unit that explores that node."""
+        wakeup trees, so the branches this unit explores from now on at
+        that node and at the nodes above it must not count on them. In one
+        process a branch taken there later skips a reversal for a thread
+        asleep or explored before it (a weak initial) trusting that the
+        races of every branch explored before it, the handed ones
+        included, put into its wakeup tree what that skip leaves out. So
+        what is asleep or explored there now, the handed branches, and
+        the branch being explored at each node above (it holds the handed
+        subtrees) are held as pruning only for the branches after them
+        (``inherited``), which then explore every trace that starts with
+        them by themselves. Returns the owners of the new units' context:
+        path -> the prefix of the unit that explores that node."""
         stack = self.stack
-        node = stack[depth]
-        node.inherited += tuple(handed)
-        for d in range(self.floor, depth):
-            above = stack[d]
-            if above.chosen not in above.inherited:
-                above.inherited += (above.chosen,)
+        for d in range(self.floor, depth + 1):
+            node = stack[d]
+            held = [*node.sleep, *node.done] + ([node.chosen] if d < depth else [])
+            node.inherited += tuple(q for q in dict.fromkeys(held) if q not in node.inherited)
         owners = dict(self.unit.owners or {})
         for d in range(self.floor, depth + 1):
             path = tuple(n.chosen for n in stack[:d])
@@ -179,8 +192,6 @@ class HandingExplorer(Explorer):
                         and tid != node.chosen and tid not in seen and event is not None):
                     out.append((tid, event))
                     seen.add(tid)
-            if out:
-                node.wakeup[:] = [b for b in node.wakeup if b[0] not in seen]
             return out
         bound = self.bounds.max_preemptions  # (a thread past it stays, for the owner to count as cut)
         return [(q, None) for q in sorted(node.backtrack)
@@ -268,15 +279,17 @@ class Ledger:
         return next(m for m in range(len(path), -1, -1) if path[:m] in self.roots)
 
 
-def explore_here(model, reduction, bounds, found, every, seed=0, make=HandingExplorer):
+def explore_here(model, reduction, bounds, found, every, seed=0, make=HandingExplorer, anywhere=False):
     """The units ``found`` explored one after another in this process, each
     handing over after every ``every`` executions, the next unit picked by
     a seeded random number generator. For tests: returns (the units'
     outcomes, every unit explored). ``make``: the explorer of a unit,
-    HandingExplorer's arguments."""
+    HandingExplorer's arguments. ``anywhere``: hand over from any choice
+    point with untried branches, picked at random, not the shallowest."""
     import random
 
     rng = random.Random(seed)
+    pick = rng.choice if anywhere else None
     ledger = Ledger(found)
     todo, done, outcomes = list(found), [], []
     while todo:
@@ -285,7 +298,7 @@ def explore_here(model, reduction, bounds, found, every, seed=0, make=HandingExp
 
         def give(search, handed=handed):
             if (search.stats.executions + search.stats.blocked) % every == every - 1:
-                handed.extend(search.hand_over())
+                handed.extend(search.hand_over(pick))
 
         explorer = make(model, reduction, bounds, unit, should_stop=give)
         outcomes.append(explorer.run())

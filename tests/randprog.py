@@ -993,14 +993,15 @@ def programs(seed, count, max_steps=8, plain=False, rwsems=0.15):
     return [nth(seed, n, max_steps, plain, rwsems) for n in range(count)]
 
 
-def racecheck_units(prog, reduction, depth, refine=None, wanted=None, handover=None, seed=0):
+def racecheck_units(prog, reduction, depth, refine=None, wanted=None, handover=None, seed=0, anywhere=False):
     """Explore with racecheck's work units (racecheck/parallel.py), each unit
     in turn in this process, to the end past violations: what
     :func:`racecheck_dfs` returns, over all units together. ``refine(unit)``:
     True for the units to split one step deeper (a split of mixed depths);
     ``wanted``: the units of ``split()`` for that many instead; ``handover``:
     each unit hands over its untried branches after every that many
-    executions (racecheck/handover.py, in an order ``seed`` picks)."""
+    executions (racecheck/handover.py, in an order ``seed`` picks; from any
+    choice point with untried branches when ``anywhere``)."""
     from racecheck.parallel import units
     from racecheck.scheduler import Bounds, Explorer, trace_signature
     from racecheck.search import Outcome, Stats, Verdict
@@ -1034,7 +1035,8 @@ def racecheck_units(prog, reduction, depth, refine=None, wanted=None, handover=N
     if handover is not None:
         from racecheck.handover import HandingExplorer, explore_here
         outcomes, found = explore_here(model, reduction, Bounds(), found, handover, seed,
-                                       make=lambda *a, **kw: make(*a, base=HandingExplorer, **kw))
+                                       make=lambda *a, **kw: make(*a, base=HandingExplorer, **kw),
+                                       anywhere=anywhere)
     else:
         outcomes = [make(model, reduction, Bounds(), unit=unit).run() for unit in found]
     for e in explorers:

@@ -57,7 +57,7 @@ class _Node:
     """A choice point: the state after ``depth`` steps of the current execution."""
 
     __slots__ = ("enabled", "chosen", "backtrack", "done", "sleep", "event", "last", "base",
-                 "wakeup", "follow", "inherited", "probed", "reversed")
+                 "wakeup", "follow", "inherited", "holds", "probed", "reversed")
 
     def __init__(self, enabled, sleep, last, base):
         self.enabled = enabled
@@ -79,6 +79,10 @@ class _Node:
         # pruned; a reversal is skipped for them only where one starts v,
         # never for a weak initial
         self.inherited = ()
+        # a work unit handed over part of its subtree from here or below
+        # (racecheck/handover.py): the branches taken here from now on hold
+        # every thread asleep at their start as pruning only
+        self.holds = False
         # dpor: race (first step) -> what this step's thread did when probed
         # where the reversal put it (see Explorer._probed)
         self.probed = {}
@@ -347,7 +351,9 @@ class Explorer(Search):
                 for q, e in parent.done.items():
                     if not e.conflicts(ev):
                         sleep[q] = e
-                if parent.inherited:  # (a branch handed over is done there and held so: handover.py)
+                if parent.holds:  # (a branch taken after a hand-over below: handover.py)
+                    inherited = tuple(sleep)
+                elif parent.inherited:  # (a branch handed over is done there and held so: handover.py)
                     inherited = tuple(q for q in parent.inherited if q in sleep)
         node = _Node(enabled, sleep, last, base)
         if parent is not None:

@@ -116,10 +116,14 @@ class HandingExplorer(Explorer):
         if self.bounded:
             return []  # bounded partial-order reduction has no wakeup trees to hand over
         stack = self.stack
-        depths = [d for d in range(self.floor, len(stack)) if self._untried(stack[d])]
-        if not depths:
+        depths = (d for d in range(self.floor, len(stack)) if self._untried(stack[d]))
+        if pick is not None:
+            depths = list(depths)
+            depth = pick(depths) if depths else None
+        else:
+            depth = next(depths, None)
+        if depth is None:
             return []
-        depth = pick(depths) if pick is not None else depths[0]
         node = stack[depth]
         branches = self._untried(node)
         if self.dpor:

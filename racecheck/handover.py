@@ -110,22 +110,22 @@ class HandingExplorer(Explorer):
         """The untried branches of the shallowest choice point below the
         root that has any, as Units (index 0: the caller numbers them); []
         when there is none. Call between executions (from ``should_stop``).
-        ``pick``: given the depths of the choice points with untried
-        branches (shallowest first), the one to hand over from (tests pick
-        any: the union is complete whichever it is)."""
+        ``pick``: given the choice points with untried branches as
+        (depth, branches), shallowest first, the one to hand over from
+        (tests pick any: the union is complete whichever it is)."""
         if self.bounded:
             return []  # bounded partial-order reduction has no wakeup trees to hand over
         stack = self.stack
-        depths = (d for d in range(self.floor, len(stack)) if self._untried(stack[d]))
-        if pick is not None:
-            depths = list(depths)
-            depth = pick(depths) if depths else None
+        found = ((d, b) for d in range(self.floor, len(stack)) if (b := self._untried(stack[d])))
+        if pick is None:
+            chosen = next(found, None)
         else:
-            depth = next(depths, None)
-        if depth is None:
+            found = list(found)
+            chosen = pick(found) if found else None
+        if chosen is None:
             return []
+        depth, branches = chosen
         node = stack[depth]
-        branches = self._untried(node)
         if self.dpor:
             taken = {tid for tid, _ in branches}
             node.wakeup[:] = [b for b in node.wakeup if b[0] not in taken]

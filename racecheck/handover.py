@@ -90,18 +90,22 @@ class HandingExplorer(Explorer):
     shallowest choice point (see the module docstring). ``unit.low``: the
     depth of the split unit's root it descends from (None: its own);
     ``unit.context``: path -> {thread: Event} explored or asleep at each
-    node of its prefix from ``low`` when it was handed over."""
+    node of its prefix from ``low`` when it was handed over; ``unit.held``:
+    path -> the threads of it held as pruning only there."""
 
     def __init__(self, model, reduction, bounds, unit, **options):
         super().__init__(model, reduction, bounds, unit=unit, **options)
         if unit.low is not None:
             self.low = unit.low  # (the scheduler's hook: races above the root reversed too)
         # The nodes of the prefix from low start with what was explored or
-        # asleep there at the hand-over, held as pruning only: a reversal
-        # there starts with a thread outside it when v has one, as the
-        # owner's would (a thread in it, returned, is dropped).
+        # asleep there at the hand-over: a reversal there starts with a
+        # thread outside it when v has one, as the owner's would (a thread
+        # in it, returned, is dropped). What was asleep there is held as
+        # pruning only; what was explored there counts as explored, as in
+        # one process (see the module docstring).
+        held = unit.held or {}
         for path, here in (unit.context or {}).items():
-            self.prefix_sleep[len(path)] = here
+            self.prefix_sleep[len(path)] = (here, held.get(path, tuple(here)))
         self.unit = unit
         self.given = []  # the prefixes of the units handed over
         self.owned = {}  # path -> the node there, for the nodes at and above a hand-over
@@ -137,12 +141,12 @@ class HandingExplorer(Explorer):
             here = {**node.sleep, **node.done, node.chosen: node.event}
             sleeps.append(_asleep(here, tid, event) if self.dpor else {})
             node.done[tid] = event  # explored, by the new unit
-        context, owners = {}, None
+        context, held, owners = {}, None, None
         if self.dpor:
-            context = self._handed_context(depth)
+            context, held = self._handed_context(depth)
             owners = self._hold(depth, [tid for tid, _ in branches])
         out = [replace(self.unit, index=0, prefix=path + (tid,), sleep=sleep,
-                       low=self.low if self.dpor else None, context=context, owners=owners)
+                       low=self.low if self.dpor else None, context=context, held=held, owners=owners)
                for (tid, _), sleep in zip(branches, sleeps)]
         self.given += [u.prefix for u in out]
         return out
@@ -188,12 +192,17 @@ class HandingExplorer(Explorer):
     def _handed_context(self, depth):
         """The context of units handed over from the node at ``depth``: this
         unit's own, and what is explored or asleep at each node of the stack
-        down to that one (the branch being explored included)."""
+        down to that one (the branch being explored included); and of it,
+        the threads held as pruning only at each node (:func:`_held_at`)."""
         out = dict(self.unit.context or {})
+        kept = self.unit.held or {}
+        held = {path: kept.get(path, tuple(here)) for path, here in out.items()}
         for d in range(self.floor, depth + 1):
             node = self.stack[d]
-            out[tuple(n.chosen for n in self.stack[:d])] = {**node.sleep, **node.done, node.chosen: node.event}
-        return out
+            path = tuple(n.chosen for n in self.stack[:d])
+            out[path] = {**node.sleep, **node.done, node.chosen: node.event}
+            held[path] = _held_at(node)
+        return out, held
 
     def _untried(self, node):
         """(thread, Event) of the branches still to explore from ``node``."""
@@ -220,6 +229,18 @@ class HandingExplorer(Explorer):
             if node.wakeup:
                 out[tuple(n.chosen for n in self.stack[:depth])] = {b[0]: b[1] for b in node.wakeup}
         return out
+
+
+def _held_at(node):
+    """The threads of a node's context that a unit handed over below it
+    holds as pruning only there: those asleep there (one process skips a
+    reversal for one as a weak initial trusting the wakeup subtree that the
+    node follows, which a unit has not got), and those the owner holds so
+    (handed over, or asleep at its own root). A thread explored there,
+    before the hand-over or being explored at it, counts as explored: its
+    subtree, with the units handed over from it and made for what they
+    return, explores every trace it starts, as in one process."""
+    return tuple(set(node.sleep).union(node.inherited))
 
 
 def _asleep(here, tid, event):
@@ -282,9 +303,15 @@ class Ledger:
         made_here[tid] = event
         context = {p: c for p, c in unit.context.items() if len(p) < len(path)}
         context[path] = {**here, tid: event}
+        # What the unit held at the nodes above, and at this one that, the
+        # owner's later branches and the units made here: held as pruning only.
+        kept = unit.held or {}
+        held = {p: kept.get(p, tuple(c)) for p, c in context.items()}
+        held[path] = tuple(set(kept.get(path, unit.context[path])).union(explored, made_here))
         owners = {p: o for p, o in unit.owners.items() if len(p) <= len(path)}
         return [replace(self.unit, index=0, prefix=path + (tid,), sleep=_asleep(here, tid, event),
-                        low=self._root(path), context=context, owners=owners, family=unit.family)]
+                        low=self._root(path), context=context, held=held, owners=owners,
+                        family=unit.family)]
 
     def _root(self, path):
         """The depth of the split unit's root above ``path``."""

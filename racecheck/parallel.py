@@ -81,6 +81,9 @@ class Unit:
     low: int | None = None
     context: dict | None = None
     owners: dict | None = None  # path -> the prefix of the unit that explores that node
+    # of the context, the threads held as pruning only at each node (path ->
+    # tuple): asleep there, or held so by its owner; None: all of them
+    held: dict | None = None
     family: int = 0  # the index of the split's unit it comes from (parallel.InOrder)
 
 

@@ -154,7 +154,9 @@ class Explorer(Search):
         # set; the prefix's own nodes are no choice points here.
         self.prefix = list(unit.prefix) if unit is not None else []
         self.root_sleep = dict(unit.sleep) if unit is not None else {}
-        self.prefix_sleep = {}  # depth in the prefix -> thread -> Event (racecheck/handover.py)
+        # depth in the prefix -> (thread -> Event, the threads of it held as
+        # pruning only) (racecheck/handover.py)
+        self.prefix_sleep = {}
         self.floor = len(self.prefix)
         # Races whose reversal point lies at this depth or deeper are reversed
         # (those in the prefix into its nodes' wakeup trees, which a unit
@@ -331,9 +333,9 @@ class Explorer(Search):
             base = parent.base + parent.cost(parent.chosen) if parent else 0
             node = _Node(enabled, {}, last, base)
             node.chosen = tid
-            held = self.prefix_sleep.get(depth)
-            if held:  # (a unit handed over: what was explored or asleep there, pruning only)
-                node.sleep, node.inherited = dict(held), tuple(held)
+            here = self.prefix_sleep.get(depth)
+            if here:  # (a unit handed over: what was explored or asleep there, and what of it is held)
+                node.sleep, node.inherited = dict(here[0]), here[1]
             return node
         parent = stack[-1] if stack else None
         if parent is None:

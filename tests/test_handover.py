@@ -261,3 +261,25 @@ def test_a_handed_unit_holds_what_its_owner_holds(monkeypatch):
     got = randprog.racecheck_units(prog, "dpor", 0, handover=2, seed=0)
     _check_units(160, prog, got, "dpor", bad)
     assert bad
+
+
+def test_a_unit_made_for_a_returned_thread_holds_what_the_returning_unit_held():
+    # The returning unit held 3 (asleep there) and counted 5 (explored
+    # there before the hand-over) as explored; the unit made for thread 2
+    # holds 3, what the owner explored there (its branches after the
+    # hand-over explore every trace they start by themselves, but are held
+    # as pruning only here too) and itself, and keeps the nodes above as
+    # the returning unit had them.
+    a, b, c, d = Event(2, {"x"}, set()), Event(3, {"y"}, {"y"}), Event(5, {"z"}, set()), Event(6, {"w"}, set())
+    root = Unit(0, (0,))
+    handed = Unit(0, (0, 1, 7), {}, 1, {(0,): {4: d}, (0, 1): {3: b, 5: c}}, {(0,): (0,), (0, 1): (0,)},
+                  held={(0,): (), (0, 1): (3,)})
+    ledger = Ledger([root])
+    ledger.add(root, {"explored": {(0, 1): {5: c, 6: d, 7: c}}})
+    new = ledger.add(handed, {"returns": {(0, 1): {2: a}}})
+    assert [u.prefix for u in new] == [(0, 1, 2)]
+    assert new[0].held[(0,)] == ()
+    assert set(new[0].held[(0, 1)]) == {2, 3, 5, 6, 7}
+    explorer = HandingExplorer(readers(3), "dpor", Bounds(), Unit(0, (1, 2), {}, 0, {(): {0: a, 3: b}},
+                                                                  {(): ()}, held={(): (3,)}))
+    assert explorer.prefix_sleep[0] == ({0: a, 3: b}, (3,))

@@ -245,8 +245,11 @@ def _held_at(node):
     """The threads of a node's context that a unit handed over below it
     holds as pruning only there: those asleep there (one process skips a
     reversal for one as a weak initial trusting the wakeup subtree that the
-    node follows, which a unit has not got), and those the owner holds so
-    (handed over, or asleep at its own root). A thread explored there,
+    node follows, which a unit has not got; counted as explored they missed
+    nothing on 1,200 random programs, but gained nothing either), and those
+    the owner holds so (handed over, asleep at its own root or at the start
+    of a branch taken after a hand-over: counted as explored, they missed
+    traces). A thread explored there,
     before the hand-over or being explored at it, counts as explored: its
     subtree, with the units handed over from it and made for what they
     return, explores every trace it starts, as in one process."""

@@ -113,9 +113,9 @@ class HandingExplorer(Explorer):
         # in it, returned, is dropped). What was asleep there is held as
         # pruning only; what was explored there counts as explored, as in
         # one process (see the module docstring).
-        held = unit.held or {}
+        held = _held_of(unit)
         for path, here in (unit.context or {}).items():
-            self.prefix_sleep[len(path)] = (here, held.get(path, tuple(here)))
+            self.prefix_sleep[len(path)] = (here, held[path])
         self.unit = unit
         self.given = []  # the prefixes of the units handed over
         self.owned = {}  # path -> the node there, for the nodes at and above a hand-over
@@ -205,8 +205,7 @@ class HandingExplorer(Explorer):
         down to that one (the branch being explored included); and of it,
         the threads held as pruning only at each node (:func:`_held_at`)."""
         out = dict(self.unit.context or {})
-        kept = self.unit.held or {}
-        held = {path: kept.get(path, tuple(here)) for path, here in out.items()}
+        held = _held_of(self.unit)
         for d in range(self.floor, depth + 1):
             node = self.stack[d]
             path = tuple(n.chosen for n in self.stack[:d])
@@ -249,11 +248,18 @@ def _held_at(node):
     nothing on 1,200 random programs, but gained nothing either), and those
     the owner holds so (handed over, asleep at its own root or at the start
     of a branch taken after a hand-over: counted as explored, they missed
-    traces). A thread explored there,
-    before the hand-over or being explored at it, counts as explored: its
-    subtree, with the units handed over from it and made for what they
-    return, explores every trace it starts, as in one process."""
+    traces). A thread explored there, before the hand-over or being
+    explored at it, counts as explored: its subtree, with the units handed
+    over from it and made for what they return, explores every trace it
+    starts, as in one process."""
     return tuple(set(node.sleep).union(node.inherited))
+
+
+def _held_of(unit):
+    """path -> the threads ``unit`` holds as pruning only at that node of
+    its context (all of the context where ``unit.held`` says nothing)."""
+    kept = unit.held or {}
+    return {path: kept.get(path, tuple(here)) for path, here in (unit.context or {}).items()}
 
 
 def _asleep(here, tid, event):
@@ -316,11 +322,11 @@ class Ledger:
         made_here[tid] = event
         context = {p: c for p, c in unit.context.items() if len(p) < len(path)}
         context[path] = {**here, tid: event}
-        # What the unit held at the nodes above, and at this one that, the
-        # owner's later branches and the units made here: held as pruning only.
-        kept = unit.held or {}
-        held = {p: kept.get(p, tuple(c)) for p, c in context.items()}
-        held[path] = tuple(set(kept.get(path, unit.context[path])).union(explored, made_here))
+        # Held as pruning only: what the returning unit held at the nodes
+        # above and at this one, and here what the owner explored and the
+        # units made here.
+        held = {p: h for p, h in _held_of(unit).items() if len(p) <= len(path)}
+        held[path] = tuple(set(held[path]).union(explored, made_here))
         owners = {p: o for p, o in unit.owners.items() if len(p) <= len(path)}
         return [replace(self.unit, index=0, prefix=path + (tid,), sleep=_asleep(here, tid, event),
                         low=self._root(path), context=context, held=held, owners=owners,
